@@ -1,0 +1,46 @@
+//! `harmonia-bench SCENARIO [--quick]`: measures Harmonia and prints one JSON object per
+//! figure on its own line: `{"scenario", "metric", "value", "unit"}`.
+
+mod host_call;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "harmonia-bench", about = "Harmonia benchmarks")]
+struct Args {
+    /// Which scenario to run: host-call, or all.
+    scenario: String,
+    /// A short run (under 20 seconds), for smoke checks.
+    #[arg(long)]
+    quick: bool,
+    /// The directory with the built plugins.
+    #[arg(long, env = "HARMONIA_PLUGINS", default_value = "plugins")]
+    plugins: PathBuf,
+}
+
+/// One measured figure.
+pub fn report(scenario: &str, metric: &str, value: f64, unit: &str) {
+    let line = serde_json::json!({ "scenario": scenario, "metric": metric, "value": value, "unit": unit });
+    println!("{line}");
+}
+
+/// The value at quantile `q` (0..=1) of sorted samples.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let scenarios: &[&str] = if args.scenario == "all" { &["host-call"] } else { &[args.scenario.as_str()] };
+    for scenario in scenarios {
+        match *scenario {
+            "host-call" => runtime.block_on(host_call::run(&args.plugins, args.quick))?,
+            other => anyhow::bail!("unknown scenario {other:?} (known: host-call, all)"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! The generated bindings of the `adapter` world, and the host side of its `host` interface.
+
+use tracing::Level as TraceLevel;
+
+use crate::EmittedEvent;
+use crate::state::State;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "adapter",
+        imports: { default: trappable },
+        exports: { default: async },
+    });
+}
+
+pub use generated::harmonia::plugin::types::{
+    ActionInfo, ErrorKind, Invocation, PluginInfo, TaskError,
+};
+pub(crate) use generated::{Adapter, AdapterPre};
+use generated::harmonia::plugin::host::{Host, Level};
+
+/// Largest key a plugin may use, in bytes.
+const MAX_KV_KEY: usize = 1024;
+/// Largest value a plugin may store under one key, in bytes.
+const MAX_KV_VALUE: usize = 4 * 1024 * 1024;
+
+impl generated::harmonia::plugin::types::Host for State {}
+
+macro_rules! plugin_event {
+    ($level:expr, $scope:expr, $message:expr) => {
+        tracing::event!(
+            target: "harmonia::plugin",
+            $level,
+            plugin = %$scope.plugin,
+            action = %$scope.action,
+            execution = %$scope.execution_id,
+            task = %$scope.task_id,
+            "{}",
+            $message
+        )
+    };
+}
+
+/// Writes one plugin log line (or a line of its stdout/stderr) as a tracing event.
+pub(crate) fn log_line(scope: &crate::state::CallScope, level: TraceLevel, message: &str) {
+    match level {
+        TraceLevel::TRACE => plugin_event!(TraceLevel::TRACE, scope, message),
+        TraceLevel::DEBUG => plugin_event!(TraceLevel::DEBUG, scope, message),
+        TraceLevel::INFO => plugin_event!(TraceLevel::INFO, scope, message),
+        TraceLevel::WARN => plugin_event!(TraceLevel::WARN, scope, message),
+        TraceLevel::ERROR => plugin_event!(TraceLevel::ERROR, scope, message),
+    }
+}
+
+fn check_key(key: &str) -> wasmtime::Result<()> {
+    if key.len() > MAX_KV_KEY {
+        wasmtime::bail!("kv key of {} bytes is over the limit of {MAX_KV_KEY}", key.len());
+    }
+    Ok(())
+}
+
+impl Host for State {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Trace => TraceLevel::TRACE,
+            Level::Debug => TraceLevel::DEBUG,
+            Level::Info => TraceLevel::INFO,
+            Level::Warn => TraceLevel::WARN,
+            Level::Error => TraceLevel::ERROR,
+        };
+        log_line(&self.scope, level, &message);
+        if let Some(observer) = &self.scope.observer {
+            observer.log(&self.scope.plugin, level, &message);
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, percent: u8, message: String) -> wasmtime::Result<()> {
+        let percent = percent.min(100);
+        tracing::debug!(plugin = %self.scope.plugin, task = %self.scope.task_id, percent, %message, "progress");
+        if let Some(observer) = &self.scope.observer {
+            observer.progress(percent, &message);
+        }
+        Ok(())
+    }
+
+    fn emit_event(&mut self, event_type: String, data: String) -> wasmtime::Result<()> {
+        // A plugin that sends malformed JSON still gets its event out, as a string.
+        let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
+        let event = EmittedEvent { event_type, data };
+        if let Some(observer) = &self.scope.observer {
+            observer.event(&event);
+        }
+        self.scope.events.push(event);
+        Ok(())
+    }
+
+    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        check_key(&key)?;
+        self.scope.kv.get(&self.scope.plugin, &key).map_err(wasmtime::Error::from_anyhow)
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
+        check_key(&key)?;
+        if value.len() > MAX_KV_VALUE {
+            wasmtime::bail!("kv value of {} bytes is over the limit of {MAX_KV_VALUE}", value.len());
+        }
+        self.scope.kv.set(&self.scope.plugin, &key, &value).map_err(wasmtime::Error::from_anyhow)
+    }
+
+    fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+        check_key(&key)?;
+        self.scope.kv.delete(&self.scope.plugin, &key).map_err(wasmtime::Error::from_anyhow)
+    }
+
+    fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.secrets.get(&name).cloned())
+    }
+}

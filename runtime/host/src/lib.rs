@@ -1,0 +1,340 @@
+//! The Harmonia component host: loads WebAssembly components from a plugins directory,
+//! sandboxes them according to their manifests, and calls their actions, one fresh and
+//! limited instance per call.
+//!
+//! This crate knows nothing of workflows, storage backends or HTTP serving: the engine
+//! calls it through [`Host::invoke`], and durable key-value storage comes in through
+//! [`KvStore`].
+
+mod bindings;
+mod engine;
+mod error;
+mod kv;
+mod manifest;
+mod plugin;
+mod registry;
+mod state;
+mod watch;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+pub use error::{CallError, HostError};
+pub use kv::{KvStore, MemKv};
+pub use manifest::{DirGrant, HostPattern, Manifest};
+pub use plugin::Plugin;
+pub use registry::{LoadFailure, LoadReport};
+pub use watch::Watcher;
+
+use engine::CompileCache;
+use registry::Registry;
+use state::{Sandbox, State};
+
+/// How the host is set up.
+#[derive(Clone)]
+pub struct HostConfig {
+    /// Where `*.wasm` plugins and their `*.toml` manifests are.
+    pub plugins_dir: PathBuf,
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// The directory relative manifest paths are taken from (the process's working directory).
+    pub work_dir: PathBuf,
+    /// Values of secrets by name; a plugin reads only those its manifest grants.
+    /// `HARMONIA_SECRET_<NAME>` environment variables fill in the ones not given here.
+    pub secrets: HashMap<String, String>,
+    /// How many instances may exist at once (the size of the instance pool).
+    pub slots: u32,
+    /// Count fuel, so that manifests may set a `fuel` budget per call (costs some speed).
+    pub fuel: bool,
+    /// Where plugins' `kv-get`/`kv-set` go.
+    pub kv: Arc<dyn KvStore>,
+}
+
+impl HostConfig {
+    /// Defaults for a plugins directory: cache in `<plugins>/.cache`, in-memory kv.
+    pub fn new(plugins_dir: impl Into<PathBuf>) -> HostConfig {
+        let plugins_dir = plugins_dir.into();
+        HostConfig {
+            cache_dir: Some(plugins_dir.join(".cache")),
+            plugins_dir,
+            work_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            secrets: HashMap::new(),
+            slots: 256,
+            fuel: false,
+            kv: Arc::new(MemKv::default()),
+        }
+    }
+}
+
+/// One task call.
+#[derive(Clone)]
+pub struct Call {
+    pub action: String,
+    pub input: Value,
+    pub execution_id: String,
+    pub task_id: String,
+    /// Starts at 1.
+    pub attempt: u32,
+    pub idempotency_key: String,
+    /// The call's timeout; without one, the manifest's `timeout_ms`, else 5 minutes.
+    pub timeout: Option<Duration>,
+    /// Receives progress, events and log lines while the call runs.
+    pub observer: Option<Arc<dyn CallObserver>>,
+}
+
+impl Call {
+    /// A call outside any workflow (for the CLI, tests and benchmarks).
+    pub fn new(action: impl Into<String>, input: Value) -> Call {
+        Call {
+            action: action.into(),
+            input,
+            execution_id: String::new(),
+            task_id: String::new(),
+            attempt: 1,
+            idempotency_key: String::new(),
+            timeout: None,
+            observer: None,
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Call {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Sees what a plugin reports while a call runs.
+pub trait CallObserver: Send + Sync {
+    fn progress(&self, _percent: u8, _message: &str) {}
+    fn event(&self, _event: &EmittedEvent) {}
+    fn log(&self, _plugin: &str, _level: tracing::Level, _message: &str) {}
+}
+
+/// An event a plugin emitted with `emit-event`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmittedEvent {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+}
+
+/// A call that ran to its end: the plugin's output or its task error.
+#[derive(Debug)]
+pub struct CallOutcome {
+    pub output: Result<Value, TaskError>,
+    pub events: Vec<EmittedEvent>,
+    pub duration: Duration,
+}
+
+/// An action a plugin offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionInfo {
+    pub name: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+}
+
+impl From<bindings::ActionInfo> for ActionInfo {
+    fn from(a: bindings::ActionInfo) -> ActionInfo {
+        let parse = |s: Option<String>| s.map(|s| serde_json::from_str(&s).unwrap_or(Value::String(s)));
+        ActionInfo {
+            name: a.name,
+            description: a.description,
+            input_schema: parse(a.input_schema),
+            output_schema: parse(a.output_schema),
+        }
+    }
+}
+
+/// Why a task failed, as the plugin said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    InvalidInput,
+    Retryable,
+    Fatal,
+    UnknownAction,
+}
+
+/// A task failure reported by a plugin (`task-error` in the WIT).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskError {
+    pub kind: ErrorKind,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl From<bindings::TaskError> for TaskError {
+    fn from(e: bindings::TaskError) -> TaskError {
+        TaskError {
+            kind: match e.kind {
+                bindings::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
+                bindings::ErrorKind::Retryable => ErrorKind::Retryable,
+                bindings::ErrorKind::Fatal => ErrorKind::Fatal,
+                bindings::ErrorKind::UnknownAction => ErrorKind::UnknownAction,
+            },
+            message: e.message,
+            code: e.code,
+            details: e.details.map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
+            retry_after_ms: e.retry_after_ms,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = serde_json::to_value(self.kind).ok();
+        let kind = kind.as_ref().and_then(Value::as_str).unwrap_or("error");
+        write!(f, "{kind}: {}", self.message)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What every plugin and call shares.
+pub(crate) struct HostShared {
+    pub engine: Engine,
+    pub cache: Arc<CompileCache>,
+    pub kv: Arc<dyn KvStore>,
+    pub work_dir: PathBuf,
+    pub secrets: HashMap<String, String>,
+    pub slots: u32,
+    pub slots_sem: tokio::sync::Semaphore,
+    pub fuel: bool,
+    pub pooling: bool,
+}
+
+impl HostShared {
+    /// The sandbox a manifest describes.
+    fn sandbox_for(&self, manifest: &Manifest) -> Sandbox {
+        let dirs = manifest.resolved_dirs(&self.work_dir);
+        let mut env: Vec<(String, String)> =
+            manifest.env.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))).collect();
+        // A plugin that sees the host's working directory resolves relative paths from it.
+        let work_dir = std::fs::canonicalize(&self.work_dir).unwrap_or_else(|_| self.work_dir.clone());
+        let cwd = dirs.iter().find(|d| d.host == work_dir).map(|d| d.guest.clone());
+        if let Some(cwd) = &cwd {
+            env.push(("PWD".into(), cwd.clone()));
+        }
+        let secrets = manifest
+            .secrets
+            .iter()
+            .filter_map(|name| {
+                let value = self.secrets.get(name).cloned().or_else(|| {
+                    std::env::var(format!("HARMONIA_SECRET_{}", name.to_ascii_uppercase())).ok()
+                });
+                value.map(|v| (name.clone(), v))
+            })
+            .collect();
+        Sandbox {
+            dirs,
+            env,
+            cwd,
+            allowed_hosts: Arc::new(manifest.host_patterns()),
+            secrets: Arc::new(secrets),
+            memory_limit: manifest.memory_limit_bytes(),
+        }
+    }
+}
+
+/// The component host. Cheap to clone; all clones share plugins and the engine.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    config: HostConfig,
+    shared: HostShared,
+    linker: Linker<State>,
+    registry: std::sync::RwLock<Registry>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for HostInner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Host {
+    /// Starts the engine. Plugins are loaded by [`Host::load_all`].
+    pub fn new(config: HostConfig) -> Result<Host, HostError> {
+        let (engine, pooling) = engine::build_engine(config.slots, config.fuel)?;
+        let mut linker = Linker::<State>::new(&engine);
+        let link_err = |e: wasmtime::Error| HostError::Engine(format!("{e:#}"));
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_err)?;
+        bindings::Adapter::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(link_err)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        engine::start_epoch_ticker(engine.clone(), stop_ticker.clone());
+        let shared = HostShared {
+            cache: Arc::new(CompileCache::new(&engine, config.cache_dir.clone())),
+            engine,
+            kv: config.kv.clone(),
+            work_dir: config.work_dir.clone(),
+            secrets: config.secrets.clone(),
+            slots: config.slots,
+            slots_sem: tokio::sync::Semaphore::new(config.slots as usize),
+            fuel: config.fuel,
+            pooling,
+        };
+        let inner = HostInner {
+            config,
+            shared,
+            linker,
+            registry: Default::default(),
+            stop_ticker,
+        };
+        Ok(Host { inner: Arc::new(inner) })
+    }
+
+    /// The plugins directory.
+    pub fn plugins_dir(&self) -> &std::path::Path {
+        &self.inner.config.plugins_dir
+    }
+
+    /// Whether instances come from the pooling allocator (else on-demand).
+    pub fn uses_pooling(&self) -> bool {
+        self.inner.shared.pooling
+    }
+
+    /// The loaded plugin of that name.
+    pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.inner.registry.read().expect("registry lock").get(name)
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.inner.registry.read().expect("registry lock").all()
+    }
+
+    /// Files that failed to load, with the reason.
+    pub fn failures(&self) -> Vec<LoadFailure> {
+        self.inner.registry.read().expect("registry lock").failures()
+    }
+
+    /// Calls one action of a plugin in a fresh instance.
+    pub async fn invoke(&self, plugin: &str, call: Call) -> Result<CallOutcome, CallError> {
+        let plugin = self.plugin(plugin).ok_or_else(|| CallError::UnknownPlugin(plugin.to_string()))?;
+        plugin.call(&self.inner.shared, call).await
+    }
+}

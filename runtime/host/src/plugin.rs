@@ -1,0 +1,295 @@
+//! One loaded plugin: its compiled, pre-linked component, what it says about itself, its
+//! sandbox, and the per-call path (fresh instance, limits, deadline, result mapping).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use wasmtime::component::Linker;
+use wasmtime::{Store, UpdateDeadline};
+
+use crate::bindings::{self, AdapterPre, Invocation};
+use crate::engine::CompileCache;
+use crate::error::{CallError, HostError};
+use crate::manifest::{DEFAULT_TIMEOUT_MS, Manifest};
+use crate::state::{CallScope, Sandbox, State};
+use crate::{ActionInfo, Call, CallOutcome, HostShared, TaskError};
+
+/// How long `describe` may take when a plugin is loaded.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A plugin that loaded: ready to be called.
+#[derive(Serialize)]
+pub struct Plugin {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub actions: Vec<ActionInfo>,
+    /// What the plugin says it needs.
+    pub capabilities: Vec<String>,
+    /// What its manifest grants (`fs-ro:/path`, `http:host`, `env:NAME`, `secret:NAME`).
+    pub grants: Vec<String>,
+    pub file: PathBuf,
+    pub size_bytes: u64,
+    /// The content hash of the `.wasm` (sha-256, first 16 bytes).
+    pub hash: String,
+    /// Whether the compiled artifact came from the on-disk cache.
+    pub from_cache: bool,
+    pub memory_limit_bytes: u64,
+    pub max_concurrency: u32,
+    #[serde(skip)]
+    pub(crate) manifest: Manifest,
+    #[serde(skip)]
+    pre: AdapterPre<State>,
+    #[serde(skip)]
+    sandbox: Sandbox,
+    #[serde(skip)]
+    permits: Arc<Semaphore>,
+}
+
+/// What a guest entry point returned.
+enum Entry {
+    Describe,
+    Invoke(Invocation),
+}
+
+enum Returned {
+    Info(bindings::PluginInfo),
+    Output(Result<String, bindings::TaskError>),
+}
+
+/// The first bytes of a file tell a component from a core module or from garbage.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => Ok(()),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err("this is a core WebAssembly module, not a component; \
+             build it as a component (for example `--target wasm32-wasip2`, or `wasm-tools component new`)"
+            .into()),
+        Some([0, b'a', b's', b'm', ..]) => Err("unsupported WebAssembly version or layer".into()),
+        _ => Err("not a WebAssembly file (it does not start with \\0asm)".into()),
+    }
+}
+
+/// A plugin name must be usable in workflows and file names.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(format!("plugin name {name:?} must be 1-64 characters of a-z, 0-9, - and _")) }
+}
+
+impl Plugin {
+    /// Loads, compiles (or takes from the cache), links and describes one `.wasm` file.
+    pub(crate) async fn load(
+        shared: &HostShared,
+        linker: &Linker<State>,
+        path: &Path,
+    ) -> Result<Plugin, HostError> {
+        let fail = |reason: String| HostError::Load { file: path.to_path_buf(), reason };
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        check_header(&bytes).map_err(fail)?;
+        let manifest_path = path.with_extension("toml");
+        let manifest =
+            if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
+        let hash = CompileCache::content_hash(&bytes);
+        let size_bytes = bytes.len() as u64;
+        let engine = shared.engine.clone();
+        let cache = shared.cache.clone();
+        let hash2 = hash.clone();
+        // Compiling takes milliseconds to seconds of CPU: keep it off the async workers.
+        let (component, from_cache) = tokio::task::spawn_blocking(move || cache.load(&engine, &bytes, &hash2))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| fail(format!("needs imports the host does not offer: {e:#}")))?;
+        let pre = AdapterPre::new(instance_pre).map_err(|e| {
+            fail(format!("does not implement the harmonia:plugin/adapter world: {e:#}"))
+        })?;
+        let sandbox = shared.sandbox_for(&manifest);
+        let max_concurrency = manifest.max_concurrency.unwrap_or(shared.slots);
+        let mut plugin = Plugin {
+            name: String::new(),
+            version: String::new(),
+            description: String::new(),
+            actions: Vec::new(),
+            capabilities: Vec::new(),
+            grants: manifest.grants(&shared.work_dir),
+            file: path.to_path_buf(),
+            size_bytes,
+            hash,
+            from_cache,
+            memory_limit_bytes: manifest.memory_limit_bytes(),
+            max_concurrency,
+            manifest,
+            pre,
+            sandbox,
+            permits: Arc::new(Semaphore::new(max_concurrency as usize)),
+        };
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let scope_name: Arc<str> = Arc::from(stem.as_str());
+        let info = match plugin.run_entry(shared, scope_name, "describe", Entry::Describe, DESCRIBE_TIMEOUT).await {
+            Ok((Returned::Info(info), _)) => info,
+            Ok(_) => unreachable!("describe returns plugin info"),
+            Err(e) => return Err(fail(format!("describe failed: {e}"))),
+        };
+        check_name(&info.name).map_err(fail)?;
+        plugin.name = info.name;
+        plugin.version = info.version;
+        plugin.description = info.description;
+        plugin.capabilities = info.capabilities;
+        plugin.actions = info.actions.into_iter().map(ActionInfo::from).collect();
+        Ok(plugin)
+    }
+
+    /// Runs one task call in a fresh instance.
+    pub(crate) async fn call(&self, shared: &HostShared, call: Call) -> Result<CallOutcome, CallError> {
+        if !self.actions.iter().any(|a| a.name == call.action) {
+            return Err(CallError::UnknownAction {
+                plugin: self.name.clone(),
+                action: call.action,
+                available: self.actions.iter().map(|a| a.name.clone()).collect(),
+            });
+        }
+        let timeout = call
+            .timeout
+            .or(self.manifest.timeout_ms.map(Duration::from_millis))
+            .unwrap_or(Duration::from_millis(DEFAULT_TIMEOUT_MS));
+        let deadline_ms = std::time::SystemTime::now()
+            .checked_add(timeout)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64);
+        let invocation = Invocation {
+            action: call.action.clone(),
+            input: call.input.to_string(),
+            execution_id: call.execution_id.clone(),
+            task_id: call.task_id.clone(),
+            attempt: call.attempt,
+            idempotency_key: call.idempotency_key.clone(),
+            deadline_ms,
+        };
+        let _permit = self.permits.acquire().await.expect("plugin semaphore is never closed");
+        let started = Instant::now();
+        let scope = CallScope {
+            plugin: Arc::from(self.name.as_str()),
+            action: call.action.clone(),
+            execution_id: call.execution_id,
+            task_id: call.task_id,
+            kv: shared.kv.clone(),
+            observer: call.observer,
+            events: Vec::new(),
+        };
+        let (returned, events) =
+            self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
+        let Returned::Output(result) = returned else { unreachable!("invoke returns an output") };
+        let output = match result {
+            Ok(text) => Ok(serde_json::from_str(&text).map_err(|e| CallError::Trap {
+                plugin: self.name.clone(),
+                action: call.action.clone(),
+                message: format!("the plugin returned invalid JSON: {e}"),
+            })?),
+            Err(e) => Err(TaskError::from(e)),
+        };
+        Ok(CallOutcome { output, events, duration: started.elapsed() })
+    }
+
+    async fn run_entry(
+        &self,
+        shared: &HostShared,
+        plugin: Arc<str>,
+        action: &str,
+        entry: Entry,
+        timeout: Duration,
+    ) -> Result<(Returned, Vec<crate::EmittedEvent>), CallError> {
+        let scope = CallScope {
+            plugin,
+            action: action.to_string(),
+            execution_id: String::new(),
+            task_id: String::new(),
+            kv: shared.kv.clone(),
+            observer: None,
+            events: Vec::new(),
+        };
+        self.run_scoped(shared, scope, entry, timeout).await
+    }
+
+    /// Instantiates the component in a new limited store and calls one export.
+    async fn run_scoped(
+        &self,
+        shared: &HostShared,
+        scope: CallScope,
+        entry: Entry,
+        timeout: Duration,
+    ) -> Result<(Returned, Vec<crate::EmittedEvent>), CallError> {
+        let plugin_name = scope.plugin.to_string();
+        let action = scope.action.clone();
+        let _slot = shared.slots_sem.acquire().await.expect("slot semaphore is never closed");
+        let state = State::new(&self.sandbox, scope).map_err(|e| CallError::Instantiate {
+            plugin: plugin_name.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let mut store = Store::new(&shared.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if shared.fuel {
+            store.set_fuel(self.manifest.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled");
+        }
+        let deadline = Instant::now() + timeout;
+        store.data_mut().deadline = Some(deadline);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if Instant::now() >= deadline {
+                ctx.data_mut().timed_out = true;
+                wasmtime::bail!("deadline exceeded");
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let run = async {
+            let adapter = self.pre.instantiate_async(&mut store).await?;
+            match entry {
+                Entry::Describe => adapter.call_describe(&mut store).await.map(Returned::Info),
+                Entry::Invoke(inv) => adapter.call_invoke(&mut store, &inv).await.map(Returned::Output),
+            }
+        };
+        // The epoch callback stops guest code; this also stops a guest waiting in the host
+        // (a sleep, an HTTP request), where no epoch check runs.
+        let result = tokio::time::timeout(timeout, run).await;
+        flush_stdio(store.data());
+        let state = store.data_mut();
+        let events = std::mem::take(&mut state.scope.events);
+        match result {
+            Ok(Ok(returned)) => Ok((returned, events)),
+            Err(_elapsed) => Err(CallError::Timeout { plugin: plugin_name, action, after: timeout }),
+            Ok(Err(e)) => Err(classify_trap(state, e, plugin_name, action, timeout)),
+        }
+    }
+}
+
+/// Turns a wasmtime error into the call error that says what happened.
+fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: String, timeout: Duration) -> CallError {
+    if state.timed_out {
+        return CallError::Timeout { plugin, action, after: timeout };
+    }
+    if state.limiter.hit {
+        return CallError::MemoryLimit { plugin, action, limit_bytes: state.limiter.limit() };
+    }
+    if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::OutOfFuel)) {
+        return CallError::FuelExhausted { plugin, action };
+    }
+    CallError::Trap { plugin, action, message: format!("{e:#}") }
+}
+
+/// Sends what the guest wrote to stdout and stderr to the log, line by line.
+fn flush_stdio(state: &State) {
+    for (pipe, level) in [(&state.stdout, tracing::Level::INFO), (&state.stderr, tracing::Level::WARN)] {
+        let bytes = pipe.contents();
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            bindings::log_line(&state.scope, level, line);
+            if let Some(observer) = &state.scope.observer {
+                observer.log(&state.scope.plugin, level, line);
+            }
+        }
+    }
+}

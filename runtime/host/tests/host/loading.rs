@@ -1,0 +1,141 @@
+//! Loading a plugins directory: bad files are reported by name and the rest load; the
+//! compile cache; hot reload.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use harmonia_host::{Call, Host};
+use serde_json::json;
+
+use crate::support::{Dir, bundled_dir};
+use crate::wat;
+
+fn failure_for<'a>(host: &'a Host, file: &str) -> String {
+    host.failures()
+        .into_iter()
+        .find(|f| f.file.file_name().is_some_and(|n| n == file))
+        .map(|f| f.reason)
+        .unwrap_or_else(|| panic!("no failure recorded for {file}: {:?}", host.failures()))
+}
+
+#[tokio::test]
+async fn bundled_plugins_load_with_their_actions() {
+    let host = Host::new(harmonia_host::HostConfig::new(bundled_dir())).unwrap();
+    let report = host.load_all().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for (plugin, action) in [
+        ("core", "echo"),
+        ("ergon", "extract_text_from_document"),
+        ("sophia", "analyze_sentiment"),
+        ("http", "request"),
+    ] {
+        let p = host.plugin(plugin).unwrap_or_else(|| panic!("{plugin} not loaded: {report:?}"));
+        assert!(p.actions.iter().any(|a| a.name == action), "{plugin} lacks {action}");
+        assert!(!p.version.is_empty());
+        assert!(p.size_bytes > 0);
+    }
+    // The bundled manifest of ergon grants the working directory, read-only.
+    let ergon = host.plugin("ergon").unwrap();
+    assert!(ergon.grants.iter().any(|g| g.starts_with("fs-ro:")), "{:?}", ergon.grants);
+}
+
+#[tokio::test]
+async fn bad_files_are_reported_by_name_and_the_rest_load() {
+    let dir = Dir::new();
+    dir.add_bundled("core")
+        .add_bundled("sophia")
+        .write("garbage.wasm", b"this is not webassembly at all")
+        .write("module.wasm", &wat::core_module())
+        .write("other.wasm", &wat::other_world())
+        .write("twin.wasm", &crate::support::bundled("core"))
+        .write("badmanifest.wasm", &wat::ok("badmanifest", "1.0.0"))
+        .write("badmanifest.toml", b"memory_mb = 16\nmax_concurency = 3\n");
+    let host = dir.host().await;
+    let names: Vec<String> = host.plugins().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names, ["core", "sophia"]);
+    assert!(failure_for(&host, "garbage.wasm").contains("not a WebAssembly file"));
+    assert!(failure_for(&host, "module.wasm").contains("core WebAssembly module, not a component"));
+    assert!(failure_for(&host, "other.wasm").contains("does not implement the harmonia:plugin/adapter world"));
+    let twin = failure_for(&host, "twin.wasm");
+    assert!(twin.contains("duplicate plugin name \"core\"") && twin.contains("core.wasm"), "{twin}");
+    let manifest = failure_for(&host, "badmanifest.wasm");
+    assert!(manifest.contains("badmanifest.toml") && manifest.contains("line 2, column 1"), "{manifest}");
+    assert!(manifest.contains("max_concurency"), "{manifest}");
+    // The good ones work.
+    let out = host.invoke("core", Call::new("echo", json!([1, 2]))).await.unwrap();
+    assert_eq!(out.output.unwrap(), json!([1, 2]));
+}
+
+#[tokio::test]
+async fn second_load_uses_the_compile_cache() {
+    let dir = Dir::new();
+    dir.add_bundled("sophia").write("fixture.wasm", &wat::ok("fixture", "1.0.0"));
+    let cache = tempfile::tempdir().unwrap();
+    let load = || async {
+        let mut config = dir.config();
+        config.cache_dir = Some(cache.path().to_path_buf());
+        let host = Host::new(config).unwrap();
+        host.load_all().await.unwrap();
+        host
+    };
+    let first = load().await;
+    assert!(first.plugins().iter().all(|p| !p.from_cache));
+    let cached = std::fs::read_dir(cache.path()).unwrap().count();
+    assert_eq!(cached, 2, "one compiled artifact per plugin");
+    let second = load().await;
+    assert!(second.plugins().iter().all(|p| p.from_cache));
+    let out = second.invoke("sophia", Call::new("analyze_sentiment", json!({"text": "great"}))).await.unwrap();
+    assert_eq!(out.output.unwrap()["sentiment"], "positive");
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < Duration::from_secs(2), "not within 2 s: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+fn replace(path: &Path, bytes: &[u8]) {
+    // Write beside and rename, as a deploy would; a plain overwrite is covered by `add`.
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test]
+async fn hot_reload_adds_replaces_and_removes() {
+    let dir = Dir::new();
+    dir.add_bundled("core");
+    let host = dir.host().await;
+    let _watcher = host.watch().unwrap();
+
+    // Add.
+    dir.write("fixture.wasm", &wat::ok("fixture", "1.0.0"));
+    wait_for("fixture added", || host.plugin("fixture").is_some()).await;
+    let out = host.invoke("fixture", Call::new("run", json!({}))).await.unwrap();
+    assert_eq!(out.output.unwrap(), json!({"ok": true}));
+
+    // Replace: a call in flight finishes on the version it began with.
+    let in_flight = {
+        let host = host.clone();
+        tokio::spawn(async move { host.invoke("core", Call::new("sleep", json!({"ms": 600}))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    replace(&dir.path().join("core.wasm"), &wat::ok("core", "9.9.9"));
+    wait_for("core replaced", || host.plugin("core").is_some_and(|p| p.version == "9.9.9")).await;
+    let old = in_flight.await.unwrap().expect("in-flight call survives the reload");
+    assert_eq!(old.output.unwrap(), json!({"slept_ms": 600}));
+    let new = host.invoke("core", Call::new("run", json!({}))).await.unwrap();
+    assert_eq!(new.output.unwrap(), json!({"ok": true}));
+
+    // Remove.
+    std::fs::remove_file(dir.path().join("fixture.wasm")).unwrap();
+    wait_for("fixture removed", || host.plugin("fixture").is_none()).await;
+
+    // A broken file dropped in is reported; the others keep working.
+    dir.write("broken.wasm", b"garbage");
+    wait_for("broken reported", || host.failures().iter().any(|f| f.file.ends_with("broken.wasm"))).await;
+    assert!(host.plugin("core").is_some());
+}

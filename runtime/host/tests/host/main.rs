@@ -1,0 +1,9 @@
+//! The component host with real components: the bundled plugins built from `plugins/`, and
+//! WAT fixtures for misbehaving ones. One test binary, so wasmtime is linked once.
+
+mod adapters;
+mod limits;
+mod loading;
+mod sandbox;
+mod support;
+mod wat;

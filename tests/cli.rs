@@ -1,0 +1,111 @@
+//! The `harmonia` binary as a user runs it, against the bundled plugins.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins")
+}
+
+fn harmonia(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        .args(args)
+        .env("HARMONIA_PLUGINS", plugins_dir())
+        .output()
+        .expect("run harmonia")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+fn invoke_sophia_prints_a_positive_sentiment() {
+    let out = harmonia(&["plugin", "invoke", "sophia", "analyze_sentiment", "--input", r#"{"text":"I love this, it is wonderful"}"#]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(&out);
+    assert_eq!(json["sentiment"], "positive", "{json}");
+}
+
+#[test]
+fn invoke_with_a_task_error_prints_it_and_exits_1() {
+    let out = harmonia(&["plugin", "invoke", "core", "fail", "--input", r#"{"kind":"fatal","message":"no way"}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let json = stdout_json(&out);
+    assert_eq!(json["error"]["kind"], "fatal");
+    assert_eq!(json["error"]["message"], "no way");
+}
+
+#[test]
+fn invoke_with_bad_input_json_says_so() {
+    let out = harmonia(&["plugin", "invoke", "core", "echo", "--input", "{not json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--input is not valid JSON"), "{stderr}");
+}
+
+#[test]
+fn list_shows_every_bundled_plugin() {
+    let out = harmonia(&["plugin", "list"]);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8_lossy(&out.stdout);
+    for name in ["core", "ergon", "http", "sophia"] {
+        assert!(table.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{table}");
+    }
+    assert!(table.contains("analyze_sentiment") && table.contains("KiB"), "{table}");
+
+    let out = harmonia(&["plugin", "list", "--json"]);
+    let json = stdout_json(&out);
+    let plugins = json["plugins"].as_array().unwrap();
+    let ergon = plugins.iter().find(|p| p["name"] == "ergon").unwrap();
+    assert!(ergon["size_bytes"].as_u64().unwrap() > 0);
+    assert!(ergon["grants"].as_array().unwrap().iter().any(|g| g.as_str().unwrap().starts_with("fs-ro:")));
+}
+
+#[test]
+fn describe_shows_actions() {
+    let out = harmonia(&["plugin", "describe", "ergon"]);
+    assert!(out.status.success());
+    let json = stdout_json(&out);
+    assert_eq!(json["name"], "ergon");
+    assert_eq!(json["actions"][0]["name"], "extract_text_from_document");
+    let out = harmonia(&["plugin", "describe", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no plugin named \"nobody\""));
+}
+
+#[test]
+fn plugins_flag_and_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(plugins_dir().join("core.wasm"), dir.path().join("core.wasm")).unwrap();
+    std::fs::write(dir.path().join("junk.wasm"), b"junk").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        .args(["plugin", "list", "--plugins"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.lines().any(|l| l.starts_with("core")), "{table}");
+    assert!(table.contains("FAILED") && table.contains("junk.wasm"), "{table}");
+    assert_eq!(out.status.code(), Some(1), "a broken plugin makes `list` exit 1");
+}
+
+#[test]
+fn ergon_reads_a_relative_path_from_the_working_directory() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("doc.txt"), "one two three").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        .current_dir(work.path())
+        .args(["plugin", "invoke", "ergon", "extract_text_from_document", "--input", r#"{"document_path":"doc.txt"}"#])
+        .env("HARMONIA_PLUGINS", plugins_dir().canonicalize().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let json = stdout_json(&out);
+    assert_eq!(json["text"], "one two three");
+    assert_eq!(json["words"], 3);
+}
