@@ -59,10 +59,10 @@ pub fn adapter(name: &str, version: &str, invoke_body: &str) -> String {
     (field "details" (option string)) (field "retry-after-ms" (option u64))))
   (export $task-error "task-error" (type $task-error'))
   (func $describe (result $plugin-info)
-    (canon lift (core func $i "describe") (memory $i "memory") (realloc (func $i "realloc"))))
+    (canon lift (core func $i "describe") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
   (export "describe" (func $describe))
   (func $invoke (param "call" $invocation) (result (result string (error $task-error)))
-    (canon lift (core func $i "invoke") (memory $i "memory") (realloc (func $i "realloc"))))
+    (canon lift (core func $i "invoke") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
   (export "invoke" (func $invoke))
 )"#,
         name_len = name.len(),
