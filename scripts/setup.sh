@@ -27,7 +27,9 @@ fi
 if ! command -v cargo >/dev/null; then
   log "cargo not found: install rustup (https://rustup.rs) first"; exit 1
 fi
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+# Not `rustup ... | grep -q`: with pipefail, grep quitting early can fail the pipeline.
+installed_targets="$(rustup target list --installed)"
+if ! grep -qx wasm32-wasip2 <<<"$installed_targets"; then
   log "adding the wasm32-wasip2 target"
   rustup target add wasm32-wasip2
 fi
