@@ -237,7 +237,6 @@ impl Plugin {
             store.set_fuel(self.manifest.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled");
         }
         let deadline = Instant::now() + timeout;
-        store.data_mut().deadline = Some(deadline);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {

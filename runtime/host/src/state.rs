@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -53,7 +52,7 @@ pub(crate) struct State {
     pub secrets: Arc<HashMap<String, String>>,
     pub stdout: MemoryOutputPipe,
     pub stderr: MemoryOutputPipe,
-    pub deadline: Option<Instant>,
+    /// Set by the epoch callback when the call's deadline passed.
     pub timed_out: bool,
 }
 
@@ -63,6 +62,9 @@ impl State {
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone()).envs(&sandbox.env);
+        // Raw sockets and DNS stay closed: outgoing HTTP goes through wasi:http and its
+        // allow-list only.
+        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         if let Some(cwd) = &sandbox.cwd {
             wasi.initial_cwd(cwd);
         }
@@ -80,7 +82,6 @@ impl State {
             secrets: sandbox.secrets.clone(),
             stdout,
             stderr,
-            deadline: None,
             timed_out: false,
         })
     }
