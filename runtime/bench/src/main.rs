@@ -1,6 +1,7 @@
 //! `harmonia-bench SCENARIO [--quick]`: measures Harmonia and prints one JSON object per
 //! figure on its own line: `{"scenario", "metric", "value", "unit"}`.
 
+mod engine;
 mod host_call;
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "harmonia-bench", about = "Harmonia benchmarks")]
 struct Args {
-    /// Which scenario to run: host-call, or all.
+    /// Which scenario to run: host-call, engine-steps, long-history, fanout, or all.
     scenario: String,
     /// A short run (under 20 seconds), for smoke checks.
     #[arg(long)]
@@ -35,11 +36,15 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let scenarios: &[&str] = if args.scenario == "all" { &["host-call"] } else { &[args.scenario.as_str()] };
+    let all = ["host-call", "engine-steps", "long-history", "fanout"];
+    let scenarios: Vec<&str> = if args.scenario == "all" { all.to_vec() } else { vec![args.scenario.as_str()] };
     for scenario in scenarios {
-        match *scenario {
+        match scenario {
             "host-call" => runtime.block_on(host_call::run(&args.plugins, args.quick))?,
-            other => anyhow::bail!("unknown scenario {other:?} (known: host-call, all)"),
+            "engine-steps" => engine::engine_steps(args.quick),
+            "long-history" => engine::long_history(args.quick),
+            "fanout" => runtime.block_on(engine::fanout(&args.plugins, args.quick))?,
+            other => anyhow::bail!("unknown scenario {other:?} (known: {}, all)", all.join(", ")),
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The subcommands of `harmonia`.
 
 mod plugin;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,21 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a workflow to its end and print its output (exit 1 if it failed, 2 if invalid).
+    Run(run::RunArgs),
+    /// Check workflow files and print every error.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The plugins directory.
+        #[arg(long, env = "HARMONIA_PLUGINS", default_value = "plugins")]
+        plugins: PathBuf,
+    },
+    /// Workflow templates.
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
     /// List, describe and call plugins.
     Plugin {
         #[command(subcommand)]
@@ -30,8 +46,22 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Turn a template into a workflow, printed as YAML.
+    Render {
+        file: PathBuf,
+        /// A template parameter, `name=value` (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin { command, plugins } => plugin::run(command, &plugins).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
+        Command::Template { command: TemplateCommand::Render { file, params } } => run::render(&file, &params),
     }
 }

@@ -1,0 +1,166 @@
+//! What happens to an execution (events, kept in its history) and what the engine asks
+//! its driver to do (commands, never stored).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Milliseconds since the Unix epoch, as given by the driver's clock.
+pub type Millis = u64;
+
+/// One call of a task: the task, and the item of a `for_each` (None otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CallId {
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
+}
+
+impl CallId {
+    pub fn task(task: impl Into<String>) -> CallId {
+        CallId { task: task.into(), item: None }
+    }
+
+    pub fn item(task: impl Into<String>, item: u32) -> CallId {
+        CallId { task: task.into(), item: Some(item) }
+    }
+}
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.item {
+            Some(i) => write!(f, "{}[{i}]", self.task),
+            None => write!(f, "{}", self.task),
+        }
+    }
+}
+
+/// Why a task (or an execution) failed. `kind` is the plugin's error kind (`retryable`,
+/// `fatal`, `invalid_input`, `unknown_action`) or one the host or engine adds (`timeout`,
+/// `trap`, `expression`, `max_iterations`, `cancelled`, `unknown_plugin`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    /// The task that failed, when an execution fails because of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+}
+
+impl Failure {
+    pub fn new(kind: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            kind: kind.to_string(),
+            message: message.into(),
+            code: None,
+            details: None,
+            retry_after_ms: None,
+            task: None,
+        }
+    }
+
+    pub fn in_task(mut self, task: &str) -> Failure {
+        self.task = Some(task.to_string());
+        self
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a failure is JSON")
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(task) = &self.task {
+            write!(f, "task {task}: ")?;
+        }
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// A timer the engine asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimerId {
+    /// The next attempt of a call.
+    Retry { call: CallId, attempt: u32 },
+    /// The execution's own deadline.
+    ExecutionTimeout,
+}
+
+/// Something that happened to an execution. The history of an execution is the list of
+/// its events; its state is their fold ([`crate::Execution::apply`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    // What comes from outside (the driver, a user, a plugin).
+    Started { input: Value, at: Millis },
+    CallSucceeded { call: CallId, attempt: u32, output: Value, at: Millis },
+    CallFailed { call: CallId, attempt: u32, error: Failure, at: Millis },
+    TimerFired { timer: TimerId, at: Millis },
+    Paused { at: Millis },
+    Resumed { at: Millis },
+    Cancelled { reason: String, at: Millis },
+
+    // What the engine decided.
+    CallStarted { call: CallId, attempt: u32, input: Value, at: Millis },
+    /// Ready, but held back by `max_parallel` or a pause.
+    CallQueued { call: CallId, attempt: u32 },
+    RetryScheduled { call: CallId, attempt: u32, due: Millis },
+    /// The list a `for_each` task runs over.
+    ItemsResolved { task: String, items: Vec<Value> },
+    /// A `repeat` iteration finished and `until` did not hold: the next one follows.
+    IterationDone { task: String, iteration: u32, output: Value },
+    SwitchChose { task: String, case: Option<u32>, targets: Vec<String> },
+    TaskSucceeded { task: String, output: Value, at: Millis },
+    /// `tolerated` (`on_error: continue`): dependants go on; the task's output is its error.
+    TaskFailed { task: String, error: Failure, tolerated: bool, at: Millis },
+    TaskSkipped { task: String, reason: String },
+    TaskCancelled { task: String },
+    /// `task` failed and `fallback` runs in its place; if it succeeds, `task` succeeds with
+    /// its output (and keeps `error`).
+    FallbackStarted { task: String, fallback: String, error: Failure },
+    VarsSet { vars: serde_json::Map<String, Value> },
+    /// The execution is failing; `on_failure` (if any) runs before it ends.
+    Failing { error: Failure, at: Millis },
+    Completed { output: Value, at: Millis },
+    Failed { error: Failure, at: Millis },
+}
+
+/// Work for the driver: carry it out, then feed back what happened as events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Call a plugin action; report `CallSucceeded` or `CallFailed`.
+    RunCall {
+        call: CallId,
+        attempt: u32,
+        component: String,
+        action: String,
+        input: Value,
+        timeout: Option<Duration>,
+        /// Stable across attempts of the same call.
+        idempotency_key: String,
+    },
+    /// Run a child execution of another workflow; report its result like a call's.
+    RunChild {
+        call: CallId,
+        attempt: u32,
+        workflow: String,
+        version: Option<String>,
+        input: Value,
+        idempotency_key: String,
+    },
+    /// Report `TimerFired` at `due` (or at once if it is past).
+    StartTimer { timer: TimerId, due: Millis },
+    /// Stop a call in flight; its late result will be ignored.
+    CancelCall { call: CallId },
+    /// The execution reached an end state.
+    Finished,
+}

@@ -1,0 +1,34 @@
+//! Harmonia's execution engine: a pure, deterministic state machine. Given a workflow's
+//! [`Plan`], an [`Execution`] and one input [`Event`], [`step`] returns the events that
+//! follow and the [`Command`]s for the driver to carry out. No clock, no randomness, no
+//! I/O: time arrives in events, and retry jitter is derived from the call's identity.
+//!
+//! The state is a fold of the history ([`Execution::apply`]); replaying the events of an
+//! execution rebuilds its state exactly. A step only looks at the tasks it touches, so
+//! its cost does not grow with the length of the history.
+//!
+//! Must not depend on wasmtime, storage or HTTP crates.
+
+mod event;
+mod machine;
+mod plan;
+mod retry;
+mod state;
+
+pub use event::{CallId, Command, Event, Failure, Millis, TimerId};
+pub use machine::{Output, step};
+pub use plan::Plan;
+pub use retry::{delay as retry_delay, retries};
+pub use state::{ExecStatus, Execution, Items, TaskState, TaskStatus};
+
+/// The id of the workflow's `on_failure` task.
+pub const ON_FAILURE: &str = "on_failure";
+
+/// Rebuilds an execution's state from its history.
+pub fn replay<'a>(plan: &Plan, id: &str, history: impl IntoIterator<Item = &'a Event>) -> Execution {
+    let mut exec = Execution::new(id, &plan.workflow, &plan.fallbacks);
+    for event in history {
+        exec.apply(event);
+    }
+    exec
+}

@@ -1,0 +1,614 @@
+//! The decisions: given the plan, the state and one input event, which events follow and
+//! what the driver must do. Every event is applied as soon as it is decided, so each
+//! decision sees the state the previous ones made.
+
+use harmonia_model::{EvalError, Join, OnError, Scope, TaskAction, TaskLookup};
+use serde_json::{Map, Value, json};
+
+use crate::event::{CallId, Command, Event, Failure, Millis, TimerId};
+use crate::plan::Plan;
+use crate::retry;
+use crate::state::{ExecStatus, Execution, TaskStatus};
+use crate::ON_FAILURE;
+
+/// What one step decided.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// The input event (if it was accepted) and every event that followed from it, in order.
+    pub events: Vec<Event>,
+    pub commands: Vec<Command>,
+}
+
+/// Feeds one input event to the execution. A stale input (the result of a call that was
+/// cancelled or already reported, a timer no longer awaited) is ignored: no events.
+pub fn step(plan: &Plan, exec: &mut Execution, input: Event) -> Output {
+    let now = input_time(&input).unwrap_or(exec.started_at.unwrap_or(0));
+    let mut machine = Machine { plan, exec, now, out: Output::default() };
+    machine.handle(input);
+    machine.out
+}
+
+fn input_time(event: &Event) -> Option<Millis> {
+    match event {
+        Event::Started { at, .. }
+        | Event::CallSucceeded { at, .. }
+        | Event::CallFailed { at, .. }
+        | Event::TimerFired { at, .. }
+        | Event::Paused { at }
+        | Event::Resumed { at }
+        | Event::Cancelled { at, .. } => Some(*at),
+        _ => None,
+    }
+}
+
+enum Readiness {
+    Wait,
+    Ready,
+    Skip(String),
+}
+
+struct Machine<'a> {
+    plan: &'a Plan,
+    exec: &'a mut Execution,
+    now: Millis,
+    out: Output,
+}
+
+fn expression_failure(task: &str, e: &EvalError) -> Failure {
+    Failure::new("expression", format!("task {task}: {e}")).in_task(task)
+}
+
+impl Machine<'_> {
+    fn emit(&mut self, event: Event) {
+        self.exec.apply(&event);
+        self.out.events.push(event);
+    }
+
+    fn command(&mut self, command: Command) {
+        self.out.commands.push(command);
+    }
+
+    fn handle(&mut self, input: Event) {
+        if self.exec.status.is_finished() {
+            return;
+        }
+        match &input {
+            Event::Started { .. } => {
+                if self.exec.seq != 0 {
+                    return;
+                }
+                self.emit(input);
+                self.start();
+            }
+            Event::CallSucceeded { call, attempt, output, .. } => {
+                if self.exec.in_flight.get(call) != Some(attempt) {
+                    return;
+                }
+                let (call, output) = (call.clone(), output.clone());
+                self.emit(input);
+                self.call_succeeded(&call, output);
+            }
+            Event::CallFailed { call, attempt, error, .. } => {
+                if self.exec.in_flight.get(call) != Some(attempt) {
+                    return;
+                }
+                let (call, attempt, error) = (call.clone(), *attempt, error.clone());
+                self.emit(input);
+                self.call_failed(&call, attempt, error);
+            }
+            Event::TimerFired { timer: TimerId::Retry { call, attempt }, .. } => {
+                if self.exec.retrying.get(call).map(|(a, _)| a) != Some(attempt) {
+                    return;
+                }
+                let (call, attempt) = (call.clone(), *attempt);
+                self.emit(input);
+                self.launch(&call, attempt);
+            }
+            Event::TimerFired { timer: TimerId::ExecutionTimeout, .. } => {
+                self.emit(input);
+                let after = self.plan.workflow.timeout.map_or(0, |t| t.as_millis());
+                self.fail_execution(Failure::new("timeout", format!("the execution timed out after {after} ms")));
+            }
+            Event::Paused { .. } => {
+                if self.exec.status == ExecStatus::Running {
+                    self.emit(input);
+                }
+            }
+            Event::Resumed { .. } => {
+                if self.exec.status == ExecStatus::Paused {
+                    self.emit(input);
+                }
+            }
+            Event::Cancelled { .. } => {
+                let calls: Vec<CallId> = self.exec.in_flight.keys().cloned().collect();
+                for call in calls {
+                    self.command(Command::CancelCall { call });
+                }
+                self.emit(input);
+                self.command(Command::Finished);
+                return;
+            }
+            _ => return, // the engine's own events are not inputs
+        }
+        self.drain();
+        self.check_done();
+    }
+
+    fn start(&mut self) {
+        if let Some(timeout) = self.plan.workflow.timeout {
+            let due = self.now + timeout.as_millis() as u64;
+            self.command(Command::StartTimer { timer: TimerId::ExecutionTimeout, due });
+        }
+        let workflow = &self.plan.workflow;
+        if !workflow.vars.is_empty() {
+            let mut vars = Map::new();
+            for (name, template) in &workflow.vars {
+                let scope = Scope::new(&self.exec.input, &self.exec.vars, &*self.exec, &self.exec.meta);
+                match template.render(&scope) {
+                    Ok(v) => {
+                        vars.insert(name.clone(), v);
+                    }
+                    Err(e) => {
+                        let f = Failure::new("expression", format!("vars.{name}: {e}"));
+                        return self.fail_execution(f);
+                    }
+                }
+            }
+            self.emit(Event::VarsSet { vars });
+        }
+        for root in &self.plan.roots {
+            self.consider(root);
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.exec.failing.is_none() && !self.exec.status.is_finished()
+    }
+
+    /// A task whose dependencies changed: start it, skip it, or keep waiting.
+    fn consider(&mut self, id: &str) {
+        if !self.running() || self.exec.task(id).status != TaskStatus::Pending {
+            return;
+        }
+        let plan = self.plan;
+        let task = plan.task(id);
+        match self.readiness(id) {
+            Readiness::Wait => return,
+            Readiness::Skip(reason) => return self.skip(id, reason),
+            Readiness::Ready => {}
+        }
+        if let Some(when) = &task.when {
+            let result = when.eval_bool(&self.scope(id));
+            match result {
+                Ok(true) => {}
+                Ok(false) => return self.skip(id, format!("condition is false: ${{{}}}", when.source)),
+                Err(e) => return self.fail_task(id, expression_failure(id, &e)),
+            }
+        }
+        // XOR: the first branch won; the others are no longer wanted. They are cancelled
+        // before this task starts (so it sees them cancelled), and their dependants are
+        // considered after (so this task, no longer pending, is not started twice).
+        let losers: Vec<&String> = match task.join {
+            Join::One => task.depends_on.iter().filter(|d| !self.exec.task(d).status.is_terminal()).collect(),
+            _ => Vec::new(),
+        };
+        for dep in &losers {
+            self.cancel_task(dep);
+        }
+        self.begin(id);
+        for dep in losers {
+            self.resolved(dep);
+        }
+    }
+
+    fn readiness(&self, id: &str) -> Readiness {
+        let task = self.plan.task(id);
+        let deps = task.depends_on.iter().map(|d| (d, self.exec.task(d)));
+        match task.join {
+            Join::All => {
+                let mut waiting = false;
+                for (dep, state) in deps {
+                    if !state.status.is_terminal() {
+                        waiting = true;
+                    } else if !state.lets_dependants_run() {
+                        return Readiness::Skip(format!("dependency {dep} was {}", state.status.as_str()));
+                    }
+                }
+                if waiting { Readiness::Wait } else { Readiness::Ready }
+            }
+            Join::Any | Join::One => {
+                let mut all_done = true;
+                for (_, state) in deps {
+                    if state.status == TaskStatus::Succeeded {
+                        return Readiness::Ready;
+                    }
+                    all_done &= state.status.is_terminal();
+                }
+                if all_done { Readiness::Skip("no dependency succeeded".into()) } else { Readiness::Wait }
+            }
+        }
+    }
+
+    fn skip(&mut self, id: &str, reason: String) {
+        self.emit(Event::TaskSkipped { task: id.to_string(), reason });
+        self.resolved(id);
+    }
+
+    /// A task reached an end state: its dependants may be ready now.
+    fn resolved(&mut self, id: &str) {
+        let plan = self.plan;
+        for dependant in plan.dependants(id) {
+            self.consider(dependant);
+        }
+    }
+
+    /// Runs a ready task (no condition left to check).
+    fn begin(&mut self, id: &str) {
+        let plan = self.plan;
+        let task = plan.task(id);
+        match &task.action {
+            TaskAction::Switch { cases, default } => self.switch(id, cases, default),
+            TaskAction::Call { .. } | TaskAction::Workflow { .. } => {
+                let Some(for_each) = &task.for_each else {
+                    return self.launch(&CallId::task(id), 1);
+                };
+                let items = match for_each.items.eval(&self.scope(id)) {
+                    Ok(Value::Array(items)) => items,
+                    Ok(other) => {
+                        let e = Failure::new(
+                            "expression",
+                            format!("task {id}: for_each ${{{}}} gave {other}, not a list", for_each.items.source),
+                        );
+                        return self.fail_task(id, e);
+                    }
+                    Err(e) => return self.fail_task(id, expression_failure(id, &e)),
+                };
+                let n = items.len();
+                self.emit(Event::ItemsResolved { task: id.to_string(), items });
+                if n == 0 {
+                    return self.succeed(id, Value::Array(vec![]));
+                }
+                self.next_items(id);
+            }
+        }
+    }
+
+    fn switch(&mut self, id: &str, cases: &[harmonia_model::SwitchCase], default: &[String]) {
+        let mut chosen = None;
+        for (i, case) in cases.iter().enumerate() {
+            match case.when.eval_bool(&self.scope(id)) {
+                Ok(true) => {
+                    chosen = Some(i);
+                    break;
+                }
+                Ok(false) => {}
+                Err(e) => return self.fail_task(id, expression_failure(id, &e)),
+            }
+        }
+        let targets = chosen.map_or(default, |i| cases[i].then.as_slice()).to_vec();
+        let case = chosen.map(|i| i as u32);
+        self.emit(Event::SwitchChose { task: id.to_string(), case, targets: targets.clone() });
+        let not_chosen: Vec<&String> =
+            cases.iter().flat_map(|c| &c.then).chain(default).filter(|t| !targets.contains(t)).collect();
+        let output = json!({ "case": case, "targets": targets });
+        self.emit(Event::TaskSucceeded { task: id.to_string(), output, at: self.now });
+        for target in not_chosen {
+            if self.exec.task(target).status == TaskStatus::Pending {
+                self.skip(target, format!("not chosen by switch {id}"));
+            }
+        }
+        self.resolved(id);
+    }
+
+    /// Starts the next items of a `for_each`, up to its concurrency.
+    fn next_items(&mut self, id: &str) {
+        let concurrency = self.plan.task(id).for_each.as_ref().map_or(1, |f| f.concurrency);
+        loop {
+            let items = self.exec.task(id).items.as_ref().expect("for_each items");
+            if items.next as usize >= items.values.len() || items.active >= concurrency {
+                return;
+            }
+            let next = items.next;
+            self.launch(&CallId::item(id, next), 1);
+        }
+    }
+
+    fn can_start(&self) -> bool {
+        self.exec.status == ExecStatus::Running
+            && self.plan.workflow.max_parallel.is_none_or(|max| self.exec.in_flight.len() < max as usize)
+    }
+
+    /// Starts a call now, or queues it behind `max_parallel` or a pause.
+    fn launch(&mut self, call: &CallId, attempt: u32) {
+        if self.can_start() {
+            self.start_call(call, attempt);
+        } else {
+            self.emit(Event::CallQueued { call: call.clone(), attempt });
+        }
+    }
+
+    /// Starts queued calls while there is room.
+    fn drain(&mut self) {
+        while self.can_start() && self.running() {
+            let Some((call, attempt)) = self.exec.queue.front().cloned() else { return };
+            self.start_call(&call, attempt);
+        }
+    }
+
+    fn start_call(&mut self, call: &CallId, attempt: u32) {
+        let plan = self.plan;
+        let task = plan.task(&call.task);
+        let template = match &task.action {
+            TaskAction::Call { input, .. } | TaskAction::Workflow { input, .. } => input,
+            TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
+        };
+        let input = match template.render(&self.scope_for(call)) {
+            Ok(input) => input,
+            Err(e) => {
+                // An input that cannot be rendered will not render on a retry either.
+                self.exec.in_flight.remove(call);
+                return self.call_failed_for_good(call, expression_failure(&call.task, &e));
+            }
+        };
+        let key = self.idempotency_key(call);
+        self.emit(Event::CallStarted { call: call.clone(), attempt, input: input.clone(), at: self.now });
+        let command = match &task.action {
+            TaskAction::Call { component, action, .. } => Command::RunCall {
+                call: call.clone(),
+                attempt,
+                component: component.clone(),
+                action: action.clone(),
+                input,
+                timeout: task.timeout.or(plan.workflow.task_timeout),
+                idempotency_key: key,
+            },
+            TaskAction::Workflow { name, version, .. } => Command::RunChild {
+                call: call.clone(),
+                attempt,
+                workflow: name.clone(),
+                version: version.clone(),
+                input,
+                idempotency_key: key,
+            },
+            TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
+        };
+        self.command(command);
+    }
+
+    fn idempotency_key(&self, call: &CallId) -> String {
+        let mut key = format!("{}/{}", self.exec.id, call.task);
+        if let Some(i) = call.item {
+            key.push_str(&format!("/{i}"));
+        }
+        let iteration = self.exec.task(&call.task).iteration;
+        if self.plan.task(&call.task).repeat.is_some() {
+            key.push_str(&format!("/iteration-{}", iteration.max(1)));
+        }
+        key
+    }
+
+    fn call_succeeded(&mut self, call: &CallId, output: Value) {
+        let plan = self.plan;
+        let id = call.task.as_str();
+        let task = plan.task(id);
+        if call.item.is_some() {
+            self.next_items(id);
+            let items = self.exec.task(id).items.as_ref().expect("for_each items");
+            if items.done as usize == items.values.len() {
+                let results = Value::Array(items.results.clone());
+                self.succeed(id, results);
+            }
+            return;
+        }
+        let Some(repeat) = &task.repeat else { return self.succeed(id, output) };
+        let iteration = self.exec.task(id).iteration;
+        let done = {
+            let mut scope = self.scope(id);
+            scope.output = Some(&output);
+            scope.iteration = Some(u64::from(iteration));
+            repeat.until.eval_bool(&scope)
+        };
+        match done {
+            Ok(true) => self.succeed(id, output),
+            Ok(false) if iteration >= repeat.max_iterations => {
+                let mut f = Failure::new(
+                    "max_iterations",
+                    format!("task {id}: repeat reached max_iterations ({}) before ${{{}}} held", repeat.max_iterations, repeat.until.source),
+                );
+                f.code = Some("max_iterations".into());
+                self.fail_task(id, f);
+            }
+            Ok(false) => {
+                self.emit(Event::IterationDone { task: id.to_string(), iteration, output });
+                self.launch(&CallId::task(id), 1);
+            }
+            Err(e) => self.fail_task(id, expression_failure(id, &e)),
+        }
+    }
+
+    fn call_failed(&mut self, call: &CallId, attempt: u32, error: Failure) {
+        let workflow = &self.plan.workflow;
+        let policy = self.plan.task(&call.task).retry.as_ref().or(workflow.retry.as_ref());
+        if let Some(policy) = policy
+            && attempt < policy.max_attempts
+            && retry::retries(policy, &error)
+            && self.running()
+        {
+            let delay = retry::delay(policy, &self.exec.id, call, attempt).as_millis() as u64;
+            let due = self.now + delay.max(error.retry_after_ms.unwrap_or(0));
+            let next = attempt + 1;
+            self.emit(Event::RetryScheduled { call: call.clone(), attempt: next, due });
+            self.command(Command::StartTimer { timer: TimerId::Retry { call: call.clone(), attempt: next }, due });
+            return;
+        }
+        self.call_failed_for_good(call, error);
+    }
+
+    fn call_failed_for_good(&mut self, call: &CallId, mut error: Failure) {
+        if let Some(i) = call.item {
+            error.message = format!("item {i}: {}", error.message);
+        }
+        self.fail_task(&call.task, error);
+    }
+
+    fn succeed(&mut self, id: &str, output: Value) {
+        let plan = self.plan;
+        let task = plan.task(id);
+        if !task.set_vars.is_empty() {
+            let mut vars = Map::new();
+            for (name, template) in &task.set_vars {
+                let mut scope = self.scope(id);
+                scope.output = Some(&output);
+                match template.render(&scope) {
+                    Ok(v) => {
+                        vars.insert(name.clone(), v);
+                    }
+                    Err(e) => return self.fail_task(id, expression_failure(id, &e)),
+                }
+            }
+            self.emit(Event::VarsSet { vars });
+        }
+        self.emit(Event::TaskSucceeded { task: id.to_string(), output: output.clone(), at: self.now });
+        if id == ON_FAILURE {
+            return self.finish_failure();
+        }
+        if let Some(original) = self.exec.task(id).fallback_for.clone() {
+            self.emit(Event::TaskSucceeded { task: original.clone(), output, at: self.now });
+            return self.resolved(&original);
+        }
+        self.resolved(id);
+    }
+
+    fn fail_task(&mut self, id: &str, mut error: Failure) {
+        error.task.get_or_insert_with(|| id.to_string());
+        self.cancel_calls_of(id);
+        let at = self.now;
+        if id == ON_FAILURE {
+            self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: false, at });
+            return self.finish_failure();
+        }
+        if let Some(original) = self.exec.task(id).fallback_for.clone() {
+            self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, at });
+            let mut both = Failure::new("fallback_failed", format!("task {original} failed, and so did its fallback {id}: {}", error.message));
+            both.task = Some(original.clone());
+            self.emit(Event::TaskFailed { task: original, error: both.clone(), tolerated: false, at });
+            return self.fail_execution(both);
+        }
+        match &self.plan.task(id).on_error {
+            OnError::Continue => {
+                self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: true, at });
+                self.resolved(id);
+            }
+            OnError::Fallback(fallback) if self.exec.task(fallback).status == TaskStatus::Pending => {
+                let fallback = fallback.clone();
+                self.emit(Event::FallbackStarted { task: id.to_string(), fallback: fallback.clone(), error });
+                self.begin(&fallback);
+            }
+            _ => {
+                self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, at });
+                self.fail_execution(error);
+            }
+        }
+    }
+
+    /// Cancels the calls a task still has in flight (other items of a `for_each`).
+    fn cancel_calls_of(&mut self, id: &str) {
+        let calls: Vec<CallId> = self.exec.in_flight.keys().filter(|c| c.task == id).cloned().collect();
+        for call in calls {
+            self.command(Command::CancelCall { call });
+        }
+    }
+
+    fn cancel_task(&mut self, id: &str) {
+        self.cancel_calls_of(id);
+        self.emit(Event::TaskCancelled { task: id.to_string() });
+    }
+
+    fn fail_execution(&mut self, error: Failure) {
+        if !self.running() {
+            return;
+        }
+        let open: Vec<String> = self
+            .exec
+            .tasks
+            .iter()
+            .filter(|(_, t)| matches!(t.status, TaskStatus::Running | TaskStatus::Waiting | TaskStatus::Recovering))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in open {
+            self.cancel_task(&id);
+        }
+        if self.plan.workflow.on_failure.is_some() {
+            self.emit(Event::Failing { error, at: self.now });
+            // on_failure runs even if the execution was paused.
+            self.start_call(&CallId::task(ON_FAILURE), 1);
+        } else {
+            self.emit(Event::Failed { error, at: self.now });
+            self.command(Command::Finished);
+        }
+    }
+
+    fn finish_failure(&mut self) {
+        let failing = self.exec.failing.clone().expect("on_failure runs while failing");
+        let error = serde_json::from_value(failing).expect("failing holds a failure");
+        self.emit(Event::Failed { error, at: self.now });
+        self.command(Command::Finished);
+    }
+
+    fn check_done(&mut self) {
+        if !self.running() || self.exec.unresolved > 0 {
+            return;
+        }
+        let output = match &self.plan.workflow.output {
+            Some(template) => match template.render(&self.scope("output")) {
+                Ok(output) => output,
+                Err(e) => return self.fail_execution(Failure::new("expression", format!("output: {e}"))),
+            },
+            None => self.leaf_outputs(),
+        };
+        self.emit(Event::Completed { output, at: self.now });
+        self.command(Command::Finished);
+    }
+
+    /// Without an `output:` section, the outputs of the tasks nothing depends on.
+    fn leaf_outputs(&self) -> Value {
+        let plan = self.plan;
+        let leaves = plan.workflow.tasks.keys().filter(|id| plan.dependants(id).is_empty());
+        let map: Map<String, Value> = leaves
+            .filter_map(|id| {
+                let t = self.exec.task(id);
+                (t.status == TaskStatus::Succeeded).then(|| (id.clone(), t.output.clone().unwrap_or(Value::Null)))
+            })
+            .collect();
+        Value::Object(map)
+    }
+
+    /// What an expression of task `id` (or of the workflow's `output`) sees. `failure` is
+    /// bound for `on_failure` and for a fallback task standing in for a failed one.
+    fn scope(&self, id: &str) -> Scope<'_> {
+        let exec = &*self.exec;
+        let mut scope = Scope::new(&exec.input, &exec.vars, exec as &dyn TaskLookup, &exec.meta);
+        scope.failure = if id == ON_FAILURE {
+            exec.failing.as_ref()
+        } else {
+            let original = exec.tasks.get(id).and_then(|t| t.fallback_for.as_ref());
+            original.and_then(|o| exec.task(o).error.as_ref())
+        };
+        scope
+    }
+
+    fn scope_for(&self, call: &CallId) -> Scope<'_> {
+        let mut scope = self.scope(&call.task);
+        if let Some(i) = call.item {
+            let items = self.exec.task(&call.task).items.as_ref().expect("for_each items");
+            scope.item = items.values.get(i as usize);
+            scope.index = Some(u64::from(i));
+        }
+        let task = self.exec.task(&call.task);
+        if self.plan.task(&call.task).repeat.is_some() {
+            scope.iteration = Some(u64::from(task.iteration.max(1)));
+            scope.output = task.output.as_ref();
+        }
+        scope
+    }
+}

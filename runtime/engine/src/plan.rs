@@ -1,0 +1,60 @@
+//! A workflow prepared for execution: who depends on whom, which tasks are roots, which
+//! run only as fallbacks. Built once per workflow version and shared by its executions.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use harmonia_model::{OnError, Task, Workflow};
+
+use crate::ON_FAILURE;
+
+#[derive(Debug)]
+pub struct Plan {
+    pub workflow: Arc<Workflow>,
+    /// Tasks to consider when a task resolves.
+    dependants: HashMap<String, Vec<String>>,
+    /// Tasks with no dependencies that start with the execution.
+    pub roots: Vec<String>,
+    /// Tasks that only ever run as another task's fallback.
+    pub fallbacks: BTreeSet<String>,
+}
+
+impl Plan {
+    pub fn new(workflow: Arc<Workflow>) -> Plan {
+        let fallbacks: BTreeSet<String> = workflow
+            .tasks
+            .values()
+            .filter_map(|t| match &t.on_error {
+                OnError::Fallback(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut dependants: HashMap<String, Vec<String>> = HashMap::new();
+        for task in workflow.tasks.values() {
+            for dep in &task.depends_on {
+                dependants.entry(dep.clone()).or_default().push(task.id.clone());
+            }
+        }
+        let roots = workflow
+            .tasks
+            .values()
+            .filter(|t| t.depends_on.is_empty() && !fallbacks.contains(&t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        Plan { workflow, dependants, roots, fallbacks }
+    }
+
+    /// The task definition (the workflow's `on_failure` included).
+    pub fn task(&self, id: &str) -> &Task {
+        if id == ON_FAILURE
+            && let Some(task) = &self.workflow.on_failure
+        {
+            return task;
+        }
+        &self.workflow.tasks[id]
+    }
+
+    pub fn dependants(&self, id: &str) -> &[String] {
+        self.dependants.get(id).map_or(&[], Vec::as_slice)
+    }
+}

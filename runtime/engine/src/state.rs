@@ -1,0 +1,401 @@
+//! The state of one execution: a fold of its events. [`Execution::apply`] is the only
+//! place where state changes, so replaying a history always rebuilds the same state.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use harmonia_model::{TaskLookup, TaskView, Workflow};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::event::{CallId, Event, Failure, Millis, TimerId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecStatus {
+    Running,
+    Paused,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ExecStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, ExecStatus::Completed | ExecStatus::Failed | ExecStatus::Cancelled)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    /// Waiting for a retry (or held back in the queue).
+    Waiting,
+    /// Failed, and its fallback task is running.
+    Recovering,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Skipped | TaskStatus::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Running => "running",
+            TaskStatus::Waiting => "waiting",
+            TaskStatus::Recovering => "recovering",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Skipped => "skipped",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The items of a `for_each` task and how far it got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Items {
+    pub values: Vec<Value>,
+    /// Outputs by item index (null until the item succeeded).
+    pub results: Vec<Value>,
+    /// The next item not yet started.
+    pub next: u32,
+    /// Items started and not finished.
+    pub active: u32,
+    pub done: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub status: TaskStatus,
+    /// The latest attempt started (of the current iteration or item).
+    pub attempt: u32,
+    /// `repeat`: the iteration running or last finished, from 1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub iteration: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The task's failure, as a JSON object (see [`Failure`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    /// Failed, but its dependants go on (`on_error: continue`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tolerated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Items>,
+    /// Set on a fallback task while it stands in for this failed task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_for: Option<String>,
+    /// Counts toward the execution's completion (fallbacks and on_failure do not).
+    pub counted: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl TaskState {
+    fn new(counted: bool) -> TaskState {
+        TaskState {
+            counted,
+            status: TaskStatus::Pending,
+            attempt: 0,
+            iteration: 0,
+            output: None,
+            error: None,
+            tolerated: false,
+            reason: None,
+            started_at: None,
+            finished_at: None,
+            items: None,
+            fallback_for: None,
+        }
+    }
+
+    /// Resolved in a way that lets `join: all` dependants run.
+    pub fn lets_dependants_run(&self) -> bool {
+        self.status == TaskStatus::Succeeded || (self.status == TaskStatus::Failed && self.tolerated)
+    }
+}
+
+/// One execution of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: String,
+    pub workflow: String,
+    pub version: String,
+    pub status: ExecStatus,
+    pub input: Value,
+    /// Workflow variables (an object).
+    pub vars: Value,
+    pub tasks: BTreeMap<String, TaskState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    /// Set while `on_failure` runs: the failure the execution will end with (as JSON, so
+    /// that `on_failure` sees it as `failure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+    /// Events applied so far: the sequence number of the next one.
+    pub seq: u64,
+    /// Calls running now, with their attempt.
+    #[serde(with = "call_map")]
+    pub in_flight: BTreeMap<CallId, u32>,
+    /// Calls waiting for a retry: attempt and due time.
+    #[serde(with = "call_map")]
+    pub retrying: BTreeMap<CallId, (u32, Millis)>,
+    /// Calls ready to start but held back (max_parallel, or paused), with their attempt.
+    pub queue: VecDeque<(CallId, u32)>,
+    /// Tasks of the plan not resolved yet; the execution completes when it reaches 0.
+    pub unresolved: u32,
+    /// `workflow` in expressions: id, name and version.
+    pub meta: Value,
+}
+
+impl Execution {
+    /// A new execution of `workflow`, before its `Started` event. Tasks in `fallbacks`
+    /// only run in place of a failed task and do not count toward completion.
+    pub fn new(id: &str, workflow: &Workflow, fallbacks: &BTreeSet<String>) -> Execution {
+        let mut tasks: BTreeMap<String, TaskState> = workflow
+            .tasks
+            .keys()
+            .map(|id| (id.clone(), TaskState::new(!fallbacks.contains(id))))
+            .collect();
+        if workflow.on_failure.is_some() {
+            tasks.insert(crate::ON_FAILURE.to_string(), TaskState::new(false));
+        }
+        let counted = tasks.values().filter(|t| t.counted).count() as u32;
+        Execution {
+            id: id.to_string(),
+            workflow: workflow.name.clone(),
+            version: workflow.version.clone(),
+            status: ExecStatus::Running,
+            input: Value::Null,
+            vars: Value::Object(Map::new()),
+            tasks,
+            output: None,
+            error: None,
+            failing: None,
+            started_at: None,
+            finished_at: None,
+            seq: 0,
+            in_flight: BTreeMap::new(),
+            retrying: BTreeMap::new(),
+            queue: VecDeque::new(),
+            unresolved: counted,
+            meta: serde_json::json!({ "id": id, "name": workflow.name, "version": workflow.version }),
+        }
+    }
+
+    pub fn task(&self, id: &str) -> &TaskState {
+        self.tasks.get(id).unwrap_or_else(|| panic!("task {id} is in the plan"))
+    }
+
+    fn task_mut(&mut self, id: &str) -> &mut TaskState {
+        self.tasks.get_mut(id).unwrap_or_else(|| panic!("task {id} is in the plan"))
+    }
+
+    /// A task reached an end state: it no longer holds calls, and counts as resolved.
+    fn resolve(&mut self, task: &str) {
+        if self.task(task).counted {
+            self.unresolved = self.unresolved.saturating_sub(1);
+        }
+        self.in_flight.retain(|c, _| c.task != task);
+        self.retrying.retain(|c, _| c.task != task);
+        self.queue.retain(|(c, _)| c.task != task);
+    }
+
+    /// Applies one event. Events come from the engine, which only emits valid ones.
+    pub fn apply(&mut self, event: &Event) {
+        self.seq += 1;
+        match event {
+            Event::Started { input, at } => {
+                self.input = input.clone();
+                self.started_at = Some(*at);
+            }
+            Event::CallSucceeded { call, output, .. } => {
+                self.in_flight.remove(call);
+                if let Some(i) = call.item {
+                    let items = self.task_mut(&call.task).items.as_mut().expect("for_each items");
+                    items.results[i as usize] = output.clone();
+                    items.active -= 1;
+                    items.done += 1;
+                }
+            }
+            Event::CallFailed { call, .. } => {
+                self.in_flight.remove(call);
+            }
+            Event::TimerFired { timer, .. } => {
+                if let TimerId::Retry { call, .. } = timer {
+                    self.retrying.remove(call);
+                }
+            }
+            Event::Paused { .. } => self.status = ExecStatus::Paused,
+            Event::Resumed { .. } => self.status = ExecStatus::Running,
+            Event::Cancelled { reason, at } => {
+                self.status = ExecStatus::Cancelled;
+                self.error = Some(Failure::new("cancelled", reason.clone()));
+                self.finished_at = Some(*at);
+                self.in_flight.clear();
+                self.retrying.clear();
+                self.queue.clear();
+                for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal()) {
+                    task.status = TaskStatus::Cancelled;
+                }
+            }
+            Event::CallStarted { call, attempt, at, .. } => {
+                self.queue.retain(|(c, _)| c != call);
+                self.in_flight.insert(call.clone(), *attempt);
+                let task = self.task_mut(&call.task);
+                task.status = TaskStatus::Running;
+                task.attempt = *attempt;
+                task.started_at.get_or_insert(*at);
+                if call.item.is_none() && task.iteration == 0 {
+                    task.iteration = 1;
+                }
+                if let (Some(i), Some(items)) = (call.item, task.items.as_mut())
+                    && *attempt == 1
+                    && i >= items.next
+                {
+                    items.next = i + 1;
+                    items.active += 1;
+                }
+            }
+            Event::CallQueued { call, attempt } => {
+                self.queue.push_back((call.clone(), *attempt));
+                let task = self.task_mut(&call.task);
+                if task.status == TaskStatus::Pending {
+                    task.status = TaskStatus::Waiting;
+                }
+                if let (Some(i), Some(items)) = (call.item, task.items.as_mut())
+                    && i >= items.next
+                {
+                    items.next = i + 1;
+                    items.active += 1;
+                }
+            }
+            Event::RetryScheduled { call, attempt, due } => {
+                self.retrying.insert(call.clone(), (*attempt, *due));
+                if call.item.is_none() {
+                    self.task_mut(&call.task).status = TaskStatus::Waiting;
+                }
+            }
+            Event::ItemsResolved { task, items } => {
+                let n = items.len();
+                self.task_mut(task).items = Some(Items {
+                    values: items.clone(),
+                    results: vec![Value::Null; n],
+                    next: 0,
+                    active: 0,
+                    done: 0,
+                });
+            }
+            Event::IterationDone { task, iteration, output } => {
+                let t = self.task_mut(task);
+                t.output = Some(output.clone());
+                t.iteration = iteration + 1;
+            }
+            Event::SwitchChose { .. } => {}
+            Event::TaskSucceeded { task, output, at } => {
+                let t = self.task_mut(task);
+                t.status = TaskStatus::Succeeded;
+                t.output = Some(output.clone());
+                t.finished_at = Some(*at);
+                self.resolve(task);
+            }
+            Event::TaskFailed { task, error, tolerated, at } => {
+                let t = self.task_mut(task);
+                t.status = TaskStatus::Failed;
+                t.tolerated = *tolerated;
+                t.error = Some(error.to_value());
+                t.output = Some(error.to_value());
+                t.finished_at = Some(*at);
+                self.resolve(task);
+            }
+            Event::TaskSkipped { task, reason } => {
+                let t = self.task_mut(task);
+                t.status = TaskStatus::Skipped;
+                t.reason = Some(reason.clone());
+                self.resolve(task);
+            }
+            Event::TaskCancelled { task } => {
+                self.task_mut(task).status = TaskStatus::Cancelled;
+                self.resolve(task);
+            }
+            Event::FallbackStarted { task, fallback, error } => {
+                let t = self.task_mut(task);
+                t.status = TaskStatus::Recovering;
+                t.error = Some(error.to_value());
+                self.task_mut(fallback).fallback_for = Some(task.clone());
+            }
+            Event::VarsSet { vars } => {
+                if let Value::Object(current) = &mut self.vars {
+                    current.extend(vars.clone());
+                }
+            }
+            Event::Failing { error, .. } => self.failing = Some(error.to_value()),
+            Event::Completed { output, at } => {
+                self.status = ExecStatus::Completed;
+                self.output = Some(output.clone());
+                self.finished_at = Some(*at);
+            }
+            Event::Failed { error, at } => {
+                self.status = ExecStatus::Failed;
+                self.error = Some(error.clone());
+                self.failing = None;
+                self.finished_at = Some(*at);
+                self.in_flight.clear();
+                self.retrying.clear();
+                self.queue.clear();
+            }
+        }
+    }
+}
+
+impl TaskLookup for Execution {
+    fn task(&self, id: &str) -> Option<TaskView<'_>> {
+        let t = self.tasks.get(id)?;
+        Some(TaskView {
+            status: t.status.as_str(),
+            output: t.output.as_ref(),
+            error: t.error.as_ref(),
+        })
+    }
+}
+
+/// Maps keyed by [`CallId`] are written as lists of `[call, value]` pairs: JSON object
+/// keys must be strings.
+mod call_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::event::CallId;
+
+    pub fn serialize<V: Serialize, S: Serializer>(map: &BTreeMap<CallId, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<CallId, V>, D::Error> {
+        let pairs: Vec<(CallId, V)> = Vec::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
+    }
+}

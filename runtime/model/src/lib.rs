@@ -1,0 +1,32 @@
+//! The workflow language of Harmonia: the model of a workflow ([`types`]), parsing of YAML and
+//! JSON files with `line:column` errors ([`parse_workflow`]), validation of the task graph and
+//! of what each expression may refer to ([`validate()`]), `${...}` expressions in CEL
+//! ([`Expr`], [`Template`]), checks of an execution's input ([`check_input`]) and workflow
+//! templates ([`render_template`]).
+//!
+//! Pure: no I/O beyond reading a file in [`load_workflow`]; it must not depend on wasmtime,
+//! RocksDB, tokio or HTTP crates, so that the engine and the CLI can use it cheaply.
+
+pub mod check;
+pub mod diag;
+pub mod expr;
+pub mod parse;
+mod read;
+pub mod template;
+pub mod types;
+pub mod validate;
+mod yaml;
+
+pub use check::{
+    PluginCatalog, WorkflowCatalog, check_input, check_plugins, check_workflows, type_matches,
+};
+pub use diag::{Diagnostic, Diagnostics};
+pub use expr::{
+    EvalError, Expr, ExprError, NoTasks, Part, Root, Scope, TaskLookup, TaskView, Template,
+};
+pub use parse::{
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow,
+};
+pub use template::render_template;
+pub use types::*;
+pub use validate::validate;

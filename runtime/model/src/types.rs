@@ -1,0 +1,211 @@
+//! The workflow model: what a parsed and validated workflow file means.
+//!
+//! Every task keeps the position of its definition so that later errors (an unknown
+//! plugin, an expression failing at run time) can point at the file.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::expr::{Expr, Template};
+
+/// A 1-based position in a workflow file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A workflow definition.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub name: String,
+    /// As written: `version: 1.0` is the version "1.0", not a number.
+    pub version: String,
+    pub description: Option<String>,
+    /// Typed parameters of an execution, in file order.
+    pub input: IndexMap<String, InputParam>,
+    /// Workflow variables and their initial values (may use `${input...}`).
+    pub vars: IndexMap<String, Template>,
+    /// Tasks in file order.
+    pub tasks: IndexMap<String, Task>,
+    /// The execution's output, rendered when every task has finished.
+    pub output: Option<Template>,
+    /// Deadline of the whole execution.
+    pub timeout: Option<Duration>,
+    /// Retry policy of tasks that give none.
+    pub retry: Option<RetryPolicy>,
+    /// Timeout of tasks that give none.
+    pub task_timeout: Option<Duration>,
+    /// How many task calls of one execution may run at once (None: no limit).
+    pub max_parallel: Option<u32>,
+    /// Runs once when the execution fails; sees `failure` (`task`, `error`) in expressions.
+    /// Its id is `on_failure`.
+    pub on_failure: Option<Box<Task>>,
+    /// Where it was read from, for error messages.
+    pub source: Option<std::path::PathBuf>,
+}
+
+/// One input parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputParam {
+    pub kind: ParamType,
+    pub description: Option<String>,
+    /// Required unless it has a default (`required: false` makes it optional without one).
+    pub required: bool,
+    pub default: Option<Value>,
+    pub span: Span,
+}
+
+/// The JSON type of an input parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Object,
+    Array,
+    Any,
+}
+
+/// One task of a workflow.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub span: Span,
+    pub description: Option<String>,
+    pub action: TaskAction,
+    pub depends_on: Vec<String>,
+    pub join: Join,
+    /// Run only if true; otherwise the task is `skipped`.
+    pub when: Option<Expr>,
+    /// Run once per item of a list, with `item` and `index` bound.
+    pub for_each: Option<ForEach>,
+    /// Run again until the condition holds (do-while).
+    pub repeat: Option<Repeat>,
+    pub retry: Option<RetryPolicy>,
+    pub timeout: Option<Duration>,
+    pub on_error: OnError,
+    /// Workflow variables set when the task succeeds; `output` is bound to its output.
+    pub set_vars: IndexMap<String, Template>,
+}
+
+/// What a task does.
+#[derive(Debug, Clone)]
+pub enum TaskAction {
+    /// Call a plugin action: `component:` + `action:` + `input:`.
+    Call {
+        component: String,
+        action: String,
+        input: Template,
+    },
+    /// Run another workflow as a child execution: `workflow: name` or `name@version`.
+    Workflow {
+        name: String,
+        version: Option<String>,
+        input: Template,
+    },
+    /// Choose branches: the first case whose `when` holds selects its `then` tasks; the
+    /// targets of the other cases (and of `default`, unless it is chosen) are skipped.
+    /// Every target must list the switch task in its `depends_on`.
+    Switch {
+        cases: Vec<SwitchCase>,
+        default: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SwitchCase {
+    pub when: Expr,
+    pub then: Vec<String>,
+}
+
+/// How a task with several `depends_on` waits for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Join {
+    /// AND: every dependency succeeded (a skipped dependency skips this task).
+    #[default]
+    All,
+    /// OR: runs once, as soon as one dependency succeeded; skipped if none can.
+    Any,
+    /// XOR: the first dependency to succeed wins and the task runs once; dependencies
+    /// still running are cancelled.
+    One,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForEach {
+    /// Must evaluate to a list.
+    pub items: Expr,
+    /// Items in flight at once (default 32).
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Repeat {
+    /// Evaluated after each iteration with `output` and `iteration` (1-based) bound.
+    pub until: Expr,
+    /// Reaching it without `until` holding fails the task (`max_iterations` error code).
+    pub max_iterations: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 = no retry).
+    pub max_attempts: u32,
+    pub delay: Duration,
+    pub backoff: Backoff,
+    /// Growth of the delay: linear adds `delay * factor` per attempt, exponential
+    /// multiplies by `factor` (default 2).
+    pub factor: f64,
+    pub max_delay: Option<Duration>,
+    /// 0 to 1: each delay is moved by up to this fraction, up or down.
+    pub jitter: f64,
+    /// Which failures are retried, by error kind (`retryable`, `timeout`, `fatal`,
+    /// `invalid_input`, `trap`) or error code; default `retryable` and `timeout`.
+    pub retry_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    Fixed,
+    Linear,
+    Exponential,
+}
+
+/// What happens when a task fails for good (after its retries).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// The execution fails.
+    #[default]
+    Fail,
+    /// The task ends `failed`, its output is its error, and dependants go on as if it
+    /// had succeeded.
+    Continue,
+    /// The named task runs in its place (with `failure` bound); if it succeeds, its
+    /// output stands for the failed task's. A fallback task is only run as a fallback.
+    Fallback(String),
+}
+
+impl Workflow {
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// Tasks that are only ever run as the `on_error: { fallback }` of another task: the
+    /// engine must not start them on its own (validation ensures they have no `depends_on`
+    /// and that no task depends on them).
+    pub fn fallback_tasks(&self) -> std::collections::BTreeSet<String> {
+        self.tasks
+            .values()
+            .chain(self.on_failure.as_deref())
+            .filter_map(|t| match &t.on_error {
+                OnError::Fallback(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,192 @@
+//! Every example in `workflows/` run through `harmonia run` with the real bundled plugins,
+//! from the repository root as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn harmonia(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        .current_dir(repo())
+        .args(args)
+        .env_remove("HARMONIA_PLUGINS")
+        .output()
+        .expect("run harmonia")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a workflow that must succeed; returns its output.
+fn run_ok(args: &[&str]) -> Value {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let out = harmonia(&all);
+    assert!(out.status.success(), "harmonia {all:?} failed:\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
+}
+
+#[test]
+fn document_processing_prints_text_and_sentiment() {
+    let out = run_ok(&["workflows/document_processing.yaml", "--input", "document_path=workflows/examples-data/review.txt"]);
+    assert_eq!(out["sentiment"], "positive");
+    assert!(out["text"].as_str().unwrap().starts_with("I love this product."), "{out}");
+    // An absolute path works the same.
+    let abs = repo().join("workflows/examples-data/complaint.txt");
+    let out = run_ok(&["workflows/document_processing.yaml", "--input", &format!("document_path={}", abs.display())]);
+    assert_eq!(out["sentiment"], "negative");
+}
+
+#[test]
+fn parallel_scores_each_review() {
+    let out = run_ok(&["workflows/parallel.yaml"]);
+    assert_eq!(out, json!({"first": "positive", "second": "negative", "third": "neutral"}));
+}
+
+#[test]
+fn conditions_pick_the_branch_that_applies() {
+    let out = run_ok(&["workflows/conditions.yaml", "--input", "text=I love it, wonderful"]);
+    assert_eq!(out["reply"], "Thank you for the kind words!");
+    assert_eq!(out["thanked"], "succeeded");
+    let out = run_ok(&["workflows/conditions.yaml", "--input", "text=This is awful"]);
+    assert_eq!(out["reply"], "Sorry to hear that. A ticket was opened.");
+    assert_eq!(out["thanked"], "skipped");
+}
+
+#[test]
+fn joins_and_or_xor() {
+    let out = run_ok(&["workflows/joins.yaml"]);
+    assert_eq!(out["xor"], json!({"fast": "succeeded", "slow": "cancelled"}));
+    assert_eq!(out["or"], json!({"got": "left"}));
+    assert_eq!(out["and"], json!({"right_status": "failed", "right_error": "right side is down"}));
+}
+
+#[test]
+fn switch_routes_by_a_task_output() {
+    for (input, action) in [("I love it", "publish"), ("I hate it, terrible", "escalate"), ("It is a chair", "archive")] {
+        let out = run_ok(&["workflows/switch.yaml", "--input", &format!("text={input}")]);
+        assert_eq!(out["action"], action, "{input}: {out}");
+    }
+}
+
+#[test]
+fn for_each_fans_out_over_data_and_keeps_order() {
+    let out = run_ok(&["workflows/for_each.yaml"]);
+    assert_eq!(out, json!({"sentences": 3, "sentiments": ["positive", "negative", "neutral"]}));
+}
+
+#[test]
+fn repeat_loops_until_done() {
+    assert_eq!(run_ok(&["workflows/repeat.yaml"]), json!({"iterations": 3}));
+    assert_eq!(run_ok(&["workflows/repeat.yaml", "--input", "target=5"]), json!({"iterations": 5}));
+}
+
+#[test]
+fn retries_and_timeouts() {
+    let out = run_ok(&["workflows/retries.yaml"]);
+    assert_eq!(out, json!({"flaky_calls": 3, "slow_status": "failed", "slow_error": "timeout"}));
+}
+
+#[test]
+fn a_fallback_recovers() {
+    let out = run_ok(&["workflows/error_handling.yaml"]);
+    assert_eq!(
+        out,
+        json!({"sentiment": "positive", "recovered_from": "primary source unavailable", "primary_status": "succeeded"})
+    );
+}
+
+#[test]
+fn a_failing_workflow_exits_1_after_on_failure() {
+    let out = harmonia(&["run", "workflows/on_failure.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("in task broken") && stderr.contains("the data is corrupt"), "{stderr}");
+    assert!(stderr.contains("cleaning up after broken: the data is corrupt"), "on_failure ran and logged:\n{stderr}");
+}
+
+#[test]
+fn sub_workflows_run_as_children() {
+    let paths = r#"{"paths": ["workflows/examples-data/review.txt", "workflows/examples-data/complaint.txt"]}"#;
+    let out = run_ok(&["workflows/subworkflow.yaml", "--input-json", paths]);
+    assert_eq!(out, json!({"sentiments": ["positive", "negative"]}));
+}
+
+#[test]
+fn json_flag_prints_the_whole_execution() {
+    let out = run_ok(&["workflows/repeat.yaml", "--json"]);
+    assert_eq!(out["status"], "completed");
+    assert_eq!(out["tasks"]["poll"]["iteration"], 3);
+    assert_eq!(out["output"], json!({"iterations": 3}));
+}
+
+#[test]
+fn every_example_validates() {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.strip_prefix(repo()).unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let out = harmonia(&args);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
+fn invalid_workflows_and_inputs_exit_2_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "name: bad\nversion: 1\ntasks:\n  a:\n    component: nosuch\n    action: x\n  b:\n    component: core\n    action: echo\n    depends_on: [zzz]\n").unwrap();
+    let out = harmonia(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad.yaml:10:") && stderr.contains("zzz"), "{stderr}");
+
+    let out = harmonia(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = harmonia(&["run", "workflows/repeat.yaml", "--input", "target=many"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = harmonia(&["run", "workflows/document_processing.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("document_path"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn unknown_plugin_is_rejected_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ghost.yaml");
+    std::fs::write(&file, "name: ghost\nversion: 1\ntasks:\n  a:\n    component: ghost\n    action: boo\n").unwrap();
+    let out = harmonia(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ghost.yaml:4:") && stderr.contains("unknown plugin `ghost`"), "{stderr}");
+}
+
+#[test]
+fn template_renders_to_a_runnable_workflow() {
+    let out = harmonia(&["template", "render", "workflows/templates/sentiment_check.yaml", "--param", "name=review_check", "--param", "threshold=0.5"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(yaml.contains("review_check") && !yaml.contains("params."), "{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("review_check.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let out = run_ok(&[file.to_str().unwrap(), "--input", "text=I love it, it is wonderful"]);
+    assert_eq!(out, json!({"sentiment": "positive", "positive": true}));
+
+    let out = harmonia(&["template", "render", "workflows/templates/sentiment_check.yaml", "--param", "threshold=high"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("name") && stderr.contains("threshold"), "missing name and bad threshold both reported: {stderr}");
+}
