@@ -155,6 +155,8 @@ pub enum Command {
         workflow: String,
         version: Option<String>,
         input: Value,
+        /// The task's timeout: the child is stopped and the call fails with `timeout`.
+        timeout: Option<Duration>,
         idempotency_key: String,
     },
     /// Report `TimerFired` at `due` (or at once if it is past).

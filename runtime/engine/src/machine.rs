@@ -304,7 +304,12 @@ impl Machine<'_> {
     fn next_items(&mut self, id: &str) {
         let concurrency = self.plan.task(id).for_each.as_ref().map_or(1, |f| f.concurrency);
         loop {
-            let items = self.exec.task(id).items.as_ref().expect("for_each items");
+            let task = self.exec.task(id);
+            // An item that failed to start may have ended the task (or the execution).
+            if !self.running() || task.status.is_terminal() || task.status == TaskStatus::Recovering {
+                return;
+            }
+            let items = task.items.as_ref().expect("for_each items");
             if items.next as usize >= items.values.len() || items.active >= concurrency {
                 return;
             }
@@ -330,8 +335,11 @@ impl Machine<'_> {
     /// Starts queued calls while there is room.
     fn drain(&mut self) {
         while self.can_start() && self.running() {
-            let Some((call, attempt)) = self.exec.queue.front().cloned() else { return };
-            self.start_call(&call, attempt);
+            let Some(front) = self.exec.queue.front().cloned() else { return };
+            self.start_call(&front.0, front.1);
+            if self.exec.queue.front() == Some(&front) {
+                unreachable!("starting a queued call always takes it off the queue");
+            }
         }
     }
 
@@ -346,7 +354,6 @@ impl Machine<'_> {
             Ok(input) => input,
             Err(e) => {
                 // An input that cannot be rendered will not render on a retry either.
-                self.exec.in_flight.remove(call);
                 return self.call_failed_for_good(call, expression_failure(&call.task, &e));
             }
         };
@@ -368,6 +375,7 @@ impl Machine<'_> {
                 workflow: name.clone(),
                 version: version.clone(),
                 input,
+                timeout: task.timeout.or(plan.workflow.task_timeout),
                 idempotency_key: key,
             },
             TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
@@ -432,7 +440,7 @@ impl Machine<'_> {
         if let Some(policy) = policy
             && attempt < policy.max_attempts
             && retry::retries(policy, &error)
-            && self.running()
+            && (self.running() || call.task == ON_FAILURE)
         {
             let delay = retry::delay(policy, &self.exec.id, call, attempt).as_millis() as u64;
             let due = self.now + delay.max(error.retry_after_ms.unwrap_or(0));
@@ -473,8 +481,11 @@ impl Machine<'_> {
             return self.finish_failure();
         }
         if let Some(original) = self.exec.task(id).fallback_for.clone() {
-            self.emit(Event::TaskSucceeded { task: original.clone(), output, at: self.now });
-            return self.resolved(&original);
+            if self.exec.task(&original).status == TaskStatus::Recovering {
+                self.emit(Event::TaskSucceeded { task: original.clone(), output, at: self.now });
+                self.resolved(&original);
+            }
+            return;
         }
         self.resolved(id);
     }
@@ -489,6 +500,9 @@ impl Machine<'_> {
         }
         if let Some(original) = self.exec.task(id).fallback_for.clone() {
             self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, at });
+            if self.exec.task(&original).status != TaskStatus::Recovering {
+                return; // the task it stood in for was cancelled meanwhile
+            }
             let mut both = Failure::new("fallback_failed", format!("task {original} failed, and so did its fallback {id}: {}", error.message));
             both.task = Some(original.clone());
             self.emit(Event::TaskFailed { task: original, error: both.clone(), tolerated: false, at });
@@ -520,6 +534,14 @@ impl Machine<'_> {
     }
 
     fn cancel_task(&mut self, id: &str) {
+        if self.exec.task(id).status == TaskStatus::Recovering {
+            // Its fallback is what runs now: stop it too.
+            let fallback = self.exec.tasks.iter().find(|(_, t)| t.fallback_for.as_deref() == Some(id)).map(|(f, _)| f.clone());
+            if let Some(fallback) = fallback.filter(|f| !self.exec.task(f).status.is_terminal()) {
+                self.cancel_calls_of(&fallback);
+                self.emit(Event::TaskCancelled { task: fallback });
+            }
+        }
         self.cancel_calls_of(id);
         self.emit(Event::TaskCancelled { task: id.to_string() });
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use harmonia_model::{OnError, Task, Workflow};
+use harmonia_model::{Task, Workflow};
 
 use crate::ON_FAILURE;
 
@@ -21,14 +21,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(workflow: Arc<Workflow>) -> Plan {
-        let fallbacks: BTreeSet<String> = workflow
-            .tasks
-            .values()
-            .filter_map(|t| match &t.on_error {
-                OnError::Fallback(f) => Some(f.clone()),
-                _ => None,
-            })
-            .collect();
+        let fallbacks: BTreeSet<String> = workflow.fallback_tasks();
         let mut dependants: HashMap<String, Vec<String>> = HashMap::new();
         for task in workflow.tasks.values() {
             for dep in &task.depends_on {

@@ -29,15 +29,16 @@ pub fn delay(policy: &RetryPolicy, execution: &str, call: &CallId, attempt: u32)
         Backoff::Linear => base + base * policy.factor * n,
         Backoff::Exponential => base * policy.factor.powf(n),
     };
-    if let Some(max) = policy.max_delay {
-        secs = secs.min(max.as_secs_f64());
-    }
     if policy.jitter > 0.0 {
         // A fraction in [-1, 1) from the call's identity.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (execution, call, attempt).hash(&mut hasher);
         let unit = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
         secs *= 1.0 + policy.jitter * (2.0 * unit - 1.0);
+    }
+    // The cap holds after jitter too.
+    if let Some(max) = policy.max_delay {
+        secs = secs.min(max.as_secs_f64());
     }
     Duration::from_secs_f64(secs.max(0.0))
 }

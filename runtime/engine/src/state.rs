@@ -213,11 +213,17 @@ impl Execution {
         self.tasks.get_mut(id).unwrap_or_else(|| panic!("task {id} is in the plan"))
     }
 
-    /// A task reached an end state: it no longer holds calls, and counts as resolved.
-    fn resolve(&mut self, task: &str) {
-        if self.task(task).counted {
+    /// A task reached an end state (`was_terminal`: it already had one): it no longer holds
+    /// calls, and counts as resolved once.
+    fn resolve(&mut self, task: &str, was_terminal: bool) {
+        if self.task(task).counted && !was_terminal {
             self.unresolved = self.unresolved.saturating_sub(1);
         }
+        self.release_calls(task);
+    }
+
+    /// Forgets a task's calls in flight, awaiting a retry, or queued.
+    fn release_calls(&mut self, task: &str) {
         self.in_flight.retain(|c, _| c.task != task);
         self.retrying.retain(|c, _| c.task != task);
         self.queue.retain(|(c, _)| c.task != task);
@@ -316,31 +322,38 @@ impl Execution {
             Event::SwitchChose { .. } => {}
             Event::TaskSucceeded { task, output, at } => {
                 let t = self.task_mut(task);
+                let was_terminal = t.status.is_terminal();
                 t.status = TaskStatus::Succeeded;
                 t.output = Some(output.clone());
                 t.finished_at = Some(*at);
-                self.resolve(task);
+                self.resolve(task, was_terminal);
             }
             Event::TaskFailed { task, error, tolerated, at } => {
                 let t = self.task_mut(task);
+                let was_terminal = t.status.is_terminal();
                 t.status = TaskStatus::Failed;
                 t.tolerated = *tolerated;
                 t.error = Some(error.to_value());
                 t.output = Some(error.to_value());
                 t.finished_at = Some(*at);
-                self.resolve(task);
+                self.resolve(task, was_terminal);
             }
             Event::TaskSkipped { task, reason } => {
                 let t = self.task_mut(task);
+                let was_terminal = t.status.is_terminal();
                 t.status = TaskStatus::Skipped;
                 t.reason = Some(reason.clone());
-                self.resolve(task);
+                self.resolve(task, was_terminal);
             }
             Event::TaskCancelled { task } => {
-                self.task_mut(task).status = TaskStatus::Cancelled;
-                self.resolve(task);
+                let t = self.task_mut(task);
+                let was_terminal = t.status.is_terminal();
+                t.status = TaskStatus::Cancelled;
+                self.resolve(task, was_terminal);
             }
             Event::FallbackStarted { task, fallback, error } => {
+                // The failed task's other calls (items, retries) stop: the fallback stands in.
+                self.release_calls(task);
                 let t = self.task_mut(task);
                 t.status = TaskStatus::Recovering;
                 t.error = Some(error.to_value());

@@ -181,8 +181,8 @@ pub enum OnError {
     /// The execution fails.
     #[default]
     Fail,
-    /// The task ends `failed`, its output is its error, and dependants go on as if it
-    /// had succeeded.
+    /// The task ends `failed`, its output is its error, and `join: all` dependants go on
+    /// as if it had succeeded (`join: any`/`one` wait for a real success).
     Continue,
     /// The named task runs in its place (with `failure` bound); if it succeeds, its
     /// output stands for the failed task's. A fallback task is only run as a fallback.

@@ -63,7 +63,8 @@ impl Runner {
     async fn run_at_depth(&self, plan: Arc<Plan>, id: String, input: Value, depth: u32) -> Execution {
         let mut exec = Execution::new(&id, &plan.workflow, &plan.fallbacks);
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-        let mut calls: HashMap<CallId, AbortHandle> = HashMap::new();
+        // Aborted when this execution ends or its future is dropped (a cancelled child).
+        let mut spawned = Spawned::default();
         let mut next = Some(Event::Started { input, at: self.clock.now_ms() });
         loop {
             let Some(input) = next.take() else {
@@ -84,16 +85,17 @@ impl Runner {
                 match command {
                     Command::Finished => finished = true,
                     Command::CancelCall { call } => {
-                        if let Some(handle) = calls.remove(&call) {
+                        if let Some(handle) = spawned.calls.remove(&call) {
                             handle.abort();
                         }
                     }
                     Command::StartTimer { timer, due } => {
                         let (tx, clock) = (tx.clone(), self.clock.clone());
-                        tokio::spawn(async move {
+                        let handle = tokio::spawn(async move {
                             clock.sleep_until(due).await;
                             let _ = tx.send(Event::TimerFired { timer, at: clock.now_ms() });
                         });
+                        spawned.timers.push(handle.abort_handle());
                     }
                     Command::RunCall { call, attempt, component, action, input, timeout, idempotency_key } => {
                         let host_call = Call {
@@ -112,30 +114,39 @@ impl Runner {
                             let at = runner.clock.now_ms();
                             let _ = tx.send(call_result(call, attempt, result.map(|o| o.output), at));
                         });
-                        calls.insert(key, handle.abort_handle());
+                        spawned.calls.insert(key, handle.abort_handle());
                     }
-                    Command::RunChild { call, attempt, workflow, version, input, idempotency_key } => {
-                        let child = self.start_child(&workflow, version.as_deref(), input, idempotency_key, attempt, depth);
+                    Command::RunChild { call, attempt, workflow, version, input, timeout, idempotency_key } => {
+                        let child = self.start_child(&workflow, version.as_deref(), input, idempotency_key, depth);
                         let (tx, clock, key) = (tx.clone(), self.clock.clone(), call.clone());
                         let handle = tokio::spawn(async move {
-                            let result = child.await;
+                            let result = match timeout {
+                                Some(limit) => tokio::time::timeout(limit, child).await.unwrap_or_else(|_| {
+                                    let ms = limit.as_millis();
+                                    Err(Failure::new("timeout", format!("sub-workflow timed out after {ms} ms")))
+                                }),
+                                None => child.await,
+                            };
                             let at = clock.now_ms();
                             let _ = tx.send(match result {
                                 Ok(output) => Event::CallSucceeded { call, attempt, output, at },
                                 Err(error) => Event::CallFailed { call, attempt, error, at },
                             });
                         });
-                        calls.insert(key, handle.abort_handle());
+                        spawned.calls.insert(key, handle.abort_handle());
                     }
                 }
             }
-            calls.retain(|call, _| exec.in_flight.contains_key(call));
+            spawned.calls.retain(|call, _| exec.in_flight.contains_key(call));
+            spawned.timers.retain(|t| !t.is_finished());
             if finished {
                 break;
             }
-        }
-        for handle in calls.into_values() {
-            handle.abort();
+            if stalled(&exec) {
+                // Nothing runs and nothing will: an engine bug. End it rather than hang.
+                tracing::error!(execution = %exec.id, "execution stalled with nothing to run");
+                next = Some(Event::Cancelled { reason: "the engine stalled with nothing to run (a bug)".into(), at: self.clock.now_ms() });
+            }
         }
         exec
     }
@@ -147,7 +158,6 @@ impl Runner {
         version: Option<&str>,
         input: Value,
         key: String,
-        attempt: u32,
         depth: u32,
     ) -> futures_box::BoxFuture<Result<Value, Failure>> {
         let name = match version {
@@ -163,7 +173,9 @@ impl Runner {
             }
             let input = harmonia_model::check_input(&plan.workflow, &input)
                 .map_err(|e| Failure::new("invalid_input", format!("input of workflow {name}: {e}")))?;
-            let child = runner.run_boxed(plan, format!("{key}#{attempt}"), input, depth + 1).await;
+            // The child's id is the task's idempotency key, stable across attempts, so that
+            // its own calls keep their idempotency keys when the parent task is retried.
+            let child = runner.run_boxed(plan, key, input, depth + 1).await;
             match (child.output, child.error) {
                 (_, Some(error)) => Err(error),
                 (Some(output), None) => Ok(output),
@@ -176,6 +188,28 @@ impl Runner {
         let observer = self.observer.clone()?;
         Some(Arc::new(ProgressForward { observer, exec: exec.to_string(), call: call.clone() }))
     }
+}
+
+/// The calls and timers one execution spawned, aborted together when it ends or when its
+/// future is dropped (a cancelled child execution).
+#[derive(Default)]
+struct Spawned {
+    calls: HashMap<CallId, AbortHandle>,
+    timers: Vec<AbortHandle>,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.calls.values().chain(&self.timers).for_each(AbortHandle::abort);
+    }
+}
+
+/// Running, yet nothing in flight, awaiting a retry, or queued.
+fn stalled(exec: &Execution) -> bool {
+    exec.status == harmonia_engine::ExecStatus::Running
+        && exec.in_flight.is_empty()
+        && exec.retrying.is_empty()
+        && exec.queue.is_empty()
 }
 
 struct ProgressForward {

@@ -197,3 +197,123 @@ tasks:
     assert_eq!(error.kind, "expression");
     assert!(error.message.contains("task b") && error.message.contains("tasks.a.output.missing.deeper"), "{error}");
 }
+
+#[test]
+fn a_for_each_item_whose_input_fails_to_render_ends_the_task_once() {
+    let yaml = r#"
+name: fe_bad_item
+version: 1
+input: { items: { type: array } }
+tasks:
+  each:
+    component: core
+    action: echo
+    for_each: "${input.items}"
+    concurrency: 2
+    input: { name: "${item.name}" }
+    on_error: continue
+  after: { component: core, action: echo, depends_on: [each] }
+"#;
+    let mut sim = Sim::started(yaml, json!({"items": [{"name": "a"}, {"nom": "b"}, {"name": "c"}]}));
+    assert_eq!(sim.status("each"), TaskStatus::Failed);
+    assert_eq!(sim.count(|e| matches!(e, Event::TaskFailed { .. })), 1);
+    assert!(sim.exec.task("each").error.as_ref().unwrap()["message"].as_str().unwrap().contains("item 1"));
+    // The item already running is stopped; the dependant goes on (continue).
+    assert_eq!(sim.cancelled, [call("each[0]")]);
+    assert_eq!(sim.running(), ["after"]);
+    sim.succeed("after", json!(1));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+}
+
+#[test]
+fn a_fallback_stops_the_failed_tasks_other_calls() {
+    let yaml = r#"
+name: fe_fallback
+version: 1
+tasks:
+  each:
+    component: core
+    action: fail
+    for_each: "${[1, 2, 3]}"
+    concurrency: 2
+    retry: { max_attempts: 3, delay: 1s }
+    on_error: { fallback: backup }
+  backup: { component: core, action: echo }
+"#;
+    let mut sim = Sim::started(yaml, json!({}));
+    sim.fail("each[1]", "retryable", "busy");
+    sim.fail("each[0]", "fatal", "broken");
+    assert_eq!(sim.status("each"), TaskStatus::Recovering);
+    assert_eq!(sim.running(), ["backup"]);
+    assert!(sim.exec.retrying.is_empty() && sim.exec.queue.is_empty());
+    sim.advance(5_000); // the retry timer of item 1 fires, and is ignored
+    assert_eq!(sim.running(), ["backup"]);
+    sim.succeed("backup", json!("ok"));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+    assert_eq!(sim.output("each"), json!("ok"));
+}
+
+#[test]
+fn a_queued_call_that_fails_to_render_runs_its_fallback_once() {
+    let yaml = r#"
+name: queued
+version: 1
+max_parallel: 1
+tasks:
+  a: { component: core, action: echo }
+  b: { component: core, action: echo, input: { x: "${input.missing.x}" }, on_error: { fallback: fb } }
+  fb: { component: core, action: echo }
+"#;
+    let mut sim = Sim::started(yaml, json!({}));
+    assert_eq!(sim.running(), ["a"]);
+    sim.succeed("a", json!(1));
+    assert_eq!(sim.running(), ["fb"]);
+    sim.succeed("fb", json!(2));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+    assert_eq!(sim.output("b"), json!(2));
+}
+
+#[test]
+fn an_xor_join_that_cancels_a_recovering_task_cancels_its_fallback() {
+    let yaml = r#"
+name: xor_fallback
+version: 1
+tasks:
+  a: { component: core, action: fail, on_error: { fallback: fa } }
+  fa: { component: core, action: echo }
+  b: { component: core, action: echo }
+  c: { component: core, action: echo, depends_on: [a, b], join: one }
+  d: { component: core, action: echo, depends_on: [c] }
+"#;
+    let mut sim = Sim::started(yaml, json!({}));
+    sim.fail("a", "fatal", "down");
+    assert_eq!(sim.running(), ["b", "fa"]);
+    sim.succeed("b", json!("b"));
+    assert_eq!(sim.status("a"), TaskStatus::Cancelled);
+    assert_eq!(sim.status("fa"), TaskStatus::Cancelled);
+    assert!(sim.cancelled.contains(&call("fa")));
+    assert_eq!(sim.succeed("fa", json!("late")), 0, "the cancelled fallback's result is ignored");
+    sim.succeed("c", json!("c"));
+    assert_eq!(sim.exec_status(), ExecStatus::Running, "d still runs");
+    sim.succeed("d", json!("d"));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+}
+
+#[test]
+fn on_failure_is_retried_by_its_own_policy() {
+    let yaml = r#"
+name: onf_retry
+version: 1
+tasks:
+  a: { component: core, action: fail }
+on_failure: { component: core, action: echo, retry: { max_attempts: 2, delay: 1s } }
+"#;
+    let mut sim = Sim::started(yaml, json!({}));
+    sim.fail("a", "fatal", "boom");
+    sim.fail("on_failure", "retryable", "notifier busy");
+    sim.advance(1_000);
+    assert_eq!(sim.attempt_of("on_failure"), 2);
+    sim.succeed("on_failure", json!("sent"));
+    assert_eq!(sim.exec_status(), ExecStatus::Failed);
+    assert_eq!(sim.exec.error.as_ref().unwrap().message, "boom");
+}

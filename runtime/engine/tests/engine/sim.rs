@@ -67,7 +67,22 @@ impl Sim {
         }
         let replayed = replay(&self.plan, &self.exec.id, &self.history);
         assert_eq!(replayed, self.exec, "replaying the history must rebuild the state");
+        self.check_invariants();
         n
+    }
+
+    /// What must hold after every step of a running execution: the count of unresolved
+    /// tasks is right, and there is something to wait for (no silent hang).
+    fn check_invariants(&self) {
+        if self.exec.status != ExecStatus::Running {
+            return;
+        }
+        if self.exec.failing.is_none() {
+            let open = self.exec.tasks.values().filter(|t| t.counted && !t.status.is_terminal()).count();
+            assert_eq!(self.exec.unresolved as usize, open, "unresolved count drifted: {:#?}", self.exec.tasks);
+        }
+        let waiting = !self.exec.in_flight.is_empty() || !self.exec.retrying.is_empty() || !self.exec.queue.is_empty();
+        assert!(waiting, "a running execution with nothing in flight, retrying or queued: {:#?}", self.exec);
     }
 
     /// Calls in flight, as `task` or `task[i]`.
