@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use harmonia::{HostCatalog, RunObserver, Runner, SystemClock, WorkflowDirs};
+use harmonia::{Clock, HostCatalog, RunObserver, Runner, SystemClock, WorkflowDirs};
 use harmonia_engine::{CallId, Event, ExecStatus, Execution, Plan};
 use harmonia_host::{Host, HostConfig};
 use harmonia_model::{ParamType, Workflow};
@@ -172,7 +172,10 @@ impl RunObserver for Live {
                     eprintln!("  \x1b[33m↻\x1b[0m {call} attempt {attempt}");
                 }
             }
-            Event::RetryScheduled { call, due, .. } => eprintln!("  \x1b[33m…\x1b[0m {call} will retry (at {due})"),
+            Event::RetryScheduled { call, due, .. } => {
+                let now = harmonia::SystemClock.now_ms();
+                eprintln!("  \x1b[33m…\x1b[0m {call} will retry in {} ms", due.saturating_sub(now));
+            }
             Event::TaskSucceeded { task, .. } => {
                 let took = started.get(task).map(|t| format!(" ({} ms)", t.elapsed().as_millis())).unwrap_or_default();
                 eprintln!("  \x1b[32m✔\x1b[0m {task} succeeded{took}");
