@@ -80,8 +80,9 @@ type Handler = Box<dyn Fn(&Context, &str) -> Result<String, TaskError>>;
 
 /// One registered action; see [`Actions`].
 pub struct Action {
-    name: String,
-    description: String,
+    // Static text: a fresh instance builds the table on every call, so it must be cheap.
+    name: &'static str,
+    description: &'static str,
     input_schema: Option<Value>,
     output_schema: Option<Value>,
     handler: Handler,
@@ -90,12 +91,12 @@ pub struct Action {
 impl Action {
     /// The name workflows use as `action:`.
     pub fn name(&self) -> &str {
-        &self.name
+        self.name
     }
 
     /// The one-line description.
     pub fn description(&self) -> &str {
-        &self.description
+        self.description
     }
 
     /// The published JSON Schema of the input, if any.
@@ -157,13 +158,13 @@ impl Actions {
     ///
     /// If an action of that name was already added: a plugin bug, found as soon as the
     /// host loads the plugin.
-    pub fn action<I, O, F>(self, name: &str, description: &str, handler: F) -> Self
+    pub fn action<I, O, F>(self, name: &'static str, description: &'static str, handler: F) -> Self
     where
         I: DeserializeOwned,
         O: Serialize,
         F: Fn(&Context, I) -> Result<O, TaskError> + 'static,
     {
-        let action = name.to_owned();
+        let action = name;
         self.raw_action(name, description, move |ctx: &Context, input: &str| {
             let input: I = parse_input(&action, input)?;
             let output = handler(ctx, input)?;
@@ -181,7 +182,7 @@ impl Actions {
     /// # Panics
     ///
     /// If an action of that name was already added.
-    pub fn raw_action<F>(mut self, name: &str, description: &str, handler: F) -> Self
+    pub fn raw_action<F>(mut self, name: &'static str, description: &'static str, handler: F) -> Self
     where
         F: Fn(&Context, &str) -> Result<String, TaskError> + 'static,
     {
@@ -190,8 +191,8 @@ impl Actions {
             "action `{name}` is registered twice"
         );
         self.list.push(Action {
-            name: name.to_owned(),
-            description: description.to_owned(),
+            name,
+            description,
             input_schema: None,
             output_schema: None,
             handler: Box::new(handler),
@@ -236,7 +237,7 @@ impl Actions {
         match self.get(ctx.action()) {
             Some(action) => (action.handler)(ctx, input),
             None => {
-                let known: Vec<&str> = self.list.iter().map(|a| a.name.as_str()).collect();
+                let known: Vec<&str> = self.list.iter().map(|a| a.name).collect();
                 Err(
                     TaskError::unknown_action(ctx.action()).with_message(format_args!(
                         "unknown action `{}`; known actions: {}",
