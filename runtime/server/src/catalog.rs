@@ -55,6 +55,18 @@ impl WorkflowDirs {
         found
     }
 
+    /// Names with their versions, oldest first.
+    pub fn list(&self) -> Vec<(String, Vec<String>)> {
+        self.by_name
+            .iter()
+            .map(|(name, versions)| {
+                let mut v: Vec<String> = versions.keys().cloned().collect();
+                v.sort_by(|a, b| compare_versions(a, b));
+                (name.clone(), v)
+            })
+            .collect()
+    }
+
     pub fn insert(&mut self, workflow: Workflow) {
         let versions = self.by_name.entry(workflow.name.clone()).or_default();
         versions.entry(workflow.version.clone()).or_insert_with(|| Arc::new(Plan::new(Arc::new(workflow))));

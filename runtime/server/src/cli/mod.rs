@@ -2,6 +2,7 @@
 
 mod plugin;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the HTTP API (127.0.0.1:8080, ./plugins, ./workflows, ./data by default).
+    Serve(serve::ServeArgs),
     /// Run a workflow to its end and print its output (exit 1 if it failed, 2 if invalid).
     Run(run::RunArgs),
     /// Check workflow files and print every error.
@@ -60,6 +63,7 @@ enum TemplateCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin { command, plugins } => plugin::run(command, &plugins).await,
+        Command::Serve(args) => serve::serve(args).await,
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
         Command::Template { command: TemplateCommand::Render { file, params } } => run::render(&file, &params),

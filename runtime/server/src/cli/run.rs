@@ -93,7 +93,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if std::io::stderr().is_terminal() && !args.json {
         runner = runner.with_observer(Arc::new(Live::default()));
     }
-    let exec = runner.run(plan, &new_execution_id(), input).await;
+    let exec = runner.run(plan, &harmonia::new_execution_id(), input).await;
     report(&exec, args.json)
 }
 
@@ -119,15 +119,6 @@ fn status_word(status: ExecStatus) -> &'static str {
         ExecStatus::Cancelled => "was cancelled",
         _ => "failed",
     }
-}
-
-/// A fresh execution id: time and randomness, hex.
-pub fn new_execution_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(now.as_nanos());
-    format!("{:011x}-{:08x}", now.as_millis(), h.finish() as u32)
 }
 
 /// Builds the input object from `--input-json` and `--input name=value` pairs, reading
