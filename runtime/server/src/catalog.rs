@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use harmonia_engine::Plan;
 use harmonia_host::Host;
-use harmonia_model::{PluginCatalog, Workflow, WorkflowCatalog};
+use harmonia_model::{Diagnostics, PluginCatalog, Workflow, WorkflowCatalog};
 
 use crate::runner::WorkflowSource;
 
@@ -41,18 +41,29 @@ impl WorkflowDirs {
     /// Reads every workflow file directly in each directory; files that do not parse are
     /// skipped here (they are reported when used on their own).
     pub fn load(dirs: &[PathBuf]) -> WorkflowDirs {
+        Self::load_checked(dirs, |_| Ok(())).0
+    }
+
+    /// Like [`WorkflowDirs::load`], with a further check per workflow; returns the errors of
+    /// the files that were skipped.
+    pub fn load_checked(
+        dirs: &[PathBuf],
+        check: impl Fn(&Workflow) -> Result<(), Diagnostics>,
+    ) -> (WorkflowDirs, Vec<Diagnostics>) {
         let mut found = WorkflowDirs::default();
+        let mut errors = Vec::new();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else { continue };
             let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
             files.sort();
             for file in files.into_iter().filter(|f| is_workflow_file(f)) {
-                if let Ok(workflow) = harmonia_model::load_workflow(&file) {
-                    found.insert(workflow);
+                match harmonia_model::load_workflow(&file).and_then(|w| check(&w).map(|()| w)) {
+                    Ok(workflow) => found.insert(workflow),
+                    Err(e) => errors.push(e),
                 }
             }
         }
-        found
+        (found, errors)
     }
 
     /// Names with their versions, oldest first.

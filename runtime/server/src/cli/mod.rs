@@ -7,7 +7,19 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::bail;
 use clap::{Parser, Subcommand};
+use harmonia_host::{Host, HostConfig};
+
+/// The plugin host over a plugins directory, with every plugin loaded.
+async fn open_host(dir: &std::path::Path) -> anyhow::Result<Host> {
+    if !dir.is_dir() {
+        bail!("plugins directory {} does not exist", dir.display());
+    }
+    let host = Host::new(HostConfig::new(dir))?;
+    host.load_all().await?;
+    Ok(host)
+}
 
 /// Harmonia: a workflow engine whose tasks are WebAssembly components.
 #[derive(Parser)]

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
-use harmonia_host::{Call, Host, HostConfig, Plugin};
+use harmonia_host::{Call, Host, Plugin};
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -31,17 +31,8 @@ pub enum PluginCommand {
     },
 }
 
-async fn open(dir: &Path) -> anyhow::Result<Host> {
-    if !dir.is_dir() {
-        bail!("plugins directory {} does not exist", dir.display());
-    }
-    let host = Host::new(HostConfig::new(dir))?;
-    host.load_all().await?;
-    Ok(host)
-}
-
 pub async fn run(command: PluginCommand, dir: &Path) -> anyhow::Result<ExitCode> {
-    let host = open(dir).await?;
+    let host = super::open_host(dir).await?;
     match command {
         PluginCommand::List { json } => list(&host, json),
         PluginCommand::Describe { name } => {

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use harmonia::{Clock, HostCatalog, RunObserver, Runner, SystemClock, WorkflowDirs};
 use harmonia_engine::{CallId, Event, ExecStatus, Execution, Plan};
-use harmonia_host::{Host, HostConfig};
+use harmonia_host::Host;
 use harmonia_model::{ParamType, Workflow};
 use serde_json::{Map, Value};
 
@@ -36,15 +36,6 @@ pub struct RunArgs {
     json: bool,
 }
 
-async fn open_host(dir: &Path) -> anyhow::Result<Host> {
-    if !dir.is_dir() {
-        bail!("plugins directory {} does not exist", dir.display());
-    }
-    let host = Host::new(HostConfig::new(dir))?;
-    host.load_all().await?;
-    Ok(host)
-}
-
 /// Workflows beside the file and in ./workflows, for sub-workflow tasks.
 fn workflow_dirs(file: &Path) -> Vec<PathBuf> {
     let beside = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -66,7 +57,7 @@ fn check(file: &Path, host: &Host, dirs: &WorkflowDirs) -> Result<Workflow, Stri
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let host = open_host(&args.plugins).await?;
+    let host = super::open_host(&args.plugins).await?;
     for failure in host.failures() {
         eprintln!("warning: plugin {} not loaded: {}", failure.file.display(), failure.reason);
     }
@@ -188,7 +179,7 @@ impl RunObserver for Live {
 
 /// `harmonia validate FILE...`: every error of every file.
 pub async fn validate(files: &[PathBuf], plugins: &Path) -> anyhow::Result<ExitCode> {
-    let host = open_host(plugins).await?;
+    let host = super::open_host(plugins).await?;
     let mut invalid = 0;
     for file in files {
         let dirs = WorkflowDirs::load(&workflow_dirs(file));

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use harmonia::api::{AppState, router};
-use harmonia::catalog::is_workflow_file;
 use harmonia::{HostCatalog, SystemClock, WorkflowDirs};
 use harmonia_host::{Host, HostConfig};
 
@@ -36,20 +35,13 @@ pub struct ServeArgs {
 /// Reads every workflow file of `dir`; a file that does not parse or uses unknown plugins
 /// is reported and skipped.
 fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
-    let mut found = WorkflowDirs::default();
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    if !dir.is_dir() {
         eprintln!("warning: workflows directory {} not found", dir.display());
-        return found;
-    };
-    let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| is_workflow_file(p)).collect();
-    files.sort();
-    for file in files {
-        let checked = harmonia_model::load_workflow(&file)
-            .and_then(|w| harmonia_model::check_plugins(&w, &HostCatalog(host)).map(|()| w));
-        match checked {
-            Ok(workflow) => found.insert(workflow),
-            Err(errors) => eprintln!("warning: workflow skipped:\n{errors}"),
-        }
+    }
+    let check = |w: &harmonia_model::Workflow| harmonia_model::check_plugins(w, &HostCatalog(host));
+    let (found, errors) = WorkflowDirs::load_checked(&[dir.to_path_buf()], check);
+    for error in errors {
+        eprintln!("warning: workflow skipped:\n{error}");
     }
     found
 }
