@@ -11,8 +11,9 @@ as_root() {
     log "need root to run: $*"; return 1; fi
 }
 
-# System packages: a C toolchain for -sys crates, and clang/libclang for RocksDB's bindgen.
-apt_packages=(build-essential pkg-config clang libclang-dev)
+# System packages: a C toolchain for -sys crates. (clang and libclang-dev join this list
+# with RocksDB, whose bindgen step needs them.)
+apt_packages=(build-essential pkg-config)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
