@@ -59,8 +59,15 @@ struct Tracker(Arc<Mutex<HashMap<String, Arc<Tracked>>>>);
 
 impl RunObserver for Tracker {
     fn event(&self, exec: &Execution, event: &Event) {
-        // Per-call events would make a large fan-out quadratic; task-level ones suffice.
-        if matches!(event, Event::CallSucceeded { .. } | Event::CallFailed { .. } | Event::CallQueued { .. }) {
+        // Per-call events would make a large fan-out quadratic (each snapshot clones the
+        // whole state): task-level ones suffice. The first item's start already marks a
+        // for_each task running.
+        let per_call = match event {
+            Event::CallSucceeded { .. } | Event::CallFailed { .. } | Event::CallQueued { .. } => true,
+            Event::CallStarted { call, .. } => call.item.is_some_and(|i| i > 0),
+            _ => false,
+        };
+        if per_call {
             return;
         }
         let tracked = self.0.lock().expect("executions lock").get(&exec.id).cloned();
