@@ -277,7 +277,12 @@ impl Drop for HostInner {
 
 impl Host {
     /// Starts the engine. Plugins are loaded by [`Host::load_all`].
-    pub fn new(config: HostConfig) -> Result<Host, HostError> {
+    pub fn new(mut config: HostConfig) -> Result<Host, HostError> {
+        // One spelling of every plugin path: the watcher reports absolute paths, and the
+        // registry keys plugins by file.
+        if let Ok(dir) = std::fs::canonicalize(&config.plugins_dir) {
+            config.plugins_dir = dir;
+        }
         let (engine, pooling) = engine::build_engine(config.slots, config.fuel)?;
         let mut linker = Linker::<State>::new(&engine);
         let link_err = |e: wasmtime::Error| HostError::Engine(format!("{e:#}"));
