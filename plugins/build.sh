@@ -2,7 +2,14 @@
 # Builds every bundled plugin into plugins/<name>.wasm, ready for Harmonia to load.
 #
 #   bash plugins/build.sh            # all plugins, from any directory
-#   bash plugins/build.sh core http  # only these (Rust plugins: crate directories)
+#   bash plugins/build.sh core http  # only these (plugin directories under plugins/)
+#
+# Each directory plugins/<name>/ is one plugin; what it holds says its language:
+#   Cargo.toml        Rust, a crate of the plugins workspace (wasm32-wasip2)
+#   *.py              Python, built by sdk/python/build-plugin.sh (componentize-py)
+#   package.json/*.js JavaScript, built by sdk/js/build-plugin.sh (componentize-js)
+#   *.c               C, built by sdk/c/build-plugin.sh (clang, wasi-libc, wit-component)
+# The language builders install their own toolchains when they are missing.
 #
 # A .wasm file is replaced only when its content changed, and atomically, so a host that
 # watches plugins/ reloads exactly the plugins that changed. Compiled artifacts go to the
@@ -27,15 +34,6 @@ install_wasm() {
     local bytes
     bytes=$(wc -c <"$dest")
     printf '%-8s %8d bytes (%4d KiB)  plugins/%s.wasm  %s\n' "$name" "$bytes" $(((bytes + 1023) / 1024)) "$name" "$state"
-}
-
-# rust_plugins: the crate directories of the plugins workspace, one per Rust plugin.
-rust_plugins() {
-    local manifest
-    for manifest in "$plugins_dir"/*/Cargo.toml; do
-        [ -f "$manifest" ] && basename "$(dirname "$manifest")"
-    done
-    return 0
 }
 
 # build_rust <name>...: the crate in <name>/ builds the library <name>_plugin, which
@@ -65,20 +63,54 @@ build_rust() {
     done
 }
 
-main() {
-    local rust=() name
-    if [ $# -eq 0 ]; then
-        mapfile -t rust < <(rust_plugins)
+# plugin_language <dir>: rust, python, js, c, or nothing for a directory that is not a plugin.
+plugin_language() {
+    local dir="$1"
+    if [ -f "$dir/Cargo.toml" ]; then echo rust
+    elif compgen -G "$dir/*.py" >/dev/null; then echo python
+    elif [ -f "$dir/package.json" ] || compgen -G "$dir/*.js" >/dev/null; then echo js
+    elif compgen -G "$dir/*.c" >/dev/null; then echo c
     fi
-    for name in "$@"; do
-        if [ -f "$plugins_dir/$name/Cargo.toml" ]; then
-            rust+=("$name")
-        else
-            echo "unknown plugin \`$name\` (no plugins/$name/Cargo.toml)" >&2
-            return 1
-        fi
+}
+
+# build_guest <language> <name>: one plugin with its language's builder, then installed.
+build_guest() {
+    local lang="$1" name="$2"
+    local out="$target_dir/guest-plugins/$name.wasm"
+    mkdir -p "$(dirname "$out")"
+    bash "$repo_dir/sdk/$lang/build-plugin.sh" "$plugins_dir/$name" "$out"
+    install_wasm "$out" "$name"
+}
+
+main() {
+    local names=() rust=() others=() name dir lang
+    if [ $# -eq 0 ]; then
+        for dir in "$plugins_dir"/*/; do
+            name="$(basename "$dir")"
+            [ "$name" = target ] || names+=("$name")
+        done
+    else
+        names=("$@")
+    fi
+    for name in "${names[@]}"; do
+        lang="$(plugin_language "$plugins_dir/$name")"
+        case "$lang" in
+            rust) rust+=("$name") ;;
+            python | js | c) others+=("$lang:$name") ;;
+            *)
+                # Asked for by name: an error. Found by the scan: not a plugin directory.
+                if [ $# -gt 0 ]; then
+                    echo "unknown plugin \`$name\` (plugins/$name/ holds no Cargo.toml, *.py, *.js or *.c)" >&2
+                    return 1
+                fi
+                ;;
+        esac
     done
     build_rust "${rust[@]}"
+    local entry
+    for entry in "${others[@]}"; do
+        build_guest "${entry%%:*}" "${entry#*:}"
+    done
 }
 
 main "$@"

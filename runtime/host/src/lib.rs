@@ -14,6 +14,8 @@ mod manifest;
 mod plugin;
 mod registry;
 mod state;
+mod stdio;
+mod warm;
 mod watch;
 
 use std::collections::HashMap;
@@ -217,7 +219,10 @@ pub(crate) struct HostShared {
     pub work_dir: PathBuf,
     pub secrets: HashMap<String, String>,
     pub slots: u32,
-    pub slots_sem: tokio::sync::Semaphore,
+    pub slots_sem: Arc<tokio::sync::Semaphore>,
+    /// Places for parked warm instances: at most a quarter of the slots, so that calls
+    /// waiting for a slot always get one from a finishing call.
+    pub warm_places: Arc<tokio::sync::Semaphore>,
     pub fuel: bool,
     pub pooling: bool,
 }
@@ -253,6 +258,24 @@ impl HostShared {
             memory_limit: manifest.memory_limit_bytes(),
         }
     }
+}
+
+/// Drops warm instances that sat unused for [`warm::WARM_IDLE`], once a second, until
+/// the host is dropped.
+fn start_warm_sweeper(host: std::sync::Weak<HostInner>) {
+    std::thread::Builder::new()
+        .name("harmonia-warm-sweeper".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let Some(host) = host.upgrade() else { return };
+                let plugins = host.registry.read().expect("registry lock").all();
+                for plugin in plugins {
+                    plugin.evict_idle(warm::WARM_IDLE);
+                }
+            }
+        })
+        .expect("spawn warm sweeper thread");
 }
 
 /// The component host. Cheap to clone; all clones share plugins and the engine.
@@ -298,7 +321,8 @@ impl Host {
             work_dir: config.work_dir.clone(),
             secrets: config.secrets.clone(),
             slots: config.slots,
-            slots_sem: tokio::sync::Semaphore::new(config.slots as usize),
+            slots_sem: Arc::new(tokio::sync::Semaphore::new(config.slots as usize)),
+            warm_places: Arc::new(tokio::sync::Semaphore::new((config.slots as usize / 4).max(1))),
             fuel: config.fuel,
             pooling,
         };
@@ -309,7 +333,9 @@ impl Host {
             registry: Default::default(),
             stop_ticker,
         };
-        Ok(Host { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        start_warm_sweeper(Arc::downgrade(&inner));
+        Ok(Host { inner })
     }
 
     /// The plugins directory.

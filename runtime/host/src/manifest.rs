@@ -26,6 +26,12 @@ pub struct Manifest {
     pub fuel: Option<u64>,
     /// How many calls of this plugin may run at once.
     pub max_concurrency: Option<u32>,
+    /// How many calls one instance may serve (default 1: a fresh instance for every call).
+    /// Above 1, a warm instance is kept after a call that ended without a trap and used
+    /// again: much faster for large guests (Python, JavaScript), but memory and globals
+    /// left by one call are seen by the next calls of the same plugin. Never shared
+    /// between plugins.
+    pub reuse_instance: Option<u32>,
     /// Hosts the plugin may reach over wasi:http: `host`, `host:port`, `*.domain`, `host:*`,
     /// optionally prefixed with `http://` or `https://`.
     #[serde(default)]
@@ -91,6 +97,9 @@ impl Manifest {
         }
         if self.max_concurrency == Some(0) {
             return Err("max_concurrency must be at least 1".into());
+        }
+        if self.reuse_instance == Some(0) {
+            return Err("reuse_instance must be at least 1 (1: a fresh instance for every call)".into());
         }
         if self.timeout_ms == Some(0) {
             return Err("timeout_ms must be at least 1".into());
@@ -201,6 +210,7 @@ mod tests {
             memory_mb = 128
             timeout_ms = 1000
             max_concurrency = 4
+            reuse_instance = 100
             allowed_hosts = ["api.example.com", "127.0.0.1:*"]
             env = ["LANG"]
             secrets = ["TOKEN"]
@@ -210,6 +220,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.memory_limit_bytes(), 128 << 20);
+        assert_eq!(m.reuse_instance, Some(100));
         assert_eq!(m.dirs.len(), 1);
         assert!(!m.dirs[0].writable);
     }

@@ -1,5 +1,5 @@
 //! One loaded plugin: its compiled, pre-linked component, what it says about itself, its
-//! sandbox, and the per-call path (fresh instance, limits, deadline, result mapping).
+//! sandbox, and the per-call path (fresh or warm instance, limits, deadline, result mapping).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use crate::engine::CompileCache;
 use crate::error::{CallError, HostError};
 use crate::manifest::{DEFAULT_TIMEOUT_MS, Manifest};
 use crate::state::{CallScope, Sandbox, State};
+use crate::warm::{Instance, WarmPool};
 use crate::{ActionInfo, Call, CallOutcome, HostShared, TaskError};
 
 /// How long `describe` may take when a plugin is loaded.
@@ -47,6 +48,10 @@ pub struct Plugin {
     sandbox: Sandbox,
     #[serde(skip)]
     permits: Arc<Semaphore>,
+    /// Calls one instance may serve (manifest `reuse_instance`; 1: a fresh one each call).
+    pub reuse_instance: u32,
+    #[serde(skip)]
+    warm: WarmPool,
 }
 
 /// What a guest entry point returned.
@@ -111,6 +116,7 @@ impl Plugin {
         })?;
         let sandbox = shared.sandbox_for(&manifest);
         let max_concurrency = manifest.max_concurrency.unwrap_or(shared.slots);
+        let reuse_instance = manifest.reuse_instance.unwrap_or(1);
         let mut plugin = Plugin {
             name: String::new(),
             version: String::new(),
@@ -128,6 +134,8 @@ impl Plugin {
             pre,
             sandbox,
             permits: Arc::new(Semaphore::new(max_concurrency as usize)),
+            reuse_instance,
+            warm: WarmPool::new(reuse_instance, max_concurrency),
         };
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let scope_name: Arc<str> = Arc::from(stem.as_str());
@@ -145,7 +153,7 @@ impl Plugin {
         Ok(plugin)
     }
 
-    /// Runs one task call in a fresh instance.
+    /// Runs one task call.
     pub(crate) async fn call(&self, shared: &HostShared, call: Call) -> Result<CallOutcome, CallError> {
         if !self.actions.iter().any(|a| a.name == call.action) {
             return Err(CallError::UnknownAction {
@@ -216,7 +224,8 @@ impl Plugin {
         self.run_scoped(shared, scope, entry, timeout).await
     }
 
-    /// Instantiates the component in a new limited store and calls one export.
+    /// Calls one export in a warm instance (when the manifest allows reuse and one is
+    /// parked) or in a fresh one, within the call's limits and deadline.
     async fn run_scoped(
         &self,
         shared: &HostShared,
@@ -226,13 +235,61 @@ impl Plugin {
     ) -> Result<(Returned, Vec<crate::EmittedEvent>), CallError> {
         let plugin_name = scope.plugin.to_string();
         let action = scope.action.clone();
-        let _slot = shared.slots_sem.acquire().await.expect("slot semaphore is never closed");
+        let mut instance = match self.warm.take() {
+            Some(mut warm) => {
+                warm.store.data_mut().begin(scope);
+                warm
+            }
+            None => self.new_instance(shared, scope).await?,
+        };
+        instance.calls += 1;
+        self.arm(shared, &mut instance.store, timeout);
+        let store = &mut instance.store;
+        let adapter = instance.adapter.take();
+        let run = async {
+            let adapter = match adapter {
+                Some(adapter) => adapter,
+                None => self.pre.instantiate_async(&mut *store).await?,
+            };
+            let returned = match entry {
+                Entry::Describe => adapter.call_describe(&mut *store).await.map(Returned::Info),
+                Entry::Invoke(inv) => adapter.call_invoke(&mut *store, &inv).await.map(Returned::Output),
+            }?;
+            Ok::<_, wasmtime::Error>((adapter, returned))
+        };
+        // The epoch callback stops guest code; this also stops a guest waiting in the host
+        // (a sleep, an HTTP request), where no epoch check runs.
+        let result = tokio::time::timeout(timeout, run).await;
+        flush_stdio(instance.store.data());
+        let state = instance.store.data_mut();
+        let events = std::mem::take(&mut state.scope.events);
+        match result {
+            Ok(Ok((adapter, returned))) => {
+                instance.adapter = Some(adapter);
+                self.warm.park(instance, &shared.warm_places);
+                Ok((returned, events))
+            }
+            // A trapped or interrupted instance is never used again.
+            Err(_elapsed) => Err(CallError::Timeout { plugin: plugin_name, action, after: timeout }),
+            Ok(Err(e)) => Err(classify_trap(state, e, plugin_name, action, timeout)),
+        }
+    }
+
+    /// A new limited store holding a pool slot; the component is instantiated in it by
+    /// the call, inside the call's deadline.
+    async fn new_instance(&self, shared: &HostShared, scope: CallScope) -> Result<Instance, CallError> {
+        let slot = shared.slots_sem.clone().acquire_owned().await.expect("slot semaphore is never closed");
         let state = State::new(&self.sandbox, scope).map_err(|e| CallError::Instantiate {
-            plugin: plugin_name.clone(),
+            plugin: self.name.clone(),
             message: format!("{e:#}"),
         })?;
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|s| &mut s.limiter);
+        Ok(Instance { store, adapter: None, calls: 0, _slot: slot })
+    }
+
+    /// Sets the call's fuel and deadline on a store.
+    fn arm(&self, shared: &HostShared, store: &mut Store<State>, timeout: Duration) {
         if shared.fuel {
             store.set_fuel(self.manifest.fuel.unwrap_or(u64::MAX)).expect("fuel is enabled");
         }
@@ -245,24 +302,16 @@ impl Plugin {
             }
             Ok(UpdateDeadline::Yield(1))
         });
-        let run = async {
-            let adapter = self.pre.instantiate_async(&mut store).await?;
-            match entry {
-                Entry::Describe => adapter.call_describe(&mut store).await.map(Returned::Info),
-                Entry::Invoke(inv) => adapter.call_invoke(&mut store, &inv).await.map(Returned::Output),
-            }
-        };
-        // The epoch callback stops guest code; this also stops a guest waiting in the host
-        // (a sleep, an HTTP request), where no epoch check runs.
-        let result = tokio::time::timeout(timeout, run).await;
-        flush_stdio(store.data());
-        let state = store.data_mut();
-        let events = std::mem::take(&mut state.scope.events);
-        match result {
-            Ok(Ok(returned)) => Ok((returned, events)),
-            Err(_elapsed) => Err(CallError::Timeout { plugin: plugin_name, action, after: timeout }),
-            Ok(Err(e)) => Err(classify_trap(state, e, plugin_name, action, timeout)),
-        }
+    }
+
+    /// Drops warm instances unused for `idle`.
+    pub(crate) fn evict_idle(&self, idle: Duration) {
+        self.warm.evict_idle(idle);
+    }
+
+    /// How many warm instances are parked, ready for the next call.
+    pub fn warm_instances(&self) -> usize {
+        self.warm.parked()
     }
 }
 
@@ -283,7 +332,7 @@ fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: Stri
 /// Sends what the guest wrote to stdout and stderr to the log, line by line.
 fn flush_stdio(state: &State) {
     for (pipe, level) in [(&state.stdout, tracing::Level::INFO), (&state.stderr, tracing::Level::WARN)] {
-        let bytes = pipe.contents();
+        let bytes = pipe.drain();
         for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
             bindings::log_line(&state.scope, level, line);
             if let Some(observer) = &state.scope.observer {

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::kv::KvStore;
 use crate::manifest::{HostPattern, ResolvedDir};
+use crate::stdio::LogPipe;
 use crate::{CallObserver, EmittedEvent};
 
 /// Most bytes of guest stdout or stderr kept per call for the log.
@@ -50,16 +50,16 @@ pub(crate) struct State {
     pub limiter: Limiter,
     pub scope: CallScope,
     pub secrets: Arc<HashMap<String, String>>,
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
+    pub stdout: LogPipe,
+    pub stderr: LogPipe,
     /// Set by the epoch callback when the call's deadline passed.
     pub timed_out: bool,
 }
 
 impl State {
     pub fn new(sandbox: &Sandbox, scope: CallScope) -> wasmtime::Result<State> {
-        let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
-        let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
+        let stdout = LogPipe::new(STDIO_CAPACITY);
+        let stderr = LogPipe::new(STDIO_CAPACITY);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone()).stderr(stderr.clone()).envs(&sandbox.env);
         // Raw sockets and DNS stay closed: outgoing HTTP goes through wasi:http and its
@@ -84,6 +84,14 @@ impl State {
             stderr,
             timed_out: false,
         })
+    }
+
+    /// Starts another call in this store (a warm instance being reused): the new call's
+    /// scope, and nothing left over from the last call's outcome.
+    pub fn begin(&mut self, scope: CallScope) {
+        self.scope = scope;
+        self.timed_out = false;
+        self.limiter.hit = false;
     }
 }
 

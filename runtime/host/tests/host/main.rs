@@ -2,8 +2,12 @@
 //! WAT fixtures for misbehaving ones. One test binary, so wasmtime is linked once.
 
 mod adapters;
+mod lang_c;
+mod lang_js;
+mod lang_python;
 mod limits;
 mod loading;
+mod reuse;
 mod sandbox;
 mod support;
 mod wat;

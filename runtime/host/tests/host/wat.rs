@@ -106,3 +106,16 @@ pub fn other_world() -> Vec<u8> {
 pub fn core_module() -> Vec<u8> {
     wat::parse_str(r#"(module (func (export "run")))"#).expect("core module")
 }
+
+/// `run` counts its calls in linear memory and answers the count (1 to 9); called with the
+/// input `null` it traps instead. A fresh instance always answers 1.
+pub fn counter(name: &str) -> Vec<u8> {
+    let body = r#"
+      (if (i32.eq (local.get 3) (i32.const 4)) (then unreachable))
+      (i32.store (i32.const 700) (i32.add (i32.load (i32.const 700)) (i32.const 1)))
+      (i32.store8 (i32.const 704) (i32.add (i32.const 48) (i32.load (i32.const 700))))
+      (i32.store8 (i32.const 512) (i32.const 0))
+      (i32.store (i32.const 520) (i32.const 704)) (i32.store (i32.const 524) (i32.const 1))
+      (i32.const 512)"#;
+    wat::parse_str(adapter(name, "1.0.0", body)).expect("counter fixture")
+}

@@ -1,0 +1,1 @@
+//! js plugins through the host: the example plugin built from source by its SDK.
