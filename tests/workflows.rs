@@ -190,3 +190,47 @@ fn template_renders_to_a_runnable_workflow() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("name") && stderr.contains("threshold"), "missing name and bad threshold both reported: {stderr}");
 }
+
+#[test]
+fn polyglot_passes_data_through_rust_python_c_and_javascript() {
+    use sha2::{Digest, Sha256};
+    let document = "workflows/examples-data/complaint.txt";
+    let text = std::fs::read_to_string(repo().join(document)).unwrap();
+    let out = run_ok(&["workflows/polyglot.yaml", "--input", &format!("document_path={document}")]);
+    // Rust (ergon, sophia)
+    assert_eq!(out["sentiment"], "negative");
+    // Python (textstats): the same word count as a whitespace split, keywords from the text.
+    assert_eq!(out["words"], text.split_whitespace().count());
+    let keywords = out["keywords"].as_array().unwrap();
+    assert!(!keywords.is_empty() && keywords.len() <= 5, "{out}");
+    for k in keywords {
+        assert!(text.to_lowercase().contains(k.as_str().unwrap()), "{k} is not in the text");
+    }
+    // C (digest): SHA-256 of the text, as the host computes it.
+    assert_eq!(out["sha256"], hex(&Sha256::digest(text.as_bytes())));
+    // JavaScript (report) renders what the others produced...
+    let markdown = out["markdown"].as_str().unwrap();
+    assert!(markdown.starts_with(&format!("# Report on {document}\n")), "{markdown}");
+    for part in ["## Statistics", "## Keywords", "## Sentiment", "**sentiment:** negative", out["sha256"].as_str().unwrap()] {
+        assert!(markdown.contains(part), "{part:?} missing from {markdown}");
+    }
+    assert!(out["html"].as_str().unwrap().contains("<h2>Fingerprint</h2>"), "{out}");
+    // ...and C checksums the JavaScript output.
+    assert_eq!(out["report_crc32"], format!("{:08x}", crc32(markdown.as_bytes())));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// CRC-32 (IEEE), bit by bit: slow and obviously right.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}

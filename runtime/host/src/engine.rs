@@ -3,7 +3,8 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -108,6 +109,11 @@ impl CompileCache {
             return Ok((Component::new(engine, bytes)?, false));
         };
         let path = dir.join(format!("{hash}-{}.cwasm", self.engine_key));
+        // One compile per artifact at a time in this process: hosts started together (a
+        // test suite, a server and its reload) wait for the first compile and then read
+        // its result, instead of each spending seconds of CPU on a large guest.
+        let lock = compile_lock(&path);
+        let _compiling = lock.lock().unwrap_or_else(|e| e.into_inner());
         if path.exists() {
             // SAFETY: the file was written by `Component::serialize` of an engine with the
             // same compatibility hash (it is in the file name) into our own cache directory.
@@ -122,6 +128,13 @@ impl CompileCache {
         }
         Ok((component, false))
     }
+}
+
+/// The process-wide lock of one cache file.
+fn compile_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.entry(path.to_path_buf()).or_default().clone()
 }
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,0 +1,118 @@
+//! `host-call-lang`: the cost of one call per guest language, with a fresh instance per call
+//! (the default) and with a warm instance reused (manifest `reuse_instance`). Each language's
+//! example plugin gets a small real input; every output is checked.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use harmonia_host::{Call, Host, HostConfig};
+use serde_json::{Value, json};
+
+use crate::{quantile, report};
+
+const SCENARIO: &str = "host-call-lang";
+
+/// A language, its example plugin, and a call whose output `check` accepts.
+struct Case {
+    language: &'static str,
+    plugin: &'static str,
+    action: &'static str,
+    input: Value,
+    check: fn(&Value) -> bool,
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            language: "rust",
+            plugin: "sophia",
+            action: "analyze_sentiment",
+            input: json!({ "text": "I love this tool" }),
+            check: |out| out["sentiment"] == "positive",
+        },
+        Case {
+            language: "c",
+            plugin: "digest",
+            action: "hash",
+            input: json!({ "text": "abc", "algorithm": "crc32" }),
+            check: |out| out["hex"] == "352441c2",
+        },
+        Case {
+            language: "python",
+            plugin: "textstats",
+            action: "analyze",
+            input: json!({ "text": "One small step. Another step!" }),
+            check: |out| out["words"] == 5,
+        },
+        Case {
+            language: "js",
+            plugin: "report",
+            action: "slugify",
+            input: json!({ "text": "Hello, World" }),
+            check: |out| out["slug"] == "hello-world",
+        },
+    ]
+}
+
+pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
+    let (fresh_samples, reused_samples) = if quick { (200, 2_000) } else { (2_000, 20_000) };
+    for case in cases() {
+        for reuse in [false, true] {
+            let dir = plugin_dir(plugins, case.plugin, reuse)?;
+            let mut config = HostConfig::new(dir.path());
+            // The plugins directory's own cache: large guests compile once, not per run.
+            config.cache_dir = Some(plugins.join(".cache"));
+            let host = Host::new(config)?;
+            host.load_all().await?;
+            host.plugin(case.plugin).with_context(|| {
+                format!("plugin {} not loaded from {} (run plugins/build.sh)", case.plugin, plugins.display())
+            })?;
+            let samples = if reuse { reused_samples } else { fresh_samples };
+            let micros = measure(&host, &case, samples).await?;
+            let kind = if reuse { "reused" } else { "median" };
+            report(SCENARIO, &format!("{kind}_us_{}", case.language), quantile(&micros, 0.5), "us");
+            report(SCENARIO, &format!("{kind}_p99_us_{}", case.language), quantile(&micros, 0.99), "us");
+        }
+    }
+    Ok(())
+}
+
+/// Sorted call latencies in µs, after a warm-up of a tenth as many calls.
+async fn measure(host: &Host, case: &Case, samples: usize) -> anyhow::Result<Vec<f64>> {
+    let call = Call::new(case.action, case.input.clone());
+    for _ in 0..samples / 10 {
+        one_call(host, case, &call).await?;
+    }
+    let mut micros = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        one_call(host, case, &call).await?;
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    micros.sort_by(f64::total_cmp);
+    Ok(micros)
+}
+
+async fn one_call(host: &Host, case: &Case, call: &Call) -> anyhow::Result<()> {
+    let outcome = host.invoke(case.plugin, call.clone()).await?;
+    let output = outcome.output.map_err(|e| anyhow::anyhow!("{}.{} failed: {e}", case.plugin, case.action))?;
+    anyhow::ensure!((case.check)(&output), "{}.{} returned an unexpected {output}", case.plugin, case.action);
+    Ok(())
+}
+
+/// A plugins directory with only this plugin and its manifest, reuse turned on or off.
+fn plugin_dir(plugins: &Path, name: &str, reuse: bool) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let wasm = plugins.join(format!("{name}.wasm"));
+    std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm")))
+        .with_context(|| format!("{} (run plugins/build.sh)", wasm.display()))?;
+    let manifest = plugins.join(format!("{name}.toml"));
+    let mut table: toml::Table = match std::fs::read_to_string(&manifest) {
+        Ok(text) => text.parse().with_context(|| manifest.display().to_string())?,
+        Err(_) => toml::Table::new(),
+    };
+    table.insert("reuse_instance".into(), toml::Value::Integer(if reuse { 1_000_000 } else { 1 }));
+    std::fs::write(dir.path().join(format!("{name}.toml")), toml::to_string(&table)?)?;
+    Ok(dir)
+}
