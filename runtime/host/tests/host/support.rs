@@ -42,8 +42,8 @@ impl Dir {
         self
     }
 
-    /// A host over this directory, with the compile cache in the shared target dir so
-    /// that tests do not compile the same component again and again.
+    /// A host over this directory, with the bundled plugins' compile cache so that tests
+    /// do not compile the same component again and again.
     pub fn config(&self) -> HostConfig {
         let mut config = HostConfig::new(self.path());
         config.cache_dir = Some(shared_cache());
@@ -58,8 +58,10 @@ impl Dir {
     }
 }
 
+/// The compile cache of the bundled plugins (`plugins/.cache`), which `scripts/test.sh`
+/// fills before the tests: large guests (Python, JavaScript) compile in seconds.
 fn shared_cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-compile-cache")
+    bundled_dir().join(".cache")
 }
 
 /// Records what a call reports.
