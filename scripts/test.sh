@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Compile the bundled plugins once into plugins/.cache before the tests start: the CLI and
+# workflow tests start many hosts at once, and Python and JavaScript components take seconds
+# each to compile.
+echo "== compile cache"
+cargo build --quiet -p harmonia
+target/debug/harmonia plugin list --plugins plugins >/dev/null
+
 echo "== host workspace"
 cargo test --workspace --no-fail-fast "$@"
 
@@ -11,3 +18,9 @@ cargo test --workspace --no-fail-fast "$@"
 echo "== guest SDK and bundled plugins (host target)"
 cargo test --manifest-path sdk/rust/Cargo.toml --target-dir target/guest-test
 cargo test --manifest-path plugins/Cargo.toml --target-dir target/guest-test --workspace
+
+# The other SDKs' own unit tests, each on the host with its own toolchain.
+for lang in python js c; do
+  echo "== $lang SDK"
+  bash "sdk/$lang/test.sh"
+done

@@ -41,6 +41,10 @@ fn base_config(fuel: bool) -> Config {
     // Fresh instances map their memory image copy-on-write instead of copying it.
     config.memory_init_cow(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Interpreters compiled to wasm (QuickJS, CPython) recurse on the wasm stack: the
+    // default 512 KiB stops QuickJS at about 700 nested JavaScript calls. 1 MiB still
+    // leaves half of the 2 MiB async stack to the host functions the guest calls.
+    config.max_wasm_stack(1 << 20);
     config
 }
 
