@@ -1,12 +1,14 @@
 //! `host-call-lang`: the cost of one call per guest language, with a fresh instance per call
 //! (the default) and with a warm instance reused (manifest `reuse_instance`). Each language's
-//! example plugin gets a small real input; every output is checked.
+//! example plugin gets a small real input; every output is checked. `reused_error_us_*` is a
+//! reused instance answering an input without the required field: the language's fixed cost
+//! per call (host, bindings, SDK dispatch, an error built), with almost no action work.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use harmonia_host::{Call, Host, HostConfig};
+use harmonia_host::{Call, ErrorKind, Host, HostConfig};
 use serde_json::{Value, json};
 
 use crate::{quantile, report};
@@ -20,6 +22,11 @@ struct Case {
     action: &'static str,
     input: Value,
     check: fn(&Value) -> bool,
+}
+
+/// An input every example action refuses as invalid: it has no `text`.
+fn error_input() -> Value {
+    json!({ "txt": "no text field" })
 }
 
 fn cases() -> Vec<Case> {
@@ -55,9 +62,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
+pub async fn run(plugins: &Path, only: Option<&str>, quick: bool) -> anyhow::Result<()> {
     let (fresh_samples, reused_samples) = if quick { (200, 2_000) } else { (2_000, 20_000) };
-    for case in cases() {
+    let cases: Vec<Case> = cases().into_iter().filter(|c| only.is_none_or(|l| l == c.language)).collect();
+    anyhow::ensure!(!cases.is_empty(), "no language {only:?} (known: rust, c, python, js)");
+    for mut case in cases {
         for reuse in [false, true] {
             let dir = plugin_dir(plugins, case.plugin, reuse)?;
             let mut config = HostConfig::new(dir.path());
@@ -73,6 +82,12 @@ pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
             let kind = if reuse { "reused" } else { "median" };
             report(SCENARIO, &format!("{kind}_us_{}", case.language), quantile(&micros, 0.5), "us");
             report(SCENARIO, &format!("{kind}_p99_us_{}", case.language), quantile(&micros, 0.99), "us");
+            if reuse {
+                case.input = error_input();
+                case.check = |_| true;
+                let micros = measure(&host, &case, reused_samples).await?;
+                report(SCENARIO, &format!("reused_error_us_{}", case.language), quantile(&micros, 0.5), "us");
+            }
         }
     }
     Ok(())
@@ -96,6 +111,11 @@ async fn measure(host: &Host, case: &Case, samples: usize) -> anyhow::Result<Vec
 
 async fn one_call(host: &Host, case: &Case, call: &Call) -> anyhow::Result<()> {
     let outcome = host.invoke(case.plugin, call.clone()).await?;
+    if case.input == error_input() {
+        let err = outcome.output.err().context("the input without `text` was accepted")?;
+        anyhow::ensure!(err.kind == ErrorKind::InvalidInput, "expected invalid input, got {err}");
+        return Ok(());
+    }
     let output = outcome.output.map_err(|e| anyhow::anyhow!("{}.{} failed: {e}", case.plugin, case.action))?;
     anyhow::ensure!((case.check)(&output), "{}.{} returned an unexpected {output}", case.plugin, case.action);
     Ok(())

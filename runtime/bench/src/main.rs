@@ -17,6 +17,9 @@ struct Args {
     /// A short run (under 20 seconds), for smoke checks.
     #[arg(long)]
     quick: bool,
+    /// host-call-lang: only this language (rust, c, python, js).
+    #[arg(long)]
+    lang: Option<String>,
     /// The directory with the built plugins.
     #[arg(long, env = "HARMONIA_PLUGINS", default_value = "plugins")]
     plugins: PathBuf,
@@ -42,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     for scenario in scenarios {
         match scenario {
             "host-call" => runtime.block_on(host_call::run(&args.plugins, args.quick))?,
-            "host-call-lang" => runtime.block_on(host_call_lang::run(&args.plugins, args.quick))?,
+            "host-call-lang" => runtime.block_on(host_call_lang::run(&args.plugins, args.lang.as_deref(), args.quick))?,
             "engine-steps" => engine::engine_steps(args.quick),
             "long-history" => engine::long_history(args.quick),
             "fanout" => runtime.block_on(engine::fanout(&args.plugins, args.quick))?,
