@@ -6,9 +6,10 @@
 #
 # Each directory plugins/<name>/ is one plugin; what it holds says its language:
 #   Cargo.toml        Rust, a crate of the plugins workspace (wasm32-wasip2)
-#   *.py              Python, built by sdk/python/build-plugin.sh (componentize-py)
-#   package.json/*.js JavaScript, built by sdk/js/build-plugin.sh (componentize-js)
+#   package.json      JavaScript, built by sdk/js/build-plugin.sh (componentize-qjs or -js)
+#   pyproject.toml    Python, built by sdk/python/build-plugin.sh (componentize-py)
 #   *.c               C, built by sdk/c/build-plugin.sh (clang, wasi-libc, wit-component)
+#   *.py or *.js      Python or JavaScript, when none of the above is there
 # The language builders install their own toolchains when they are missing.
 #
 # A .wasm file is replaced only when its content changed, and atomically, so a host that
@@ -66,10 +67,13 @@ build_rust() {
 # plugin_language <dir>: rust, python, js, c, or nothing for a directory that is not a plugin.
 plugin_language() {
     local dir="$1"
+    # Project files first, so that a helper script in another language does not decide.
     if [ -f "$dir/Cargo.toml" ]; then echo rust
-    elif compgen -G "$dir/*.py" >/dev/null; then echo python
-    elif [ -f "$dir/package.json" ] || compgen -G "$dir/*.js" >/dev/null; then echo js
+    elif [ -f "$dir/package.json" ]; then echo js
+    elif [ -f "$dir/pyproject.toml" ]; then echo python
     elif compgen -G "$dir/*.c" >/dev/null; then echo c
+    elif compgen -G "$dir/*.py" >/dev/null; then echo python
+    elif compgen -G "$dir/*.js" >/dev/null; then echo js
     fi
 }
 

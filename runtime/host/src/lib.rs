@@ -220,8 +220,8 @@ pub(crate) struct HostShared {
     pub secrets: HashMap<String, String>,
     pub slots: u32,
     pub slots_sem: Arc<tokio::sync::Semaphore>,
-    /// Places for parked warm instances: at most a quarter of the slots, so that calls
-    /// waiting for a slot always get one from a finishing call.
+    /// Places for parked warm instances: at most a quarter of the slots and never all of
+    /// them, so that calls waiting for a slot always get one from a finishing call.
     pub warm_places: Arc<tokio::sync::Semaphore>,
     pub fuel: bool,
     pub pooling: bool,
@@ -322,7 +322,7 @@ impl Host {
             secrets: config.secrets.clone(),
             slots: config.slots,
             slots_sem: Arc::new(tokio::sync::Semaphore::new(config.slots as usize)),
-            warm_places: Arc::new(tokio::sync::Semaphore::new((config.slots as usize / 4).max(1))),
+            warm_places: Arc::new(tokio::sync::Semaphore::new(config.slots.saturating_sub(1) as usize / 4)),
             fuel: config.fuel,
             pooling,
         };

@@ -265,8 +265,13 @@ impl Plugin {
         let events = std::mem::take(&mut state.scope.events);
         match result {
             Ok(Ok((adapter, returned))) => {
-                instance.adapter = Some(adapter);
-                self.warm.park(instance, &shared.warm_places);
+                // An instance that reached its memory limit cannot shrink: the next call
+                // would start at the limit, so it is not kept.
+                if !state.limiter.hit {
+                    state.end();
+                    instance.adapter = Some(adapter);
+                    self.warm.park(instance, &shared.warm_places);
+                }
                 Ok((returned, events))
             }
             // A trapped or interrupted instance is never used again.

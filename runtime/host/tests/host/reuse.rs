@@ -80,3 +80,32 @@ async fn a_reused_instance_reports_each_call_to_its_own_caller() {
     }
     assert_eq!(host.plugin("core").unwrap().warm_instances(), 1);
 }
+
+#[tokio::test]
+async fn an_instance_that_reached_its_memory_limit_is_not_kept() {
+    let dir = Dir::new();
+    dir.write("greedy.wasm", &wat::greedy("greedy")).write("greedy.toml", b"reuse_instance = 9\nmemory_mb = 8\n");
+    let host = dir.host().await;
+    assert_eq!(host.plugin("greedy").unwrap().warm_instances(), 1, "the describe instance is parked");
+    let output = host.invoke("greedy", Call::new("run", json!({}))).await.unwrap().output.unwrap();
+    assert_eq!(output, json!({"ok": true}), "the guest handled the refused growth");
+    assert_eq!(host.plugin("greedy").unwrap().warm_instances(), 0);
+}
+
+#[tokio::test]
+async fn a_single_slot_host_never_parks_its_only_slot() {
+    let dir = Dir::new();
+    for name in ["left", "right"] {
+        dir.write(&format!("{name}.wasm"), &wat::counter(name)).write(&format!("{name}.toml"), b"reuse_instance = 9\n");
+    }
+    let mut config = dir.config();
+    config.slots = 1;
+    let host = harmonia_host::Host::new(config).unwrap();
+    // Were an instance parked, loading or calling the other plugin would wait forever.
+    let calls = async {
+        host.load_all().await.unwrap();
+        assert_eq!(count(&host, "left").await, json!(1));
+        assert_eq!(count(&host, "right").await, json!(1));
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), calls).await.expect("nothing waits for a parked slot");
+}

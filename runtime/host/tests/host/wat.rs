@@ -119,3 +119,10 @@ pub fn counter(name: &str) -> Vec<u8> {
       (i32.const 512)"#;
     wat::parse_str(adapter(name, "1.0.0", body)).expect("counter fixture")
 }
+
+/// `run` grows memory by 1 MiB at a time until it is refused, then answers `{"ok":true}`:
+/// a guest that handles running out of memory.
+pub fn greedy(name: &str) -> Vec<u8> {
+    let body = "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (call $ok)";
+    wat::parse_str(adapter(name, "1.0.0", body)).expect("greedy fixture")
+}
