@@ -134,7 +134,7 @@ static hm_result seen(const hm_ctx *ctx, hm_json input) {
     count++;
     char value[24];
     snprintf(value, sizeof value, "%lld", (long long)count);
-    hm_kv_set_json(key, value);
+    if (!hm_kv_set_json(key, value)) return hm_fatal("%s", hm_kv_error()); /* over a kv limit */
     hm_log_info("text %s seen %lld time(s) (task %s, attempt %u)", hex, (long long)count,
                 ctx->task_id, ctx->attempt);
 

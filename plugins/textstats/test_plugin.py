@@ -64,6 +64,14 @@ class CorpusTest(unittest.TestCase):
             host.call(TextStats, "corpus_stats", {})
         self.assertEqual((cm.exception.code, cm.exception.details), ("unknown-corpus", {"corpus": "default"}))
 
+    def test_a_corpus_name_over_the_kv_key_limit_is_a_fatal_error(self):
+        # The key is "corpus/<name>": the SDK refuses keys over 1024 bytes before the host does.
+        for action in ("corpus_add", "corpus_stats", "corpus_reset"):
+            with self.assertRaises(TaskError) as cm:
+                FakeHost().call(TextStats, action, {"text": "a b", "corpus": "x" * 1100})
+            self.assertEqual((cm.exception.kind, cm.exception.code), ("fatal", "kv-key-too-long"), action)
+            self.assertIn("is 1107 bytes, over the host's limit of 1024 bytes", cm.exception.message)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -89,8 +89,8 @@ typedef struct hm_json_error {
 } hm_json_error;
 
 /** Checks that `text` (`len` bytes) is one complete JSON document (RFC 8259; surrounding
- * whitespace allowed, nesting up to 512 levels) and returns a view of its value. On failure
- * returns a view with text == NULL and fills `error` if not NULL. */
+ * whitespace allowed, nesting up to 128 levels, as in serde_json) and returns a view of its
+ * value. On failure returns a view with text == NULL and fills `error` if not NULL. */
 hm_json hm_json_parse(const char *text, size_t len, hm_json_error *error);
 
 /** The type of a value: from its first byte for a view that came from hm_json_parse or a
@@ -130,8 +130,9 @@ char *hm_json_string(hm_json value, size_t *len);
 bool hm_json_string_equals(hm_json value, const char *s);
 /** A number value as a double; false when the value is not a number. */
 bool hm_json_number(hm_json value, double *out);
-/** A number value that is an integer (no fraction, within int64), e.g. 3, -7, 2.0, 1e3;
- * false otherwise. */
+/** A number value that is an integer within int64, e.g. 3, -7, 2.0, 1e3, 2.5e1; false
+ * otherwise. Decided exactly from the decimal text, not from a rounded double: 1e-400 and
+ * 1.0000000000000001 are not integers, 9007199254740993.0 reads as 9007199254740993. */
 bool hm_json_int(hm_json value, int64_t *out);
 /** A boolean value; false when the value is not true or false. */
 bool hm_json_bool(hm_json value, bool *out);
@@ -332,17 +333,30 @@ void hm_progress(unsigned percent, const char *fmt, ...) HM_PRINTF(2, 3);
 /** Publishes an event; `json` must be valid JSON (invalid text is sent as a JSON string). */
 void hm_emit_event(const char *type, const char *json);
 
-/** The plugin's durable key-value space. hm_kv_get returns false when the key is not set;
- * otherwise `*value` gets a malloc'd copy (NUL-terminated for convenience, not counted in
- * `*len`). */
+/** The host's limits on the key-value space: a key is at most HM_KV_MAX_KEY bytes of UTF-8,
+ * a value at most HM_KV_MAX_VALUE bytes. The host aborts a call that goes beyond them, so
+ * the hm_kv_* functions check them first: over a limit they do nothing and fail (return
+ * false or NULL), and hm_kv_error() says why, naming the key and the limit:
+ *     if (!hm_kv_set(key, data, len)) return hm_fatal("%s", hm_kv_error());
+ */
+#define HM_KV_MAX_KEY 1024
+#define HM_KV_MAX_VALUE (4 * 1024 * 1024)
+
+/** The plugin's durable key-value space. hm_kv_get returns false when the key is not set
+ * (or is over the key limit: then hm_kv_error() is not NULL); otherwise `*value` gets a
+ * malloc'd copy (NUL-terminated for convenience, not counted in `*len`). hm_kv_set and
+ * hm_kv_delete return false, having done nothing, when the key or value is over a limit. */
 bool hm_kv_get(const char *key, uint8_t **value, size_t *len);
-void hm_kv_set(const char *key, const void *value, size_t len);
-void hm_kv_delete(const char *key);
+bool hm_kv_set(const char *key, const void *value, size_t len);
+bool hm_kv_delete(const char *key);
 /** JSON values in the key-value space: hm_kv_get_json gives the stored text (malloc'd),
- * or NULL when the key is not set or its value is not valid JSON; hm_kv_set_json stores
- * `json` (valid JSON text). */
+ * or NULL when the key is not set, is over the limit or its value is not valid JSON;
+ * hm_kv_set_json stores `json` (valid JSON text), false when over a limit. */
 char *hm_kv_get_json(const char *key);
-void hm_kv_set_json(const char *key, const char *json);
+bool hm_kv_set_json(const char *key, const char *json);
+/** Why the last hm_kv_* call failed, e.g. "kv key `cache/...` is 2000 bytes, over the host's
+ * limit of 1024 bytes", or NULL when it did not fail. Valid until the next hm_kv_* call. */
+const char *hm_kv_error(void);
 /** A secret granted by the plugin's manifest (malloc'd), or NULL. */
 char *hm_secret(const char *name);
 

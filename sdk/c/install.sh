@@ -33,30 +33,45 @@ declare -A apt_files=(
     [wasi-libc]=/usr/lib/wasm32-wasi/libc.a
     [libclang-rt-14-dev-wasm32]="/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a"
 )
-missing=()
-for package in clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32; do
-    # shellcheck disable=SC2086 # the pattern must expand
-    compgen -G ${apt_files[$package]} >/dev/null || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing Debian packages: ${missing[*]}"
-    # The package lists of a fresh machine may be empty or stale: update once, then install.
-    as_root apt-get update -qq >/dev/null
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+find_missing() {
+    missing=()
+    for package in clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32; do
+        # shellcheck disable=SC2086 # the pattern must expand
+        compgen -G ${apt_files[$package]} >/dev/null || missing+=("$package")
+    done
+}
 
 # harmonia-c, rebuilt when its sources change (the stamp is a hash of them).
 stamp="$(cat "$sdk_dir/tool/Cargo.toml" "$sdk_dir/tool/Cargo.lock" "$sdk_dir"/tool/src/*.rs | sha256sum)"
 stamp="${stamp%% *}"
-if [ ! -x "$tool" ] || [ "$(cat "$tools_dir/stamp" 2>/dev/null)" != "$stamp" ]; then
-    log "building harmonia-c (sdk/c/tool) into $tools_dir"
-    command -v cargo >/dev/null || { log "cargo not found: install rustup first"; exit 1; }
-    # The shared target dir keeps the build cache; the `guest-tool` profile keeps it apart
-    # from the host's own artifacts.
-    cargo install --quiet --locked --force --path "$sdk_dir/tool" --root "$tools_dir" \
-        --target-dir "$target_dir" --profile guest-tool >&2
-    echo "$stamp" >"$tools_dir/stamp"
+tool_current() { [ -x "$tool" ] && [ "$(cat "$tools_dir/stamp" 2>/dev/null)" = "$stamp" ]; }
+
+find_missing
+if [ ${#missing[@]} -gt 0 ] || ! tool_current; then
+    # One install at a time (plugins/build.sh and the host tests may build at once, sharing
+    # target/): two `cargo install --force` into one root, or two apt-get, would collide.
+    # The one that waited finds the work done.
+    mkdir -p "$tools_dir"
+    exec 9>"$tools_dir/.lock"
+    flock 9
+    find_missing
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        # The package lists of a fresh machine may be empty or stale: update once, then install.
+        as_root apt-get update -qq >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+    if ! tool_current; then
+        log "building harmonia-c (sdk/c/tool) into $tools_dir"
+        command -v cargo >/dev/null || { log "cargo not found: install rustup first"; exit 1; }
+        # The shared target dir keeps the build cache; the `guest-tool` profile keeps it apart
+        # from the host's own artifacts.
+        cargo install --quiet --locked --force --path "$sdk_dir/tool" --root "$tools_dir" \
+            --target-dir "$target_dir" --profile guest-tool >&2
+        echo "$stamp" >"$tools_dir/stamp"
+    fi
+    exec 9>&-
 fi
 
 if [ "${1:-}" = --print-tool ]; then

@@ -5,8 +5,8 @@
 #                                       # every C plugin with a tests/ folder in plugins/
 #   bash sdk/c/test.sh plugins/digest   # the SDK's tests and that plugin's
 #
-# Each test file is its own program: an SDK test is built with src/json.c and src/result.c;
-# a plugin test with the plugin's *.c files, those two and src/native_host.c (the host
+# Each test file is its own program: an SDK test is built with src/json.c and src/result.c
+# (and src/native_host.c when it defines a plugin with HM_PLUGIN); a plugin test with the plugin's *.c files, those two and src/native_host.c (the host
 # interface, in memory), so it can call actions with hm_test_call. AddressSanitizer and
 # UBSan (leaks included) are on when the compiler has them. Exits non-zero on any failure.
 set -euo pipefail
@@ -62,7 +62,10 @@ run_test() {
 }
 
 for test in "$sdk_dir"/tests/test_*.c; do
-    run_test "sdk-$(basename "$test" .c)" "$test" "$sdk_dir/src/json.c" "$sdk_dir/src/result.c"
+    # A test that defines a plugin (HM_PLUGIN) calls the host interface: the in-memory one.
+    host=()
+    grep -q '^HM_PLUGIN(' "$test" && host=("$sdk_dir/src/native_host.c")
+    run_test "sdk-$(basename "$test" .c)" "$test" "$sdk_dir/src/json.c" "$sdk_dir/src/result.c" "${host[@]}"
 done
 
 plugin_dirs=()

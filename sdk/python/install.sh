@@ -17,15 +17,26 @@ stamp="$venv/.harmonia-componentize-py-$componentize_py_version"
 
 log() { printf '[sdk/python] %s\n' "$*" >&2; }
 
-# Fast path: the pinned version is in place (a stamp file, so no Python start-up).
-if [ -f "$stamp" ] && [ -x "$venv/bin/componentize-py" ]; then
-    exit 0
-fi
+# The venv's interpreter links to the python3 it was made with: when that one goes away (a
+# removed pyenv version, a Debian upgrade) the venv is broken for good and must be remade.
+venv_works() { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c '' 2>/dev/null; }
+
+# Fast path: the pinned version is in place (a stamp file) and the venv still runs (one
+# interpreter start, no imports).
+installed() { [ -f "$stamp" ] && [ -x "$venv/bin/componentize-py" ] && venv_works; }
+installed && exit 0
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
         log "need root to run: $*"; return 1; fi
 }
+
+# One install at a time (plugins/build.sh and the host tests may build at once, sharing
+# target/): two pip runs in one venv would collide. The one that waited finds the work done.
+mkdir -p "$tools_dir"
+exec 9>"$tools_dir/.lock"
+flock 9
+installed && exit 0
 
 # Debian's python3 has no venv/ensurepip until python3-venv is installed.
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -34,9 +45,13 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/d
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
 fi
 
-if [ ! -x "$venv/bin/python" ]; then
-    log "creating a virtualenv in $venv"
-    mkdir -p "$tools_dir"
+if ! venv_works; then
+    if [ -e "$venv" ]; then
+        log "the virtualenv in $venv does not run (its python3 is gone?): recreating it"
+        rm -rf "$venv"
+    else
+        log "creating a virtualenv in $venv"
+    fi
     python3 -m venv "$venv"
 fi
 

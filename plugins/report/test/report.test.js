@@ -70,6 +70,17 @@ test('saved reports come back by slug; a missing one is not-found', () => {
   assert.deepEqual([err.kind, err.code, err.details], ['invalid-input', 'not-found', { slug: 'nope' }]);
 });
 
+test('a slug too long for a kv key is a fatal error, not a trap', () => {
+  const host = new TestHost(plugin); // throws HostTrap where the host would abort the call
+  const title = 'word '.repeat(300); // slug "word-word-...": 1499 characters, key "report:" + slug
+  for (const [action, args] of [['render', { ...input, title, save: true }], ['get', { slug: 'x'.repeat(2000) }]]) {
+    const err = host.invoke(action, args).error;
+    assert.deepEqual([err.kind, err.code], ['fatal', 'kv-key-too-long'], action);
+    assert.match(err.message, /^kv key `report:.*\.\.\.` is \d+ bytes, over the host's limit of 1024 bytes$/);
+  }
+  assert.equal(host.kv.size, 0);
+});
+
 test('slugs are lower-case ASCII', () => {
   assert.equal(slugify('Hello, World'), 'hello-world');
   assert.equal(slugify('Über Café – Straße 2024!'), 'uber-cafe-strasse-2024');

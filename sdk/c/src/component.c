@@ -205,7 +205,10 @@ static uint8_t *received(uint8_t *ptr, size_t len) {
     return ptr;
 }
 
+/* Every kv function checks the host's limits first: over them the host would abort the
+ * call, where a failed check lets the handler report a task error (hm_kv_error). */
 bool hm_kv_get(const char *key, uint8_t **value, size_t *len) {
+    if (!hm__kv_check(key, false, 0)) return false;
     out_str k = borrow(key);
     adapter_list_u8_t list;
     bool found = harmonia_plugin_host_kv_get(&k.wit, &list);
@@ -218,17 +221,21 @@ bool hm_kv_get(const char *key, uint8_t **value, size_t *len) {
     return true;
 }
 
-void hm_kv_set(const char *key, const void *value, size_t len) {
+bool hm_kv_set(const char *key, const void *value, size_t len) {
+    if (!hm__kv_check(key, true, len)) return false;
     out_str k = borrow(key);
     adapter_list_u8_t list = {(uint8_t *)value, len};
     harmonia_plugin_host_kv_set(&k.wit, &list);
     release(&k);
+    return true;
 }
 
-void hm_kv_delete(const char *key) {
+bool hm_kv_delete(const char *key) {
+    if (!hm__kv_check(key, false, 0)) return false;
     out_str k = borrow(key);
     harmonia_plugin_host_kv_delete(&k.wit);
     release(&k);
+    return true;
 }
 
 char *hm_kv_get_json(const char *key) {
@@ -242,9 +249,9 @@ char *hm_kv_get_json(const char *key) {
     return (char *)value;
 }
 
-void hm_kv_set_json(const char *key, const char *json) {
+bool hm_kv_set_json(const char *key, const char *json) {
     if (!json) json = "null";
-    hm_kv_set(key, json, strlen(json));
+    return hm_kv_set(key, json, strlen(json));
 }
 
 char *hm_secret(const char *name) {

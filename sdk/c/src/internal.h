@@ -2,6 +2,7 @@
 #ifndef HARMONIA_INTERNAL_H
 #define HARMONIA_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Allocation that aborts the call when memory runs out. */
@@ -11,5 +12,10 @@ char *hm__xstrndup(const char *s, size_t len);
 /* A malloc'd copy of `s` with every byte that is not valid UTF-8 replaced by U+FFFD: what a
  * WIT string must be, or the host traps the call. */
 char *hm__utf8_sanitize(const char *s);
+/* The length in bytes of hm__utf8_sanitize(s), without making it. */
+size_t hm__utf8_sanitized_len(const char *s);
+/* Checks a key-value call against the host's limits (the key as sent, sanitized; the value's
+ * length when `has_value`) and sets or clears what hm_kv_error() says. False when over. */
+bool hm__kv_check(const char *key, bool has_value, size_t value_len);
 
 #endif

@@ -99,6 +99,17 @@ char *hm__utf8_sanitize(const char *s) {
     return hm_buf_take(&buf);
 }
 
+size_t hm__utf8_sanitized_len(const char *s) {
+    size_t len = strlen(s), out = 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        size_t n = utf8_seq(p, end);
+        if (n) out += n, p += n;
+        else out += 3, p++; /* U+FFFD */
+    }
+    return out;
+}
+
 /* ---- scanning (validation) ----------------------------------------------------------- */
 
 typedef struct scan {
@@ -453,37 +464,73 @@ bool hm_json_number(hm_json v, double *out) {
     return true;
 }
 
+/* The digits of a number's integer and fraction parts read as one sequence, as if the
+ * decimal point were not there. */
+typedef struct digits {
+    const char *int_part, *frac_part;
+    size_t int_len, frac_len;
+} digits;
+
+static int digit_at(const digits *d, size_t k) {
+    return (k < d->int_len ? d->int_part[k] : d->frac_part[k - d->int_len]) - '0';
+}
+
+/* Decided from the decimal text, not from a rounded double: the value is
+ * (int digits . frac digits) x 10^exponent, an integer exactly when no nonzero digit ends
+ * up after the decimal point, and it must fit int64. */
 bool hm_json_int(hm_json v, int64_t *out) {
-    char small[64], *t;
-    if (!number_text(v, small, sizeof small, &t)) return false;
-    bool ok = false;
-    int64_t result = 0;
-    if (!strpbrk(t, ".eE")) {
-        /* Exact: accumulate as a negative number so INT64_MIN fits. */
-        const char *p = t;
-        bool neg = *p == '-';
-        if (neg) p++;
-        int64_t acc = 0;
-        ok = true;
-        for (; *p; p++) {
-            int d = *p - '0';
-            if (acc < (INT64_MIN + d) / 10) { ok = false; break; }
-            acc = acc * 10 - d;
-        }
-        if (ok && !neg && acc == INT64_MIN) ok = false; /* 2^63 does not fit */
-        if (ok) result = neg ? acc : -acc;
-    } else {
-        double d = strtod(t, NULL);
-        /* 2^63 is exact in a double; every double below it in magnitude that has no
-         * fraction converts exactly. */
-        if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
-            ok = true;
-            result = (int64_t)d;
-        }
+    if (hm_json_type_of(v) != HM_JSON_NUMBER) return false;
+    scan s = {v.text, v.text + v.len, NULL};
+    if (scan_number(&s, v.text) != v.text + v.len) return false;
+
+    const char *p = v.text, *end = v.text + v.len;
+    bool neg = *p == '-';
+    if (neg) p++;
+    digits d = {p, NULL, 0, 0};
+    while (p < end && *p >= '0' && *p <= '9') p++;
+    d.int_len = (size_t)(p - d.int_part);
+    d.frac_part = p;
+    if (p < end && *p == '.') {
+        d.frac_part = ++p;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+        d.frac_len = (size_t)(p - d.frac_part);
     }
-    if (t != small) free(t);
-    if (ok && out) *out = result;
-    return ok;
+    /* The exponent, saturated: once it is past the number of digits (plus the 19 of int64)
+     * either way, the answer no longer depends on it (a fraction, or out of range). Sizes
+     * fit int64: a text is far below 2^63 bytes. */
+    int64_t exponent = 0, cap = (int64_t)v.len + 20;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool exp_neg = *p == '-';
+        if (*p == '-' || *p == '+') p++;
+        for (; p < end; p++)
+            if (exponent <= cap) exponent = exponent * 10 + (*p - '0');
+        if (exp_neg) exponent = -exponent;
+    }
+
+    /* The nonzero digits run from `first` to `last` of the sequence. */
+    size_t n = d.int_len + d.frac_len, first = 0, last = n;
+    while (first < n && digit_at(&d, first) == 0) first++;
+    if (first == n) { /* zero, whatever the exponent: 0.0, -0, 0e-999 */
+        if (out) *out = 0;
+        return true;
+    }
+    while (digit_at(&d, last - 1) == 0) last--;
+    /* The value is the digits first..last-1 times 10^scale. */
+    int64_t scale = exponent - (int64_t)d.frac_len + (int64_t)(n - last);
+    if (scale < 0) return false;         /* a nonzero digit after the decimal point */
+    if ((int64_t)(last - first) + scale > 19) return false; /* INT64_MAX has 19 digits */
+
+    /* Accumulate as a negative number so that INT64_MIN fits. */
+    int64_t acc = 0;
+    for (int64_t k = (int64_t)first; k < (int64_t)last + scale; k++) {
+        int digit = k < (int64_t)last ? digit_at(&d, (size_t)k) : 0;
+        if (acc < (INT64_MIN + digit) / 10) return false;
+        acc = acc * 10 - digit;
+    }
+    if (!neg && acc == INT64_MIN) return false; /* 2^63 does not fit */
+    if (out) *out = neg ? acc : -acc;
+    return true;
 }
 
 bool hm_json_bool(hm_json v, bool *out) {

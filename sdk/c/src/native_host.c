@@ -49,6 +49,7 @@ static void clear(records *r) {
 }
 
 static entry *find(entry *list, size_t len, const char *key) {
+    if (!key) key = ""; /* as component.c sends it */
     for (size_t i = 0; i < len; i++)
         if (strcmp(list[i].key, key) == 0) return &list[i];
     return NULL;
@@ -174,7 +175,9 @@ void hm_emit_event(const char *type, const char *json) {
     push(&events, data, hm__xstrdup(type ? type : ""), 0);
 }
 
+/* The limits are checked as component.c does, so a test sees what the host would do. */
 bool hm_kv_get(const char *key, uint8_t **value, size_t *len) {
+    if (!hm__kv_check(key, false, 0)) return false;
     entry *e = find(kv, kv_len, key);
     if (!e) return false;
     if (value) *value = (uint8_t *)hm__xstrndup((const char *)e->value, e->len);
@@ -182,14 +185,20 @@ bool hm_kv_get(const char *key, uint8_t **value, size_t *len) {
     return true;
 }
 
-void hm_kv_set(const char *key, const void *value, size_t len) { put(&kv, &kv_len, key, value, len); }
+bool hm_kv_set(const char *key, const void *value, size_t len) {
+    if (!hm__kv_check(key, true, len)) return false;
+    put(&kv, &kv_len, key, value, len);
+    return true;
+}
 
-void hm_kv_delete(const char *key) {
+bool hm_kv_delete(const char *key) {
+    if (!hm__kv_check(key, false, 0)) return false;
     entry *e = find(kv, kv_len, key);
-    if (!e) return;
+    if (!e) return true;
     free(e->key);
     free(e->value);
     *e = kv[--kv_len];
+    return true;
 }
 
 char *hm_kv_get_json(const char *key) {
@@ -203,9 +212,9 @@ char *hm_kv_get_json(const char *key) {
     return (char *)value;
 }
 
-void hm_kv_set_json(const char *key, const char *json) {
+bool hm_kv_set_json(const char *key, const char *json) {
     if (!json) json = "null";
-    hm_kv_set(key, json, strlen(json));
+    return hm_kv_set(key, json, strlen(json));
 }
 
 char *hm_secret(const char *name) {

@@ -1,6 +1,7 @@
 /*
- * result.c: what handlers return (hm_result and its error builders) and hm_dispatch, which
- * runs one call against a plugin's action table. No host dependency: it builds natively.
+ * result.c: what handlers return (hm_result and its error builders), hm_dispatch, which
+ * runs one call against a plugin's action table, and the check of the key-value limits. No
+ * host dependency: it builds natively.
  */
 #include <string.h>
 
@@ -192,4 +193,42 @@ hm_result hm_dispatch(const hm_plugin *plugin, const hm_ctx *ctx, const char *in
                                     name, err.message, err.offset);
     }
     return checked(name, action->handler(ctx, value));
+}
+
+/* ---- the limits of the key-value space ----------------------------------------------- */
+
+/* Why the last key-value call failed (malloc'd), or NULL. */
+static char *kv_error;
+
+const char *hm_kv_error(void) { return kv_error; }
+
+bool hm__kv_check(const char *key, bool has_value, size_t value_len) {
+    free(kv_error);
+    kv_error = NULL;
+    if (!key) key = "";
+    size_t key_len = hm__utf8_sanitized_len(key);
+    if (key_len <= HM_KV_MAX_KEY && (!has_value || value_len <= HM_KV_MAX_VALUE)) return true;
+
+    /* Name the key by its start (whole characters), not all of a key that may be huge. */
+    size_t shown = strlen(key);
+    const char *more = "";
+    if (shown > 60) {
+        shown = 60;
+        while (shown > 0 && ((unsigned char)key[shown] & 0xC0) == 0x80) shown--;
+        more = "...";
+    }
+    hm_buf buf;
+    hm_buf_init(&buf);
+    if (key_len > HM_KV_MAX_KEY)
+        hm_buf_printf(&buf, "kv key `%.*s%s` is %zu bytes, over the host's limit of %d bytes",
+                      (int)shown, key, more, key_len, HM_KV_MAX_KEY);
+    else
+        hm_buf_printf(&buf,
+                      "the value for kv key `%.*s%s` is %zu bytes, over the host's limit of %d "
+                      "bytes (4 MiB)",
+                      (int)shown, key, more, value_len, HM_KV_MAX_VALUE);
+    /* Valid UTF-8, whatever the key holds: it may well end up in an error message. */
+    kv_error = hm__utf8_sanitize(buf.data ? buf.data : "");
+    hm_buf_free(&buf);
+    return false;
 }

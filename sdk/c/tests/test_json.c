@@ -192,6 +192,38 @@ static void reads_numbers_and_booleans(void) {
     CHECK(!hm_json_int(parse("1.5"), &i));
     CHECK(!hm_json_int(parse("1e19"), &i));
     CHECK(!hm_json_int(parse("\"3\""), &i));
+    /* Decided from the decimal text, not from the double it rounds to. */
+    i = 7;
+    CHECK(!hm_json_int(parse("1e-400"), &i) && i == 7);
+    CHECK(!hm_json_int(parse("1.0000000000000001"), &i));
+    CHECK(!hm_json_int(parse("-0.5e0"), &i));
+    CHECK(!hm_json_int(parse("9223372036854775807.5"), &i));
+    CHECK(hm_json_int(parse("9007199254740993.0"), &i) && i == 9007199254740993LL);
+    CHECK(hm_json_int(parse("9007199254740993"), &i) && i == 9007199254740993LL);
+    CHECK(hm_json_int(parse("9.223372036854775807e18"), &i) && i == INT64_MAX);
+    CHECK(hm_json_int(parse("-92233720368547758.08E2"), &i) && i == INT64_MIN);
+    CHECK(!hm_json_int(parse("9.223372036854775808e18"), &i));
+    CHECK(hm_json_int(parse("2.5e1"), &i) && i == 25);
+    CHECK(hm_json_int(parse("100e-2"), &i) && i == 1);
+    CHECK(hm_json_int(parse("12300E-2"), &i) && i == 123);
+    CHECK(!hm_json_int(parse("12301E-2"), &i));
+    CHECK(hm_json_int(parse("0.000"), &i) && i == 0);
+    CHECK(hm_json_int(parse("-0.0e-99999999999999999999"), &i) && i == 0);
+    CHECK(hm_json_int(parse("0e99999999999999999999"), &i) && i == 0);
+    CHECK(!hm_json_int(parse("1e99999999999999999999"), &i));
+    CHECK(!hm_json_int(parse("1e-99999999999999999999"), &i));
+    CHECK(hm_json_int(parse("0.00001e5"), &i) && i == 1);
+    CHECK(hm_json_int(parse("1E+2"), &i) && i == 100);
+    /* A long text: 0.(3000 zeros)1e3001 is exactly 1. */
+    static char longer[3100];
+    strcpy(longer, "0.");
+    memset(longer + 2, '0', 3000);
+    strcpy(longer + 3002, "1e3001");
+    CHECK(hm_json_int(parse(longer), &i) && i == 1);
+    longer[3007] = '2'; /* 1e3002: 10 */
+    CHECK(hm_json_int(parse(longer), &i) && i == 10);
+    longer[3007] = '0'; /* 1e3000: 0.1 */
+    CHECK(!hm_json_int(parse(longer), &i));
     CHECK(!hm_json_number(parse("true"), &d));
     CHECK(hm_json_bool(parse("false"), &b) && !b);
     CHECK(hm_json_bool(parse("true"), &b) && b);

@@ -2,9 +2,10 @@
 // exports do. Pure: the host interface is passed in, so node tests use a stand-in.
 
 import { Context, toJson } from './context.js';
-import { TaskError, toTaskError } from './errors.js';
+import { TaskError, toMillis, toTaskError } from './errors.js';
 import { isPlugin } from './plugin.js';
 import { check } from './schema.js';
+import { wellFormed, wellFormedJson } from './utf8.js';
 
 /**
  * Wraps a plugin (from definePlugin) for the host.
@@ -89,21 +90,26 @@ function parseInput(action, text) {
   }
 }
 
-/** The WIT `task-error` record of a TaskError (`null` for absent options). */
+/**
+ * The WIT `task-error` record of a TaskError (`null` for absent options). Checked again here,
+ * whoever built the error (fields may be set after construction, or by another copy of the
+ * SDK): strings well-formed, `retryAfterMs` a whole Number that fits the u64.
+ */
 export function toWitError(error) {
   let details = null;
   if (error.details !== undefined) {
     try {
       details = toJson(error.details, 'the error details');
     } catch {
-      details = JSON.stringify(String(error.details));
+      details = wellFormedJson(JSON.stringify(String(error.details)));
     }
   }
+  const retryAfterMs = toMillis(error.retryAfterMs);
   return {
     kind: error.kind,
-    message: String(error.message),
-    code: error.code === undefined ? null : error.code,
+    message: wellFormed(error.message),
+    code: error.code == null ? null : wellFormed(error.code),
     details,
-    retryAfterMs: error.retryAfterMs === undefined ? null : error.retryAfterMs,
+    retryAfterMs: retryAfterMs === undefined ? null : retryAfterMs,
   };
 }

@@ -34,7 +34,8 @@ export class TaskError extends Error {
    * @param {string} message for people, naming what went wrong
    * @param {{code?: string, details?: unknown, retryAfterMs?: number, cause?: unknown}} [options]
    *   `code`: a short machine-readable code for `retry_on` and conditions (`http-503`);
-   *   `details`: any JSON value; `retryAfterMs`: for retryable errors, the earliest retry.
+   *   `details`: any JSON value; `retryAfterMs`: for retryable errors, the earliest retry
+   *   (rounded to whole milliseconds, clamped to 0 .. MAX_RETRY_AFTER_MS; NaN is left out).
    */
   constructor(kind, message, options = {}) {
     if (!KINDS.has(kind)) {
@@ -87,12 +88,28 @@ export class TaskError extends Error {
   }
 }
 
-// The WIT field is a u64 of milliseconds: a whole, non-negative number.
-function toMillis(value) {
+/**
+ * The largest `retryAfterMs`: the largest double below 2^64. The WIT field is a u64 that both
+ * engines take as a Number, but beyond it QuickJS traps and StarlingMonkey wraps around (2^64
+ * becomes 0); a negative number traps or wraps too, a fraction traps in StarlingMonkey.
+ */
+export const MAX_RETRY_AFTER_MS = 2 ** 64 - 2048;
+
+/**
+ * A delay as the WIT u64 wants it: a whole Number of milliseconds in 0 .. MAX_RETRY_AFTER_MS
+ * (Infinity and larger numbers clamped to it, negative ones to 0; a BigInt or numeric string
+ * is converted); undefined for none or NaN.
+ */
+export function toMillis(value) {
   if (value == null) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) return undefined;
-  return Math.max(0, Math.round(n));
+  let n;
+  try {
+    n = Number(value);
+  } catch {
+    return undefined; // a Symbol, or an object whose valueOf throws
+  }
+  if (Number.isNaN(n)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(n)));
 }
 
 /**

@@ -5,7 +5,7 @@
 // The build imports this module before the plugin's own, so the plugin's top-level code
 // sees them too.
 
-import { decodeUtf8, encodeUtf8 } from './utf8.js';
+import { decodeUtf8, encodeUtf8, wellFormed } from './utf8.js';
 
 let sink;
 
@@ -29,7 +29,8 @@ function format(value) {
 function writer(level) {
   return (...args) => {
     // Outside a call (at build time, while the module is first run) there is no host log.
-    if (sink) sink(level, args.map(format).join(' '));
+    // Well-formed: QuickJS traps on a lone surrogate in a string sent to the host.
+    if (sink) sink(level, wellFormed(args.map(format).join(' ')));
   };
 }
 

@@ -5,6 +5,6 @@
 // `adapter` world of wit/plugin.wit.
 
 export { definePlugin, isPlugin } from './plugin.js';
-export { TaskError, ErrorKind } from './errors.js';
-export { Context, Kv, LEVELS } from './context.js';
+export { TaskError, ErrorKind, MAX_RETRY_AFTER_MS } from './errors.js';
+export { Context, Kv, LEVELS, MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES } from './context.js';
 export { decodeUtf8, encodeUtf8 } from './utf8.js';

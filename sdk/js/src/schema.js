@@ -121,7 +121,10 @@ export function check(schema, value, path = '') {
 
   if (hasType(value, 'object')) {
     for (const key of Array.isArray(schema.required) ? schema.required : []) {
-      if (value[key] === undefined) return fail(joinPath(path, key), `${name(joinPath(path, key))} is required`);
+      // Own properties only: `constructor` or `toString` of an empty object are not fields.
+      if (!Object.prototype.hasOwnProperty.call(value, key)) {
+        return fail(joinPath(path, key), `${name(joinPath(path, key))} is required`);
+      }
     }
     const properties = schema.properties && typeof schema.properties === 'object' ? schema.properties : {};
     for (const key of Object.keys(value)) {

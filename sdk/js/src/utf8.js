@@ -78,3 +78,71 @@ export function decodeUtf8(bytes) {
   parts.push(String.fromCharCode.apply(null, chunk));
   return parts.join('');
 }
+
+// Lone surrogates: half of a UTF-16 pair (`'😀'.slice(0, 1)`), which UTF-8 cannot hold. In a
+// string sent to the host QuickJS traps on them and StarlingMonkey writes U+FFFD; in JSON,
+// JSON.stringify writes them as `\ud83d` escapes (ES2019), which the host's JSON parser
+// refuses. The SDK turns them into U+FFFD itself, as TextEncoder does.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const hasWellFormed = typeof String.prototype.isWellFormed === 'function';
+
+/** Whether `text` holds no lone surrogate. */
+export function isWellFormed(text) {
+  if (hasWellFormed) return text.isWellFormed();
+  LONE_SURROGATE.lastIndex = 0;
+  return !LONE_SURROGATE.test(text);
+}
+
+/** `text` with every lone surrogate replaced by U+FFFD (String.prototype.toWellFormed). */
+export function wellFormed(text) {
+  const s = String(text);
+  if (isWellFormed(s)) return s;
+  return s.replace(LONE_SURROGATE, '\ufffd');
+}
+
+const ESCAPED_SURROGATE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
+const ESCAPED_HIGH = /^\\u[dD][89abAB][0-9a-fA-F]{2}$/;
+const ESCAPED_LOW = /^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/;
+
+// Whether the backslash at `i` starts an escape: it does after an even number of backslashes
+// (`\\ud83d` is an escaped backslash, then the text "ud83d").
+function escapeAt(text, i) {
+  let n = 0;
+  while (i - n > 0 && text.charCodeAt(i - n - 1) === 0x5c) n++;
+  return n % 2 === 0;
+}
+
+function fixEscape(match, offset, text) {
+  if (!escapeAt(text, offset)) return match;
+  if (ESCAPED_HIGH.test(match)) {
+    if (ESCAPED_LOW.test(text.slice(offset + 6, offset + 12))) return match; // a pair
+  } else if (offset >= 6 && ESCAPED_HIGH.test(text.slice(offset - 6, offset)) && escapeAt(text, offset - 6)) {
+    return match; // the second half of a pair
+  }
+  return '\\ufffd';
+}
+
+/**
+ * JSON text (from JSON.stringify) with every lone surrogate, escaped (`\ud83d`) or raw, made
+ * U+FFFD, in strings and keys alike: what the host's strict JSON parser accepts.
+ */
+export function wellFormedJson(text) {
+  const fixed = text.includes('\\u') ? text.replace(ESCAPED_SURROGATE, fixEscape) : text;
+  return wellFormed(fixed);
+}
+
+/** The length of `text` in UTF-8 bytes (a lone surrogate counts as U+FFFD, 3 bytes). */
+export function utf8Length(text) {
+  const s = String(text);
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
+}

@@ -44,6 +44,16 @@ const plugin = definePlugin({
       o.o = o;
       return o;
     },
+    lone: () => {
+      const half = '😀abc'.slice(0, 1);
+      return { [`key ${half}`]: [half, `x${'\udc00'}y`, '😀', '\\ud83d'] };
+    },
+    loneError: () => {
+      const err = TaskError.retryable(`bad ${'😀'.slice(0, 1)}`, { code: `c${'\ud800'}`, details: { [`\udfff`]: '\ud83d' } });
+      err.retryAfterMs = 2 ** 70; // set after construction: checked again at the boundary
+      throw err;
+    },
+    kvBig: (input, ctx) => ctx.kv.set(input.key, 'v'),
   },
 });
 
@@ -55,7 +65,7 @@ test('describe returns the WIT plugin-info record', () => {
   assert.equal(info.version, '1.2.3');
   assert.equal(info.description, 'A demo');
   assert.deepEqual(info.capabilities, ['secrets']);
-  assert.deepEqual(info.actions.map((a) => a.name), ['add', 'echo', 'nothing', 'context', 'retry', 'crash', 'later', 'bigint', 'fn', 'cyclic']);
+  assert.deepEqual(info.actions.map((a) => a.name), ['add', 'echo', 'nothing', 'context', 'retry', 'crash', 'later', 'bigint', 'fn', 'cyclic', 'lone', 'loneError', 'kvBig']);
   assert.deepEqual(info.actions[0], {
     name: 'add',
     description: 'Adds',
@@ -141,6 +151,36 @@ test('details that are not JSON still make a valid record', () => {
   cyclic.self = cyclic;
   assert.equal(toWitError(TaskError.fatal('x', { details: cyclic })).details, '"[object Object]"');
   assert.equal(toWitError(TaskError.fatal('x', { details: null })).details, 'null');
+});
+
+test('lone surrogates in output strings and keys become U+FFFD, not escapes the host refuses', () => {
+  const text = createAdapter(plugin, noHost).invoke({ action: 'lone', input: '{}' }).ok;
+  assert.doesNotMatch(text, /(?<!\\)\\u[dD][89a-fA-F]/); // no surrogate escape left
+  assert.deepEqual(JSON.parse(text), { 'key \ufffd': ['\ufffd', 'x\ufffdy', '😀', '\\ud83d'] });
+  const host = new TestHost(plugin); // throws HostTrap on what the host would refuse
+  assert.deepEqual(host.call('lone'), { 'key \ufffd': ['\ufffd', 'x\ufffdy', '😀', '\\ud83d'] });
+});
+
+test('error records are well-formed and retryAfterMs fits the u64 whoever set it', () => {
+  const { err } = createAdapter(plugin, noHost).invoke({ action: 'loneError', input: '{}' });
+  assert.deepEqual(err, {
+    kind: 'retryable',
+    message: 'bad \ufffd',
+    code: 'c\ufffd',
+    details: '{"\\ufffd":"\\ufffd"}',
+    retryAfterMs: 18446744073709549568,
+  });
+  assert.equal(new TestHost(plugin).invoke('loneError').error.retryAfterMs, 18446744073709549568);
+});
+
+test('a kv key over the limit is a fatal task error, not a host trap', () => {
+  const host = new TestHost(plugin);
+  const result = host.invoke('kvBig', { key: 'k'.repeat(2000) });
+  assert.equal(result.ok, false);
+  assert.equal(result.error.kind, 'fatal');
+  assert.equal(result.error.code, 'kv-key-too-long');
+  assert.equal(result.error.message, `kv key \`${'k'.repeat(60)}...\` is 2000 bytes, over the host's limit of 1024 bytes`);
+  assert.equal(host.kv.size, 0);
 });
 
 test('TestHost runs actions like the host does', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { ErrorKind, TaskError } from '../src/index.js';
-import { toTaskError } from '../src/errors.js';
+import { MAX_RETRY_AFTER_MS, toTaskError } from '../src/errors.js';
 
 test('builders set the kind and the options', () => {
   const err = TaskError.retryable('slow', { code: 'http-503', details: { body: 'x' }, retryAfterMs: 1500.6 });
@@ -23,6 +23,19 @@ test('retryAfterMs is a whole non-negative number or absent', () => {
   assert.equal(TaskError.retryable('x', { retryAfterMs: Number.NaN }).retryAfterMs, undefined);
   assert.equal(TaskError.retryable('x', { retryAfterMs: '250' }).retryAfterMs, 250);
   assert.equal(TaskError.retryable('x').retryAfterMs, undefined);
+});
+
+test('retryAfterMs is clamped to a Number both engines pass as a u64', () => {
+  // 2^64 traps in QuickJS beyond it and wraps to 0 in StarlingMonkey: the largest double below.
+  assert.equal(MAX_RETRY_AFTER_MS, 18446744073709549568);
+  assert.ok(MAX_RETRY_AFTER_MS < 2 ** 64);
+  for (const given of [2 ** 64, 1e300, Number.POSITIVE_INFINITY, 2n ** 64n, 2n ** 70n, '1e30']) {
+    assert.equal(TaskError.retryable('x', { retryAfterMs: given }).retryAfterMs, MAX_RETRY_AFTER_MS, String(given));
+  }
+  assert.equal(TaskError.retryable('x', { retryAfterMs: Number.NEGATIVE_INFINITY }).retryAfterMs, 0);
+  assert.equal(TaskError.retryable('x', { retryAfterMs: -0.4 }).retryAfterMs, 0);
+  assert.equal(TaskError.retryable('x', { retryAfterMs: 1500n }).retryAfterMs, 1500);
+  assert.equal(TaskError.retryable('x', { retryAfterMs: Symbol('s') }).retryAfterMs, undefined);
 });
 
 test('an unknown kind is a TypeError', () => {

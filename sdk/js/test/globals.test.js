@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { console as shim, installGlobals, reseedRandom, setConsoleSink, Utf8TextDecoder, Utf8TextEncoder } from '../src/globals.js';
-import { decodeUtf8, encodeUtf8 } from '../src/utf8.js';
+import { decodeUtf8, encodeUtf8, isWellFormed, utf8Length, wellFormed, wellFormedJson } from '../src/utf8.js';
 
 const samples = ['', 'plain ascii', 'héllo wörld', '€ 日本語', 'emoji 🎉 and 𝄞', 'a\u0000b', 'x'.repeat(10_000) + 'é'];
 
@@ -31,6 +31,35 @@ test('the codecs behave like TextEncoder and TextDecoder', () => {
   assert.throws(() => new Utf8TextDecoder('latin1'), /only utf-8/);
 });
 
+test('utf8Length counts what encodeUtf8 writes; wellFormed replaces lone surrogates like toWellFormed', () => {
+  const withLone = [...samples, '\ud800', 'a\udc00b', '\ud83d\ud83d\ude00', '\ude00\ud83d', '😀'.slice(0, 1)];
+  for (const s of withLone) {
+    assert.equal(utf8Length(s), encodeUtf8(s).length, JSON.stringify(s.slice(0, 20)));
+    assert.equal(wellFormed(s), s.toWellFormed());
+    assert.equal(isWellFormed(s), s.isWellFormed());
+  }
+});
+
+test('wellFormedJson replaces lone surrogates, escaped or raw, and leaves the rest alone', () => {
+  const half = '😀'.slice(0, 1);
+  const cases = [
+    [{ [half]: half }, { '\ufffd': '\ufffd' }],
+    [['\udc00', `a${half}b`, '😀', '\\ud83d', '\\\ud83d', 'é\u0001'], ['\ufffd', 'a\ufffdb', '😀', '\\ud83d', '\\\ufffd', 'é\u0001']],
+    [`${half}${half}x\udc00`, '\ufffd\ufffdx\ufffd'],
+    [`${half}${half}\udc00`, '\ufffd🐀'], // the second half and the low one make a pair
+  ];
+  for (const [value, expected] of cases) {
+    const text = wellFormedJson(JSON.stringify(value));
+    assert.deepEqual(JSON.parse(text), expected);
+    assert.doesNotMatch(text, /(?<!\\)(\\\\)*\\u[dD][89a-fA-F]/);
+  }
+  // Escaped pairs (engines that escape everything) and raw lone surrogates (engines before ES2019).
+  assert.equal(wellFormedJson('"\\ud83d\\ude00"'), '"\\ud83d\\ude00"');
+  assert.equal(wellFormedJson(`"${half}"`), '"\ufffd"');
+  const plain = JSON.stringify({ text: 'no surrogates \n here', n: [1, 2] });
+  assert.equal(wellFormedJson(plain), plain);
+});
+
 test('console writes to the sink while a call runs, and nowhere otherwise', () => {
   const lines = [];
   shim.log('before');
@@ -40,6 +69,7 @@ test('console writes to the sink while a call runs, and nowhere otherwise', () =
     shim.warn('w');
     shim.error(new Error('bad'));
     shim.debug(2n);
+    shim.info('half', '😀'.slice(0, 1));
   } finally {
     setConsoleSink(undefined);
   }
@@ -48,7 +78,8 @@ test('console writes to the sink while a call runs, and nowhere otherwise', () =
   assert.equal(lines[2][0], 'error');
   assert.match(lines[2][1], /^Error: bad/);
   assert.deepEqual(lines[3], ['debug', '2n']);
-  assert.equal(lines.length, 4);
+  assert.deepEqual(lines[4], ['info', 'half \ufffd']); // QuickJS traps on a lone surrogate
+  assert.equal(lines.length, 5);
 });
 
 test('installGlobals adds console always, codecs only where missing', () => {

@@ -21,6 +21,15 @@ const report = {
 
 const problem = (schema, value) => check(schema, value)?.message;
 
+test('required fields are own properties, not inherited ones', () => {
+  for (const key of ['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf']) {
+    assert.equal(problem({ type: 'object', required: [key] }, {}), `\`${key}\` is required`, key);
+  }
+  assert.equal(check({ type: 'object', required: ['constructor'] }, JSON.parse('{"constructor": 1}')), undefined);
+  assert.equal(check({ type: 'object', required: ['__proto__'] }, JSON.parse('{"__proto__": null}')), undefined);
+  assert.equal(check({ type: 'object', required: ['a'] }, { a: null }), undefined);
+});
+
 test('a fitting value passes', () => {
   assert.equal(check(report, { title: 'T', sections: [{ heading: 'h', items: [1, 'a'] }], extra: true }), undefined);
   assert.equal(check(true, 1), undefined);

@@ -12,6 +12,7 @@ from componentize_py_types import Err
 from wit_world.imports import host as _wit_host
 from wit_world.imports import types as _wit_types
 
+from ._text import well_formed
 from .errors import TaskError
 from .plugin import Invocation, Plugin, PluginSpec
 
@@ -57,11 +58,12 @@ class WitHost:
 
 
 def wit_error(err: TaskError) -> "_wit_types.TaskError":
-    """A TaskError as the WIT record."""
+    """A TaskError as the WIT record (strings well-formed: a message may quote a file name
+    decoded with surrogateescape, and the host takes only UTF-8)."""
     return _wit_types.TaskError(
         kind=_KINDS[err.kind],
-        message=err.message,
-        code=err.code,
+        message=well_formed(err.message),
+        code=None if err.code is None else well_formed(err.code),
         details=err.details_json,
         retry_after_ms=err.retry_after_ms,
     )

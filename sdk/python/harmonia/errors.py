@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Optional
+
+from ._text import well_formed
 
 # The WIT `error-kind` cases, as workflow authors see them in `tasks.<id>.error.kind`.
 INVALID_INPUT = "invalid-input"
@@ -11,6 +14,23 @@ RETRYABLE = "retryable"
 FATAL = "fatal"
 UNKNOWN_ACTION = "unknown-action"
 KINDS = (INVALID_INPUT, RETRYABLE, FATAL, UNKNOWN_ACTION)
+
+#: The largest `retry_after_ms` the WIT record holds (a u64); larger values are clamped to it.
+MAX_RETRY_AFTER_MS = 2**64 - 1
+
+
+def _retry_after(value: Any) -> Optional[int]:
+    """A delay as the WIT u64 of milliseconds: whole (rounded down), a negative one as 0, one
+    beyond the u64 (infinity too) as its largest value, for which the host would abort the
+    call. NaN is left out (None), as the JavaScript SDK does."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return 0 if value < 0 else MAX_RETRY_AFTER_MS
+    return min(max(0, int(value)), MAX_RETRY_AFTER_MS)
 
 
 class TaskError(Exception):
@@ -24,6 +44,7 @@ class TaskError(Exception):
         raise TaskError.fatal("the archive is corrupt")
 
     `details` is any JSON value (a value that is not JSON is stored as its text).
+    `retry_after_ms` is clamped to 0 .. 2**64 - 1 (what the WIT u64 holds); NaN is left out.
     """
 
     def __init__(
@@ -42,7 +63,7 @@ class TaskError(Exception):
         self.message = str(message)
         self.code = None if code is None else str(code)
         self.details = details
-        self.retry_after_ms = None if retry_after_ms is None else max(0, int(retry_after_ms))
+        self.retry_after_ms = _retry_after(retry_after_ms)
 
     @classmethod
     def invalid_input(cls, message: str, *, code: Optional[str] = None, details: Any = None) -> "TaskError":
@@ -76,13 +97,15 @@ class TaskError(Exception):
     @property
     def details_json(self) -> Optional[str]:
         """`details` as JSON text, or None. A value that is not JSON becomes its text, so
-        that reporting an error never fails in turn."""
+        that reporting an error never fails in turn; surrogates (which UTF-8 cannot hold)
+        become U+FFFD."""
         if self.details is None:
             return None
         try:
-            return json.dumps(self.details, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError):
-            return json.dumps(str(self.details), ensure_ascii=False)
+            text = json.dumps(self.details, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            text = json.dumps(str(self.details), ensure_ascii=False)
+        return well_formed(text)
 
     def to_dict(self) -> dict:
         """The error as workflows see it: kind, message and the fields that are set."""

@@ -43,6 +43,11 @@ class Notes(Plugin):
 
     @action("Fails as asked")
     def fail(self, input, ctx):
+        if input.get("forever"):
+            raise TaskError.retryable("later", retry_after_ms=float("inf"))
+        if input.get("path"):
+            path = b"/data/caf\xe9".decode("utf-8", "surrogateescape")
+            raise TaskError.fatal(f"cannot read {path}", code=f"io-{path}", details={"path": path})
         if input.get("retry"):
             raise TaskError.retryable("busy", code="http-503", details={"body": "later"}, retry_after_ms=250)
         return 1 / 0
@@ -107,6 +112,14 @@ class ComponentTest(unittest.TestCase):
         self.assertIn("ZeroDivisionError", json.loads(err.details)["traceback"])
         self.assert_err(invocation("nope"), E.UNKNOWN_ACTION, "unknown action `nope`; known actions: add, fail")
         self.assertIn(wit_host.Level.ERROR, [c[1] for c in wit_host.CALLS if c[0] == "log"])
+
+    def test_error_strings_are_well_formed_and_retry_after_fits_a_u64(self):
+        E = wit_types.ErrorKind
+        self.assert_err(invocation("fail", '{"forever": true}'), E.RETRYABLE, "later", retry_after_ms=2**64 - 1)
+        err = self.assert_err(invocation("fail", '{"path": true}'), E.FATAL, "cannot read /data/caf\ufffd",
+                              "io-/data/caf\ufffd", {"path": "/data/caf\ufffd"})
+        for text in (err.message, err.code, err.details):
+            text.encode("utf-8")
 
     def test_plugin_lookup(self):
         class Helper:

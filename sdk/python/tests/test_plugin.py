@@ -64,6 +64,11 @@ class Sample(Plugin):
     def not_json(self, input, ctx):
         return {"tags": {"a", "b"}} if input.get("what") == "set" else {"x": float("nan")}
 
+    @action("Returns text with surrogates, as bytes decoded with surrogateescape give")
+    def surrogates(self, input, ctx):
+        name = b"caf\xe9".decode("utf-8", "surrogateescape")
+        return {name: name, "cut": "😀abc".encode("utf-16-le", "surrogatepass")[:2].decode("utf-16-le", "surrogatepass")}
+
     @action("Returns a dataclass and unicode")
     def point(self, input, ctx):
         return {"p": Point(1, 2), "text": "héllo ✓"}
@@ -82,7 +87,7 @@ class DescribeTest(unittest.TestCase):
         self.assertEqual((info["name"], info["version"], info["description"]), ("sample", "1.2.3", "A plugin for tests"))
         self.assertEqual(info["capabilities"], ["http"])
         names = [a["name"] for a in info["actions"]]
-        self.assertEqual(names, ["add", "echo-input", "ping", "whoami", "fail", "not_json", "point"])
+        self.assertEqual(names, ["add", "echo-input", "ping", "whoami", "fail", "not_json", "surrogates", "point"])
         add = info["actions"][0]
         self.assertEqual(add["description"], "Adds a and b")
         self.assertEqual(json.loads(add["input_schema"]), {"type": "object", "required": ["a", "b"]})
@@ -157,6 +162,11 @@ class DispatchTest(unittest.TestCase):
     def test_output_is_compact_json_keeping_unicode(self):
         self.assertEqual(call("echo-input", '{"a": [1, 2.5]}'), '{"a":[1,2.5]}')
         self.assertEqual(call("point"), '{"p":{"x":1,"y":2},"text":"héllo ✓"}')
+
+    def test_output_with_surrogates_is_valid_utf8_json_with_u_fffd(self):
+        text = call("surrogates")
+        text.encode("utf-8")  # does not raise (FakeHost also checks it)
+        self.assertEqual(json.loads(text), {"caf\ufffd": "caf\ufffd", "cut": "\ufffd"})
 
     def test_invocation_fields_reach_the_context(self):
         out = FakeHost().call(Sample, "whoami", {}, execution_id="e1", task_id="t1", attempt=3,
@@ -239,6 +249,13 @@ class ErrorTest(unittest.TestCase):
         err = TaskError.invalid_input("no text", code="missing-field")
         self.assertEqual(str(err), "invalid-input [missing-field]: no text")
         self.assertEqual(TaskError.retryable("x", retry_after_ms=-5).retry_after_ms, 0)
+
+    def test_retry_after_is_clamped_to_what_a_u64_holds(self):
+        u64_max = 2**64 - 1
+        for given, kept in [(2**64, u64_max), (10**30, u64_max), (float("inf"), u64_max), (1e300, u64_max),
+                            (u64_max, u64_max), (float("-inf"), 0), (-1, 0), (1500.9, 1500), (0, 0)]:
+            self.assertEqual(TaskError.retryable("x", retry_after_ms=given).retry_after_ms, kept, given)
+        self.assertIsNone(TaskError.retryable("x", retry_after_ms=float("nan")).retry_after_ms)
         self.assertEqual(TaskError.fatal("boom").to_dict(), {"kind": "fatal", "message": "boom"})
         with self.assertRaises(ValueError):
             TaskError("oops", "bad kind")
