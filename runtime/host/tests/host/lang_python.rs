@@ -125,3 +125,16 @@ async fn textstats_keeps_a_corpus_in_the_kv_store() {
     assert!(err.message.starts_with("action `corpus_add` raised TypeError: "), "{err:?}");
     assert!(err.details.unwrap()["traceback"].as_str().unwrap().contains("plugin.py"));
 }
+
+#[tokio::test]
+async fn a_key_over_the_host_limit_is_a_task_error_not_a_trap() {
+    let (_d, host) = textstats().await;
+    // The host aborts a call whose kv key is over 1024 bytes; the SDK refuses it first.
+    let corpus = "c".repeat(2000);
+    let err = call(&host, "corpus_add", json!({"text": "some words", "corpus": corpus})).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Fatal, "{err}");
+    assert_eq!(err.code.as_deref(), Some("kv-key-too-long"), "{err}");
+    // The plugin goes on working.
+    let out = call(&host, "keywords", json!({"text": "alpha beta alpha", "n": 1})).await.unwrap();
+    assert_eq!(out, json!({"keywords": ["alpha"]}));
+}
