@@ -4,14 +4,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+echo "== host workspace: build"
+# The same build as the test run below (a plain `cargo build -p harmonia` would resolve
+# other features and compile half of the dependencies twice).
+cargo test --workspace --no-run "$@"
+
 # Compile the bundled plugins once into plugins/.cache before the tests start: the CLI and
 # workflow tests start many hosts at once, and Python and JavaScript components take seconds
 # each to compile.
 echo "== compile cache"
-cargo build --quiet -p harmonia
 target/debug/harmonia plugin list --plugins plugins >/dev/null
 
-echo "== host workspace"
+echo "== host workspace: test"
 cargo test --workspace --no-fail-fast "$@"
 
 # The guest crates' pure logic also runs on the host target (wit-bindgen stubs the imports).
