@@ -13,7 +13,7 @@ cargo test --workspace --no-run "$@"
 # workflow tests start many hosts at once, and Python and JavaScript components take seconds
 # each to compile.
 echo "== compile cache"
-target/debug/harmonia plugin list --plugins plugins >/dev/null
+"${CARGO_TARGET_DIR:-target}/debug/harmonia" plugin list --plugins plugins >/dev/null
 
 echo "== host workspace: test"
 cargo test --workspace --no-fail-fast "$@"
