@@ -11,9 +11,9 @@ as_root() {
     log "need root to run: $*"; return 1; fi
 }
 
-# System packages: a C toolchain for -sys crates. (clang and libclang-dev join this list
-# with RocksDB, whose bindgen step needs them.)
-apt_packages=(build-essential pkg-config)
+# System packages: a C toolchain for -sys crates; RocksDB from Debian (linked dynamically,
+# see .cargo/config.toml), and clang with libclang for librocksdb-sys's bindgen step.
+apt_packages=(build-essential pkg-config clang libclang-dev librocksdb-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

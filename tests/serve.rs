@@ -15,16 +15,26 @@ fn repo() -> PathBuf {
 struct Server {
     child: Child,
     base: String,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
+    /// A server on the repository's plugins and workflows, with a fresh data directory.
     fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
+        let mut server = Server::start_with(data.path(), &repo().join("workflows"));
+        server._data = Some(data);
+        server
+    }
+
+    /// A server over the given data and workflows directories.
+    fn start_with(data: &Path, workflows: &Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
             .current_dir(repo())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
+            .arg(data)
+            .arg("--workflows")
+            .arg(workflows)
             .env_remove("HARMONIA_PLUGINS")
             .stdout(Stdio::piped())
             .spawn()
@@ -32,7 +42,7 @@ impl Server {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line.trim().strip_prefix("harmonia listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
-        Server { child, base, _data: data }
+        Server { child, base, _data: None }
     }
 
     fn url(&self, path: &str) -> String {
@@ -159,4 +169,51 @@ fn refuses_a_public_address_without_tokens() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("--insecure"), "{stderr}");
+}
+
+/// Runs a workflow through the API and waits for its output.
+fn run_workflow(server: &Server, name: &str, input: Value) -> Value {
+    let response = reqwest::blocking::Client::new()
+        .post(server.url(&format!("/api/v1/workflows/{name}/executions?wait=20s")))
+        .json(&json!({ "input": input }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let done: Value = response.json().unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    done["output"].clone()
+}
+
+#[test]
+fn plugin_kv_data_survives_a_restart_and_the_data_dir_has_one_owner() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    let workflow = |name: &str, action: &str, input: &str, output: &str| {
+        let yaml = format!(
+            "name: {name}\nversion: 1\ninput:\n  value:\n    type: string\n    default: ''\n\
+             tasks:\n  kv:\n    component: core\n    action: {action}\n    input: {input}\noutput:\n  result: {output}\n"
+        );
+        std::fs::write(workflows.path().join(format!("{name}.yaml")), yaml).unwrap();
+    };
+    workflow("remember", "kv_set", "{key: note, value: '${input.value}'}", "${tasks.kv.output.ok}");
+    workflow("recall", "kv_get", "{key: note}", "${tasks.kv.output.value}");
+
+    let server = Server::start_with(data.path(), workflows.path());
+    assert_eq!(run_workflow(&server, "remember", json!({"value": "written before the restart"})), json!({"result": true}));
+
+    // A second server on the same data directory is refused, naming the directory.
+    let second = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        .current_dir(repo())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains(&data.path().display().to_string()) && stderr.contains("in use"), "{stderr}");
+
+    let (_, status) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let server = Server::start_with(data.path(), workflows.path());
+    assert_eq!(run_workflow(&server, "recall", json!({})), json!({"result": "written before the restart"}));
 }

@@ -5,10 +5,12 @@ pub mod api;
 pub mod catalog;
 pub mod clock;
 pub mod runner;
+pub mod store_kv;
 
 pub use catalog::{HostCatalog, WorkflowDirs};
 pub use clock::{Clock, SystemClock};
 pub use runner::{RunObserver, Runner, WorkflowSource};
+pub use store_kv::StoreKv;
 
 /// A fresh execution id: time and randomness, hex.
 pub fn new_execution_id() -> String {

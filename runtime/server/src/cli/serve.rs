@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use harmonia::api::{AppState, router};
-use harmonia::{HostCatalog, SystemClock, WorkflowDirs};
+use harmonia::{HostCatalog, StoreKv, SystemClock, WorkflowDirs};
+use harmonia_store::{RocksStore, StoreOptions};
 use harmonia_host::{Host, HostConfig};
 
 #[derive(Args)]
@@ -58,7 +59,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !args.plugins.is_dir() {
         bail!("plugins directory {} does not exist", args.plugins.display());
     }
-    let host = Host::new(HostConfig::new(&args.plugins))?;
+    // Durable state: plugin key-value data now, executions with the rest of the store.
+    let store = RocksStore::open(&args.data.join("state"), StoreOptions::default())?;
+    let mut config = HostConfig::new(&args.plugins);
+    config.kv = Arc::new(StoreKv::new(Arc::new(store)));
+    let host = Host::new(config)?;
     host.load_all().await?;
     for failure in host.failures() {
         eprintln!("warning: plugin {} not loaded: {}", failure.file.display(), failure.reason);

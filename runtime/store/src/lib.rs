@@ -1,0 +1,150 @@
+//! Harmonia's durable state: the [`Store`] trait and its two backends, [`RocksStore`] (the
+//! default, on disk) and [`MemStore`] (in memory, for fast tests). One conformance suite
+//! (`tests/conformance.rs`) runs on both, so they keep the same semantics.
+//!
+//! The data is split into [`Space`]s (one RocksDB column family each): workflow definitions,
+//! executions, history, checkpoints, plugin key-value data, the event log and the audit log.
+//! Keys are built by the helpers of [`keys`], so a prefix scan of one execution never leaks
+//! into another.
+//!
+//! Writes go through a [`Batch`]: its puts and deletes are committed together or not at all,
+//! and its guards ([`Batch::expect_version`]) give optimistic concurrency: a batch built from
+//! a stale version fails with [`StoreError::Conflict`] instead of overwriting. [`RocksStore`]
+//! groups the batches of many threads into one disk write (group commit).
+//!
+//! Knows nothing of the engine, wasmtime or HTTP: values are bytes, encoded by the caller.
+
+mod batch;
+mod error;
+pub mod keys;
+mod mem;
+mod rocks;
+
+pub use batch::Batch;
+pub use error::StoreError;
+pub use mem::MemStore;
+pub use rocks::{RocksStore, StoreOptions, SyncMode, WriteStats};
+
+use std::fmt;
+
+/// The result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A separate key space: one RocksDB column family, one map of [`MemStore`].
+/// Names are part of the on-disk format: never rename or reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// Workflow definitions, every version: [`keys::workflow_key`].
+    Workflows,
+    /// The current state of each execution, a versioned record: [`keys::execution_key`].
+    Executions,
+    /// Append-only events of each execution, in order: [`keys::history_key`].
+    History,
+    /// Snapshots of execution state: [`keys::checkpoint_key`].
+    Checkpoints,
+    /// Key-value data of plugins: [`keys::kv_key`].
+    Kv,
+    /// The global event log: [`keys::log_key`].
+    Events,
+    /// The audit log: [`keys::log_key`].
+    Audit,
+}
+
+impl Space {
+    /// Every space, in a fixed order.
+    pub const ALL: [Space; 7] = [
+        Space::Workflows,
+        Space::Executions,
+        Space::History,
+        Space::Checkpoints,
+        Space::Kv,
+        Space::Events,
+        Space::Audit,
+    ];
+
+    /// The name of the space, and of its column family.
+    pub fn name(self) -> &'static str {
+        match self {
+            Space::Workflows => "workflows",
+            Space::Executions => "executions",
+            Space::History => "history",
+            Space::Checkpoints => "checkpoints",
+            Space::Kv => "kv",
+            Space::Events => "events",
+            Space::Audit => "audit",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Space {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Durable, ordered key-value storage with atomic, guarded batches.
+///
+/// Reads see only committed batches, never part of one. Keys are compared as bytes.
+/// Object-safe: share one as `Arc<dyn Store>`.
+pub trait Store: Send + Sync {
+    /// The value under `key`, if any.
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Up to `limit` entries whose key starts with `prefix`, in key order, starting after
+    /// the key `start_after` if given (to page through a long prefix).
+    fn scan_prefix(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// The entry with the greatest key starting with `prefix`, for example the last event of
+    /// an execution's history (whose sequence number the next event follows).
+    fn last(&self, space: Space, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// Commits `batch` atomically: all of it or, on an error, none of it. Blocks until it is
+    /// committed (and, with [`SyncMode::Always`], on disk).
+    fn commit(&self, batch: Batch) -> Result<()>;
+
+    /// Makes everything committed so far durable on disk, whatever the [`SyncMode`].
+    fn flush(&self) -> Result<()>;
+
+    /// A versioned record (see [`versioned`]): its version and its payload.
+    fn get_versioned(&self, space: Space, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>> {
+        match self.get(space, key)? {
+            None => Ok(None),
+            Some(value) => {
+                let (version, payload) = split_versioned(space, key, &value)?;
+                Ok(Some((version, payload.to_vec())))
+            }
+        }
+    }
+}
+
+/// Encodes a versioned record: the version as 8 big-endian bytes, then the payload.
+/// Records guarded by [`Batch::expect_version`] must have this layout.
+pub fn versioned(version: u64, payload: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(8 + payload.len());
+    value.extend_from_slice(&version.to_be_bytes());
+    value.extend_from_slice(payload);
+    value
+}
+
+/// Decodes a versioned record read from `key` of `space`; a record too short to hold a
+/// version is [`StoreError::Corrupt`], naming the key.
+pub fn split_versioned<'a>(space: Space, key: &[u8], value: &'a [u8]) -> Result<(u64, &'a [u8])> {
+    match value.split_first_chunk::<8>() {
+        Some((version, payload)) => Ok((u64::from_be_bytes(*version), payload)),
+        None => Err(StoreError::corrupt(
+            space,
+            key,
+            format!("a versioned record needs 8 bytes of version, it has {} bytes", value.len()),
+        )),
+    }
+}

@@ -1,0 +1,366 @@
+//! One suite for every `Store` backend: `MemStore`, and `RocksStore` with each sync mode.
+//! Then what only a disk store has: reopening, and the lock on its directory.
+
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+use harmonia_store::{Batch, RocksStore, Space, Store, StoreError, StoreOptions, SyncMode, keys};
+
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod mem {
+            $( #[test] fn $test() { super::$test(std::sync::Arc::new(harmonia_store::MemStore::new())); } )*
+        }
+        mod rocks {
+            $( #[test] fn $test() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(std::sync::Arc::new(super::rocks(dir.path(), harmonia_store::SyncMode::Always)));
+            } )*
+        }
+        mod rocks_unsynced {
+            $( #[test] fn $test() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(std::sync::Arc::new(super::rocks(dir.path(), harmonia_store::SyncMode::None)));
+            } )*
+        }
+    };
+}
+
+on_every_backend!(
+    put_get_and_delete,
+    prefix_scans_are_ordered_paged_and_stay_in_their_prefix,
+    history_keys_sort_by_sequence,
+    a_failing_guard_writes_nothing_of_its_batch,
+    versions_guard_against_stale_writes,
+    concurrent_commits_to_distinct_executions_all_succeed,
+    concurrent_commits_to_one_execution_win_once_per_version,
+    delete_prefix_removes_only_that_prefix,
+    a_corrupt_record_fails_only_its_own_read,
+);
+
+fn rocks(dir: &Path, sync: SyncMode) -> RocksStore {
+    RocksStore::open(dir, StoreOptions { sync, ..StoreOptions::default() }).unwrap()
+}
+
+fn put(store: &dyn Store, space: Space, key: &[u8], value: &[u8]) {
+    let mut batch = Batch::new();
+    batch.put(space, key, value);
+    store.commit(batch).unwrap();
+}
+
+/// The history of an execution, in order.
+fn history(store: &dyn Store, id: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store.scan_prefix(Space::History, &keys::execution_prefix(id).unwrap(), None, 1000).unwrap()
+}
+
+fn keys_of(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<&[u8]> {
+    entries.iter().map(|(key, _)| key.as_slice()).collect()
+}
+
+/// One engine step: move the execution to its next version and append that event.
+fn step(id: &str, from: Option<u64>) -> Batch {
+    let to = from.map_or(1, |v| v + 1);
+    let key = keys::execution_key(id).unwrap();
+    let mut batch = Batch::new();
+    batch
+        .expect_version(Space::Executions, key.clone(), from)
+        .put_versioned(Space::Executions, key, to, format!("state {to}").as_bytes())
+        .put(Space::History, keys::history_key(id, to).unwrap(), format!("event {to}"));
+    batch
+}
+
+/// Reads the execution and commits its next step, again on a conflict; the new version.
+fn advance(store: &dyn Store, id: &str) -> u64 {
+    loop {
+        let found = store.get_versioned(Space::Executions, id.as_bytes()).unwrap();
+        let from = found.map(|(version, _)| version);
+        match store.commit(step(id, from)) {
+            Ok(()) => return from.map_or(1, |v| v + 1),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(err) => panic!("unexpected error: {err}"),
+        }
+    }
+}
+
+fn put_get_and_delete(store: Arc<dyn Store>) {
+    assert_eq!(store.get(Space::Kv, b"greeting").unwrap(), None);
+    put(&*store, Space::Kv, b"greeting", b"hello");
+    put(&*store, Space::Audit, b"greeting", b"other space");
+    assert_eq!(store.get(Space::Kv, b"greeting").unwrap(), Some(b"hello".to_vec()));
+
+    put(&*store, Space::Kv, b"greeting", b"hi");
+    assert_eq!(store.get(Space::Kv, b"greeting").unwrap(), Some(b"hi".to_vec()));
+
+    let mut batch = Batch::new();
+    batch.delete(Space::Kv, "greeting").delete(Space::Kv, "never-written");
+    store.commit(batch).unwrap();
+    assert_eq!(store.get(Space::Kv, b"greeting").unwrap(), None);
+    assert_eq!(store.get(Space::Audit, b"greeting").unwrap(), Some(b"other space".to_vec()), "spaces are separate");
+}
+
+fn prefix_scans_are_ordered_paged_and_stay_in_their_prefix(store: Arc<dyn Store>) {
+    let a = keys::kv_prefix("a").unwrap();
+    for key in ["d", "b", "e", "a", "c"] {
+        put(&*store, Space::Kv, &keys::kv_key("a", key.as_bytes()).unwrap(), key.as_bytes());
+    }
+    // A neighbour whose name extends "a", and keys just outside the prefix on each side.
+    put(&*store, Space::Kv, &keys::kv_key("ab", b"a").unwrap(), b"neighbour");
+    put(&*store, Space::Kv, b"a", b"before");
+    put(&*store, Space::Kv, b"b", b"after");
+
+    let all = store.scan_prefix(Space::Kv, &a, None, 100).unwrap();
+    let expected: Vec<Vec<u8>> = ["a", "b", "c", "d", "e"].map(|k| keys::kv_key("a", k.as_bytes()).unwrap()).into();
+    assert_eq!(keys_of(&all), expected.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(all[0].1, b"a");
+
+    let first = store.scan_prefix(Space::Kv, &a, None, 2).unwrap();
+    assert_eq!(keys_of(&first), vec![&expected[0][..], &expected[1][..]]);
+    let next = store.scan_prefix(Space::Kv, &a, Some(&first[1].0), 2).unwrap();
+    assert_eq!(keys_of(&next), vec![&expected[2][..], &expected[3][..]]);
+    let rest = store.scan_prefix(Space::Kv, &a, Some(&next[1].0), 2).unwrap();
+    assert_eq!(keys_of(&rest), vec![&expected[4][..]]);
+    assert!(store.scan_prefix(Space::Kv, &a, Some(&rest[0].0), 2).unwrap().is_empty());
+
+    // start_after outside the prefix: before it scans from its start, after it finds nothing.
+    assert_eq!(store.scan_prefix(Space::Kv, &a, Some(b"a"), 100).unwrap(), all);
+    assert!(store.scan_prefix(Space::Kv, &a, Some(b"zzz"), 100).unwrap().is_empty());
+    assert!(store.scan_prefix(Space::Kv, &a, None, 0).unwrap().is_empty());
+    assert!(store.scan_prefix(Space::Kv, b"nothing", None, 100).unwrap().is_empty());
+
+    assert_eq!(store.last(Space::Kv, &a).unwrap().map(|(key, _)| key), Some(expected[4].clone()));
+    assert_eq!(store.last(Space::Kv, b"nothing").unwrap(), None);
+    assert_eq!(store.scan_prefix(Space::Kv, b"", None, 100).unwrap().len(), 8, "an empty prefix scans the space");
+}
+
+fn history_keys_sort_by_sequence(store: Arc<dyn Store>) {
+    for seq in [10, 2, 1, 256] {
+        put(&*store, Space::History, &keys::history_key("run", seq).unwrap(), format!("event {seq}").as_bytes());
+    }
+    put(&*store, Space::History, &keys::history_key("run-2", 1).unwrap(), b"other execution");
+
+    let prefix = keys::execution_prefix("run").unwrap();
+    let events = store.scan_prefix(Space::History, &prefix, None, 100).unwrap();
+    let seqs: Vec<u64> = events.iter().map(|(key, _)| keys::seq_of(key).unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 10, 256]);
+    assert_eq!(events[2].1, b"event 10");
+
+    let (last, _) = store.last(Space::History, &prefix).unwrap().unwrap();
+    assert_eq!(keys::seq_of(&last), Some(256), "the next event is 257");
+}
+
+fn a_failing_guard_writes_nothing_of_its_batch(store: Arc<dyn Store>) {
+    store.commit(step("run", None)).unwrap();
+
+    let mut batch = step("run", Some(7));
+    batch
+        .put(Space::Events, keys::log_key(1), "run moved")
+        .delete(Space::History, keys::history_key("run", 1).unwrap());
+    let err = store.commit(batch).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { expected: Some(7), found: Some(1), .. }), "{err}");
+
+    assert_eq!(store.get_versioned(Space::Executions, b"run").unwrap(), Some((1, b"state 1".to_vec())));
+    assert_eq!(store.get(Space::History, &keys::history_key("run", 8).unwrap()).unwrap(), None);
+    let first = store.get(Space::History, &keys::history_key("run", 1).unwrap()).unwrap();
+    assert_eq!(first, Some(b"event 1".to_vec()), "the batch's delete did not happen");
+    assert_eq!(store.get(Space::Events, &keys::log_key(1)).unwrap(), None);
+}
+
+fn versions_guard_against_stale_writes(store: Arc<dyn Store>) {
+    store.commit(step("run", None)).expect("expecting no record where there is none");
+    assert_eq!(
+        store.commit(step("run", None)),
+        Err(StoreError::Conflict { space: Space::Executions, key: "run".into(), expected: None, found: Some(1) })
+    );
+    store.commit(step("run", Some(1))).expect("the current version");
+
+    let stale = store.commit(step("run", Some(1))).unwrap_err();
+    assert_eq!(stale.to_string(), "conflict on executions key run: expected version 1, found 2");
+    assert_eq!(store.get_versioned(Space::Executions, b"run").unwrap(), Some((2, b"state 2".to_vec())));
+
+    let missing = store.commit(step("never-started", Some(3))).unwrap_err();
+    assert!(matches!(missing, StoreError::Conflict { found: None, .. }), "{missing}");
+}
+
+fn concurrent_commits_to_distinct_executions_all_succeed(store: Arc<dyn Store>) {
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let id = format!("run-{t}");
+                for version in 0..20 {
+                    let from = (version > 0).then_some(version);
+                    store.commit(step(&id, from)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    for t in 0..8 {
+        let id = format!("run-{t}");
+        assert_eq!(store.get_versioned(Space::Executions, id.as_bytes()).unwrap().unwrap().0, 20);
+        let events = history(&*store, &id);
+        assert_eq!(events.len(), 20);
+    }
+}
+
+fn concurrent_commits_to_one_execution_win_once_per_version(store: Arc<dyn Store>) {
+    // Eight threads create the same execution at once: one wins, seven conflict.
+    let start = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, start) = (store.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                store.commit(step("run", None))
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|thread| thread.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::Conflict { found: Some(1), .. }))));
+
+    // Four threads advance it 25 times each, retrying on conflicts: no step is lost.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || (0..25).map(|_| advance(&*store, "run")).collect::<Vec<_>>())
+        })
+        .collect();
+    let mut won: Vec<u64> = threads.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
+    won.sort_unstable();
+    assert_eq!(won, (2..=101).collect::<Vec<_>>(), "each version is won exactly once");
+
+    let events = history(&*store, "run");
+    assert_eq!(events.len(), 101);
+    assert!(events.iter().zip(1..).all(|((_, event), n)| *event == format!("event {n}").into_bytes()));
+}
+
+fn delete_prefix_removes_only_that_prefix(store: Arc<dyn Store>) {
+    for id in ["run-1", "run-10", "run-2"] {
+        store.commit(step(id, None)).unwrap();
+        store.commit(step(id, Some(1))).unwrap();
+    }
+    let mut batch = Batch::new();
+    batch
+        .delete_prefix(Space::History, keys::execution_prefix("run-1").unwrap())
+        .delete(Space::Executions, "run-1")
+        .put(Space::History, keys::history_key("run-1", 9).unwrap(), "written after the delete");
+    store.commit(batch).unwrap();
+
+    let left = history(&*store, "run-1");
+    assert_eq!(left, vec![(keys::history_key("run-1", 9).unwrap(), b"written after the delete".to_vec())]);
+    for id in ["run-10", "run-2"] {
+        let events = history(&*store, id);
+        assert_eq!(events.len(), 2, "{id} keeps its history");
+    }
+
+    let mut clear = Batch::new();
+    clear.delete_prefix(Space::History, "");
+    store.commit(clear).unwrap();
+    assert!(store.scan_prefix(Space::History, b"", None, 10).unwrap().is_empty());
+    assert_eq!(store.get_versioned(Space::Executions, b"run-2").unwrap().unwrap().0, 2);
+}
+
+fn a_corrupt_record_fails_only_its_own_read(store: Arc<dyn Store>) {
+    put(&*store, Space::Executions, b"broken", b"abc");
+    store.commit(step("fine", None)).unwrap();
+
+    let err = store.get_versioned(Space::Executions, b"broken").unwrap_err();
+    assert!(matches!(&err, StoreError::Corrupt { space: Space::Executions, key, .. } if key == "broken"), "{err}");
+    assert!(err.to_string().contains("corrupt record in executions key broken"), "{err}");
+
+    let guarded = store.commit(step("broken", Some(1))).unwrap_err();
+    assert!(matches!(guarded, StoreError::Corrupt { .. }), "{guarded}");
+    assert_eq!(store.get(Space::History, &keys::history_key("broken", 2).unwrap()).unwrap(), None);
+
+    assert_eq!(store.get_versioned(Space::Executions, b"fine").unwrap().unwrap().0, 1);
+    store.commit(step("fine", Some(1))).expect("other records are unaffected");
+}
+
+// What only a store on disk has.
+
+#[test]
+fn everything_committed_survives_a_reopen_in_either_sync_mode() {
+    for sync in [SyncMode::Always, SyncMode::None] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = rocks(dir.path(), sync);
+            for (n, space) in Space::ALL.into_iter().enumerate() {
+                put(&store, space, b"key", format!("{space} {n}").as_bytes());
+            }
+            store.commit(step("run", None)).unwrap();
+            store.commit(step("run", Some(1))).unwrap();
+            store.flush().unwrap();
+        }
+        let store = rocks(dir.path(), sync);
+        for (n, space) in Space::ALL.into_iter().enumerate() {
+            let value = store.get(space, b"key").unwrap();
+            assert_eq!(value, Some(format!("{space} {n}").into_bytes()), "{sync:?} {space}");
+        }
+        assert_eq!(store.get_versioned(Space::Executions, b"run").unwrap(), Some((2, b"state 2".to_vec())));
+        let stale = store.commit(step("run", Some(1))).unwrap_err();
+        assert_eq!(stale.to_string(), "conflict on executions key run: expected version 1, found 2");
+    }
+}
+
+#[test]
+fn a_second_open_of_a_directory_in_use_is_refused_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = rocks(dir.path(), SyncMode::Always);
+    let err = RocksStore::open(dir.path(), StoreOptions::default()).err().expect("the directory is in use");
+    assert_eq!(err, StoreError::Locked { dir: dir.path().to_path_buf() });
+    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
+
+    drop(store);
+    RocksStore::open(dir.path(), StoreOptions::default()).expect("closing the store releases the directory");
+}
+
+const HOLD_LOCK: &str = "HARMONIA_STORE_TEST_HOLD_LOCK";
+
+#[test]
+fn a_directory_locked_by_another_process_is_refused() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hold_the_lock_until_stdin_closes", "--ignored", "--nocapture"])
+        .env(HOLD_LOCK, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    let mut lines = lines.map(Result::unwrap);
+    assert!(lines.any(|line| line.contains("holding the lock")), "the other process did not open the store");
+
+    let err = RocksStore::open(dir.path(), StoreOptions::default()).err().expect("the other process holds it");
+    assert_eq!(
+        err.to_string(),
+        format!("the data directory {} is in use by another process (RocksDB LOCK file)", dir.path().display())
+    );
+
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    RocksStore::open(dir.path(), StoreOptions::default()).expect("the other process has exited");
+}
+
+/// Run by `a_directory_locked_by_another_process_is_refused` in a child process.
+#[test]
+#[ignore = "a helper process of a_directory_locked_by_another_process_is_refused"]
+fn hold_the_lock_until_stdin_closes() {
+    let dir = std::env::var_os(HOLD_LOCK).expect("run only by the test that needs it");
+    let _store = RocksStore::open(&dir, StoreOptions::default()).unwrap();
+    println!("holding the lock");
+    std::io::copy(&mut std::io::stdin(), &mut std::io::sink()).unwrap();
+}
+
+#[test]
+fn an_unusable_directory_is_named() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let err = RocksStore::open(file.path(), StoreOptions::default()).err().expect("a file is not a directory");
+    assert!(matches!(err, StoreError::Io { .. }), "{err}");
+    assert!(err.to_string().contains(&file.path().display().to_string()), "{err}");
+}
