@@ -4,6 +4,7 @@
 mod engine;
 mod host_call;
 mod host_call_lang;
+mod store_commit;
 
 use std::path::PathBuf;
 
@@ -12,7 +13,8 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "harmonia-bench", about = "Harmonia benchmarks")]
 struct Args {
-    /// Which scenario to run: host-call, host-call-lang, engine-steps, long-history, fanout, or all.
+    /// Which scenario to run: host-call, host-call-lang, engine-steps, long-history, fanout,
+    /// store-commit, or all.
     scenario: String,
     /// A short run (under 20 seconds), for smoke checks.
     #[arg(long)]
@@ -40,7 +42,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout"];
+    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout", "store-commit"];
     let scenarios: Vec<&str> = if args.scenario == "all" { all.to_vec() } else { vec![args.scenario.as_str()] };
     for scenario in scenarios {
         match scenario {
@@ -48,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             "host-call-lang" => runtime.block_on(host_call_lang::run(&args.plugins, args.lang.as_deref(), args.quick))?,
             "engine-steps" => engine::engine_steps(args.quick),
             "long-history" => engine::long_history(args.quick),
+            "store-commit" => store_commit::run(args.quick)?,
             "fanout" => runtime.block_on(engine::fanout(&args.plugins, args.quick))?,
             other => anyhow::bail!("unknown scenario {other:?} (known: {}, all)", all.join(", ")),
         }
