@@ -139,3 +139,28 @@ async fn hot_reload_adds_replaces_and_removes() {
     wait_for("broken reported", || host.failures().iter().any(|f| f.file.ends_with("broken.wasm"))).await;
     assert!(host.plugin("core").is_some());
 }
+
+#[tokio::test]
+async fn hot_reload_works_for_a_plugins_dir_given_as_a_relative_path() {
+    // Tests run in the crate's directory: reach a fresh directory under target/ relatively,
+    // as `harmonia serve --plugins plugins` does.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp");
+    std::fs::create_dir_all(&target).unwrap();
+    let tmp = tempfile::tempdir_in(&target).unwrap();
+    let relative = Path::new("../../target/tmp").join(tmp.path().file_name().unwrap());
+    assert!(relative.is_relative() && relative.is_dir(), "{}", relative.display());
+    std::fs::write(tmp.path().join("fixture.wasm"), wat::ok("fixture", "1.0.0")).unwrap();
+
+    let mut config = Dir::new().config();
+    config.plugins_dir = relative;
+    let host = Host::new(config).unwrap();
+    host.load_all().await.unwrap();
+    let _watcher = host.watch().unwrap();
+
+    // The watcher reports absolute paths: the replaced file must replace the plugin loaded
+    // from the relative path, not look like a second plugin of the same name.
+    replace(&tmp.path().join("fixture.wasm"), &wat::ok("fixture", "2.0.0"));
+    wait_for("fixture replaced", || host.plugin("fixture").is_some_and(|p| p.version == "2.0.0")).await;
+    assert!(host.failures().is_empty(), "{:?}", host.failures());
+    assert_eq!(host.plugins().len(), 1);
+}
