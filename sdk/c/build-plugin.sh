@@ -62,7 +62,7 @@ rm -f "$work/stamp"
 
 "$cc" "${flags[@]}" "${extra[@]}" -I "$sdk_dir" -I "$sdk_dir/src" -I "$work/gen" \
     -o "$work/core.wasm" "${sources[@]}" \
-    "$sdk_dir/src/json.c" "$sdk_dir/src/result.c" "$sdk_dir/src/component.c" \
+    "$sdk_dir/src/json.c" "$sdk_dir/src/result.c" "$sdk_dir/src/component.c" "$sdk_dir/src/host_common.c" \
     "$work/gen/adapter.c" "$work/gen/adapter_component_type.o"
 "$tool" component "$work/core.wasm" -o "$work/component.wasm"
 echo "$stamp" >"$work/stamp"

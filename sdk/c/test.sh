@@ -6,8 +6,9 @@
 #   bash sdk/c/test.sh plugins/digest   # the SDK's tests and that plugin's
 #
 # Each test file is its own program: an SDK test is built with src/json.c and src/result.c
-# (and src/native_host.c when it defines a plugin with HM_PLUGIN); a plugin test with the plugin's *.c files, those two and src/native_host.c (the host
-# interface, in memory), so it can call actions with hm_test_call. AddressSanitizer and
+# (and the in-memory host, src/native_host.c + src/host_common.c, when it defines a plugin
+# with HM_PLUGIN); a plugin test with the plugin's *.c files, those two and the in-memory
+# host, so it can call actions with hm_test_call. AddressSanitizer and
 # UBSan (leaks included) are on when the compiler has them. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -64,7 +65,7 @@ run_test() {
 for test in "$sdk_dir"/tests/test_*.c; do
     # A test that defines a plugin (HM_PLUGIN) calls the host interface: the in-memory one.
     host=()
-    grep -q '^HM_PLUGIN(' "$test" && host=("$sdk_dir/src/native_host.c")
+    grep -q '^HM_PLUGIN(' "$test" && host=("$sdk_dir/src/native_host.c" "$sdk_dir/src/host_common.c")
     run_test "sdk-$(basename "$test" .c)" "$test" "$sdk_dir/src/json.c" "$sdk_dir/src/result.c" "${host[@]}"
 done
 
@@ -83,7 +84,8 @@ fi
 for dir in "${plugin_dirs[@]}"; do
     for test in "$dir"/tests/*.c; do
         run_test "$(basename "$dir")-$(basename "$test" .c)" -I "$dir" "$test" "$dir"/*.c \
-            "$sdk_dir/src/json.c" "$sdk_dir/src/result.c" "$sdk_dir/src/native_host.c"
+            "$sdk_dir/src/json.c" "$sdk_dir/src/result.c" "$sdk_dir/src/native_host.c" \
+            "$sdk_dir/src/host_common.c"
     done
 done
 

@@ -138,7 +138,7 @@ bool exports_adapter_invoke(adapter_invocation_t *call, adapter_json_t *ret,
 
 /* ---- the host interface -------------------------------------------------------------- */
 
-static void log_v(hm_level level, const char *fmt, va_list args) {
+void hm__log_v(hm_level level, const char *fmt, va_list args) {
     hm_buf buf;
     hm_buf_init(&buf);
     hm_buf_vprintf(&buf, fmt, args);
@@ -148,26 +148,6 @@ static void log_v(hm_level level, const char *fmt, va_list args) {
     release(&msg);
     hm_buf_free(&buf);
 }
-
-void hm_log(hm_level level, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    log_v(level, fmt, args);
-    va_end(args);
-}
-
-#define LOG_FN(fn, level)                                                                      \
-    void fn(const char *fmt, ...) {                                                            \
-        va_list args;                                                                          \
-        va_start(args, fmt);                                                                   \
-        log_v(level, fmt, args);                                                               \
-        va_end(args);                                                                          \
-    }
-LOG_FN(hm_log_trace, HM_TRACE)
-LOG_FN(hm_log_debug, HM_DEBUG)
-LOG_FN(hm_log_info, HM_INFO)
-LOG_FN(hm_log_warn, HM_WARN)
-LOG_FN(hm_log_error, HM_ERROR)
 
 void hm_progress(unsigned percent, const char *fmt, ...) {
     hm_buf buf;
@@ -236,22 +216,6 @@ bool hm_kv_delete(const char *key) {
     harmonia_plugin_host_kv_delete(&k.wit);
     release(&k);
     return true;
-}
-
-char *hm_kv_get_json(const char *key) {
-    uint8_t *value;
-    size_t len;
-    if (!hm_kv_get(key, &value, &len)) return NULL;
-    if (!hm_json_parse((const char *)value, len, NULL).text) {
-        free(value);
-        return NULL;
-    }
-    return (char *)value;
-}
-
-bool hm_kv_set_json(const char *key, const char *json) {
-    if (!json) json = "null";
-    return hm_kv_set(key, json, strlen(json));
 }
 
 char *hm_secret(const char *name) {

@@ -1,6 +1,6 @@
 /*
  * native_host.c: the host interface for native tests. Build a plugin's files with json.c,
- * result.c and this file (not component.c) with the machine's compiler, then call actions
+ * result.c, host_common.c and this file (not component.c) with the machine's compiler, then call actions
  * with hm_test_call and inspect what they logged, reported and stored.
  */
 #include <stdio.h>
@@ -130,29 +130,9 @@ static char *format(const char *fmt, va_list args) {
     return hm_buf_take(&buf);
 }
 
-static void log_v(hm_level level, const char *fmt, va_list args) {
+void hm__log_v(hm_level level, const char *fmt, va_list args) {
     push(&logs, format(fmt, args), NULL, (unsigned)level);
 }
-
-void hm_log(hm_level level, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    log_v(level, fmt, args);
-    va_end(args);
-}
-
-#define LOG_FN(fn, level)                                                                      \
-    void fn(const char *fmt, ...) {                                                            \
-        va_list args;                                                                          \
-        va_start(args, fmt);                                                                   \
-        log_v(level, fmt, args);                                                               \
-        va_end(args);                                                                          \
-    }
-LOG_FN(hm_log_trace, HM_TRACE)
-LOG_FN(hm_log_debug, HM_DEBUG)
-LOG_FN(hm_log_info, HM_INFO)
-LOG_FN(hm_log_warn, HM_WARN)
-LOG_FN(hm_log_error, HM_ERROR)
 
 void hm_progress(unsigned percent, const char *fmt, ...) {
     va_list args;
@@ -199,22 +179,6 @@ bool hm_kv_delete(const char *key) {
     free(e->value);
     *e = kv[--kv_len];
     return true;
-}
-
-char *hm_kv_get_json(const char *key) {
-    uint8_t *value;
-    size_t len;
-    if (!hm_kv_get(key, &value, &len)) return NULL;
-    if (!hm_json_parse((const char *)value, len, NULL).text) {
-        free(value);
-        return NULL;
-    }
-    return (char *)value;
-}
-
-bool hm_kv_set_json(const char *key, const char *json) {
-    if (!json) json = "null";
-    return hm_kv_set(key, json, strlen(json));
 }
 
 char *hm_secret(const char *name) {
