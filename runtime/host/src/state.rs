@@ -86,17 +86,17 @@ impl State {
         })
     }
 
-    /// Starts another call in this store (a warm instance being reused): the new call's
-    /// scope, and nothing left over from the last call's outcome.
     /// Ends a call whose instance is kept warm: nothing of the call (its observer, its
-    /// ids) stays referenced while the instance waits for the next one.
+    /// ids) stays referenced while the instance waits for the next one. (Its events were
+    /// already taken for the call's outcome.)
     pub fn end(&mut self) {
         self.scope.observer = None;
         self.scope.execution_id.clear();
         self.scope.task_id.clear();
-        self.scope.events.clear();
     }
 
+    /// Starts another call in this store (a warm instance being reused): the new call's
+    /// scope, and nothing left over from the last call's outcome.
     pub fn begin(&mut self, scope: CallScope) {
         self.scope = scope;
         self.timed_out = false;
