@@ -47,11 +47,12 @@ fn advance_until(store: &dyn Store, t: usize, deadline: Instant) -> anyhow::Resu
     while Instant::now() < deadline {
         let id = format!("{t}-{execution}");
         for version in 0..10u64 {
+            let key = keys::execution_key(&id)?;
             let mut batch = Batch::new();
             let expected = (version > 0).then_some(version);
             batch
-                .expect_version(Space::Executions, keys::execution_key(&id)?, expected)
-                .put_versioned(Space::Executions, keys::execution_key(&id)?, version + 1, &state)
+                .expect_version(Space::Executions, key.clone(), expected)
+                .put_versioned(Space::Executions, key, version + 1, &state)
                 .put(Space::History, keys::history_key(&id, version * 2)?, event.clone())
                 .put(Space::History, keys::history_key(&id, version * 2 + 1)?, event.clone());
             store.commit(batch)?;
