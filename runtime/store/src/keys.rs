@@ -33,9 +33,12 @@ pub fn workflow_prefix(name: &str) -> Result<Vec<u8>> {
     id_prefix("workflow name", name)
 }
 
-/// `name\0version` ([`Space::Workflows`](crate::Space::Workflows)).
-pub fn workflow_key(name: &str, version: u64) -> Result<Vec<u8>> {
-    Ok(with_seq(workflow_prefix(name)?, version))
+/// `name\0version` ([`Space::Workflows`](crate::Space::Workflows)); the version is the
+/// workflow's own version string (`1.0`, `2024-06-01`).
+pub fn workflow_key(name: &str, version: &str) -> Result<Vec<u8>> {
+    let mut key = workflow_prefix(name)?;
+    key.extend_from_slice(check_id("workflow version", version)?);
+    Ok(key)
 }
 
 /// The execution id itself ([`Space::Executions`](crate::Space::Executions)).

@@ -48,11 +48,14 @@ pub enum Space {
     Events,
     /// The audit log: [`keys::log_key`].
     Audit,
+    /// The executions not finished yet, by id (empty values): what recovery resumes
+    /// without reading every execution ever run.
+    Unfinished,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 7] = [
+    pub const ALL: [Space; 8] = [
         Space::Workflows,
         Space::Executions,
         Space::History,
@@ -60,6 +63,7 @@ impl Space {
         Space::Kv,
         Space::Events,
         Space::Audit,
+        Space::Unfinished,
     ];
 
     /// The name of the space, and of its column family.
@@ -72,6 +76,7 @@ impl Space {
             Space::Kv => "kv",
             Space::Events => "events",
             Space::Audit => "audit",
+            Space::Unfinished => "unfinished",
         }
     }
 
@@ -111,6 +116,13 @@ pub trait Store: Send + Sync {
     /// Commits `batch` atomically: all of it or, on an error, none of it. Blocks until it is
     /// committed (and, with [`SyncMode::Always`], on disk).
     fn commit(&self, batch: Batch) -> Result<()>;
+
+    /// Commits `batch` like [`Store::commit`] without waiting: `done` gets the result once
+    /// the batch is committed, on the store's writer thread (or on this one, before
+    /// returning). For async callers, which must not block their threads on a disk sync.
+    fn commit_then(&self, batch: Batch, done: Box<dyn FnOnce(Result<()>) + Send>) {
+        done(self.commit(batch));
+    }
 
     /// Makes everything committed so far durable on disk, whatever the [`SyncMode`].
     fn flush(&self) -> Result<()>;

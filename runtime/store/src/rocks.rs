@@ -79,7 +79,26 @@ struct Writer {
 
 struct Request {
     batch: Batch,
-    reply: mpsc::SyncSender<Result<()>>,
+    reply: Reply,
+}
+
+/// Where the result of a commit goes.
+enum Reply {
+    /// A thread blocked in [`Store::commit`].
+    Wait(mpsc::SyncSender<Result<()>>),
+    /// [`Store::commit_then`]'s callback, called on the writer thread.
+    Call(Box<dyn FnOnce(Result<()>) + Send>),
+}
+
+impl Reply {
+    fn send(self, result: Result<()>) {
+        match self {
+            Reply::Wait(sender) => {
+                let _ = sender.send(result); // the submitter may have gone
+            }
+            Reply::Call(done) => done(result),
+        }
+    }
 }
 
 impl RocksStore {
@@ -117,6 +136,31 @@ impl RocksStore {
             })
             .map_err(|err| StoreError::Io { message: format!("cannot start the store's writer thread: {err}") })?;
         Ok(Self { db, dir, counters, writer: Some(Writer { queue, thread }) })
+    }
+
+    /// Opens the database in `dir` for reading only, beside a process that may have it open
+    /// for writing (it takes no LOCK): reads see what was committed when it was opened.
+    /// Commits fail.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.join("CURRENT").exists() {
+            return Err(StoreError::Io { message: format!("no store in {}", dir.display()) });
+        }
+        let db_options = Options::default();
+        let names = DB::list_cf(&db_options, &dir).map_err(|err| open_error(&dir, err))?;
+        let db = DB::open_cf_for_read_only(&db_options, &dir, names, false).map_err(|err| open_error(&dir, err))?;
+        Ok(Self { db: Arc::new(db), dir, counters: Arc::default(), writer: None })
+    }
+
+    /// Queues `batch` for the writer thread.
+    fn submit(&self, batch: Batch, reply: Reply) {
+        let stopped = || StoreError::Io {
+            message: format!("the store in {} is read-only or its writer has stopped", self.dir.display()),
+        };
+        let Some(writer) = self.writer.as_ref() else { return reply.send(Err(stopped())) };
+        if let Err(mpsc::SendError(request)) = writer.queue.send(Request { batch, reply }) {
+            request.reply.send(Err(stopped()));
+        }
     }
 
     /// The data directory.
@@ -225,13 +269,18 @@ impl Store for RocksStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let stopped = || StoreError::Io {
-            message: format!("the writer of the store in {} has stopped", self.dir.display()),
-        };
-        let writer = self.writer.as_ref().ok_or_else(stopped)?;
         let (reply, answer) = mpsc::sync_channel(1);
-        writer.queue.send(Request { batch, reply }).map_err(|_| stopped())?;
-        answer.recv().map_err(|_| stopped())?
+        self.submit(batch, Reply::Wait(reply));
+        answer.recv().map_err(|_| StoreError::Io {
+            message: format!("the writer of the store in {} has stopped", self.dir.display()),
+        })?
+    }
+
+    fn commit_then(&self, batch: Batch, done: Box<dyn FnOnce(Result<()>) + Send>) {
+        if batch.is_empty() {
+            return done(Ok(()));
+        }
+        self.submit(batch, Reply::Call(done));
     }
 
     fn flush(&self) -> Result<()> {
@@ -266,7 +315,7 @@ fn write_loop(db: &DB, requests: &mpsc::Receiver<Request>, options: &StoreOption
         let batches: Vec<&Batch> = group.iter().map(|request| &request.batch).collect();
         let results = write_group(db, &batches, &write_options, counters);
         for (request, result) in group.into_iter().zip(results) {
-            let _ = request.reply.send(result); // the submitter may have gone
+            request.reply.send(result);
         }
     }
 }

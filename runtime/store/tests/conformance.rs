@@ -36,6 +36,7 @@ on_every_backend!(
     concurrent_commits_to_one_execution_win_once_per_version,
     delete_prefix_removes_only_that_prefix,
     a_corrupt_record_fails_only_its_own_read,
+    commit_then_reports_each_result_once_committed,
 );
 
 fn rocks(dir: &Path, sync: SyncMode) -> RocksStore {
@@ -279,7 +280,44 @@ fn a_corrupt_record_fails_only_its_own_read(store: Arc<dyn Store>) {
     store.commit(step("fine", Some(1))).expect("other records are unaffected");
 }
 
+fn commit_then_reports_each_result_once_committed(store: Arc<dyn Store>) {
+    use std::sync::mpsc;
+    let (tx, results) = mpsc::channel();
+    for (n, from) in [None, Some(1), Some(1)].into_iter().enumerate() {
+        let (tx, reader) = (tx.clone(), store.clone());
+        // Each callback sees its own batch committed (or refused) when it runs.
+        store.commit_then(
+            step("run", from),
+            Box::new(move |result| {
+                let version = reader.get_versioned(Space::Executions, b"run").unwrap().map(|(v, _)| v);
+                tx.send((n, result, version)).unwrap();
+            }),
+        );
+    }
+    let mut got: Vec<_> = results.iter().take(3).collect();
+    got.sort_by_key(|(n, ..)| *n);
+    assert_eq!(got[0].1, Ok(()));
+    assert_eq!(got[1].1, Ok(()));
+    assert_eq!(got[1].2, Some(2), "the second step is visible to its own callback");
+    assert!(matches!(got[2].1, Err(StoreError::Conflict { expected: Some(1), found: Some(2), .. })), "{:?}", got[2].1);
+    assert_eq!(keys_of(&history(&*store, "run")).len(), 2);
+}
+
 // What only a store on disk has.
+
+#[test]
+fn a_read_only_open_sees_what_the_writer_committed_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = rocks(dir.path(), SyncMode::Always);
+    writer.commit(step("run", None)).unwrap();
+    let reader = RocksStore::open_read_only(dir.path()).expect("a read-only open takes no lock");
+    assert_eq!(reader.get_versioned(Space::Executions, b"run").unwrap(), Some((1, b"state 1".to_vec())));
+    let err = reader.commit(step("run", Some(1))).unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let missing = tempfile::tempdir().unwrap();
+    let err = RocksStore::open_read_only(missing.path().join("state")).err().expect("nothing there");
+    assert!(err.to_string().contains("no store in"), "{err}");
+}
 
 #[test]
 fn everything_committed_survives_a_reopen_in_either_sync_mode() {
