@@ -108,6 +108,12 @@ pub enum Event {
     Paused { at: Millis },
     Resumed { at: Millis },
     Cancelled { reason: String, at: Millis },
+    /// The driver restarted (after a crash or a stop) and picks the execution up again:
+    /// calls that were in flight run again with their next attempt, and timers are set again.
+    Recovered { at: Millis },
+    /// The execution rolls back to the state of a checkpoint (taken after event
+    /// `checkpoint`) and continues from there; calls in flight then run again.
+    Restored { checkpoint: u64, state: Box<crate::Execution>, at: Millis },
 
     // What the engine decided.
     CallStarted { call: CallId, attempt: u32, input: Value, at: Millis },

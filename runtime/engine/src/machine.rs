@@ -36,7 +36,9 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::TimerFired { at, .. }
         | Event::Paused { at }
         | Event::Resumed { at }
-        | Event::Cancelled { at, .. } => Some(*at),
+        | Event::Cancelled { at, .. }
+        | Event::Recovered { at }
+        | Event::Restored { at, .. } => Some(*at),
         _ => None,
     }
 }
@@ -69,6 +71,12 @@ impl Machine<'_> {
     }
 
     fn handle(&mut self, input: Event) {
+        if let Event::Restored { .. } = &input {
+            // Rolls back even a finished execution, which then runs again.
+            self.restore(input);
+            self.drain();
+            return self.check_done();
+        }
         if self.exec.status.is_finished() {
             return;
         }
@@ -119,6 +127,11 @@ impl Machine<'_> {
                     self.emit(input);
                 }
             }
+            Event::Recovered { .. } => {
+                let interrupted = self.exec.in_flight.clone();
+                self.emit(input);
+                self.resume_after_interruption(interrupted);
+            }
             Event::Cancelled { .. } => {
                 let calls: Vec<CallId> = self.exec.in_flight.keys().cloned().collect();
                 for call in calls {
@@ -158,6 +171,42 @@ impl Machine<'_> {
         }
         for root in &self.plan.roots {
             self.consider(root);
+        }
+    }
+
+    /// Rolls back to a checkpoint: the calls in flight now are cancelled, those in flight
+    /// at the checkpoint run again.
+    fn restore(&mut self, input: Event) {
+        for call in self.exec.in_flight.keys().cloned().collect::<Vec<_>>() {
+            self.command(Command::CancelCall { call });
+        }
+        let Event::Restored { state, .. } = &input else { unreachable!("restore takes a Restored event") };
+        let interrupted = state.in_flight.clone();
+        self.emit(input);
+        if !self.exec.status.is_finished() {
+            self.resume_after_interruption(interrupted);
+        }
+    }
+
+    /// After a restart or a rollback: the calls that were in flight (their results never
+    /// arrived) start again with their next attempt, under the same idempotency key, and
+    /// the timers the execution waits for are set again (those already due fire at once).
+    fn resume_after_interruption(&mut self, interrupted: std::collections::BTreeMap<CallId, u32>) {
+        if let (Some(timeout), Some(started)) = (self.plan.workflow.timeout, self.exec.started_at) {
+            let due = started + timeout.as_millis() as u64;
+            self.command(Command::StartTimer { timer: TimerId::ExecutionTimeout, due });
+        }
+        let retries: Vec<(CallId, u32, Millis)> =
+            self.exec.retrying.iter().map(|(call, (attempt, due))| (call.clone(), *attempt, *due)).collect();
+        for (call, attempt, due) in retries {
+            self.command(Command::StartTimer { timer: TimerId::Retry { call, attempt }, due });
+        }
+        for (call, attempt) in interrupted {
+            if call.task == ON_FAILURE {
+                self.start_call(&call, attempt + 1); // runs even while paused
+            } else {
+                self.launch(&call, attempt + 1);
+            }
         }
     }
 

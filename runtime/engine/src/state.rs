@@ -267,6 +267,16 @@ impl Execution {
                     task.status = TaskStatus::Cancelled;
                 }
             }
+            Event::Recovered { .. } => {
+                // The engine starts these calls again (with their next attempt) right after.
+                self.in_flight.clear();
+            }
+            Event::Restored { state, .. } => {
+                let seq = self.seq;
+                *self = (**state).clone();
+                self.seq = seq;
+                self.in_flight.clear();
+            }
             Event::CallStarted { call, attempt, at, .. } => {
                 self.queue.retain(|(c, _)| c != call);
                 self.in_flight.insert(call.clone(), *attempt);

@@ -3,4 +3,5 @@
 
 mod flow;
 mod failures;
+mod recovery;
 mod sim;
