@@ -3,7 +3,7 @@
 //! - control: `echo`, `fail` (with a retry counter in the key-value store), `sleep`, `spin`;
 //! - JSON transforms: `merge`, `pick`, `get`, `length`, `range`, `split` (in `transform.rs`);
 //! - host-interface checks: `log`, `kv_set`, `kv_get`, `kv_delete`, `secret`, `read_file`,
-//!   `env`, `stdout` (in `probe.rs`).
+//!   `env`, `stdout`, `journal` (in `probe.rs`).
 
 use harmonia_sdk::prelude::*;
 
@@ -36,6 +36,12 @@ impl Plugin for Core {
                 "fail",
                 "Fails with the given kind, or only the first `times` calls of a task",
                 control::fail,
+            )
+            .action(
+                "journal",
+                "Appends a JSON line {execution, task, attempt, key, value} to the file at `path` \
+                 (needs a writable granted directory), then returns {value}",
+                probe::journal,
             )
             .action(
                 "sleep",

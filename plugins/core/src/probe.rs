@@ -115,6 +115,34 @@ pub fn read_file(_: &Context, input: PathInput) -> Result<Value, TaskError> {
     }
 }
 
+/// Input of `journal`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalInput {
+    path: String,
+    #[serde(default)]
+    value: Value,
+}
+
+/// Records this run (which call, which attempt, under which idempotency key) as one line
+/// appended to a file: a log of every time a task really ran, for crash tests and audits.
+pub fn journal(ctx: &Context, input: JournalInput) -> Result<Value, TaskError> {
+    let line = json!({
+        "execution": ctx.execution_id(),
+        "task": ctx.task_id(),
+        "attempt": ctx.attempt(),
+        "key": ctx.idempotency_key(),
+        "value": input.value,
+    });
+    let append = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&input.path)?;
+        // One write per line, so that concurrent runs never interleave inside a line.
+        file.write_all(format!("{line}\n").as_bytes())
+    };
+    append().map_err(|e| TaskError::fatal(format_args!("cannot append to `{}`: {e}", input.path)).with_code("io-error"))?;
+    Ok(json!({ "value": input.value }))
+}
+
 /// Input of `stdout`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +160,7 @@ pub fn stdout(_: &Context, input: TextInput) -> Result<Value, TaskError> {
 
 #[cfg(test)]
 mod tests {
+    use super::journal;
     use crate::Core;
     use harmonia_sdk::prelude::*;
     use harmonia_sdk::testing;
@@ -182,6 +211,31 @@ mod tests {
             testing::call::<Core>("secret", json!({ "name": "token" })).unwrap(),
             json!({ "value": "s3cr3t" })
         );
+    }
+
+    #[test]
+    fn journal_appends_one_line_per_run_with_the_call_identity() {
+        let dir = std::env::temp_dir().join(format!("core-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("runs.log");
+        let _ = std::fs::remove_file(&path);
+        let ctx = Context::new("journal")
+            .with_execution_id("e1")
+            .with_task_id("t")
+            .with_attempt(2)
+            .with_idempotency_key("e1/t");
+        for n in [1, 2] {
+            let input = serde_json::from_value(json!({ "path": path.to_str().unwrap(), "value": n })).unwrap();
+            assert_eq!(journal(&ctx, input).unwrap(), json!({ "value": n }));
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(
+            lines,
+            [1, 2].map(|n| json!({ "execution": "e1", "task": "t", "attempt": 2, "key": "e1/t", "value": n }))
+        );
+        let bad = serde_json::from_value(json!({ "path": "/definitely/not/here/x.log" })).unwrap();
+        assert_eq!(journal(&ctx, bad).unwrap_err().code(), Some("io-error"));
     }
 
     #[test]
