@@ -1,8 +1,7 @@
-//! The HTTP API (first slice): health, plugins, workflows, and executions started and read
-//! over HTTP, on one port. Executions live in memory until the store arrives.
+//! The HTTP API (first slice): health, plugins, workflows, executions started, read and
+//! controlled over HTTP (history, pause, resume, cancel, checkpoints, restore), on one port.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -11,14 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use harmonia_engine::{Event, Execution};
+use harmonia_engine::Execution;
 use harmonia_host::Host;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::catalog::WorkflowDirs;
-use crate::runner::{RunObserver, Runner, WorkflowSource};
+use crate::records::ReadError;
+use crate::runner::{RunError, Runner, WorkflowSource};
 
 /// An API error: a status and `{"error": {"code", "message"}}`.
 pub struct ApiError {
@@ -40,45 +39,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// One execution as the API tracks it.
-struct Tracked {
-    snapshot: Mutex<Execution>,
-    done: watch::Sender<bool>,
-}
-
 /// What the handlers share.
 pub struct AppState {
     pub host: Host,
     pub workflows: Arc<RwLock<WorkflowDirs>>,
     runner: Runner,
-    executions: Arc<Mutex<HashMap<String, Arc<Tracked>>>>,
 }
 
-/// Keeps each tracked execution's snapshot current as its events happen.
-struct Tracker(Arc<Mutex<HashMap<String, Arc<Tracked>>>>);
-
-impl RunObserver for Tracker {
-    fn event(&self, exec: &Execution, event: &Event) {
-        // Per-call events would make a large fan-out quadratic (each snapshot clones the
-        // whole state): task-level ones suffice. The first item's start already marks a
-        // for_each task running.
-        let per_call = match event {
-            Event::CallSucceeded { .. } | Event::CallFailed { .. } | Event::CallQueued { .. } => true,
-            Event::CallStarted { call, .. } => call.item.is_some_and(|i| i > 0),
-            _ => false,
-        };
-        if per_call {
-            return;
-        }
-        let tracked = self.0.lock().expect("executions lock").get(&exec.id).cloned();
-        if let Some(tracked) = tracked {
-            *tracked.snapshot.lock().expect("snapshot lock") = exec.clone();
-        }
-    }
-}
-
-/// Workflows, shared with the runner for sub-workflows.
-struct SharedWorkflows(Arc<RwLock<WorkflowDirs>>);
+/// Workflows, shared with the runner for sub-workflows and recovery.
+pub struct SharedWorkflows(pub Arc<RwLock<WorkflowDirs>>);
 
 impl WorkflowSource for SharedWorkflows {
     fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<harmonia_engine::Plan>> {
@@ -87,12 +56,24 @@ impl WorkflowSource for SharedWorkflows {
 }
 
 impl AppState {
-    pub fn new(host: Host, workflows: WorkflowDirs, clock: Arc<dyn crate::Clock>) -> Arc<AppState> {
-        let workflows = Arc::new(RwLock::new(workflows));
-        let executions = Arc::new(Mutex::new(HashMap::new()));
-        let runner = Runner::new(host.clone(), Arc::new(SharedWorkflows(workflows.clone())), clock)
-            .with_observer(Arc::new(Tracker(executions.clone())));
-        Arc::new(AppState { host, workflows, runner, executions })
+    /// `runner` must look workflows up in `workflows` (see [`SharedWorkflows`]).
+    pub fn new(runner: Runner, workflows: Arc<RwLock<WorkflowDirs>>) -> Arc<AppState> {
+        Arc::new(AppState { host: runner.host().clone(), workflows, runner })
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> ApiError {
+        let (status, code) = match &e {
+            RunError::Read(ReadError::NotFound(_)) => (StatusCode::NOT_FOUND, "unknown_execution"),
+            RunError::NoCheckpoint { .. } => (StatusCode::NOT_FOUND, "unknown_checkpoint"),
+            RunError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
+            RunError::Exists(_) => (StatusCode::CONFLICT, "exists"),
+            RunError::Read(ReadError::Corrupt { .. }) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_execution"),
+            RunError::UnknownWorkflow(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_workflow"),
+            RunError::Read(ReadError::Store { .. }) | RunError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 
@@ -104,6 +85,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/workflows", get(workflows))
         .route("/api/v1/workflows/{name}/executions", post(start_execution))
         .route("/api/v1/executions/{id}", get(get_execution))
+        .route("/api/v1/executions/{id}/history", get(history))
+        .route("/api/v1/executions/{id}/pause", post(pause))
+        .route("/api/v1/executions/{id}/resume", post(resume))
+        .route("/api/v1/executions/{id}/cancel", post(cancel))
+        .route("/api/v1/executions/{id}/checkpoints", get(checkpoints).post(take_checkpoint))
+        .route("/api/v1/executions/{id}/restore", post(restore))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
 }
@@ -175,20 +162,12 @@ async fn start_execution(
     let input = harmonia_model::check_input(&plan.workflow, &input)
         .map_err(|d| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", d.to_string()))?;
     let id = crate::new_execution_id();
-    let (done, mut finished) = watch::channel(false);
-    let tracked = Arc::new(Tracked { snapshot: Mutex::new(Execution::new(&id, &plan.workflow, &plan.fallbacks)), done });
-    state.executions.lock().expect("executions lock").insert(id.clone(), tracked.clone());
-    let runner = state.runner.clone();
-    let run_id = id.clone();
-    tokio::spawn(async move {
-        let exec = runner.run(plan, &run_id, input).await;
-        *tracked.snapshot.lock().expect("snapshot lock") = exec;
-        let _ = tracked.done.send(true);
-    });
+    state.runner.start(plan, &id, input).await?;
     if let Some(wait) = wait {
-        let _ = tokio::time::timeout(wait, finished.wait_for(|done| *done)).await;
-        let tracked = state.executions.lock().expect("executions lock").get(&id).cloned();
-        let exec = tracked.expect("just inserted").snapshot.lock().expect("snapshot lock").clone();
+        let exec = match state.runner.wait_for(&id, wait).await? {
+            Some(exec) => exec,
+            None => state.runner.get(&id).await?,
+        };
         let status = if exec.status.is_finished() { StatusCode::OK } else { StatusCode::ACCEPTED };
         return Ok((status, Json(summary(&exec))).into_response());
     }
@@ -196,8 +175,79 @@ async fn start_execution(
 }
 
 async fn get_execution(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let tracked = state.executions.lock().expect("executions lock").get(&id).cloned();
-    let tracked = tracked.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_execution", format!("no execution {id}")))?;
-    let exec = tracked.snapshot.lock().expect("snapshot lock").clone();
+    let exec = state.runner.get(&id).await?;
     Ok(Json(serde_json::to_value(&exec).expect("an execution is JSON")))
+}
+
+async fn history(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let events = state.runner.history(&id)?;
+    let events: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, event)| {
+            let mut value = serde_json::to_value(event).expect("an event is JSON");
+            value["seq"] = json!(n + 1);
+            value
+        })
+        .collect();
+    Ok(Json(json!({ "id": id, "events": events })))
+}
+
+/// The current state after a control request, once the driver has handled it.
+async fn after_control(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    let exec = state.runner.get(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(summary(&exec))).into_response())
+}
+
+async fn pause(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    state.runner.pause(&id)?;
+    after_control(&state, &id).await
+}
+
+async fn resume(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    state.runner.resume(&id)?;
+    after_control(&state, &id).await
+}
+
+async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    state.runner.cancel(&id, "cancelled over the API")?;
+    after_control(&state, &id).await
+}
+
+async fn checkpoints(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "id": id, "checkpoints": state.runner.checkpoints(&id)? })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CheckpointBody {
+    #[serde(default)]
+    label: Option<String>,
+}
+
+async fn take_checkpoint(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Option<Json<CheckpointBody>>,
+) -> Result<Response, ApiError> {
+    let label = body.and_then(|Json(b)| b.label);
+    let info = state.runner.checkpoint(&id, label).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(info).expect("a checkpoint is JSON"))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    /// The checkpoint: the event it was taken after.
+    checkpoint: u64,
+}
+
+async fn restore(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Json<RestoreBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    state.runner.restore(&id, body.checkpoint).await?;
+    after_control(&state, &id).await
 }

@@ -31,10 +31,12 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     parts(a).len().cmp(&parts(b).len())
 }
 
-/// Workflows read from files, by name and version.
+/// Workflows read from files (or the store), by name and version.
 #[derive(Default)]
 pub struct WorkflowDirs {
     by_name: BTreeMap<String, BTreeMap<String, Arc<Plan>>>,
+    /// The text each version was read from, where known, to store it.
+    texts: BTreeMap<(String, String), Arc<str>>,
 }
 
 impl WorkflowDirs {
@@ -57,8 +59,15 @@ impl WorkflowDirs {
             let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
             files.sort();
             for file in files.into_iter().filter(|f| is_workflow_file(f)) {
-                match harmonia_model::load_workflow(&file).and_then(|w| check(&w).map(|()| w)) {
-                    Ok(workflow) => found.insert(workflow),
+                let text = match std::fs::read_to_string(&file) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        errors.extend(harmonia_model::load_workflow(&file).err()); // says why
+                        continue;
+                    }
+                };
+                match harmonia_model::parse_workflow(&text, Some(&file)).and_then(|w| check(&w).map(|()| w)) {
+                    Ok(workflow) => found.insert_text(workflow, text.into()),
                     Err(e) => errors.push(e),
                 }
             }
@@ -78,9 +87,38 @@ impl WorkflowDirs {
             .collect()
     }
 
+    /// Adds a workflow read from `text`, unless that version is there already.
+    pub fn insert_text(&mut self, workflow: Workflow, text: Arc<str>) {
+        let key = (workflow.name.clone(), workflow.version.clone());
+        if !self.texts.contains_key(&key) && self.plan_exact(&key.0, &key.1).is_none() {
+            self.texts.insert(key, text);
+        }
+        self.insert(workflow);
+    }
+
+    /// Every version with the text it was read from.
+    pub fn texts(&self) -> impl Iterator<Item = (&str, &str, &Arc<str>)> {
+        self.texts.iter().map(|((name, version), text)| (name.as_str(), version.as_str(), text))
+    }
+
+    /// Replaces a version (with the stored text it must keep).
+    pub fn replace(&mut self, workflow: Workflow, text: Arc<str>) {
+        let key = (workflow.name.clone(), workflow.version.clone());
+        self.texts.insert(key, text);
+        let versions = self.by_name.entry(workflow.name.clone()).or_default();
+        versions.insert(workflow.version.clone(), Arc::new(Plan::new(Arc::new(workflow))));
+    }
+
     pub fn insert(&mut self, workflow: Workflow) {
         let versions = self.by_name.entry(workflow.name.clone()).or_default();
         versions.entry(workflow.version.clone()).or_insert_with(|| Arc::new(Plan::new(Arc::new(workflow))));
+    }
+}
+
+impl WorkflowDirs {
+    /// Exactly this version.
+    pub fn plan_exact(&self, name: &str, version: &str) -> Option<Arc<Plan>> {
+        self.by_name.get(name)?.get(version).cloned()
     }
 }
 

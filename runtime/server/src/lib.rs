@@ -4,12 +4,15 @@
 pub mod api;
 pub mod catalog;
 pub mod clock;
+pub mod definitions;
+pub mod records;
+pub mod retention;
 pub mod runner;
 pub mod store_kv;
 
 pub use catalog::{HostCatalog, WorkflowDirs};
 pub use clock::{Clock, SystemClock};
-pub use runner::{RunObserver, Runner, WorkflowSource};
+pub use runner::{Recovery, RunError, RunObserver, Runner, RunnerSettings, WorkflowSource};
 pub use store_kv::StoreKv;
 
 /// A fresh execution id: time and randomness, hex.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use harmonia::{Clock, HostCatalog, RunObserver, Runner, SystemClock, WorkflowDirs};
-use harmonia_engine::{CallId, Event, ExecStatus, Execution, Plan};
+use harmonia_engine::{CallId, Event, ExecStatus, Execution};
 use harmonia_host::Host;
 use harmonia_model::{ParamType, Workflow};
 use serde_json::{Map, Value};
@@ -34,6 +34,12 @@ pub struct RunArgs {
     /// Print the whole execution (status, tasks, output, error) as JSON.
     #[arg(long)]
     json: bool,
+    /// Keep the execution in the store of this data directory (its history can then be
+    /// read and replayed: `harmonia exec history|replay ID --data DIR`). In memory without.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    state: super::serve::StateArgs,
 }
 
 /// Workflows beside the file and in ./workflows, for sub-workflow tasks.
@@ -78,13 +84,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(INVALID));
         }
     };
-    dirs.insert(workflow.clone());
-    let plan = Arc::new(Plan::new(Arc::new(workflow)));
-    let mut runner = Runner::new(host, Arc::new(dirs), Arc::new(SystemClock));
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let (name, version) = (workflow.name.clone(), workflow.version.clone());
+    dirs.replace(workflow, text.into());
+    let store = args.data.as_ref().map(|data| args.state.open_store(data)).transpose()?;
+    if let Some(store) = &store {
+        for warning in harmonia::definitions::sync(&**store, &mut dirs)? {
+            eprintln!("warning: {warning}");
+        }
+    }
+    let plan = dirs.plan_exact(&name, &version).expect("the workflow was just added");
+    let mut runner = match store {
+        Some(store) => args.state.runner(host, Arc::new(dirs), store),
+        None => Runner::new(host, Arc::new(dirs), Arc::new(SystemClock)),
+    };
     if std::io::stderr().is_terminal() && !args.json {
         runner = runner.with_observer(Arc::new(Live::default()));
     }
-    let exec = runner.run(plan, &harmonia::new_execution_id(), input).await;
+    let exec = runner.run(plan, &harmonia::new_execution_id(), input).await?;
     report(&exec, args.json)
 }
 

@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::sync::RwLock;
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use clap::Args;
-use harmonia::api::{AppState, router};
-use harmonia::{HostCatalog, StoreKv, SystemClock, WorkflowDirs};
-use harmonia_store::{RocksStore, StoreOptions};
+use harmonia::api::{AppState, SharedWorkflows, router};
+use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
 use harmonia_host::{Host, HostConfig};
+use harmonia_store::{RocksStore, StoreOptions, SyncMode};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -31,6 +34,64 @@ pub struct ServeArgs {
     /// workflows).
     #[arg(long)]
     insecure: bool,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+/// How executions are kept: shared by `serve` and `run --data`.
+#[derive(Args, Clone)]
+pub struct StateArgs {
+    /// `always`: each group of commits is synced to disk before its effects are visible
+    /// (nothing acknowledged is lost, even on a power cut). `none`: commits survive a crash
+    /// of the process, but the last moments may be lost on a power cut or an OS crash.
+    #[arg(long, env = "HARMONIA_SYNC", default_value = "always", value_parser = parse_sync)]
+    pub sync: SyncMode,
+    /// An automatic checkpoint of an execution every this many steps (0: none).
+    #[arg(long, env = "HARMONIA_CHECKPOINT_EVERY", default_value_t = 100)]
+    pub checkpoint_every: u32,
+    /// Delete finished executions (with their history) this long after they finished:
+    /// `30d`, `12h`, `90m`, `45s`. Off by default: everything is kept.
+    #[arg(long, env = "HARMONIA_RETENTION", value_parser = parse_age)]
+    pub retention: Option<Duration>,
+}
+
+fn parse_sync(text: &str) -> Result<SyncMode, String> {
+    match text {
+        "always" => Ok(SyncMode::Always),
+        "none" => Ok(SyncMode::None),
+        _ => Err(format!("{text:?}: expected always or none")),
+    }
+}
+
+/// `30d`, `12h`, `90m`, `45s`.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?}: expected a number and a unit, like 30d, 12h, 90m or 45s");
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" => n,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+impl StateArgs {
+    /// Opens the store in `<data>/state`.
+    pub fn open_store(&self, data: &Path) -> anyhow::Result<Arc<RocksStore>> {
+        std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
+        let options = StoreOptions { sync: self.sync, ..StoreOptions::default() };
+        Ok(Arc::new(RocksStore::open(data.join("state"), options)?))
+    }
+
+    /// A runner keeping executions in `store`.
+    pub fn runner(&self, host: Host, workflows: Arc<dyn WorkflowSource>, store: Arc<RocksStore>) -> Runner {
+        let settings = RunnerSettings { checkpoint_every: self.checkpoint_every, ..RunnerSettings::default() };
+        Runner::new(host, workflows, Arc::new(SystemClock)).with_store(store).with_settings(settings)
+    }
 }
 
 /// Reads every workflow file of `dir`; a file that does not parse or uses unknown plugins
@@ -55,22 +116,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.listen
         );
     }
-    std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create data directory {}", args.data.display()))?;
     if !args.plugins.is_dir() {
         bail!("plugins directory {} does not exist", args.plugins.display());
     }
-    // Durable state: plugin key-value data now, executions with the rest of the store.
-    let store = RocksStore::open(&args.data.join("state"), StoreOptions::default())?;
+    // One store holds executions, workflow definitions and plugin key-value data.
+    let store = args.state.open_store(&args.data)?;
     let mut config = HostConfig::new(&args.plugins);
-    config.kv = Arc::new(StoreKv::new(Arc::new(store)));
+    config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
+    let shared = Arc::new(RwLock::new(WorkflowDirs::default()));
+    let runner = args.state.runner(host.clone(), Arc::new(SharedWorkflows(shared.clone())), store.clone());
     host.load_all().await?;
     for failure in host.failures() {
         eprintln!("warning: plugin {} not loaded: {}", failure.file.display(), failure.reason);
     }
     let _watcher = host.watch()?;
-    let workflows = load_workflows(&args.workflows, &host);
-    let state = AppState::new(host, workflows, Arc::new(SystemClock));
+    let mut workflows = load_workflows(&args.workflows, &host);
+    for warning in definitions::sync(&*store, &mut workflows)? {
+        eprintln!("warning: {warning}");
+    }
+    *shared.write().expect("workflows lock") = workflows;
+    let recovery = runner.recover()?;
+    if recovery.resumed > 0 {
+        eprintln!("resumed {} unfinished executions", recovery.resumed);
+    }
+    for (id, reason) in &recovery.failed {
+        eprintln!("error: execution {id} cannot be resumed: {reason}");
+    }
+    if let Some(age) = args.state.retention {
+        tokio::spawn(retention::sweep_every(runner.clone(), age));
+    }
+    let state = AppState::new(runner, shared);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -89,3 +165,4 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
 }
+

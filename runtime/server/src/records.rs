@@ -1,0 +1,324 @@
+//! How executions are kept in the store: a small versioned record per execution (its
+//! version is the sequence number of its last event), the append-only history, snapshots
+//! of the state (checkpoints), and the index of unfinished executions.
+//!
+//! The state of a running execution is its latest checkpoint plus the events after it;
+//! once finished, the record holds the final state, so reading it is one lookup. Writing a
+//! step costs its events and a record of a few hundred bytes, whatever the size of the state.
+
+use harmonia_engine::{Event, ExecStatus, Execution, Millis, Plan};
+use harmonia_store::{Batch, Space, Store, StoreError, keys};
+use serde::{Deserialize, Serialize};
+
+/// The record of one execution (`Space::Executions`), under a version: its last event's
+/// sequence number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecRecord {
+    pub workflow: String,
+    pub version: String,
+    pub status: ExecStatus,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// The execution whose task started this one (a sub-workflow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub depth: u32,
+    /// The final state, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Box<Execution>>,
+}
+
+impl ExecRecord {
+    pub fn new(exec: &Execution, at: Millis, parent: Option<String>, depth: u32) -> ExecRecord {
+        ExecRecord {
+            workflow: exec.workflow.clone(),
+            version: exec.version.clone(),
+            status: exec.status,
+            created_at: at,
+            updated_at: at,
+            parent,
+            depth,
+            state: None,
+        }
+    }
+}
+
+/// A snapshot of an execution's state after event `seq` (`Space::Checkpoints`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub at: Millis,
+    /// Taken by the engine every N steps, rather than asked for.
+    pub auto: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub state: Execution,
+}
+
+/// A checkpoint without its state, for listings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    pub seq: u64,
+    pub at: Millis,
+    pub auto: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub status: ExecStatus,
+}
+
+impl Checkpoint {
+    pub fn info(&self) -> CheckpointInfo {
+        CheckpointInfo { seq: self.seq, at: self.at, auto: self.auto, label: self.label.clone(), status: self.state.status }
+    }
+}
+
+/// Why an execution cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("no execution {0}")]
+    NotFound(String),
+    /// One of its records does not decode or its history has a gap: this execution fails,
+    /// the others go on.
+    #[error("execution {id} is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("execution {id}: {source}")]
+    Store { id: String, source: StoreError },
+}
+
+impl ReadError {
+    fn corrupt(id: &str, reason: impl Into<String>) -> ReadError {
+        ReadError::Corrupt { id: id.to_string(), reason: reason.into() }
+    }
+
+    fn store(id: &str, source: StoreError) -> ReadError {
+        match source {
+            StoreError::Corrupt { .. } => ReadError::corrupt(id, source.to_string()),
+            source => ReadError::Store { id: id.to_string(), source },
+        }
+    }
+}
+
+fn key(id: &str) -> Result<Vec<u8>, ReadError> {
+    keys::execution_key(id).map_err(|e| ReadError::store(id, e))
+}
+
+/// The record of `id` and its version.
+pub fn read_record(store: &dyn Store, id: &str) -> Result<(u64, ExecRecord), ReadError> {
+    let key = key(id)?;
+    let (version, payload) =
+        store.get_versioned(Space::Executions, &key).map_err(|e| ReadError::store(id, e))?.ok_or_else(|| ReadError::NotFound(id.to_string()))?;
+    let record = serde_json::from_slice(&payload).map_err(|e| ReadError::corrupt(id, format!("its record does not decode: {e}")))?;
+    Ok((version, record))
+}
+
+/// The events of `id` after event `after` (0: all of them), checked to follow each other
+/// without a gap.
+pub fn read_history(store: &dyn Store, id: &str, after: u64) -> Result<Vec<Event>, ReadError> {
+    let prefix = keys::execution_prefix(id).map_err(|e| ReadError::store(id, e))?;
+    let mut start = (after > 0).then(|| keys::history_key(id, after)).transpose().map_err(|e| ReadError::store(id, e))?;
+    let mut events = Vec::new();
+    loop {
+        let page = store.scan_prefix(Space::History, &prefix, start.as_deref(), 1024).map_err(|e| ReadError::store(id, e))?;
+        let Some((last, _)) = page.last() else { return Ok(events) };
+        start = Some(last.clone());
+        for (key, value) in page {
+            let expected = after + events.len() as u64 + 1;
+            let seq = keys::seq_of(&key).unwrap_or(0);
+            if seq != expected {
+                return Err(ReadError::corrupt(id, format!("its history has a gap: event {expected} is missing (found {seq})")));
+            }
+            let event = serde_json::from_slice(&value)
+                .map_err(|e| ReadError::corrupt(id, format!("history event {seq} does not decode: {e}")))?;
+            events.push(event);
+        }
+    }
+}
+
+/// The latest checkpoint of `id`, if any.
+pub fn latest_checkpoint(store: &dyn Store, id: &str) -> Result<Option<Checkpoint>, ReadError> {
+    let prefix = keys::execution_prefix(id).map_err(|e| ReadError::store(id, e))?;
+    let Some((key, value)) = store.last(Space::Checkpoints, &prefix).map_err(|e| ReadError::store(id, e))? else {
+        return Ok(None);
+    };
+    decode_checkpoint(id, &key, &value).map(Some)
+}
+
+fn decode_checkpoint(id: &str, key: &[u8], value: &[u8]) -> Result<Checkpoint, ReadError> {
+    let seq = keys::seq_of(key).unwrap_or(0);
+    serde_json::from_slice(value).map_err(|e| ReadError::corrupt(id, format!("checkpoint {seq} does not decode: {e}")))
+}
+
+/// The checkpoint of `id` taken after event `seq`.
+pub fn read_checkpoint(store: &dyn Store, id: &str, seq: u64) -> Result<Option<Checkpoint>, ReadError> {
+    let key = keys::checkpoint_key(id, seq).map_err(|e| ReadError::store(id, e))?;
+    match store.get(Space::Checkpoints, &key).map_err(|e| ReadError::store(id, e))? {
+        Some(value) => decode_checkpoint(id, &key, &value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every checkpoint of `id`, oldest first.
+pub fn list_checkpoints(store: &dyn Store, id: &str) -> Result<Vec<Checkpoint>, ReadError> {
+    let prefix = keys::execution_prefix(id).map_err(|e| ReadError::store(id, e))?;
+    let entries = store.scan_prefix(Space::Checkpoints, &prefix, None, usize::MAX).map_err(|e| ReadError::store(id, e))?;
+    entries.iter().map(|(key, value)| decode_checkpoint(id, key, value)).collect()
+}
+
+/// The state of `id` as stored: the final state, or the latest checkpoint (or the start)
+/// with the events after it applied. Checks the result is at the record's version.
+pub fn load_state(store: &dyn Store, plan: &Plan, id: &str) -> Result<(u64, ExecRecord, Execution), ReadError> {
+    let (version, record) = read_record(store, id)?;
+    if let Some(state) = &record.state {
+        return Ok((version, record.clone(), (**state).clone()));
+    }
+    let mut exec = match latest_checkpoint(store, id)? {
+        Some(checkpoint) => checkpoint.state,
+        None => Execution::new(id, &plan.workflow, &plan.fallbacks),
+    };
+    for event in read_history(store, id, exec.seq)? {
+        exec.apply(&event);
+    }
+    if exec.seq != version {
+        let reason = format!("its record is at event {version} but its history ends at event {}", exec.seq);
+        return Err(ReadError::corrupt(id, reason));
+    }
+    Ok((version, record, exec))
+}
+
+/// The writes of one commit of an execution: its new events, its record, and the index
+/// of unfinished executions, guarded by the version they follow.
+pub struct StepWrite<'a> {
+    pub id: &'a str,
+    /// The version the events follow (None: the execution is new).
+    pub from: Option<u64>,
+    pub events: &'a [Event],
+    pub record: &'a ExecRecord,
+    /// The state after the events.
+    pub exec: &'a Execution,
+    pub checkpoint: Option<&'a Checkpoint>,
+    /// Automatic checkpoints to remove (older ones beyond those kept).
+    pub forget: &'a [u64],
+}
+
+impl StepWrite<'_> {
+    pub fn batch(&self) -> Result<Batch, StoreError> {
+        let id = self.id;
+        let key = keys::execution_key(id)?;
+        let mut batch = Batch::new();
+        batch.expect_version(Space::Executions, key.clone(), self.from);
+        let first = self.exec.seq - self.events.len() as u64;
+        for (n, event) in self.events.iter().enumerate() {
+            let value = serde_json::to_vec(event).expect("an event is JSON");
+            batch.put(Space::History, keys::history_key(id, first + 1 + n as u64)?, value);
+        }
+        let record = serde_json::to_vec(self.record).expect("a record is JSON");
+        batch.put_versioned(Space::Executions, key.clone(), self.exec.seq, &record);
+        if self.record.status.is_finished() {
+            batch.delete(Space::Unfinished, key);
+        } else if self.from.is_none() || self.events.iter().any(|e| matches!(e, Event::Restored { .. })) {
+            batch.put(Space::Unfinished, key, Vec::new());
+        }
+        if let Some(checkpoint) = self.checkpoint {
+            let value = serde_json::to_vec(checkpoint).expect("a checkpoint is JSON");
+            batch.put(Space::Checkpoints, keys::checkpoint_key(id, checkpoint.seq)?, value);
+        }
+        for seq in self.forget {
+            batch.delete(Space::Checkpoints, keys::checkpoint_key(id, *seq)?);
+        }
+        Ok(batch)
+    }
+}
+
+/// The ids of the unfinished executions, in id order.
+pub fn unfinished(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(Space::Unfinished, b"", after.as_deref(), 4096)?;
+        let Some((last, _)) = page.last() else { return Ok(ids) };
+        after = Some(last.clone());
+        ids.extend(page.into_iter().map(|(key, _)| String::from_utf8_lossy(&key).into_owned()));
+    }
+}
+
+/// Everything stored about one execution, as one JSON document: to move it to another
+/// server or to look at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecExport {
+    pub format: String,
+    pub id: String,
+    pub version: u64,
+    pub record: ExecRecord,
+    pub history: Vec<Event>,
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// The format name of [`ExecExport`].
+pub const EXPORT_FORMAT: &str = "harmonia-execution/1";
+
+pub fn export(store: &dyn Store, id: &str) -> Result<ExecExport, ReadError> {
+    let (version, record) = read_record(store, id)?;
+    let history = read_history(store, id, 0)?;
+    let checkpoints = list_checkpoints(store, id)?;
+    Ok(ExecExport { format: EXPORT_FORMAT.to_string(), id: id.to_string(), version, record, history, checkpoints })
+}
+
+/// Why an import was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("not an execution export: format is {0:?}, expected {EXPORT_FORMAT:?}")]
+    Format(String),
+    #[error("the export of {id} is inconsistent: {reason}")]
+    Inconsistent { id: String, reason: String },
+    #[error("an execution {0} already exists")]
+    Exists(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Writes an exported execution into `store`, all of it or nothing; refused if an
+/// execution with its id exists. The caller resumes it if it is unfinished.
+pub fn import(store: &dyn Store, export: &ExecExport) -> Result<(), ImportError> {
+    if export.format != EXPORT_FORMAT {
+        return Err(ImportError::Format(export.format.clone()));
+    }
+    let id = export.id.as_str();
+    let inconsistent = |reason: String| ImportError::Inconsistent { id: id.to_string(), reason };
+    if export.history.len() as u64 != export.version {
+        return Err(inconsistent(format!("version {} but {} events", export.version, export.history.len())));
+    }
+    let key = keys::execution_key(id)?;
+    let mut batch = Batch::new();
+    batch.expect_version(Space::Executions, key.clone(), None);
+    for (n, event) in export.history.iter().enumerate() {
+        let value = serde_json::to_vec(event).expect("an event is JSON");
+        batch.put(Space::History, keys::history_key(id, n as u64 + 1)?, value);
+    }
+    for checkpoint in &export.checkpoints {
+        if checkpoint.seq > export.version || checkpoint.state.id != id {
+            return Err(inconsistent(format!("checkpoint {} does not belong to it", checkpoint.seq)));
+        }
+        let value = serde_json::to_vec(checkpoint).expect("a checkpoint is JSON");
+        batch.put(Space::Checkpoints, keys::checkpoint_key(id, checkpoint.seq)?, value);
+    }
+    let record = serde_json::to_vec(&export.record).expect("a record is JSON");
+    batch.put_versioned(Space::Executions, key.clone(), export.version, &record);
+    if !export.record.status.is_finished() {
+        batch.put(Space::Unfinished, key, Vec::new());
+    }
+    match store.commit(batch) {
+        Err(StoreError::Conflict { .. }) => Err(ImportError::Exists(id.to_string())),
+        other => Ok(other?),
+    }
+}
+
+/// Deletes a finished execution with its history and checkpoints.
+pub fn delete_batch(id: &str) -> Result<Batch, StoreError> {
+    let key = keys::execution_key(id)?;
+    let prefix = keys::execution_prefix(id)?;
+    let mut batch = Batch::new();
+    batch.delete(Space::Executions, key.clone()).delete(Space::Unfinished, key);
+    batch.delete_prefix(Space::History, prefix.clone()).delete_prefix(Space::Checkpoints, prefix);
+    Ok(batch)
+}

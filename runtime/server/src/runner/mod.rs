@@ -1,0 +1,451 @@
+//! The executor: drives executions with the engine, carrying out its commands against the
+//! plugin host, and keeps every step in the store before any of its effects is visible.
+//!
+//! Each execution running in this process has one driver task (see `driver.rs`) that owns
+//! its state; everything else talks to it through a channel: call results, timers, and
+//! requests (pause, checkpoint, restore, a snapshot). After a restart, [`Runner::recover`]
+//! picks up every unfinished execution from the store.
+
+mod calls;
+mod driver;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harmonia_engine::{Event, Execution, Failure, Plan};
+use harmonia_host::Host;
+use harmonia_store::{MemStore, Store, StoreError};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+use crate::records::{self, CheckpointInfo, ExecRecord, ReadError};
+
+/// Finds workflows by name (and version): for sub-workflow tasks, and for the executions
+/// picked up after a restart.
+pub trait WorkflowSource: Send + Sync {
+    fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<Plan>>;
+}
+
+/// Sees executions as they run: every committed event, and plugin progress.
+pub trait RunObserver: Send + Sync {
+    /// `exec` is the state once the event's step was committed.
+    fn event(&self, _exec: &Execution, _event: &Event) {}
+    fn progress(&self, _exec: &str, _call: &harmonia_engine::CallId, _percent: u8, _message: &str) {}
+}
+
+/// How the runner keeps executions.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// An automatic checkpoint every this many steps of an execution (0: none). Reading the
+    /// state of a running execution replays at most this many steps.
+    pub checkpoint_every: u32,
+    /// How many automatic checkpoints of an execution are kept, the newest (those asked for
+    /// are all kept).
+    pub keep_checkpoints: usize,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings { checkpoint_every: 100, keep_checkpoints: 3 }
+    }
+}
+
+/// Why a request to the runner failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("no workflow {0}")]
+    UnknownWorkflow(String),
+    #[error("execution {0} is not running")]
+    NotRunning(String),
+    #[error("execution {id} has no checkpoint after event {seq}")]
+    NoCheckpoint { id: String, seq: u64 },
+    #[error("an execution {0} already exists")]
+    Exists(String),
+}
+
+/// What recovery found.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub resumed: usize,
+    /// Executions that cannot be resumed, with why (a corrupt record, an unknown workflow).
+    pub failed: Vec<(String, String)>,
+}
+
+/// A request for an execution's driver.
+enum Input {
+    Event(Event),
+    Snapshot(oneshot::Sender<Execution>),
+    Checkpoint { label: Option<String>, reply: oneshot::Sender<Result<CheckpointInfo, RunError>> },
+    Restore { seq: u64, reply: oneshot::Sender<Result<(), RunError>> },
+}
+
+/// A driver running in this process.
+#[derive(Clone)]
+struct Live {
+    tx: mpsc::UnboundedSender<Input>,
+    done: watch::Receiver<Option<Arc<Execution>>>,
+}
+
+/// How deep sub-workflows may nest, so that a workflow calling itself ends.
+const MAX_DEPTH: u32 = 32;
+
+/// Runs executions, durably. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: Host,
+    workflows: Arc<dyn WorkflowSource>,
+    clock: Arc<dyn Clock>,
+    observer: Option<Arc<dyn RunObserver>>,
+    store: Arc<dyn Store>,
+    settings: RunnerSettings,
+    live: Mutex<HashMap<String, Live>>,
+    /// Executions whose records cannot be read, with why.
+    broken: Mutex<HashMap<String, String>>,
+}
+
+impl Runner {
+    /// A runner keeping executions in memory (a [`MemStore`]); see [`Runner::with_store`].
+    pub fn new(host: Host, workflows: Arc<dyn WorkflowSource>, clock: Arc<dyn Clock>) -> Runner {
+        let inner = Inner {
+            host,
+            workflows,
+            clock,
+            observer: None,
+            store: Arc::new(MemStore::new()),
+            settings: RunnerSettings::default(),
+            live: Mutex::default(),
+            broken: Mutex::default(),
+        };
+        Runner { inner: Arc::new(inner) }
+    }
+
+    fn configure(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.inner).expect("configure a runner before cloning it")
+    }
+
+    pub fn with_observer(mut self, observer: Arc<dyn RunObserver>) -> Runner {
+        self.configure().observer = Some(observer);
+        self
+    }
+
+    pub fn with_store(mut self, store: Arc<dyn Store>) -> Runner {
+        self.configure().store = store;
+        self
+    }
+
+    pub fn with_settings(mut self, settings: RunnerSettings) -> Runner {
+        self.configure().settings = settings;
+        self
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.inner.host
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn now(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn live(&self, id: &str) -> Option<Live> {
+        self.inner.live.lock().expect("live lock").get(id).cloned()
+    }
+
+    /// The plan of a workflow version, for an execution of it.
+    fn plan_for(&self, workflow: &str, version: &str) -> Result<Arc<Plan>, RunError> {
+        self.inner.workflows.plan(workflow, Some(version)).ok_or_else(|| RunError::UnknownWorkflow(format!("{workflow}@{version}")))
+    }
+
+    /// Starts an execution of `plan` with `input` (already checked). Returns once it is
+    /// stored: from then on it survives a crash.
+    pub async fn start(&self, plan: Arc<Plan>, id: &str, input: Value) -> Result<(), RunError> {
+        self.start_child(plan, id, input, None, 0).await.map(drop)
+    }
+
+    async fn start_child(
+        &self,
+        plan: Arc<Plan>,
+        id: &str,
+        input: Value,
+        parent: Option<String>,
+        depth: u32,
+    ) -> Result<Live, RunError> {
+        let exec = Execution::new(id, &plan.workflow, &plan.fallbacks);
+        let now = self.now();
+        let record = ExecRecord::new(&exec, now, parent, depth);
+        let (created, stored) = oneshot::channel();
+        let first = Input::Event(Event::Started { input, at: now });
+        let live = driver::spawn(self, plan, exec, None, record, first, Some(created))?;
+        stored.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))?;
+        Ok(live)
+    }
+
+    /// Runs an execution to its end.
+    pub async fn run(&self, plan: Arc<Plan>, id: &str, input: Value) -> Result<Execution, RunError> {
+        self.start(plan, id, input).await?;
+        self.wait(id).await
+    }
+
+    /// The final state of an execution, once it ends (at once if it has).
+    pub async fn wait(&self, id: &str) -> Result<Execution, RunError> {
+        match self.live(id) {
+            Some(live) => match finished(live.done).await {
+                Some(exec) => Ok(exec),
+                None => self.stored(id),
+            },
+            None => self.stored(id),
+        }
+    }
+
+    /// Like [`Runner::wait`], giving up after `limit` (then `None`).
+    pub async fn wait_for(&self, id: &str, limit: Duration) -> Result<Option<Execution>, RunError> {
+        match tokio::time::timeout(limit, self.wait(id)).await {
+            Ok(result) => result.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The current state of an execution: from its driver if it runs here, else as stored.
+    pub async fn get(&self, id: &str) -> Result<Execution, RunError> {
+        if let Some(live) = self.live(id) {
+            let (reply, answer) = oneshot::channel();
+            if live.tx.send(Input::Snapshot(reply)).is_ok()
+                && let Ok(exec) = answer.await
+            {
+                return Ok(exec);
+            }
+        }
+        self.stored(id)
+    }
+
+    /// The state of an execution as stored.
+    fn stored(&self, id: &str) -> Result<Execution, RunError> {
+        if let Some(reason) = self.inner.broken.lock().expect("broken lock").get(id) {
+            return Err(ReadError::Corrupt { id: id.to_string(), reason: reason.clone() }.into());
+        }
+        let (_, record) = records::read_record(&*self.inner.store, id)?;
+        if let Some(state) = record.state {
+            return Ok(*state);
+        }
+        let plan = self.plan_for(&record.workflow, &record.version)?;
+        Ok(records::load_state(&*self.inner.store, &plan, id)?.2)
+    }
+
+    /// The stored history of an execution.
+    pub fn history(&self, id: &str) -> Result<Vec<Event>, RunError> {
+        records::read_record(&*self.inner.store, id)?;
+        Ok(records::read_history(&*self.inner.store, id, 0)?)
+    }
+
+    /// The checkpoints of an execution, oldest first.
+    pub fn checkpoints(&self, id: &str) -> Result<Vec<CheckpointInfo>, RunError> {
+        records::read_record(&*self.inner.store, id)?;
+        Ok(records::list_checkpoints(&*self.inner.store, id)?.iter().map(records::Checkpoint::info).collect())
+    }
+
+    fn send(&self, id: &str, input: Input) -> Result<(), RunError> {
+        let live = self.live(id).ok_or_else(|| RunError::NotRunning(id.to_string()))?;
+        live.tx.send(input).map_err(|_| RunError::NotRunning(id.to_string()))
+    }
+
+    /// Holds back new calls of a running execution; calls in flight finish.
+    pub fn pause(&self, id: &str) -> Result<(), RunError> {
+        self.send(id, Input::Event(Event::Paused { at: self.now() }))
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), RunError> {
+        self.send(id, Input::Event(Event::Resumed { at: self.now() }))
+    }
+
+    pub fn cancel(&self, id: &str, reason: &str) -> Result<(), RunError> {
+        self.send(id, Input::Event(Event::Cancelled { reason: reason.to_string(), at: self.now() }))
+    }
+
+    /// Takes a checkpoint of a running execution now.
+    pub async fn checkpoint(&self, id: &str, label: Option<String>) -> Result<CheckpointInfo, RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(id, Input::Checkpoint { label, reply })?;
+        answer.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))
+    }
+
+    /// Rolls an execution back to its checkpoint after event `seq` and runs it on from
+    /// there; a finished execution runs again.
+    pub async fn restore(&self, id: &str, seq: u64) -> Result<(), RunError> {
+        if records::read_checkpoint(&*self.inner.store, id, seq)?.is_none() {
+            return Err(RunError::NoCheckpoint { id: id.to_string(), seq });
+        }
+        let (reply, answer) = oneshot::channel();
+        let input = Input::Restore { seq, reply };
+        match self.live(id) {
+            Some(live) => live.tx.send(input).map_err(|_| RunError::NotRunning(id.to_string()))?,
+            None => drop(self.spawn_stored(id, input)?), // a finished execution comes back to life
+        }
+        answer.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))
+    }
+
+    /// Resumes every unfinished execution in the store (after a restart).
+    pub fn recover(&self) -> Result<Recovery, RunError> {
+        let mut recovery = Recovery::default();
+        for id in records::unfinished(&*self.inner.store)? {
+            match self.pick_up(&id) {
+                Ok(_) => recovery.resumed += 1,
+                Err(error) => {
+                    let reason = error.to_string();
+                    tracing::error!(execution = %id, "cannot resume: {reason}");
+                    self.inner.broken.lock().expect("broken lock").insert(id.clone(), reason.clone());
+                    recovery.failed.push((id, reason));
+                }
+            }
+        }
+        Ok(recovery)
+    }
+
+    /// Writes an exported execution into the store and resumes it if it is unfinished.
+    pub fn import(&self, export: &records::ExecExport) -> Result<(), RunError> {
+        records::import(&*self.inner.store, export).map_err(|e| match e {
+            records::ImportError::Exists(id) => RunError::Exists(id),
+            records::ImportError::Store(e) => RunError::Store(e),
+            other => RunError::Store(StoreError::InvalidKey(other.to_string())),
+        })?;
+        if !export.record.status.is_finished() {
+            self.pick_up(&export.id)?;
+        }
+        Ok(())
+    }
+
+    /// The driver of an unfinished stored execution: the one running, or a new one that
+    /// first re-runs what was in flight. `None` if the execution is finished.
+    fn pick_up(&self, id: &str) -> Result<Option<Live>, RunError> {
+        if let Some(live) = self.live(id) {
+            return Ok(Some(live));
+        }
+        let (_, record) = records::read_record(&*self.inner.store, id)?;
+        if record.status.is_finished() {
+            return Ok(None);
+        }
+        match self.spawn_stored(id, Input::Event(Event::Recovered { at: self.now() })) {
+            Ok(live) => Ok(Some(live)),
+            Err(RunError::Exists(_)) => Ok(self.live(id)), // picked up by another caller meanwhile
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A driver for a stored execution, given `first` to handle.
+    fn spawn_stored(&self, id: &str, first: Input) -> Result<Live, RunError> {
+        let (_, record) = records::read_record(&*self.inner.store, id)?;
+        let plan = self.plan_for(&record.workflow, &record.version)?;
+        let (version, record, exec) = records::load_state(&*self.inner.store, &plan, id)?;
+        driver::spawn(self, plan, exec, Some(version), record, first, None)
+    }
+
+    /// The result of a sub-workflow call: the child execution's output. A child already
+    /// stored (the parent was interrupted) is waited for rather than started again.
+    async fn child(&self, parent: &str, depth: u32, call: ChildCall) -> Result<Value, Failure> {
+        let name = match &call.version {
+            Some(v) => format!("{}@{v}", call.workflow),
+            None => call.workflow.clone(),
+        };
+        let id = child_id(&call.key, call.attempt);
+        let done = match self.attach_child(&call.key, call.attempt)? {
+            Attached::Live(live) => live.done,
+            Attached::Finished(exec) => return calls::child_result(&name, &exec),
+            Attached::Absent => {
+                let plan = self.inner.workflows.plan(&call.workflow, call.version.as_deref());
+                let plan = plan.ok_or_else(|| Failure::new("fatal", format!("no workflow named {name}")))?;
+                if depth + 1 >= MAX_DEPTH {
+                    return Err(Failure::new("fatal", format!("sub-workflows nest deeper than {MAX_DEPTH}")));
+                }
+                let input = harmonia_model::check_input(&plan.workflow, &call.input)
+                    .map_err(|e| Failure::new("invalid_input", format!("input of workflow {name}: {e}")))?;
+                let live = self.start_child(plan, &id, input, Some(parent.to_string()), depth + 1).await;
+                live.map_err(|e| Failure::new("fatal", format!("cannot start workflow {name}: {e}")))?.done
+            }
+        };
+        let exec = match call.timeout {
+            Some(limit) => match tokio::time::timeout(limit, finished(done)).await {
+                Ok(exec) => exec,
+                Err(_) => {
+                    let ms = limit.as_millis();
+                    let _ = self.cancel(&id, &format!("its parent's task timed out after {ms} ms"));
+                    return Err(Failure::new("timeout", format!("sub-workflow timed out after {ms} ms")));
+                }
+            },
+            None => finished(done).await,
+        };
+        match exec {
+            Some(exec) => calls::child_result(&name, &exec),
+            None => Err(Failure::new("retryable", format!("workflow {name} stopped before it finished"))),
+        }
+    }
+
+    /// Finds the child execution of a call's attempt: the previous attempt's child if it
+    /// was interrupted (still running, or done with a result the parent never got), else
+    /// this attempt's own.
+    fn attach_child(&self, key: &str, attempt: u32) -> Result<Attached, Failure> {
+        let store_error = |e: RunError| Failure::new("retryable", format!("cannot read sub-workflow {key}: {e}"));
+        if attempt > 1 {
+            let previous = child_id(key, attempt - 1);
+            match self.find(&previous).map_err(store_error)? {
+                Attached::Finished(exec) if exec.status != harmonia_engine::ExecStatus::Completed => {}
+                Attached::Absent => {}
+                found => return Ok(found),
+            }
+        }
+        self.find(&child_id(key, attempt)).map_err(store_error)
+    }
+
+    fn find(&self, id: &str) -> Result<Attached, RunError> {
+        if let Some(live) = self.live(id) {
+            return Ok(Attached::Live(live));
+        }
+        match records::read_record(&*self.inner.store, id) {
+            Err(ReadError::NotFound(_)) => Ok(Attached::Absent),
+            Err(e) => Err(e.into()),
+            Ok((_, record)) => match record.state {
+                Some(state) => Ok(Attached::Finished(*state)),
+                None => Ok(self.pick_up(id)?.map_or(Attached::Absent, Attached::Live)),
+            },
+        }
+    }
+}
+
+/// A sub-workflow call, as the driver asks for it.
+struct ChildCall {
+    workflow: String,
+    version: Option<String>,
+    input: Value,
+    timeout: Option<Duration>,
+    key: String,
+    attempt: u32,
+}
+
+enum Attached {
+    Live(Live),
+    Finished(Execution),
+    Absent,
+}
+
+/// The id of the child execution a sub-workflow call's attempt runs: the call's
+/// idempotency key, suffixed from the second attempt on.
+fn child_id(key: &str, attempt: u32) -> String {
+    if attempt <= 1 { key.to_string() } else { format!("{key}~{attempt}") }
+}
+
+/// The final state a driver announces, or `None` if it stopped without one.
+async fn finished(mut done: watch::Receiver<Option<Arc<Execution>>>) -> Option<Execution> {
+    let state = done.wait_for(Option::is_some).await.ok()?;
+    state.as_ref().map(|exec| (**exec).clone())
+}
