@@ -234,3 +234,50 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let inputs: &[(&str, &[&str])] = &[
+        ("conditions.yaml", &["--input", "text=I love it"]),
+        ("document_processing.yaml", &["--input", "document_path=workflows/examples-data/review.txt"]),
+        ("polyglot.yaml", &["--input", "document_path=workflows/examples-data/complaint.txt"]),
+        ("subworkflow.yaml", &["--input-json", r#"{"paths": ["workflows/examples-data/review.txt"]}"#]),
+        ("switch.yaml", &["--input", "text=This is awful"]),
+    ];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut ids = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let mut args = vec!["run", file.to_str().unwrap(), "--json", "--data", data_dir];
+        args.extend(inputs.iter().find(|(f, _)| *f == name).map_or(&[][..], |(_, a)| *a));
+        let out = harmonia(&args);
+        let exec: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)));
+        assert!(["completed", "failed"].contains(&exec["status"].as_str().unwrap()), "{name} ended: {exec}");
+        ids.push(exec["id"].as_str().unwrap().to_string());
+    }
+    // Every execution stored, sub-workflow children included, replays to its stored state.
+    let list = harmonia(&["exec", "list", "--data", data_dir]);
+    let listed: Vec<String> = text(&list.stdout).lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    for id in &ids {
+        assert!(listed.contains(id), "{id} not listed: {listed:?}");
+    }
+    assert!(listed.len() > ids.len(), "the sub-workflow's children are stored too: {listed:?}");
+    for id in &listed {
+        let out = harmonia(&["exec", "replay", id, "--data", data_dir]);
+        assert!(out.status.success(), "replay of {id}: {}{}", text(&out.stdout), text(&out.stderr));
+        assert!(text(&out.stdout).contains("the state matches the stored one"), "{}", text(&out.stdout));
+    }
+    // The history reads back in order, sequence numbers without gaps.
+    let out = harmonia(&["exec", "history", &ids[0], "--data", data_dir]);
+    let seqs: Vec<u64> = text(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert!(seqs.len() >= 3);
+}

@@ -1,5 +1,6 @@
 //! The subcommands of `harmonia`.
 
+mod exec;
 mod plugin;
 mod run;
 mod serve;
@@ -51,6 +52,15 @@ enum Command {
         #[command(subcommand)]
         command: TemplateCommand,
     },
+    /// Look into executions kept in a data directory: history, replay, checkpoints, export
+    /// and import.
+    Exec {
+        #[command(subcommand)]
+        command: exec::ExecCommand,
+        /// The data directory.
+        #[arg(long, global = true, env = "HARMONIA_DATA", default_value = "data")]
+        data: PathBuf,
+    },
     /// List, describe and call plugins.
     Plugin {
         #[command(subcommand)]
@@ -76,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin { command, plugins } => plugin::run(command, &plugins).await,
         Command::Serve(args) => serve::serve(args).await,
+        Command::Exec { command, data } => exec::run(command, &data),
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
         Command::Template { command: TemplateCommand::Render { file, params } } => run::render(&file, &params),

@@ -1,0 +1,127 @@
+//! `harmonia exec ...` on a data directory: read an execution's history, replay it, list
+//! its checkpoints, export it and import it. Reads open the store read-only, so they work
+//! beside a running server.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use harmonia::WorkflowDirs;
+use harmonia::records::{self, ExecExport};
+use harmonia_engine::{Execution, replay};
+use harmonia_store::{RocksStore, Space, Store, StoreOptions};
+
+#[derive(Subcommand)]
+pub enum ExecCommand {
+    /// List the executions: id, workflow, status, one per line.
+    List,
+    /// Print the history of an execution, one JSON event per line.
+    History { id: String },
+    /// Rebuild the state of an execution from its whole history and check that it equals
+    /// the stored state (exit 1 if it does not).
+    Replay { id: String },
+    /// List the checkpoints of an execution.
+    Checkpoints { id: String },
+    /// Print an execution (record, history, checkpoints) as one JSON document.
+    Export { id: String },
+    /// Store an exported execution (the data directory must not be in use; a server picks
+    /// an unfinished one up when it starts).
+    Import { file: PathBuf },
+}
+
+pub fn run(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
+    let dir = data.join("state");
+    if let ExecCommand::Import { file } = &command {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let export: ExecExport = serde_json::from_str(&text).with_context(|| format!("{} is not an execution export", file.display()))?;
+        let store = RocksStore::open(&dir, StoreOptions::default())?;
+        records::import(&store, &export)?;
+        println!("imported execution {} ({} events, {:?})", export.id, export.history.len(), export.record.status);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = RocksStore::open_read_only(&dir)?;
+    match command {
+        ExecCommand::List => {
+            let mut out = std::io::stdout().lock();
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = store.scan_prefix(Space::Executions, b"", after.as_deref(), 1024)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (key, _) in page {
+                    let id = String::from_utf8_lossy(&key).into_owned();
+                    let line = match records::read_record(&store, &id) {
+                        Ok((_, r)) => format!("{id}\t{}@{}\t{}", r.workflow, r.version, serde_json::to_value(r.status)?.as_str().unwrap_or("?")),
+                        Err(e) => format!("{id}\t?\t{e}"),
+                    };
+                    if writeln!(out, "{line}").is_err() {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+        }
+        ExecCommand::History { id } => {
+            records::read_record(&store, &id)?;
+            let mut out = std::io::stdout().lock();
+            for (n, event) in records::read_history(&store, &id, 0)?.iter().enumerate() {
+                let mut value = serde_json::to_value(event)?;
+                value["seq"] = (n + 1).into();
+                if writeln!(out, "{value}").is_err() {
+                    break; // the reader has gone (`| head`)
+                }
+            }
+        }
+        ExecCommand::Checkpoints { id } => {
+            records::read_record(&store, &id)?;
+            for checkpoint in records::list_checkpoints(&store, &id)? {
+                println!("{}", serde_json::to_string(&checkpoint.info())?);
+            }
+        }
+        ExecCommand::Export { id } => println!("{}", serde_json::to_string_pretty(&records::export(&store, &id)?)?),
+        ExecCommand::Replay { id } => return replay_check(&store, &id),
+        ExecCommand::Import { .. } => unreachable!("handled above"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every stored workflow definition.
+fn stored_workflows(store: &dyn Store) -> anyhow::Result<WorkflowDirs> {
+    let mut dirs = WorkflowDirs::default();
+    for (_, value) in store.scan_prefix(Space::Workflows, b"", None, usize::MAX)? {
+        let text = String::from_utf8_lossy(&value).into_owned();
+        dirs.insert_text(harmonia_model::parse_workflow(&text, None).map_err(|e| anyhow::anyhow!("{e}"))?, text.into());
+    }
+    Ok(dirs)
+}
+
+fn replay_check(store: &RocksStore, id: &str) -> anyhow::Result<ExitCode> {
+    let (_, record) = records::read_record(store, id)?;
+    let workflows = stored_workflows(store)?;
+    let Some(plan) = workflows.plan_exact(&record.workflow, &record.version) else {
+        bail!("execution {id} runs {}@{}, which is not stored", record.workflow, record.version);
+    };
+    let history = records::read_history(store, id, 0)?;
+    let replayed = replay(&plan, id, &history);
+    let (_, _, stored) = records::load_state(store, &plan, id)?;
+    if replayed == stored {
+        println!("execution {id}: {} events replayed; the state matches the stored one ({:?})", history.len(), stored.status);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("execution {id}: the state rebuilt from {} events differs from the stored one:", history.len());
+    for line in differences(&replayed, &stored) {
+        eprintln!("  {line}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// The top-level fields that differ, with both values.
+fn differences(replayed: &Execution, stored: &Execution) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(replayed).unwrap_or_default(), serde_json::to_value(stored).unwrap_or_default());
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return vec![] };
+    a.iter()
+        .filter(|(key, value)| b.get(*key) != Some(*value))
+        .map(|(key, value)| format!("{key}: replayed {value}, stored {}", b.get(key).cloned().unwrap_or_default()))
+        .collect()
+}

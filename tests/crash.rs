@@ -1,0 +1,363 @@
+//! Crash recovery of `harmonia serve`, end to end: the real binary as a child process runs
+//! many executions of a workflow of several tasks, is killed with SIGKILL at random points
+//! several times and restarted on the same data directory each time. At the end:
+//!
+//! 1. every execution completed with the right output;
+//! 2. no committed event was lost: each history is numbered 1..=N without a gap, N is the
+//!    number of events the execution's state has applied, and the kills did interrupt some
+//!    executions (their history has a `recovered` event);
+//! 3. no task whose completion had been committed ran again: the `journal` tasks append one
+//!    line per real run to a log file, and no logged attempt of a task comes after the
+//!    attempt whose success is in the history (nor is any attempt logged twice).
+//!
+//! Kills land at random points; the seed is printed and `HARMONIA_CRASH_SEED=<seed>` replays
+//! the same schedule (timing still varies, so a replay is likely, not certain, to hit the
+//! same interleaving). Timing only places the kills: no assertion depends on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// Executions started in the first life of the server.
+const EXECUTIONS: u64 = 150;
+/// How many times the server is killed and restarted.
+const KILLS: usize = 5;
+/// The journal tasks of the workflow, in order; each logs and returns the previous value + 1.
+const JOURNAL_TASKS: [&str; 4] = ["a", "b", "c", "d"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// xorshift64*: enough to place kills, replayable from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low + 1)
+    }
+}
+
+/// The directories one server life runs on; they survive the kills.
+struct Dirs {
+    _root: tempfile::TempDir,
+    data: PathBuf,
+    plugins: PathBuf,
+    workflows: PathBuf,
+    journal: PathBuf,
+    logs: PathBuf,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        let root = tempfile::tempdir().unwrap();
+        let path = |name: &str| {
+            let dir = root.path().canonicalize().unwrap().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            dir
+        };
+        let (data, plugins, workflows, journal, logs) = (path("data"), path("plugins"), path("workflows"), path("journal"), path("logs"));
+
+        // The core plugin, with its journal directory granted writable (seen at the same path).
+        std::fs::copy(repo().join("plugins/core.wasm"), plugins.join("core.wasm")).expect("plugins/core.wasm is built");
+        std::fs::write(plugins.join("core.toml"), format!("[[dirs]]\nhost = {:?}\nwritable = true\n", journal.display().to_string()))
+            .unwrap();
+
+        // a -> pause_a -> b -> pause_b -> c -> pause_c -> d, each journal task adding 1.
+        let log = journal.join("runs.jsonl");
+        let log = log.to_str().unwrap();
+        let yaml = format!(
+            r#"name: crashy
+version: 1
+input:
+  n: {{ type: integer }}
+tasks:
+  a: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{input.n}}" }} }}
+  pause_a: {{ component: core, action: sleep, input: {{ ms: 40 }}, depends_on: [a] }}
+  b: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.a.output.value + 1}}" }}, depends_on: [pause_a] }}
+  pause_b: {{ component: core, action: sleep, input: {{ ms: 40 }}, depends_on: [b] }}
+  c: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.b.output.value + 1}}" }}, depends_on: [pause_b] }}
+  pause_c: {{ component: core, action: sleep, input: {{ ms: 40 }}, depends_on: [c] }}
+  d: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.c.output.value + 1}}" }}, depends_on: [pause_c] }}
+output:
+  first: "${{tasks.a.output.value}}"
+  last: "${{tasks.d.output.value}}"
+"#
+        );
+        std::fs::write(workflows.join("crashy.yaml"), yaml).unwrap();
+        Dirs { _root: root, data, plugins, workflows, journal, logs }
+    }
+
+    fn journal_file(&self) -> PathBuf {
+        self.journal.join("runs.jsonl")
+    }
+}
+
+/// One life of `harmonia serve`; stdout and stderr go to files kept for the report.
+struct Server {
+    child: Child,
+    base: String,
+    life: usize,
+}
+
+impl Server {
+    fn start(dirs: &Dirs, life: usize) -> Server {
+        let stdout = dirs.logs.join(format!("life-{life}.stdout"));
+        let stderr = dirs.logs.join(format!("life-{life}.stderr"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+            .current_dir(repo())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--plugins")
+            .arg(&dirs.plugins)
+            .arg("--workflows")
+            .arg(&dirs.workflows)
+            .arg("--data")
+            .arg(&dirs.data)
+            .env_remove("HARMONIA_SYNC")
+            .env_remove("HARMONIA_CHECKPOINT_EVERY")
+            .env_remove("HARMONIA_RETENTION")
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start harmonia serve");
+        // Only talk to it once it says where it listens (after recovery has run).
+        let started = Instant::now();
+        let base = loop {
+            let text = std::fs::read_to_string(&stdout).unwrap_or_default();
+            if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
+                let base = line.strip_prefix("harmonia listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+                break base.to_string();
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("life {life}: harmonia serve exited with {status} before listening:\n{}", logs(dirs));
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "life {life}: not listening after 60 s:\n{}", logs(dirs));
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Server { child, base, life }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL, and wait until it is gone (its RocksDB lock with it).
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(!status.success(), "life {}: exited normally before the kill: {status}", self.life);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every life's stderr, for failure messages.
+fn logs(dirs: &Dirs) -> String {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dirs.logs).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut out = String::new();
+    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "stderr")) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        out.push_str(&format!("--- {} ---\n{text}", file.file_name().unwrap().to_string_lossy()));
+    }
+    out
+}
+
+fn get(http: &reqwest::blocking::Client, server: &Server, path: &str) -> Value {
+    let response = http.get(server.url(path)).send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = response.status();
+    let body: Value = response.json().unwrap_or_else(|e| panic!("GET {path}: {status}, not JSON: {e}"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// The runs one journal line records.
+#[derive(Debug)]
+struct Run {
+    attempt: u64,
+    key: String,
+    value: Value,
+    line: String,
+}
+
+#[test]
+fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() {
+    let seed = std::env::var("HARMONIA_CRASH_SEED")
+        .ok()
+        .map(|s| s.parse::<u64>().expect("HARMONIA_CRASH_SEED is a number"))
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64)
+        | 1;
+    eprintln!("crash test seed: {seed} (replay with HARMONIA_CRASH_SEED={seed})");
+    let mut rng = Rng(seed);
+    let test_started = Instant::now();
+    let dirs = Dirs::new();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+
+    // Life 0: every execution is started (a 201 means it is stored), then the kills begin.
+    let mut server = Server::start(&dirs, 0);
+    let mut inputs: BTreeMap<String, i64> = BTreeMap::new();
+    for i in 0..EXECUTIONS {
+        let n = 1000 * i as i64 + rng.between(0, 999) as i64;
+        let response = http
+            .post(server.url("/api/v1/workflows/crashy/executions"))
+            .json(&json!({ "input": { "n": n } }))
+            .send()
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert_eq!(status, 201, "{body}");
+        inputs.insert(body["id"].as_str().unwrap().to_string(), n);
+    }
+    assert_eq!(inputs.len() as u64, EXECUTIONS, "execution ids are unique");
+    eprintln!("started {EXECUTIONS} executions in {:?}", test_started.elapsed());
+
+    for kill in 1..=KILLS {
+        let delay = rng.between(100, 600);
+        std::thread::sleep(Duration::from_millis(delay));
+        let lines = std::fs::read_to_string(dirs.journal_file()).unwrap_or_default().lines().count();
+        eprintln!("kill {kill}: SIGKILL after {delay} ms of life {} ({lines} journal lines so far)", server.life);
+        server.kill();
+        server = Server::start(&dirs, kill);
+    }
+
+    // The last life runs everything to its end.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut pending: BTreeSet<String> = inputs.keys().cloned().collect();
+    let mut states: BTreeMap<String, Value> = BTreeMap::new();
+    while !pending.is_empty() {
+        for id in pending.clone() {
+            let exec = get(&http, &server, &format!("/api/v1/executions/{id}"));
+            match exec["status"].as_str() {
+                Some("running") => {}
+                _ => {
+                    pending.remove(&id);
+                    states.insert(id, exec);
+                }
+            }
+        }
+        if !pending.is_empty() {
+            let id = pending.first().unwrap();
+            let exec = get(&http, &server, &format!("/api/v1/executions/{id}"));
+            assert!(Instant::now() < deadline, "{} executions still running after 120 s, e.g. {id}: {exec}\n{}", pending.len(), logs(&dirs));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    eprintln!("all finished {:?} after the start", test_started.elapsed());
+
+    // Every life after the first recovered without errors.
+    let stderr = logs(&dirs);
+    assert!(!stderr.contains("cannot be resumed") && !stderr.contains("panicked"), "{stderr}");
+    let resumed: Vec<&str> = stderr.lines().filter(|l| l.starts_with("resumed ")).collect();
+    eprintln!("{resumed:?}");
+
+    // The journal: one line per real run of a journal task.
+    let text = std::fs::read_to_string(dirs.journal_file()).unwrap();
+    let mut runs: BTreeMap<(String, String), Vec<Run>> = BTreeMap::new();
+    for line in text.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("journal line is not JSON ({e}): {line:?}"));
+        let execution = entry["execution"].as_str().unwrap().to_string();
+        assert!(inputs.contains_key(&execution), "a run of an unknown execution: {line}");
+        let run = Run {
+            attempt: entry["attempt"].as_u64().unwrap(),
+            key: entry["key"].as_str().unwrap().to_string(),
+            value: entry["value"].clone(),
+            line: line.to_string(),
+        };
+        runs.entry((execution, entry["task"].as_str().unwrap().to_string())).or_default().push(run);
+    }
+
+    let mut recovered_executions = 0;
+    let mut rerun_tasks = 0;
+    for (id, n) in &inputs {
+        let exec = &states[id];
+        let history = get(&http, &server, &format!("/api/v1/executions/{id}/history"));
+        let events = history["events"].as_array().unwrap();
+        let context = || format!("execution {id} (n = {n}):\nstate: {exec}\nhistory: {}", serde_json::to_string_pretty(events).unwrap());
+
+        // 1. Completed with the right output.
+        assert_eq!(exec["status"], "completed", "{}", context());
+        assert_eq!(exec["output"], json!({ "first": n, "last": n + 3 }), "{}", context());
+
+        // 2. No committed event lost: 1..=N, N being what the state has applied.
+        let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "{}", context());
+        assert_eq!(exec["seq"].as_u64(), Some(events.len() as u64), "the state applied every event of the history: {}", context());
+        assert_eq!(events.first().unwrap()["type"], "started", "{}", context());
+        assert_eq!(events.last().unwrap()["type"], "completed", "{}", context());
+        assert_eq!(events.iter().filter(|e| e["type"] == "completed").count(), 1, "{}", context());
+        if events.iter().any(|e| e["type"] == "recovered") {
+            recovered_executions += 1;
+        }
+
+        // 3. Tasks: attempts started 1..=k, one success (attempt k), and for journal tasks
+        //    the journal agrees: no attempt after the committed success, none twice.
+        let of_task = |kind: &str, task: &str| -> Vec<u64> {
+            events
+                .iter()
+                .filter(|e| e["type"] == kind && e["call"]["task"] == task)
+                .map(|e| e["attempt"].as_u64().unwrap())
+                .collect()
+        };
+        let tasks = ["a", "pause_a", "b", "pause_b", "c", "pause_c", "d"];
+        for task in tasks {
+            let succeeded = of_task("call_succeeded", task);
+            assert_eq!(succeeded.len(), 1, "task {task} succeeded once: {}", context());
+            let success = succeeded[0];
+            let started = of_task("call_started", task);
+            assert_eq!(started, (1..=success).collect::<Vec<_>>(), "task {task}: attempts started in order up to the successful one: {}", context());
+            assert_eq!(exec["tasks"][task]["status"], "succeeded", "{}", context());
+        }
+        for (i, task) in JOURNAL_TASKS.iter().enumerate() {
+            let success = of_task("call_succeeded", task)[0];
+            let logged = runs.get(&(id.clone(), task.to_string())).map(Vec::as_slice).unwrap_or_default();
+            let journal = || logged.iter().map(|r| r.line.as_str()).collect::<Vec<_>>().join("\n");
+            let attempts: Vec<u64> = logged.iter().map(|r| r.attempt).collect();
+            let distinct: BTreeSet<u64> = attempts.iter().copied().collect();
+            assert_eq!(distinct.len(), attempts.len(), "task {task}: an attempt ran twice:\n{}\n{}", journal(), context());
+            assert!(
+                attempts.iter().all(|a| *a <= success),
+                "task {task} ran again after its success (attempt {success}) was committed:\n{}\n{}",
+                journal(),
+                context()
+            );
+            assert!(distinct.contains(&success), "task {task}: its successful attempt {success} is not in the journal:\n{}\n{}", journal(), context());
+            let keys: BTreeSet<&str> = logged.iter().map(|r| r.key.as_str()).collect();
+            assert_eq!(keys.len(), 1, "task {task}: every attempt has the same idempotency key:\n{}", journal());
+            assert!(
+                logged.iter().all(|r| r.value == json!(n + i as i64)),
+                "task {task}: every run had the same input value {}:\n{}",
+                n + i as i64,
+                journal()
+            );
+            if attempts.len() > 1 {
+                rerun_tasks += 1;
+            }
+        }
+    }
+    let journal_runs: usize = runs.values().map(Vec::len).sum();
+    eprintln!(
+        "{recovered_executions} of {EXECUTIONS} executions were interrupted and recovered; {rerun_tasks} journal tasks ran more than \
+         once (interrupted before their result was committed); {journal_runs} journal runs for {} journal tasks; {:?} in all",
+        EXECUTIONS as usize * JOURNAL_TASKS.len(),
+        test_started.elapsed()
+    );
+    assert!(recovered_executions > 0, "no kill interrupted an execution: the test proved nothing (seed {seed})\n{stderr}");
+    drop(server);
+}
