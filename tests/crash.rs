@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 
 /// Executions started in the first life of the server.
 const EXECUTIONS: u64 = 150;
+/// Threads starting them.
+const POSTERS: usize = 6;
 /// How many times the server is killed and restarted.
 const KILLS: usize = 5;
 /// The journal tasks of the workflow, in order; each logs and returns the previous value + 1.
@@ -82,13 +84,14 @@ impl Dirs {
 version: 1
 input:
   n: {{ type: integer }}
+  pause: {{ type: integer }}
 tasks:
   a: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{input.n}}" }} }}
-  pause_a: {{ component: core, action: sleep, input: {{ ms: 40 }}, depends_on: [a] }}
+  pause_a: {{ component: core, action: sleep, input: {{ ms: "${{input.pause}}" }}, depends_on: [a] }}
   b: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.a.output.value + 1}}" }}, depends_on: [pause_a] }}
-  pause_b: {{ component: core, action: sleep, input: {{ ms: 40 }}, depends_on: [b] }}
+  pause_b: {{ component: core, action: sleep, input: {{ ms: "${{input.pause}}" }}, depends_on: [b] }}
   c: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.b.output.value + 1}}" }}, depends_on: [pause_b] }}
-  pause_c: {{ component: core, action: sleep, input: {{ ms: 40 }}, depends_on: [c] }}
+  pause_c: {{ component: core, action: sleep, input: {{ ms: "${{input.pause}}" }}, depends_on: [c] }}
   d: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.c.output.value + 1}}" }}, depends_on: [pause_c] }}
 output:
   first: "${{tasks.a.output.value}}"
@@ -154,7 +157,10 @@ impl Server {
     }
 
     /// SIGKILL, and wait until it is gone (its RocksDB lock with it).
-    fn kill(mut self) {
+    fn kill(mut self, dirs: &Dirs) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("life {}: harmonia serve exited on its own with {status}:\n{}", self.life, logs(dirs));
+        }
         self.child.kill().unwrap();
         let status = self.child.wait().unwrap();
         assert!(!status.success(), "life {}: exited normally before the kill: {status}", self.life);
@@ -188,7 +194,7 @@ fn get(http: &reqwest::blocking::Client, server: &Server, path: &str) -> Value {
     body
 }
 
-/// The runs one journal line records.
+/// One run of a journal task, as its journal line records it.
 #[derive(Debug)]
 struct Run {
     attempt: u64,
@@ -212,29 +218,75 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
 
     // Life 0: every execution is started (a 201 means it is stored), then the kills begin.
     let mut server = Server::start(&dirs, 0);
-    let mut inputs: BTreeMap<String, i64> = BTreeMap::new();
-    for i in 0..EXECUTIONS {
-        let n = 1000 * i as i64 + rng.between(0, 999) as i64;
-        let response = http
-            .post(server.url("/api/v1/workflows/crashy/executions"))
-            .json(&json!({ "input": { "n": n } }))
-            .send()
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().unwrap();
-        assert_eq!(status, 201, "{body}");
-        inputs.insert(body["id"].as_str().unwrap().to_string(), n);
-    }
+    let wanted: Vec<(i64, u64)> = (0..EXECUTIONS).map(|i| (1000 * i as i64 + rng.between(0, 999) as i64, rng.between(100, 400))).collect();
+    let started: Vec<(String, i64)> = std::thread::scope(|scope| {
+        let posters: Vec<_> = wanted
+            .chunks(wanted.len().div_ceil(POSTERS))
+            .map(|chunk| {
+                let (http, server) = (&http, &server);
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|&(n, pause)| {
+                            let response = http
+                                .post(server.url("/api/v1/workflows/crashy/executions"))
+                                .json(&json!({ "input": { "n": n, "pause": pause } }))
+                                .send()
+                                .unwrap();
+                            let status = response.status();
+                            let body: Value = response.json().unwrap();
+                            assert_eq!(status, 201, "{body}");
+                            (body["id"].as_str().unwrap().to_string(), n)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        posters.into_iter().flat_map(|p| p.join().unwrap()).collect()
+    });
+    let inputs: BTreeMap<String, i64> = started.into_iter().collect();
     assert_eq!(inputs.len() as u64, EXECUTIONS, "execution ids are unique");
-    eprintln!("started {EXECUTIONS} executions in {:?}", test_started.elapsed());
 
+    // Kills are placed by progress, not by the clock, so that they land while tasks run on
+    // any machine: each after a random number of further task runs (journal lines), plus
+    // nothing or a random few milliseconds, and always after at least one run in that life.
+    let journal_lines = || std::fs::read(dirs.journal_file()).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
+    let at_start = journal_lines();
+    let total = EXECUTIONS * JOURNAL_TASKS.len() as u64;
+    let segment = total.saturating_sub(at_start) / (KILLS as u64 + 1);
+    eprintln!("started {EXECUTIONS} executions in {:?}; {at_start} of {total} journal tasks already ran", test_started.elapsed());
+    // Journal lines written before each kill (counted once the process is gone).
+    let mut boundaries: Vec<u64> = Vec::new();
     for kill in 1..=KILLS {
-        let delay = rng.between(100, 600);
-        std::thread::sleep(Duration::from_millis(delay));
-        let lines = std::fs::read_to_string(dirs.journal_file()).unwrap_or_default().lines().count();
-        eprintln!("kill {kill}: SIGKILL after {delay} ms of life {} ({lines} journal lines so far)", server.life);
-        server.kill();
+        let target = at_start + segment * (kill as u64 - 1) + rng.between(segment / 2, segment * 3 / 2);
+        // Half of the kills follow a new journal line at once: the call has run but its
+        // result is most likely not committed yet, so it must run again (attempt + 1).
+        let extra = if rng.next().is_multiple_of(2) { 0 } else { rng.between(1, 40) };
+        let life_started = Instant::now();
+        let at_life_start = journal_lines();
+        loop {
+            let lines = journal_lines();
+            if lines >= target.max(at_life_start + 1) {
+                break;
+            }
+            if life_started.elapsed() > Duration::from_secs(15) {
+                eprintln!("kill {kill}: no progress to {target} journal lines within 15 s, killing anyway");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(extra));
+        let lines = journal_lines();
+        eprintln!(
+            "kill {kill}: SIGKILL of life {} after {:?} (target {target} journal lines + {extra} ms; {lines} lines)",
+            server.life,
+            life_started.elapsed()
+        );
+        server.kill(&dirs);
+        boundaries.push(journal_lines());
+        let restart = Instant::now();
         server = Server::start(&dirs, kill);
+        eprintln!("life {kill} listening {:?} after the restart", restart.elapsed());
     }
 
     // The last life runs everything to its end.
@@ -252,10 +304,12 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
                 }
             }
         }
-        if !pending.is_empty() {
-            let id = pending.first().unwrap();
-            let exec = get(&http, &server, &format!("/api/v1/executions/{id}"));
-            assert!(Instant::now() < deadline, "{} executions still running after 120 s, e.g. {id}: {exec}\n{}", pending.len(), logs(&dirs));
+        if let Some(id) = pending.first() {
+            if Instant::now() > deadline {
+                let exec = get(&http, &server, &format!("/api/v1/executions/{id}"));
+                let history = get(&http, &server, &format!("/api/v1/executions/{id}/history"));
+                panic!("{} executions still running after 120 s, e.g. {id}: {exec}\nhistory: {history}\n{}", pending.len(), logs(&dirs));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -270,10 +324,13 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
     // The journal: one line per real run of a journal task.
     let text = std::fs::read_to_string(dirs.journal_file()).unwrap();
     let mut runs: BTreeMap<(String, String), Vec<Run>> = BTreeMap::new();
-    for line in text.lines() {
+    let mut lives_of: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for (index, line) in text.lines().enumerate() {
         let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("journal line is not JSON ({e}): {line:?}"));
         let execution = entry["execution"].as_str().unwrap().to_string();
         assert!(inputs.contains_key(&execution), "a run of an unknown execution: {line}");
+        let life = boundaries.iter().filter(|b| **b <= index as u64).count();
+        lives_of.entry(execution.clone()).or_default().insert(life);
         let run = Run {
             attempt: entry["attempt"].as_u64().unwrap(),
             key: entry["key"].as_str().unwrap().to_string(),
@@ -302,9 +359,17 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
         assert_eq!(events.first().unwrap()["type"], "started", "{}", context());
         assert_eq!(events.last().unwrap()["type"], "completed", "{}", context());
         assert_eq!(events.iter().filter(|e| e["type"] == "completed").count(), 1, "{}", context());
-        if events.iter().any(|e| e["type"] == "recovered") {
+        let recovered = events.iter().filter(|e| e["type"] == "recovered").count();
+        if recovered > 0 {
             recovered_executions += 1;
         }
+        // A life after the first ran its tasks only after committing that it recovered.
+        let later_lives = lives_of.get(id).map_or(0, |lives| lives.iter().filter(|l| **l > 0).count());
+        assert!(
+            recovered >= later_lives,
+            "it ran tasks in {later_lives} lives after the first but recovered {recovered} times: {}",
+            context()
+        );
 
         // 3. Tasks: attempts started 1..=k, one success (attempt k), and for journal tasks
         //    the journal agrees: no attempt after the committed success, none twice.
@@ -323,7 +388,22 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
             let started = of_task("call_started", task);
             assert_eq!(started, (1..=success).collect::<Vec<_>>(), "task {task}: attempts started in order up to the successful one: {}", context());
             assert_eq!(exec["tasks"][task]["status"], "succeeded", "{}", context());
+            // Nothing fails here, so an attempt after the first follows a recovery.
+            let positions: Vec<usize> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e["type"] == "call_started" && e["call"]["task"] == task)
+                .map(|(p, _)| p)
+                .collect();
+            for pair in positions.windows(2) {
+                assert!(
+                    events[pair[0]..pair[1]].iter().any(|e| e["type"] == "recovered"),
+                    "task {task} started again without a recovery in between: {}",
+                    context()
+                );
+            }
         }
+        assert!(!events.iter().any(|e| e["type"] == "call_failed"), "{}", context());
         for (i, task) in JOURNAL_TASKS.iter().enumerate() {
             let success = of_task("call_succeeded", task)[0];
             let logged = runs.get(&(id.clone(), task.to_string())).map(Vec::as_slice).unwrap_or_default();

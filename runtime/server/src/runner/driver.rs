@@ -109,6 +109,9 @@ impl Driver {
                     Err(_) => break,
                 }
             }
+            if inputs.iter().any(|input| matches!(input, Input::Stop)) {
+                return self.finish(false);
+            }
             let Some(finished) = self.round(std::mem::take(&mut inputs)).await else { break };
             if finished || self.exec.status.is_finished() {
                 break;
@@ -125,16 +128,30 @@ impl Driver {
                 None => break,
             }
         }
-        self.finish();
+        let ended = self.exec.status.is_finished();
+        self.finish(ended);
     }
 
-    /// Announces the end and leaves the registry of running executions.
-    fn finish(self) {
+    /// Leaves the registry of running executions, then announces the end (so that whoever
+    /// wakes up on it no longer finds this driver). Requests that came too late are answered
+    /// with the final state or refused; a restore sent here is refused and the caller
+    /// starts a new driver.
+    fn finish(mut self, ended: bool) {
         let id = self.exec.id.clone();
-        let _ = self.done.send(Some(Arc::new(self.exec)));
-        let mut running = self.runner.inner.live.lock().expect("live lock");
-        if running.get(&id).is_some_and(|live| live.tx.same_channel(&self.tx)) {
-            running.remove(&id);
+        {
+            let mut running = self.runner.inner.live.lock().expect("live lock");
+            if running.get(&id).is_some_and(|live| live.tx.same_channel(&self.tx)) {
+                running.remove(&id);
+            }
+        }
+        self.rx.close();
+        while let Ok(input) = self.rx.try_recv() {
+            if let Input::Snapshot(reply) = input {
+                let _ = reply.send(self.exec.clone());
+            }
+        }
+        if ended {
+            let _ = self.done.send(Some(Arc::new(self.exec)));
         }
     }
 
@@ -176,6 +193,7 @@ impl Driver {
 
     fn handle(&mut self, input: Input, round: &mut Round) {
         match input {
+            Input::Stop => {}
             Input::Event(event) => self.step(event, round),
             Input::Snapshot(reply) => round.replies.push(Reply::Snapshot(reply)),
             Input::Checkpoint { label, reply } => {

@@ -83,6 +83,9 @@ enum Input {
     Snapshot(oneshot::Sender<Execution>),
     Checkpoint { label: Option<String>, reply: oneshot::Sender<Result<CheckpointInfo, RunError>> },
     Restore { seq: u64, reply: oneshot::Sender<Result<(), RunError>> },
+    /// Stop driving (the process is stopping): nothing more is committed; the execution
+    /// is picked up again by the next start.
+    Stop,
 }
 
 /// A driver running in this process.
@@ -287,13 +290,38 @@ impl Runner {
         if records::read_checkpoint(&*self.inner.store, id, seq)?.is_none() {
             return Err(RunError::NoCheckpoint { id: id.to_string(), seq });
         }
-        let (reply, answer) = oneshot::channel();
-        let input = Input::Restore { seq, reply };
-        match self.live(id) {
-            Some(live) => live.tx.send(input).map_err(|_| RunError::NotRunning(id.to_string()))?,
-            None => drop(self.spawn_stored(id, input)?), // a finished execution comes back to life
+        // A driver that is ending may drop the request: then a new one takes it.
+        for _ in 0..3 {
+            let (reply, answer) = oneshot::channel();
+            let input = Input::Restore { seq, reply };
+            match self.live(id) {
+                Some(live) => drop(live.tx.send(input)),
+                None => match self.spawn_stored(id, input) {
+                    Ok(_) | Err(RunError::Exists(_)) => {}
+                    Err(e) => return Err(e),
+                },
+            }
+            if let Ok(result) = answer.await {
+                return result;
+            }
         }
-        answer.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))
+        Err(RunError::NotRunning(id.to_string()))
+    }
+
+    /// Stops every driver of this runner without finishing its execution (they are picked
+    /// up again at the next start), and waits until they have stopped.
+    pub async fn stop(&self) {
+        loop {
+            // Children may start meanwhile: ask again until none is left.
+            let running: Vec<Live> = self.inner.live.lock().expect("live lock").values().cloned().collect();
+            if running.is_empty() {
+                return;
+            }
+            for live in &running {
+                let _ = live.tx.send(Input::Stop);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Resumes every unfinished execution in the store (after a restart).
