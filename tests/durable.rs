@@ -259,3 +259,69 @@ async fn retention_deletes_finished_executions_with_their_history_and_keeps_the_
     assert!(store.scan_prefix(Space::History, &prefix, None, 10).unwrap().is_empty(), "its history went with it");
     assert_eq!(runner.get("running").await.unwrap().status, ExecStatus::Running);
 }
+
+/// A small filesystem of its own, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` where mounting is not allowed (not root, or in a restricted container).
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let size = format!("size={megabytes}m");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &size, "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        while file.write_all(&chunk[..512]).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_write_keeps_the_last_committed_state_and_is_reported() {
+    let Some(disk) = SmallDisk::mount(32) else {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let env = env().await;
+    let options = StoreOptions { min_free_bytes: 1 << 20, ..StoreOptions::default() };
+    let store = Arc::new(RocksStore::open(disk.dir.path().join("state"), options).unwrap());
+    let runner = env.runner(store.clone());
+    runner.start(env.plan.clone(), "before", json!({ "n": 1, "wait_ms": 300 })).await.unwrap();
+    let filler = disk.fill();
+    // `a` ends while the disk is full: its step cannot be committed.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (version, _) = records::read_record(&*store, "before").unwrap();
+    let stored = records::load_state(&*store, &env.plan, "before").unwrap().2;
+    assert_eq!(stored.seq, version);
+    assert_eq!(stored.tasks["a"].status, harmonia_engine::TaskStatus::Running, "the last committed state is kept");
+    let refused = runner.start(env.plan.clone(), "during", json!({ "n": 1, "wait_ms": 0 })).await.unwrap_err();
+    assert!(refused.to_string().contains("is full"), "a new execution is refused, saying why: {refused}");
+
+    std::fs::remove_file(filler).unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(20), runner.wait("before")).await.expect("it goes on once there is space");
+    assert_eq!(done.unwrap().output, Some(json!(3)));
+    runner.run(env.plan.clone(), "after", json!({ "n": 10, "wait_ms": 0 })).await.unwrap();
+    runner.stop().await;
+}

@@ -42,11 +42,16 @@ pub struct StoreOptions {
     pub sync: SyncMode,
     /// The most batches written in one group.
     pub max_group: usize,
+    /// Writes are refused (each commit fails with an error saying so, nothing of it
+    /// written) while the disk has less free space than this. RocksDB must never run out
+    /// of space itself: after a failed write-ahead-log write it cannot go on (the Debian
+    /// build even aborts the process on the next write).
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { sync: SyncMode::Always, max_group: 1024 }
+        Self { sync: SyncMode::Always, max_group: 1024, min_free_bytes: 64 << 20 }
     }
 }
 
@@ -313,11 +318,32 @@ fn write_loop(db: &DB, requests: &mpsc::Receiver<Request>, options: &StoreOption
             }
         }
         let batches: Vec<&Batch> = group.iter().map(|request| &request.batch).collect();
-        let results = write_group(db, &batches, &write_options, counters);
+        let results = match disk_full(db.path(), options.min_free_bytes) {
+            Some(error) => vec![Err(error); batches.len()],
+            None => write_group(db, &batches, &write_options, counters),
+        };
         for (request, result) in group.into_iter().zip(results) {
             request.reply.send(result);
         }
     }
+}
+
+/// An error if the disk holding `dir` has less than `reserve` bytes free.
+fn disk_full(dir: &Path, reserve: u64) -> Option<StoreError> {
+    if reserve == 0 {
+        return None;
+    }
+    let stats = rustix::fs::statvfs(dir).ok()?;
+    let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+    (free < reserve).then(|| StoreError::Io {
+        message: format!(
+            "the disk holding {} is full ({} KiB free, {} KiB kept in reserve): the write was refused, \
+             the last committed state is kept",
+            dir.display(),
+            free >> 10,
+            reserve >> 10
+        ),
+    })
 }
 
 /// Writes the batches that pass their guards in one RocksDB write; one result per batch.
