@@ -275,6 +275,22 @@ fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
         assert!(out.status.success(), "replay of {id}: {}{}", text(&out.stdout), text(&out.stderr));
         assert!(text(&out.stdout).contains("the state matches the stored one"), "{}", text(&out.stdout));
     }
+    // An execution exported and imported into another data directory replays the same.
+    let export = harmonia(&["exec", "export", &ids[0], "--data", data_dir]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let file = data.path().join("export.json");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let other_dir = other.path().to_str().unwrap();
+    let import = harmonia(&["exec", "import", file.to_str().unwrap(), "--data", other_dir]);
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    let again = harmonia(&["exec", "import", file.to_str().unwrap(), "--data", other_dir]);
+    assert!(!again.status.success() && text(&again.stderr).contains("already exists"), "{}", text(&again.stderr));
+    let replayed = harmonia(&["exec", "replay", &ids[0], "--data", other_dir]);
+    assert!(replayed.status.success(), "{}{}", text(&replayed.stdout), text(&replayed.stderr));
+    let history = |dir: &str| text(&harmonia(&["exec", "history", &ids[0], "--data", dir]).stdout);
+    assert_eq!(history(other_dir), history(data_dir));
+
     // The history reads back in order, sequence numbers without gaps.
     let out = harmonia(&["exec", "history", &ids[0], "--data", data_dir]);
     let seqs: Vec<u64> = text(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap()).collect();

@@ -59,3 +59,44 @@ pub fn store_one(store: &dyn Store, name: &str, version: &str, text: &str) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use harmonia_store::MemStore;
+
+    use super::*;
+    use crate::WorkflowSource;
+
+    const V1: &str = "name: wf\nversion: \"1\"\ntasks:\n  a: { component: core, action: echo }\n";
+
+    fn dirs_with(files: &[(&str, &str)]) -> (tempfile::TempDir, WorkflowDirs) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let dirs = WorkflowDirs::load(&[dir.path().to_path_buf()]);
+        (dir, dirs)
+    }
+
+    #[test]
+    fn every_version_is_stored_a_changed_version_is_refused_and_gone_files_stay_usable() {
+        let store = MemStore::new();
+        let (_d, mut dirs) = dirs_with(&[("wf.yaml", V1)]);
+        assert!(sync(&store, &mut dirs).unwrap().is_empty());
+
+        // The file gets a second task under the same version, and a version 2 appears.
+        let changed = V1.replace("tasks:\n", "tasks:\n  b: { component: core, action: echo }\n");
+        let v2 = changed.replace("\"1\"", "\"2\"");
+        let (_d, mut dirs) = dirs_with(&[("wf.yaml", &changed), ("wf2.yaml", &v2)]);
+        let warnings = sync(&store, &mut dirs).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("workflow wf version 1 differs"), "{warnings:?}");
+        assert_eq!(dirs.plan("wf", Some("1")).unwrap().workflow.tasks.len(), 1, "the stored v1 is kept");
+        assert_eq!(dirs.plan("wf", Some("2")).unwrap().workflow.tasks.len(), 2);
+
+        // Without any file, both stored versions are there (for executions picked up later).
+        let (_d, mut dirs) = dirs_with(&[]);
+        assert!(sync(&store, &mut dirs).unwrap().is_empty());
+        assert_eq!(dirs.list(), [("wf".to_string(), vec!["1".to_string(), "2".to_string()])]);
+    }
+}

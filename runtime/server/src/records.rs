@@ -252,6 +252,9 @@ pub struct ExecExport {
     pub record: ExecRecord,
     pub history: Vec<Event>,
     pub checkpoints: Vec<Checkpoint>,
+    /// The text of the workflow version it runs, so that the importing side can run it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
 }
 
 /// The format name of [`ExecExport`].
@@ -261,7 +264,10 @@ pub fn export(store: &dyn Store, id: &str) -> Result<ExecExport, ReadError> {
     let (version, record) = read_record(store, id)?;
     let history = read_history(store, id, 0)?;
     let checkpoints = list_checkpoints(store, id)?;
-    Ok(ExecExport { format: EXPORT_FORMAT.to_string(), id: id.to_string(), version, record, history, checkpoints })
+    let definition_key = keys::workflow_key(&record.workflow, &record.version).map_err(|e| ReadError::store(id, e))?;
+    let definition = store.get(Space::Workflows, &definition_key).map_err(|e| ReadError::store(id, e))?;
+    let definition = definition.map(|text| String::from_utf8_lossy(&text).into_owned());
+    Ok(ExecExport { format: EXPORT_FORMAT.to_string(), id: id.to_string(), version, record, history, checkpoints, definition })
 }
 
 /// Why an import was refused.
@@ -306,6 +312,13 @@ pub fn import(store: &dyn Store, export: &ExecExport) -> Result<(), ImportError>
     batch.put_versioned(Space::Executions, key.clone(), export.version, &record);
     if !export.record.status.is_finished() {
         batch.put(Space::Unfinished, key, Vec::new());
+    }
+    if let Some(text) = &export.definition {
+        // A version stored here already wins: versions do not change.
+        let key = keys::workflow_key(&export.record.workflow, &export.record.version)?;
+        if store.get(Space::Workflows, &key)?.is_none() {
+            batch.put(Space::Workflows, key, text.as_bytes().to_vec());
+        }
     }
     match store.commit(batch) {
         Err(StoreError::Conflict { .. }) => Err(ImportError::Exists(id.to_string())),

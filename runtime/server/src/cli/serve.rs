@@ -146,13 +146,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(age) = args.state.retention {
         tokio::spawn(retention::sweep_every(runner.clone(), age));
     }
-    let state = AppState::new(runner, shared);
+    let state = AppState::new(runner.clone(), shared);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     // The first line of stdout says where, so that scripts and tests can find the port.
     println!("harmonia listening on http://{}", listener.local_addr()?);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Executions stop where they are (every committed step stays); the next start resumes them.
+    runner.stop().await;
     eprintln!("harmonia stopped");
     Ok(ExitCode::SUCCESS)
 }

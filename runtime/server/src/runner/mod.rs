@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use harmonia_engine::{Event, Execution, Failure, Plan};
 use harmonia_host::Host;
-use harmonia_store::{MemStore, Store, StoreError};
+use harmonia_store::{MemStore, Space, Store, StoreError, keys};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -114,6 +114,8 @@ struct Inner {
     live: Mutex<HashMap<String, Live>>,
     /// Executions whose records cannot be read, with why.
     broken: Mutex<HashMap<String, String>>,
+    /// Workflow versions read from the store, by name and version.
+    stored_plans: Mutex<HashMap<(String, String), Arc<Plan>>>,
 }
 
 impl Runner {
@@ -128,6 +130,7 @@ impl Runner {
             settings: RunnerSettings::default(),
             live: Mutex::default(),
             broken: Mutex::default(),
+            stored_plans: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }
     }
@@ -167,9 +170,23 @@ impl Runner {
         self.inner.live.lock().expect("live lock").get(id).cloned()
     }
 
-    /// The plan of a workflow version, for an execution of it.
+    /// The plan of a workflow version, for an execution of it: from the workflow source,
+    /// else the definition stored with the executions (an imported one, or a version whose
+    /// file is gone).
     fn plan_for(&self, workflow: &str, version: &str) -> Result<Arc<Plan>, RunError> {
-        self.inner.workflows.plan(workflow, Some(version)).ok_or_else(|| RunError::UnknownWorkflow(format!("{workflow}@{version}")))
+        if let Some(plan) = self.inner.workflows.plan(workflow, Some(version)) {
+            return Ok(plan);
+        }
+        let unknown = || RunError::UnknownWorkflow(format!("{workflow}@{version}"));
+        let key = (workflow.to_string(), version.to_string());
+        if let Some(plan) = self.inner.stored_plans.lock().expect("plans lock").get(&key) {
+            return Ok(plan.clone());
+        }
+        let text = self.inner.store.get(Space::Workflows, &keys::workflow_key(workflow, version)?)?.ok_or_else(unknown)?;
+        let parsed = harmonia_model::parse_workflow(&String::from_utf8_lossy(&text), None);
+        let plan = Arc::new(Plan::new(Arc::new(parsed.map_err(|_| unknown())?)));
+        self.inner.stored_plans.lock().expect("plans lock").insert(key, plan.clone());
+        Ok(plan)
     }
 
     /// Starts an execution of `plan` with `input` (already checked). Returns once it is
