@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::report;
 
-fn plan(yaml: &str) -> Arc<Plan> {
+pub(crate) fn plan(yaml: &str) -> Arc<Plan> {
     let workflow = harmonia_model::parse_workflow(yaml, None).expect("benchmark workflow parses");
     Arc::new(Plan::new(Arc::new(workflow)))
 }
@@ -156,7 +156,7 @@ pub async fn fanout(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     let n: u64 = if quick { 2_000 } else { 10_000 };
     let runner = Runner::new(host, Arc::new(WorkflowDirs::default()), Arc::new(SystemClock));
     let started = Instant::now();
-    let exec = runner.run(plan(FANOUT), "fanout", json!({"n": n})).await;
+    let exec = runner.run(plan(FANOUT), "fanout", json!({"n": n})).await?;
     let wall = started.elapsed().as_secs_f64();
     anyhow::ensure!(exec.status == ExecStatus::Completed, "fanout failed: {:?}", exec.error);
     anyhow::ensure!(exec.output == Some(json!({"count": n, "last": n - 1})), "fanout output {:?}", exec.output);

@@ -1,9 +1,11 @@
 //! `harmonia-bench SCENARIO [--quick]`: measures Harmonia and prints one JSON object per
 //! figure on its own line: `{"scenario", "metric", "value", "unit"}`.
 
+mod durable;
 mod engine;
 mod host_call;
 mod host_call_lang;
+mod recovery;
 mod store_commit;
 
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use clap::Parser;
 #[command(name = "harmonia-bench", about = "Harmonia benchmarks")]
 struct Args {
     /// Which scenario to run: host-call, host-call-lang, engine-steps, long-history, fanout,
-    /// store-commit, or all.
+    /// store-commit, durable-3step, recovery, or all.
     scenario: String,
     /// A short run (under 20 seconds), for smoke checks.
     #[arg(long)]
@@ -42,7 +44,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout", "store-commit"];
+    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout", "store-commit", "durable-3step", "recovery"];
     let scenarios: Vec<&str> = if args.scenario == "all" { all.to_vec() } else { vec![args.scenario.as_str()] };
     for scenario in scenarios {
         match scenario {
@@ -52,6 +54,9 @@ fn main() -> anyhow::Result<()> {
             "long-history" => engine::long_history(args.quick),
             "store-commit" => store_commit::run(args.quick)?,
             "fanout" => runtime.block_on(engine::fanout(&args.plugins, args.quick))?,
+            "durable-3step" => runtime.block_on(durable::run(&args.plugins, args.quick))?,
+            // Builds and stops runtimes of its own (a stop and a restart).
+            "recovery" => recovery::run(&args.plugins, args.quick)?,
             other => anyhow::bail!("unknown scenario {other:?} (known: {}, all)", all.join(", ")),
         }
     }

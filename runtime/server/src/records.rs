@@ -119,9 +119,11 @@ pub fn read_history(store: &dyn Store, id: &str, after: u64) -> Result<Vec<Event
     let mut start = (after > 0).then(|| keys::history_key(id, after)).transpose().map_err(|e| ReadError::store(id, e))?;
     let mut events = Vec::new();
     loop {
-        let page = store.scan_prefix(Space::History, &prefix, start.as_deref(), 1024).map_err(|e| ReadError::store(id, e))?;
+        const PAGE: usize = 1024;
+        let page = store.scan_prefix(Space::History, &prefix, start.as_deref(), PAGE).map_err(|e| ReadError::store(id, e))?;
         let Some((last, _)) = page.last() else { return Ok(events) };
         start = Some(last.clone());
+        let more = page.len() == PAGE;
         for (key, value) in page {
             let expected = after + events.len() as u64 + 1;
             let seq = keys::seq_of(&key).unwrap_or(0);
@@ -131,6 +133,9 @@ pub fn read_history(store: &dyn Store, id: &str, after: u64) -> Result<Vec<Event
             let event = serde_json::from_slice(&value)
                 .map_err(|e| ReadError::corrupt(id, format!("history event {seq} does not decode: {e}")))?;
             events.push(event);
+        }
+        if !more {
+            return Ok(events); // a short page is the last: no need for another seek
         }
     }
 }
@@ -169,6 +174,17 @@ pub fn list_checkpoints(store: &dyn Store, id: &str) -> Result<Vec<Checkpoint>, 
 /// with the events after it applied. Checks the result is at the record's version.
 pub fn load_state(store: &dyn Store, plan: &Plan, id: &str) -> Result<(u64, ExecRecord, Execution), ReadError> {
     let (version, record) = read_record(store, id)?;
+    load_state_of(store, plan, id, version, record)
+}
+
+/// [`load_state`] from a record already read.
+pub fn load_state_of(
+    store: &dyn Store,
+    plan: &Plan,
+    id: &str,
+    version: u64,
+    record: ExecRecord,
+) -> Result<(u64, ExecRecord, Execution), ReadError> {
     if let Some(state) = &record.state {
         return Ok((version, record.clone(), (**state).clone()));
     }

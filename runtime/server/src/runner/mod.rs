@@ -377,11 +377,11 @@ impl Runner {
         if let Some(live) = self.live(id) {
             return Ok(Some(live));
         }
-        let (_, record) = records::read_record(&*self.inner.store, id)?;
+        let (version, record) = records::read_record(&*self.inner.store, id)?;
         if record.status.is_finished() {
             return Ok(None);
         }
-        match self.spawn_stored(id, Input::Event(Event::Recovered { at: self.now() })) {
+        match self.spawn_from(id, version, record, Input::Event(Event::Recovered { at: self.now() })) {
             Ok(live) => Ok(Some(live)),
             Err(RunError::Exists(_)) => Ok(self.live(id)), // picked up by another caller meanwhile
             Err(e) => Err(e),
@@ -390,9 +390,13 @@ impl Runner {
 
     /// A driver for a stored execution, given `first` to handle.
     fn spawn_stored(&self, id: &str, first: Input) -> Result<Live, RunError> {
-        let (_, record) = records::read_record(&*self.inner.store, id)?;
+        let (version, record) = records::read_record(&*self.inner.store, id)?;
+        self.spawn_from(id, version, record, first)
+    }
+
+    fn spawn_from(&self, id: &str, version: u64, record: ExecRecord, first: Input) -> Result<Live, RunError> {
         let plan = self.plan_for(&record.workflow, &record.version)?;
-        let (version, record, exec) = records::load_state(&*self.inner.store, &plan, id)?;
+        let (version, record, exec) = records::load_state_of(&*self.inner.store, &plan, id, version, record)?;
         driver::spawn(self, plan, exec, Some(version), record, first, None)
     }
 
