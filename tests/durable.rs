@@ -95,7 +95,7 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
     assert_eq!(done.output, Some(json!(3)));
 
     let listed = runner.checkpoints("cp").unwrap();
-    assert_eq!(listed, [checkpoint.clone()], "listed with its step and time");
+    assert_eq!(listed, std::slice::from_ref(&checkpoint), "listed with its step and time");
     assert!(listed[0].at > 0);
 
     runner.restore("cp", checkpoint.seq).await.unwrap();

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::{Dir, bundled_dir};
 use crate::wat;
 
-fn failure_for<'a>(host: &'a Host, file: &str) -> String {
+fn failure_for(host: &Host, file: &str) -> String {
     host.failures()
         .into_iter()
         .find(|f| f.file.file_name().is_some_and(|n| n == file))

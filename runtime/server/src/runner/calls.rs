@@ -54,6 +54,7 @@ fn host_failure(e: &CallError) -> Failure {
 }
 
 /// A finished child execution as the result of its parent's call.
+#[allow(clippy::result_large_err, reason = "a Failure is what the call reports")]
 pub(super) fn child_result(name: &str, child: &harmonia_engine::Execution) -> Result<Value, Failure> {
     match (&child.output, &child.error) {
         (_, Some(error)) => Err(error.clone()),

@@ -443,6 +443,7 @@ impl Runner {
     /// Finds the child execution of a call's attempt: the previous attempt's child if it
     /// was interrupted (still running, or done with a result the parent never got), else
     /// this attempt's own.
+    #[allow(clippy::result_large_err, reason = "a Failure is what the call reports; rare path")]
     fn attach_child(&self, key: &str, attempt: u32) -> Result<Attached, Failure> {
         let store_error = |e: RunError| Failure::new("retryable", format!("cannot read sub-workflow {key}: {e}"));
         if attempt > 1 {
@@ -464,7 +465,7 @@ impl Runner {
             Err(ReadError::NotFound(_)) => Ok(Attached::Absent),
             Err(e) => Err(e.into()),
             Ok((_, record)) => match record.state {
-                Some(state) => Ok(Attached::Finished(*state)),
+                Some(state) => Ok(Attached::Finished(state)),
                 None => Ok(self.pick_up(id)?.map_or(Attached::Absent, Attached::Live)),
             },
         }
@@ -483,7 +484,7 @@ struct ChildCall {
 
 enum Attached {
     Live(Live),
-    Finished(Execution),
+    Finished(Box<Execution>),
     Absent,
 }
 
