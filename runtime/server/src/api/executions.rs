@@ -1,7 +1,7 @@
-//! The HTTP API (first slice): health, plugins, workflows, executions started, read and
-//! controlled over HTTP (history, pause, resume, cancel, checkpoints, restore), on one port.
+//! Executions: start (optionally waiting for the result), read, history, control
+//! (pause, resume, cancel), checkpoints and restore.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -11,78 +11,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use harmonia_engine::Execution;
-use harmonia_host::Host;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::catalog::WorkflowDirs;
-use crate::records::ReadError;
-use crate::runner::{RunError, Runner, WorkflowSource};
+use super::{ApiError, AppState, bad_body};
+use crate::runner::WorkflowSource;
 
-/// An API error: a status and `{"error": {"code", "message"}}`.
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
-    }
-}
-
-/// What the handlers share.
-pub struct AppState {
-    pub host: Host,
-    pub workflows: Arc<RwLock<WorkflowDirs>>,
-    runner: Runner,
-}
-
-/// Workflows, shared with the runner for sub-workflows and recovery.
-pub struct SharedWorkflows(pub Arc<RwLock<WorkflowDirs>>);
-
-impl WorkflowSource for SharedWorkflows {
-    fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<harmonia_engine::Plan>> {
-        self.0.read().expect("workflows lock").plan(name, version)
-    }
-}
-
-impl AppState {
-    /// `runner` must look workflows up in `workflows` (see [`SharedWorkflows`]).
-    pub fn new(runner: Runner, workflows: Arc<RwLock<WorkflowDirs>>) -> Arc<AppState> {
-        Arc::new(AppState { host: runner.host().clone(), workflows, runner })
-    }
-}
-
-impl From<RunError> for ApiError {
-    fn from(e: RunError) -> ApiError {
-        let (status, code) = match &e {
-            RunError::Read(ReadError::NotFound(_)) => (StatusCode::NOT_FOUND, "unknown_execution"),
-            RunError::NoCheckpoint { .. } => (StatusCode::NOT_FOUND, "unknown_checkpoint"),
-            RunError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
-            RunError::Exists(_) => (StatusCode::CONFLICT, "exists"),
-            RunError::Read(ReadError::Corrupt { .. }) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_execution"),
-            RunError::UnknownWorkflow(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_workflow"),
-            RunError::Read(ReadError::Store { .. }) | RunError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
-        };
-        ApiError::new(status, code, e.to_string())
-    }
-}
-
-pub fn router(state: Arc<AppState>) -> Router {
+pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/ready", get(ready))
-        .route("/api/v1/plugins", get(plugins))
-        .route("/api/v1/workflows", get(workflows))
         .route("/api/v1/workflows/{name}/executions", post(start_execution))
         .route("/api/v1/executions/{id}", get(get_execution))
         .route("/api/v1/executions/{id}/history", get(history))
@@ -91,25 +27,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/executions/{id}/cancel", post(cancel))
         .route("/api/v1/executions/{id}/checkpoints", get(checkpoints).post(take_checkpoint))
         .route("/api/v1/executions/{id}/restore", post(restore))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .with_state(state)
-}
-
-async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "status": "ready", "plugins": state.host.plugins().len() }))
-}
-
-async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "plugins": state.host.plugins(), "failed": state.host.failures() }))
-}
-
-async fn workflows(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let list = state.workflows.read().expect("workflows lock").list();
-    let items: Vec<Value> = list
-        .into_iter()
-        .map(|(name, versions)| json!({ "name": name, "versions": versions }))
-        .collect();
-    Json(json!({ "workflows": items }))
 }
 
 #[derive(Deserialize, Default)]
@@ -151,7 +68,7 @@ async fn start_execution(
     Query(query): Query<StartQuery>,
     body: Result<Json<StartBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let Json(body) = body.map_err(bad_body)?;
     let wait = query.wait.as_deref().map(parse_wait).transpose()?;
     let plan = state.workflows.read().expect("workflows lock").plan(&name, body.version.as_deref());
     let plan = plan.ok_or_else(|| {
@@ -247,7 +164,7 @@ async fn restore(
     Path(id): Path<String>,
     body: Result<Json<RestoreBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let Json(body) = body.map_err(bad_body)?;
     state.runner.restore(&id, body.checkpoint).await?;
     after_control(&state, &id).await
 }

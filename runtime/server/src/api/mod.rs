@@ -1,0 +1,103 @@
+//! The HTTP API (first slice): health, plugins, workflows, executions started, read and
+//! controlled over HTTP (history, pause, resume, cancel, checkpoints, restore), on one port.
+
+use std::sync::{Arc, RwLock};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use harmonia_host::Host;
+use serde_json::{Value, json};
+
+mod executions;
+mod workflows;
+
+use crate::catalog::WorkflowDirs;
+use crate::records::ReadError;
+use crate::runner::{RunError, Runner, WorkflowSource};
+
+/// An API error: a status and `{"error": {"code", "message"}}`.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// What the handlers share.
+pub struct AppState {
+    pub host: Host,
+    pub workflows: Arc<RwLock<WorkflowDirs>>,
+    runner: Runner,
+}
+
+/// Workflows, shared with the runner for sub-workflows and recovery.
+pub struct SharedWorkflows(pub Arc<RwLock<WorkflowDirs>>);
+
+impl WorkflowSource for SharedWorkflows {
+    fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<harmonia_engine::Plan>> {
+        self.0.read().expect("workflows lock").plan(name, version)
+    }
+}
+
+impl AppState {
+    /// `runner` must look workflows up in `workflows` (see [`SharedWorkflows`]).
+    pub fn new(runner: Runner, workflows: Arc<RwLock<WorkflowDirs>>) -> Arc<AppState> {
+        Arc::new(AppState { host: runner.host().clone(), workflows, runner })
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> ApiError {
+        let (status, code) = match &e {
+            RunError::Read(ReadError::NotFound(_)) => (StatusCode::NOT_FOUND, "unknown_execution"),
+            RunError::NoCheckpoint { .. } => (StatusCode::NOT_FOUND, "unknown_checkpoint"),
+            RunError::NotRunning(_) => (StatusCode::CONFLICT, "not_running"),
+            RunError::Exists(_) => (StatusCode::CONFLICT, "exists"),
+            RunError::Read(ReadError::Corrupt { .. }) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_execution"),
+            RunError::UnknownWorkflow(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_workflow"),
+            RunError::Read(ReadError::Store { .. }) | RunError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(ready))
+        .route("/api/v1/plugins", get(plugins))
+        .merge(workflows::routes())
+        .merge(executions::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+}
+
+/// A JSON body that did not parse: 400, saying why.
+pub(crate) fn bad_body(e: JsonRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "status": "ready", "plugins": state.host.plugins().len() }))
+}
+
+async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "plugins": state.host.plugins(), "failed": state.host.failures() }))
+}
+
