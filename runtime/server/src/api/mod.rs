@@ -19,23 +19,33 @@ use crate::catalog::WorkflowDirs;
 use crate::records::ReadError;
 use crate::runner::{RunError, Runner, WorkflowSource};
 
-/// An API error: a status and `{"error": {"code", "message"}}`.
+/// An API error: a status and `{"error": {"code", "message", "details"?}}`.
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    details: Option<Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    /// Adds machine-readable details (such as each error's line and column).
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = Some(details);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(details) = self.details {
+            error["details"] = details;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 
