@@ -217,3 +217,111 @@ fn plugin_kv_data_survives_a_restart_and_the_data_dir_has_one_owner() {
     let server = Server::start_with(data.path(), workflows.path());
     assert_eq!(run_workflow(&server, "recall", json!({})), json!({"result": "written before the restart"}));
 }
+
+const GREETER_V1: &str = "name: greeter\nversion: \"1\"\ninput:\n  ms: { type: integer, default: 0 }\ntasks:\n  nap: { component: core, action: sleep, input: { ms: \"${input.ms}\" } }\n  hello: { component: core, action: echo, input: { greeting: hello }, depends_on: [nap] }\noutput: \"${tasks.hello.output.greeting}\"\n";
+
+fn post_workflow(server: &Server, content_type: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::blocking::Client::new()
+        .post(server.url("/api/v1/workflows"))
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+#[test]
+fn workflows_are_stored_by_version_read_and_deleted_over_the_api() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    let http = reqwest::blocking::Client::new();
+
+    assert_eq!(post_workflow(&server, "application/yaml", GREETER_V1), (201, json!({"name": "greeter", "version": "1", "created": true})));
+    assert_eq!(post_workflow(&server, "application/yaml", GREETER_V1).0, 200, "the same version again changes nothing");
+    let (status, body) = post_workflow(&server, "application/yaml", &GREETER_V1.replace("greeting: hello", "greeting: hi"));
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("version_exists")), "{body}");
+
+    // JSON bodies, and errors that say where.
+    let v2 = json!({"name": "greeter", "version": "2", "tasks": {"hello": {"component": "core", "action": "echo", "input": {"greeting": "hey"}}},
+                    "output": "${tasks.hello.output.greeting}"});
+    assert_eq!(post_workflow(&server, "application/json", &v2.to_string()).0, 201);
+    let (status, body) = post_workflow(&server, "application/yaml", "name: broken\nversion: 1\ntasks:\n  a: { component: core, action: echo, depends_on: [nowhere] }\n");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_workflow")), "{body}");
+    assert_eq!(body["error"]["details"][0]["line"], 4, "{body}");
+    assert!(body["error"]["details"][0]["column"].as_u64().unwrap() > 0, "{body}");
+    let (status, body) = post_workflow(&server, "application/yaml", "name: x\nversion: 1\ntasks:\n  a: { component: nosuch, action: echo }\n");
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unknown_plugin")), "{body}");
+    assert_eq!(post_workflow(&server, "image/png", "name: x").0, 415);
+
+    let latest: Value = http.get(server.url("/api/v1/workflows/greeter")).send().unwrap().json().unwrap();
+    assert_eq!((latest["version"].as_str(), latest["versions"].clone()), (Some("2"), json!(["1", "2"])));
+    let v1: Value = http.get(server.url("/api/v1/workflows/greeter/versions/1")).send().unwrap().json().unwrap();
+    assert_eq!(v1["tasks"], json!(["nap", "hello"]));
+    assert_eq!(v1["definition"], GREETER_V1);
+    assert_eq!(http.get(server.url("/api/v1/workflows/greeter/versions/9")).send().unwrap().status(), 404);
+
+    // Delete is refused while an execution of it runs, unless forced.
+    let started: Value = http
+        .post(server.url("/api/v1/workflows/greeter/executions"))
+        .json(&json!({"version": "1", "input": {"ms": 30000}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = started["id"].as_str().unwrap().to_string();
+    let refused = http.delete(server.url("/api/v1/workflows/greeter")).send().unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().unwrap();
+    assert_eq!(body["error"]["code"], "executions_running");
+    assert_eq!(http.post(server.url(&format!("/api/v1/executions/{id}/cancel"))).send().unwrap().status(), 202);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(http.delete(server.url("/api/v1/workflows/greeter")).send().unwrap().status(), 200);
+    assert_eq!(http.get(server.url("/api/v1/workflows/greeter")).send().unwrap().status(), 404);
+    let start = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({})).send().unwrap();
+    assert_eq!(start.status(), 404);
+    // Its executions can still be read.
+    let cancelled: Value = http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json().unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+
+    // A restart does not bring a deleted workflow back; a new version does.
+    drop(server);
+    let server = Server::start_with(data.path(), empty.path());
+    assert_eq!(http.get(server.url("/api/v1/workflows/greeter")).send().unwrap().status(), 404);
+    assert_eq!(post_workflow(&server, "application/yaml", &GREETER_V1.replace("\"1\"", "\"3\"")).0, 201);
+    assert_eq!(http.get(server.url("/api/v1/workflows/greeter")).send().unwrap().status(), 200);
+}
+
+#[test]
+fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    let http = reqwest::blocking::Client::new();
+    post_workflow(&server, "application/yaml", GREETER_V1);
+    post_workflow(&server, "application/yaml", &GREETER_V1.replace("name: greeter", "name: other"));
+    let mut done = Vec::new();
+    for _ in 0..3 {
+        done.push(run_workflow(&server, "greeter", json!({})));
+    }
+    run_workflow(&server, "other", json!({}));
+    let slow: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 30000}})).send().unwrap().json().unwrap();
+
+    let list = |query: &str| -> Value { http.get(server.url(&format!("/api/v1/executions?{query}"))).send().unwrap().json().unwrap() };
+    assert_eq!(list("").as_object().unwrap()["executions"].as_array().unwrap().len(), 5);
+    let completed = list("workflow=greeter&status=completed");
+    assert_eq!(completed["executions"].as_array().unwrap().len(), 3, "{completed}");
+    let running = list("status=running");
+    assert_eq!(running["executions"][0]["id"], slow["id"], "{running}");
+    // Pages follow each other without repeats.
+    let first = list("workflow=greeter&limit=2");
+    let next = first["next"].as_str().expect("more to come");
+    let second = list(&format!("workflow=greeter&limit=2&after={next}"));
+    let ids: Vec<&str> = first["executions"].as_array().unwrap().iter().chain(second["executions"].as_array().unwrap()).map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 4);
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), 4);
+    let bad = http.get(server.url("/api/v1/executions?status=sleeping")).send().unwrap();
+    assert_eq!(bad.status(), 400);
+}

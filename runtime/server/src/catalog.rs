@@ -116,6 +116,17 @@ impl WorkflowDirs {
 }
 
 impl WorkflowDirs {
+    /// Forgets every version of `name`; true if there was one.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.texts.retain(|(n, _), _| n != name);
+        self.by_name.remove(name).is_some()
+    }
+
+    /// The text a version was read from.
+    pub fn text(&self, name: &str, version: &str) -> Option<Arc<str>> {
+        self.texts.get(&(name.to_string(), version.to_string())).cloned()
+    }
+
     /// Exactly this version.
     pub fn plan_exact(&self, name: &str, version: &str) -> Option<Arc<Plan>> {
         self.by_name.get(name)?.get(version).cloned()

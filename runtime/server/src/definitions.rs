@@ -15,6 +15,7 @@ pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, S
     let mut batch = Batch::new();
     let mut changed = Vec::new();
     for (name, version, text) in dirs.texts() {
+        batch.delete(Space::Workflows, deleted_key(name)); // a file brings it back
         let key = keys::workflow_key(name, version)?;
         match store.get(Space::Workflows, &key)? {
             None => {
@@ -36,7 +37,15 @@ pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, S
             dirs.replace(workflow, text.into());
         }
     }
+    let deleted: Vec<Vec<u8>> = store.scan_prefix(Space::Workflows, &deleted_prefix(), None, usize::MAX)?.into_iter().map(|(k, _)| k).collect();
     for (key, value) in store.scan_prefix(Space::Workflows, b"", None, usize::MAX)? {
+        if key.first() == Some(&0) {
+            continue; // a deletion marker
+        }
+        let name = key.split(|&b| b == 0).next().unwrap_or_default();
+        if deleted.iter().any(|marker| marker.ends_with(name) && marker.len() == deleted_prefix().len() + name.len()) {
+            continue; // deleted over the API: kept for its executions, not offered for new ones
+        }
         let text = String::from_utf8_lossy(&value).into_owned();
         match harmonia_model::parse_workflow(&text, None) {
             Ok(workflow) if dirs.plan_exact(&workflow.name, &workflow.version).is_none() => {
@@ -49,15 +58,50 @@ pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, S
     Ok(warnings)
 }
 
-/// Stores one version read from `text` if it is not stored yet.
-pub fn store_one(store: &dyn Store, name: &str, version: &str, text: &str) -> Result<(), StoreError> {
+/// What [`store_version`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// A new version.
+    Created,
+    /// The same version with the same text was there already.
+    Unchanged,
+    /// The version is stored with other text: versions do not change.
+    Conflict,
+}
+
+/// Stores one version read from `text`, unless that version is stored already.
+pub fn store_version(store: &dyn Store, name: &str, version: &str, text: &str) -> Result<Stored, StoreError> {
     let key = keys::workflow_key(name, version)?;
-    if store.get(Space::Workflows, &key)?.is_none() {
-        let mut batch = Batch::new();
-        batch.put(Space::Workflows, key, text.as_bytes().to_vec());
-        store.commit(batch)?;
+    match store.get(Space::Workflows, &key)? {
+        Some(stored) if stored == text.as_bytes() => Ok(Stored::Unchanged),
+        Some(_) => Ok(Stored::Conflict),
+        None => {
+            let mut batch = Batch::new();
+            batch.put(Space::Workflows, key, text.as_bytes().to_vec());
+            batch.delete(Space::Workflows, deleted_key(name));
+            store.commit(batch)?;
+            Ok(Stored::Created)
+        }
     }
-    Ok(())
+}
+
+/// Keys of deletion markers start with a NUL byte, which no workflow name has.
+fn deleted_prefix() -> Vec<u8> {
+    b"\0deleted\0".to_vec()
+}
+
+fn deleted_key(name: &str) -> Vec<u8> {
+    let mut key = deleted_prefix();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// Marks a workflow deleted: its stored versions stay (for its executions) but are not
+/// offered for new executions after a restart, unless a file or a new version brings it back.
+pub fn mark_deleted(store: &dyn Store, name: &str) -> Result<(), StoreError> {
+    let mut batch = Batch::new();
+    batch.put(Space::Workflows, deleted_key(name), Vec::new());
+    store.commit(batch)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! step costs its events and a record of a few hundred bytes, whatever the size of the state.
 
 use harmonia_engine::{Event, ExecStatus, Execution, Millis, Plan};
-use harmonia_store::{Batch, Space, Store, StoreError, keys};
+use harmonia_store::{Batch, Space, Store, StoreError, keys, split_versioned};
 use serde::{Deserialize, Serialize};
 
 /// The record of one execution (`Space::Executions`), under a version: its last event's
@@ -350,4 +350,32 @@ pub fn delete_batch(id: &str) -> Result<Batch, StoreError> {
     batch.delete(Space::Executions, key.clone()).delete(Space::Unfinished, key);
     batch.delete_prefix(Space::History, prefix.clone()).delete_prefix(Space::Checkpoints, prefix);
     Ok(batch)
+}
+
+/// One page of execution records in id order, after the id `after`, keeping those `keep`
+/// accepts; the id to continue from if there may be more.
+pub fn list_records(
+    store: &dyn Store,
+    after: Option<&str>,
+    limit: usize,
+    keep: impl Fn(&str, &ExecRecord) -> bool,
+) -> Result<(Vec<(String, ExecRecord)>, Option<String>), StoreError> {
+    let mut found = Vec::new();
+    let mut start = after.map(|id| id.as_bytes().to_vec());
+    loop {
+        let page = store.scan_prefix(Space::Executions, b"", start.as_deref(), 256)?;
+        let Some((last, _)) = page.last() else { return Ok((found, None)) };
+        start = Some(last.clone());
+        for (key, value) in page {
+            let id = String::from_utf8_lossy(&key).into_owned();
+            let Ok((_, payload)) = split_versioned(Space::Executions, &key, &value) else { continue };
+            let Ok(record) = serde_json::from_slice::<ExecRecord>(payload) else { continue };
+            if keep(&id, &record) {
+                found.push((id.clone(), record));
+                if found.len() == limit {
+                    return Ok((found, Some(id)));
+                }
+            }
+        }
+    }
 }

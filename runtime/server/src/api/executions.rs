@@ -20,6 +20,7 @@ use crate::runner::WorkflowSource;
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/workflows/{name}/executions", post(start_execution))
+        .route("/api/v1/executions", get(list_executions))
         .route("/api/v1/executions/{id}", get(get_execution))
         .route("/api/v1/executions/{id}/history", get(history))
         .route("/api/v1/executions/{id}/pause", post(pause))
@@ -167,4 +168,51 @@ async fn restore(
     let Json(body) = body.map_err(bad_body)?;
     state.runner.restore(&id, body.checkpoint).await?;
     after_control(&state, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    workflow: Option<String>,
+    /// running, paused, completed, failed or cancelled.
+    status: Option<String>,
+    /// Continue after this id (the `next` of the previous page).
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+const STATUSES: [&str; 5] = ["running", "paused", "completed", "failed", "cancelled"];
+
+/// Executions in id order (ids start with their start time, so oldest first), filtered by
+/// workflow and status, a page at a time.
+async fn list_executions(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        let message = format!("status={status:?}: expected one of {}", STATUSES.join(", "));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_status", message));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let store = state.runner.store().clone();
+    let page = tokio::task::spawn_blocking(move || {
+        crate::records::list_records(&*store, query.after.as_deref(), limit, |_, record| {
+            let status = serde_json::to_value(record.status).ok();
+            query.workflow.as_deref().is_none_or(|w| w == record.workflow)
+                && query.status.as_deref().is_none_or(|s| status.as_ref().and_then(Value::as_str) == Some(s))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    let (records, next) = page;
+    let items: Vec<Value> = records
+        .into_iter()
+        .map(|(id, r)| {
+            json!({ "id": id, "workflow": r.workflow, "version": r.version, "status": r.status,
+                    "created_at": r.created_at, "updated_at": r.updated_at, "parent": r.parent })
+        })
+        .collect();
+    Ok(Json(json!({ "executions": items, "next": next })))
 }

@@ -1,24 +1,174 @@
-//! Workflows: list, store a version, read, delete.
+//! Workflows: store a version (JSON or YAML), list, read the latest or one version, delete.
+//! A version, once stored, never changes: storing it again with other content is a 409.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use harmonia_model::{Diagnostics, Workflow};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{ApiError, AppState};
+use crate::catalog::{HostCatalog, compare_versions};
+use crate::definitions::{self, Stored};
+use crate::runner::WorkflowSource;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/workflows", get(workflows))
+    Router::new()
+        .route("/api/v1/workflows", get(list).post(create))
+        .route("/api/v1/workflows/{name}", get(latest).delete(delete))
+        .route("/api/v1/workflows/{name}/versions/{version}", get(version))
 }
 
-async fn workflows(State(state): State<Arc<AppState>>) -> Json<Value> {
+async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
     let list = state.workflows.read().expect("workflows lock").list();
-    let items: Vec<Value> = list
-        .into_iter()
-        .map(|(name, versions)| json!({ "name": name, "versions": versions }))
-        .collect();
+    let items: Vec<Value> = list.into_iter().map(|(name, versions)| json!({ "name": name, "versions": versions })).collect();
     Json(json!({ "workflows": items }))
 }
 
+/// Each diagnostic as `{line, column, message, hint?}`.
+fn diagnostics(d: &Diagnostics) -> Value {
+    let items: Vec<Value> = d
+        .0
+        .iter()
+        .map(|d| {
+            let mut item = json!({ "line": d.line, "column": d.column, "message": d.message });
+            if let Some(hint) = &d.hint {
+                item["hint"] = json!(hint);
+            }
+            item
+        })
+        .collect();
+    Value::Array(items)
+}
+
+fn invalid(code: &'static str, d: &Diagnostics) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, d.to_string()).with_details(diagnostics(d))
+}
+
+/// Reads a workflow body: YAML or JSON (JSON is read by the same parser, so errors have a
+/// line and column either way); other content types are refused.
+fn parse_body(headers: &HeaderMap, body: &str) -> Result<Workflow, ApiError> {
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/yaml");
+    let kind = kind.split(';').next().unwrap_or_default().trim();
+    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
+    if !known.contains(&kind) {
+        let message = format!("content type {kind} is not a workflow: send application/json or application/yaml");
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
+    }
+    if body.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the body is empty: send a workflow"));
+    }
+    harmonia_model::parse_workflow(body, None).map_err(|d| invalid("invalid_workflow", &d))
+}
+
+async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: String) -> Result<Response, ApiError> {
+    let workflow = parse_body(&headers, &body)?;
+    harmonia_model::check_plugins(&workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
+    {
+        let dirs = state.workflows.read().expect("workflows lock");
+        // A workflow may call itself, or another version of itself.
+        let known = WithSelf { dirs: &dirs, workflow: &workflow };
+        harmonia_model::check_workflows(&workflow, &known).map_err(|d| invalid("unknown_workflow", &d))?;
+    }
+    let (name, version) = (workflow.name.clone(), workflow.version.clone());
+    let store = state.runner.store().clone();
+    let text = body.clone();
+    let (n, v) = (name.clone(), version.clone());
+    let stored = tokio::task::spawn_blocking(move || definitions::store_version(&*store, &n, &v, &text))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    let status = match stored {
+        Stored::Conflict => {
+            let message = format!("workflow {name} version {version} is stored with other content; versions do not change: give it a new version");
+            return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", message));
+        }
+        Stored::Unchanged => StatusCode::OK,
+        Stored::Created => StatusCode::CREATED,
+    };
+    state.workflows.write().expect("workflows lock").replace(workflow, body.into());
+    Ok((status, Json(json!({ "name": name, "version": version, "created": status == StatusCode::CREATED }))).into_response())
+}
+
+/// The known workflows plus the one being stored, for its sub-workflow references.
+struct WithSelf<'a> {
+    dirs: &'a crate::WorkflowDirs,
+    workflow: &'a Workflow,
+}
+
+impl harmonia_model::WorkflowCatalog for WithSelf<'_> {
+    fn exists(&self, name: &str, version: Option<&str>) -> bool {
+        (name == self.workflow.name && version.is_none_or(|v| v == self.workflow.version))
+            || harmonia_model::WorkflowCatalog::exists(self.dirs, name, version)
+    }
+}
+
+/// A version as the API shows it: its text and what it declares.
+fn describe(state: &AppState, name: &str, version: &str) -> Option<Value> {
+    let dirs = state.workflows.read().expect("workflows lock");
+    let plan = dirs.plan_exact(name, version)?;
+    let wf = &plan.workflow;
+    let mut versions: Vec<String> = dirs.list().into_iter().find(|(n, _)| n == name).map(|(_, v)| v).unwrap_or_default();
+    versions.sort_by(|a, b| compare_versions(a, b));
+    let inputs: Vec<Value> = wf.input.iter().map(|(name, p)| json!({ "name": name, "required": p.default.is_none(), "default": p.default })).collect();
+    Some(json!({
+        "name": wf.name,
+        "version": wf.version,
+        "description": wf.description,
+        "tasks": wf.tasks.keys().collect::<Vec<_>>(),
+        "input": inputs,
+        "definition": dirs.text(name, version).as_deref(),
+        "versions": versions,
+    }))
+}
+
+fn unknown(name: &str, version: Option<&str>) -> ApiError {
+    let which = version.map_or(name.to_string(), |v| format!("{name} version {v}"));
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_workflow", format!("no workflow {which}"))
+}
+
+async fn latest(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let plan = state.workflows.read().expect("workflows lock").plan(&name, None).ok_or_else(|| unknown(&name, None))?;
+    describe(&state, &name, &plan.workflow.version).map(Json).ok_or_else(|| unknown(&name, None))
+}
+
+async fn version(State(state): State<Arc<AppState>>, Path((name, version)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    describe(&state, &name, &version).map(Json).ok_or_else(|| unknown(&name, Some(&version)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Removes a workflow for new executions. Its stored definitions stay: executions of it
+/// (finished, or running with `force`) can still be read, replayed and resumed.
+async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<Response, ApiError> {
+    let running = state.runner.running_of(&name);
+    if running > 0 && !query.force {
+        let message = format!("{running} executions of workflow {name} are running: cancel them first, or delete with ?force=true");
+        return Err(ApiError::new(StatusCode::CONFLICT, "executions_running", message));
+    }
+    if state.workflows.read().expect("workflows lock").plan(&name, None).is_none() {
+        return Err(unknown(&name, None));
+    }
+    let store = state.runner.store().clone();
+    let marked = name.clone();
+    tokio::task::spawn_blocking(move || definitions::mark_deleted(&*store, &marked))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    state.workflows.write().expect("workflows lock").remove(&name);
+    Ok((StatusCode::OK, Json(json!({ "name": name, "deleted": true, "running": running }))).into_response())
+}

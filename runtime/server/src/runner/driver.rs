@@ -33,7 +33,7 @@ pub(super) fn spawn(
 ) -> Result<Live, RunError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done) = watch::channel(None);
-    let live = Live { tx: tx.clone(), done };
+    let live = Live { workflow: Arc::from(exec.workflow.as_str()), tx: tx.clone(), done };
     {
         let mut running = runner.inner.live.lock().expect("live lock");
         if running.contains_key(&exec.id) {

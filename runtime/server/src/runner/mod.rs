@@ -91,6 +91,7 @@ enum Input {
 /// A driver running in this process.
 #[derive(Clone)]
 struct Live {
+    workflow: Arc<str>,
     tx: mpsc::UnboundedSender<Input>,
     done: watch::Receiver<Option<Arc<Execution>>>,
 }
@@ -339,6 +340,11 @@ impl Runner {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// How many executions of `workflow` run in this process (paused ones included).
+    pub fn running_of(&self, workflow: &str) -> usize {
+        self.inner.live.lock().expect("live lock").values().filter(|live| &*live.workflow == workflow).count()
     }
 
     /// Resumes every unfinished execution in the store (after a restart).
