@@ -114,6 +114,13 @@ pub enum Event {
     /// The execution rolls back to the state of a checkpoint (taken after event
     /// `checkpoint`) and continues from there; calls in flight then run again.
     Restored { checkpoint: u64, state: Box<crate::Execution>, at: Millis },
+    /// A user set (or replaced) a task's output: the task succeeds with it, whatever it was
+    /// doing is stopped. Only while paused; see [`crate::check_change`] for what is allowed.
+    OutputSet { task: String, output: Value, at: Millis },
+    /// A user skipped a task that had not finished; whatever it was doing is stopped.
+    SkipRequested { task: String, reason: String, at: Millis },
+    /// A user set workflow variables (merged into the others).
+    VarsChanged { vars: serde_json::Map<String, Value>, at: Millis },
 
     // What the engine decided.
     CallStarted { call: CallId, attempt: u32, input: Value, at: Millis },
@@ -138,6 +145,28 @@ pub enum Event {
     Failing { error: Failure, at: Millis },
     Completed { output: Value, at: Millis },
     Failed { error: Failure, at: Millis },
+}
+
+impl Event {
+    /// Comes from outside the engine (the driver, a user, a plugin), as opposed to what the
+    /// engine decided: the events to feed to [`crate::step`] again when a step is redone.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Event::Started { .. }
+                | Event::CallSucceeded { .. }
+                | Event::CallFailed { .. }
+                | Event::TimerFired { .. }
+                | Event::Paused { .. }
+                | Event::Resumed { .. }
+                | Event::Cancelled { .. }
+                | Event::Recovered { .. }
+                | Event::Restored { .. }
+                | Event::OutputSet { .. }
+                | Event::SkipRequested { .. }
+                | Event::VarsChanged { .. }
+        )
+    }
 }
 
 /// Work for the driver: carry it out, then feed back what happened as events.

@@ -7,14 +7,19 @@
 //! execution rebuilds its state exactly. A step only looks at the tasks it touches, so
 //! its cost does not grow with the length of the history.
 //!
+//! A paused execution can be changed by a user (set a task's output, skip a task, set
+//! variables), each change an input event in its history: see [`check_change`].
+//!
 //! Must not depend on wasmtime, storage or HTTP crates.
 
+mod change;
 mod event;
 mod machine;
 mod plan;
 mod retry;
 mod state;
 
+pub use change::{ChangeError, check_change};
 pub use event::{CallId, Command, Event, Failure, Millis, TimerId};
 pub use machine::{Output, step};
 pub use plan::Plan;

@@ -38,7 +38,10 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::Resumed { at }
         | Event::Cancelled { at, .. }
         | Event::Recovered { at }
-        | Event::Restored { at, .. } => Some(*at),
+        | Event::Restored { at, .. }
+        | Event::OutputSet { at, .. }
+        | Event::SkipRequested { at, .. }
+        | Event::VarsChanged { at, .. } => Some(*at),
         _ => None,
     }
 }
@@ -49,10 +52,10 @@ enum Readiness {
     Skip(String),
 }
 
-struct Machine<'a> {
-    plan: &'a Plan,
-    exec: &'a mut Execution,
-    now: Millis,
+pub(crate) struct Machine<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) exec: &'a mut Execution,
+    pub(crate) now: Millis,
     out: Output,
 }
 
@@ -61,7 +64,7 @@ fn expression_failure(task: &str, e: &EvalError) -> Failure {
 }
 
 impl Machine<'_> {
-    fn emit(&mut self, event: Event) {
+    pub(crate) fn emit(&mut self, event: Event) {
         self.exec.apply(&event);
         self.out.events.push(event);
     }
@@ -131,6 +134,12 @@ impl Machine<'_> {
                 let interrupted = self.exec.in_flight.clone();
                 self.emit(input);
                 self.resume_after_interruption(interrupted);
+            }
+            Event::OutputSet { .. } | Event::SkipRequested { .. } | Event::VarsChanged { .. } => {
+                if crate::check_change(self.plan, self.exec, &input).is_err() {
+                    return;
+                }
+                self.change(input);
             }
             Event::Cancelled { .. } => {
                 let calls: Vec<CallId> = self.exec.in_flight.keys().cloned().collect();
@@ -278,13 +287,13 @@ impl Machine<'_> {
         }
     }
 
-    fn skip(&mut self, id: &str, reason: String) {
+    pub(crate) fn skip(&mut self, id: &str, reason: String) {
         self.emit(Event::TaskSkipped { task: id.to_string(), reason });
         self.resolved(id);
     }
 
     /// A task reached an end state: its dependants may be ready now.
-    fn resolved(&mut self, id: &str) {
+    pub(crate) fn resolved(&mut self, id: &str) {
         let plan = self.plan;
         for dependant in plan.dependants(id) {
             self.consider(dependant);
@@ -583,6 +592,13 @@ impl Machine<'_> {
     }
 
     fn cancel_task(&mut self, id: &str) {
+        self.stop_task(id);
+        self.emit(Event::TaskCancelled { task: id.to_string() });
+    }
+
+    /// Stops what a task is doing before it is given an end state: its calls in flight
+    /// and, while it is recovering, its fallback (cancelled).
+    pub(crate) fn stop_task(&mut self, id: &str) {
         if self.exec.task(id).status == TaskStatus::Recovering {
             // Its fallback is what runs now: stop it too.
             let fallback = self.exec.tasks.iter().find(|(_, t)| t.fallback_for.as_deref() == Some(id)).map(|(f, _)| f.clone());
@@ -592,7 +608,6 @@ impl Machine<'_> {
             }
         }
         self.cancel_calls_of(id);
-        self.emit(Event::TaskCancelled { task: id.to_string() });
     }
 
     fn fail_execution(&mut self, error: Failure) {

@@ -23,6 +23,16 @@ impl ExecStatus {
     pub fn is_finished(self) -> bool {
         matches!(self, ExecStatus::Completed | ExecStatus::Failed | ExecStatus::Cancelled)
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecStatus::Running => "running",
+            ExecStatus::Paused => "paused",
+            ExecStatus::Completed => "completed",
+            ExecStatus::Failed => "failed",
+            ExecStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,6 +286,10 @@ impl Execution {
                 *self = (**state).clone();
                 self.seq = seq;
                 self.in_flight.clear();
+            }
+            Event::OutputSet { .. } | Event::SkipRequested { .. } | Event::VarsChanged { .. } => {
+                // What the change does follows as the engine's own events (TaskSucceeded,
+                // TaskSkipped, TaskCancelled, VarsSet), so the fold has one path for each.
             }
             Event::CallStarted { call, attempt, at, .. } => {
                 self.queue.retain(|(c, _)| c != call);

@@ -3,5 +3,6 @@
 
 mod flow;
 mod failures;
+mod modify;
 mod recovery;
 mod sim;
