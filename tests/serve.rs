@@ -325,3 +325,177 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
     let bad = http.get(server.url("/api/v1/executions?status=sleeping")).send().unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+/// One Server-Sent Event: its id, its type and its data.
+struct Sse {
+    id: u64,
+    kind: String,
+    data: Value,
+}
+
+/// Reads events off an SSE response until `done` says stop.
+fn read_sse(response: reqwest::blocking::Response, mut done: impl FnMut(&Sse) -> bool) -> Vec<Sse> {
+    let mut events = Vec::new();
+    let (mut id, mut kind, mut data) = (None, String::new(), String::new());
+    for line in BufReader::new(response).lines() {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().parse().unwrap());
+        } else if let Some(v) = line.strip_prefix("event:") {
+            kind = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.trim());
+        } else if line.is_empty() && id.is_some() {
+            let event = Sse { id: id.take().unwrap(), kind: std::mem::take(&mut kind), data: serde_json::from_str(&std::mem::take(&mut data)).unwrap() };
+            let stop = done(&event);
+            events.push(event);
+            if stop {
+                break;
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn events_stream_in_order_over_sse_and_a_reconnect_with_last_event_id_misses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    post_workflow(&server, "application/yaml", GREETER_V1);
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let stream = http.get(server.url("/api/v1/events/stream?workflow=greeter")).send().unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 50}})).send().unwrap().json().unwrap();
+    let id = started["id"].as_str().unwrap().to_string();
+    let events = read_sse(stream, |e| e.kind == "completed");
+    // Every event of the execution, in history order, with growing stream ids.
+    let seqs: Vec<u64> = events.iter().map(|e| e.data["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{:?}", events.iter().map(|e| &e.kind).collect::<Vec<_>>());
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(events.iter().all(|e| e.data["execution"] == id.as_str()));
+    assert_eq!(events[0].kind, "started");
+    let history: Value = http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
+    assert_eq!(history["events"].as_array().unwrap().len(), events.len());
+
+    // Reconnect after the third event: the rest, no gap, no repeat.
+    let resumed = http.get(server.url("/api/v1/events/stream?workflow=greeter")).header("last-event-id", events[2].id.to_string()).send().unwrap();
+    let rest = read_sse(resumed, |e| e.kind == "completed");
+    assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), events[3..].iter().map(|e| e.id).collect::<Vec<_>>());
+
+    // Filters by type with `*` patterns; a bad Last-Event-ID is a 400.
+    let tasks = http.get(server.url("/api/v1/events/stream?type=task_*")).header("last-event-id", "0").send().unwrap();
+    let task_events = read_sse(tasks, |e| e.data["event"]["task"] == "hello");
+    assert_eq!(task_events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["task_succeeded", "task_succeeded"]);
+    let bad = http.get(server.url("/api/v1/events/stream")).header("last-event-id", "yesterday").send().unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[test]
+fn a_paused_execution_can_have_a_task_output_set_a_task_skipped_and_vars_changed() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    post_workflow(&server, "application/yaml", GREETER_V1);
+    let http = reqwest::blocking::Client::new();
+    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 30000}})).send().unwrap().json().unwrap();
+    let id = started["id"].as_str().unwrap();
+    let url = |path: &str| server.url(&format!("/api/v1/executions/{id}{path}"));
+    let refused = http.post(url("/tasks/nap/output")).json(&json!({"output": {}})).send().unwrap();
+    assert_eq!(refused.status(), 409, "only a paused execution can be changed");
+    assert_eq!(refused.json::<Value>().unwrap()["error"]["code"], "not_paused");
+    assert_eq!(http.post(url("/pause")).send().unwrap().status(), 202);
+    let unknown = http.post(url("/tasks/nope/skip")).send().unwrap();
+    assert_eq!(unknown.status(), 404);
+    // The 30 s nap is declared done; hello is queued until resume.
+    assert_eq!(http.post(url("/tasks/nap/output")).json(&json!({"output": {"slept_ms": 0}})).send().unwrap().status(), 202);
+    assert_eq!(http.post(url("/vars")).json(&json!({"vars": {"note": "changed"}})).send().unwrap().status(), 202);
+    let state: Value = http.get(url("")).send().unwrap().json().unwrap();
+    assert_eq!((state["status"].as_str(), state["tasks"]["nap"]["status"].as_str()), (Some("paused"), Some("succeeded")));
+    assert_eq!(state["vars"]["note"], "changed");
+    assert_eq!(http.post(url("/resume")).send().unwrap().status(), 202);
+    for _ in 0..200 {
+        let state: Value = http.get(url("")).send().unwrap().json().unwrap();
+        if state["status"] == "completed" {
+            assert_eq!(state["output"], "hello");
+            let history: Value = http.get(url("/history")).send().unwrap().json().unwrap();
+            let kinds: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+            assert!(kinds.contains(&"output_set") && kinds.contains(&"vars_changed"), "{kinds:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the execution did not complete after its nap was set done");
+}
+
+#[test]
+fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches_another() {
+    // A working directory like the README's: ./plugins (the bundled ones), ./workflows
+    // (empty: the CLI applies them), ./data made by the server.
+    let cwd = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
+    std::fs::create_dir(cwd.path().join("workflows")).unwrap();
+    std::fs::copy(repo().join("workflows/examples-data/review.txt"), cwd.path().join("review.txt")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        .current_dir(cwd.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("HARMONIA_PLUGINS")
+        .env_remove("HARMONIA_DATA")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("harmonia listening on ").unwrap().to_string();
+    let server = Server { child, base: base.clone(), _data: None };
+    assert!(cwd.path().join("data/state").is_dir(), "the data directory is ./data");
+
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+            .current_dir(repo())
+            .args(args)
+            .env("HARMONIA_SERVER", &base)
+            .env_remove("HARMONIA_DATA")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.strip_prefix(repo()).unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut args = vec!["workflow", "apply"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, stdout, stderr) = cli(&args);
+    // The sub-workflow example needs the one it calls: applied in name order it may come
+    // first, so apply once more.
+    let (code, stdout, stderr) = if code == Some(0) { (code, stdout, stderr) } else { cli(&args) };
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), files.len(), "{stdout}");
+    let (_, listed, _) = cli(&["workflow", "list"]);
+    assert!(listed.contains("parallel_reviews") || listed.lines().count() >= 10, "{listed}");
+
+    let (code, stdout, stderr) = cli(&["exec", "start", "document_processing", "--input", "document_path=review.txt", "--wait"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let result: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((result["status"].as_str(), result["output"]["sentiment"].as_str()), (Some("completed"), Some("positive")), "{result}");
+
+    let (code, id, stderr) = cli(&["exec", "start", "poll_until_done", "--input", "target=2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stdout, stderr) = cli(&["exec", "watch", id.trim()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("poll succeeded"), "task states are shown as they change:\n{stderr}");
+    let (code, history, _) = cli(&["exec", "history", id.trim()]);
+    assert_eq!(code, Some(0));
+    assert!(history.lines().next().unwrap().contains("\"type\":\"started\""), "{history}");
+    let (code, _, stderr) = cli(&["exec", "get", "nosuchexecution"]);
+    assert_eq!(code, Some(2), "an error, as for every command");
+    assert!(stderr.contains("404 unknown_execution"), "{stderr}");
+
+    let (took, status) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(10));
+}

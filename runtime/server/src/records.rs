@@ -352,6 +352,9 @@ pub fn delete_batch(id: &str) -> Result<Batch, StoreError> {
     Ok(batch)
 }
 
+/// Execution records by id, and the id to continue after if there may be more.
+pub type RecordPage = (Vec<(String, ExecRecord)>, Option<String>);
+
 /// One page of execution records in id order, after the id `after`, keeping those `keep`
 /// accepts; the id to continue from if there may be more.
 pub fn list_records(
@@ -359,7 +362,7 @@ pub fn list_records(
     after: Option<&str>,
     limit: usize,
     keep: impl Fn(&str, &ExecRecord) -> bool,
-) -> Result<(Vec<(String, ExecRecord)>, Option<String>), StoreError> {
+) -> Result<RecordPage, StoreError> {
     let mut found = Vec::new();
     let mut start = after.map(|id| id.as_bytes().to_vec());
     loop {

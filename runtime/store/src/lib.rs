@@ -3,7 +3,8 @@
 //! (`tests/conformance.rs`) runs on both, so they keep the same semantics.
 //!
 //! The data is split into [`Space`]s (one RocksDB column family each): workflow definitions,
-//! executions, history, checkpoints, plugin key-value data, the event log and the audit log.
+//! executions, history, checkpoints, plugin key-value data, the event log, the audit log and
+//! API tokens.
 //! Keys are built by the helpers of [`keys`], so a prefix scan of one execution never leaks
 //! into another.
 //!
@@ -51,11 +52,14 @@ pub enum Space {
     /// The executions not finished yet, by id (empty values): what recovery resumes
     /// without reading every execution ever run.
     Unfinished,
+    /// API tokens by name: each a JSON record with the role and the SHA-256 of the secret
+    /// (never the secret itself).
+    Tokens,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 8] = [
+    pub const ALL: [Space; 9] = [
         Space::Workflows,
         Space::Executions,
         Space::History,
@@ -64,6 +68,7 @@ impl Space {
         Space::Events,
         Space::Audit,
         Space::Unfinished,
+        Space::Tokens,
     ];
 
     /// The name of the space, and of its column family.
@@ -77,6 +82,7 @@ impl Space {
             Space::Events => "events",
             Space::Audit => "audit",
             Space::Unfinished => "unfinished",
+            Space::Tokens => "tokens",
         }
     }
 

@@ -192,6 +192,12 @@ fn open_error(dir: &Path, err: rocksdb::Error) -> StoreError {
     StoreError::Io { message: format!("cannot open the data directory {}: {message}", dir.display()) }
 }
 
+/// The column family of a space that a read-only open may lack (a store written by an
+/// older version): reads of it find nothing.
+fn readable(db: &DB, space: Space) -> Option<&ColumnFamily> {
+    db.cf_handle(space.name())
+}
+
 fn family(db: &DB, space: Space) -> &ColumnFamily {
     db.cf_handle(space.name()).expect("open creates a column family for every space")
 }
@@ -204,14 +210,16 @@ fn read_error(space: Space, key: &[u8], err: rocksdb::Error) -> StoreError {
 }
 
 fn read(db: &DB, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    db.get_cf(family(db, space), key).map_err(|err| read_error(space, key, err))
+    let Some(cf) = readable(db, space) else { return Ok(None) };
+    db.get_cf(cf, key).map_err(|err| read_error(space, key, err))
 }
 
 /// The greatest key of `space` that is at least `from`.
 fn last_key(db: &DB, space: Space, from: &[u8]) -> Result<Option<Vec<u8>>> {
     let mut options = ReadOptions::default();
     options.set_iterate_lower_bound(from);
-    let mut iter = db.raw_iterator_cf_opt(family(db, space), options);
+    let Some(cf) = readable(db, space) else { return Ok(None) };
+    let mut iter = db.raw_iterator_cf_opt(cf, options);
     iter.seek_to_last();
     let key = iter.key().map(<[u8]>::to_vec);
     iter.status().map_err(|err| read_error(space, from, err))?;
@@ -234,7 +242,8 @@ impl Store for RocksStore {
         if let Some(end) = prefix_end(prefix) {
             options.set_iterate_upper_bound(end);
         }
-        let mut iter = self.db.raw_iterator_cf_opt(family(&self.db, space), options);
+        let Some(cf) = readable(&self.db, space) else { return Ok(Vec::new()) };
+        let mut iter = self.db.raw_iterator_cf_opt(cf, options);
         match start_after {
             Some(after) if after >= prefix => {
                 iter.seek(after);
@@ -262,7 +271,8 @@ impl Store for RocksStore {
         if let Some(end) = prefix_end(prefix) {
             options.set_iterate_upper_bound(end);
         }
-        let mut iter = self.db.raw_iterator_cf_opt(family(&self.db, space), options);
+        let Some(cf) = readable(&self.db, space) else { return Ok(None) };
+        let mut iter = self.db.raw_iterator_cf_opt(cf, options);
         iter.seek_to_last();
         let last = iter.item().filter(|(key, _)| key.starts_with(prefix));
         let last = last.map(|(key, value)| (key.to_vec(), value.to_vec()));

@@ -28,6 +28,9 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/executions/{id}/cancel", post(cancel))
         .route("/api/v1/executions/{id}/checkpoints", get(checkpoints).post(take_checkpoint))
         .route("/api/v1/executions/{id}/restore", post(restore))
+        .route("/api/v1/executions/{id}/tasks/{task}/output", post(set_output))
+        .route("/api/v1/executions/{id}/tasks/{task}/skip", post(skip_task))
+        .route("/api/v1/executions/{id}/vars", post(set_vars))
 }
 
 #[derive(Deserialize, Default)]
@@ -215,4 +218,59 @@ async fn list_executions(
         })
         .collect();
     Ok(Json(json!({ "executions": items, "next": next })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputBody {
+    output: Value,
+}
+
+/// Sets (or replaces) a task's output and marks it succeeded, in a paused execution.
+async fn set_output(
+    State(state): State<Arc<AppState>>,
+    Path((id, task)): Path<(String, String)>,
+    body: Result<Json<OutputBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(bad_body)?;
+    let event = harmonia_engine::Event::OutputSet { task, output: body.output, at: state.runner.now() };
+    state.runner.change(&id, event).await?;
+    after_control(&state, &id).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SkipBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Skips a task that has not finished, in a paused execution.
+async fn skip_task(
+    State(state): State<Arc<AppState>>,
+    Path((id, task)): Path<(String, String)>,
+    body: Option<Json<SkipBody>>,
+) -> Result<Response, ApiError> {
+    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let event = harmonia_engine::Event::SkipRequested { task, reason, at: state.runner.now() };
+    state.runner.change(&id, event).await?;
+    after_control(&state, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VarsBody {
+    vars: serde_json::Map<String, Value>,
+}
+
+/// Sets workflow variables of a paused execution.
+async fn set_vars(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Json<VarsBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(bad_body)?;
+    let event = harmonia_engine::Event::VarsChanged { vars: body.vars, at: state.runner.now() };
+    state.runner.change(&id, event).await?;
+    after_control(&state, &id).await
 }

@@ -7,11 +7,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use harmonia_host::Host;
+use harmonia_store::Store;
 use serde_json::{Value, json};
 
+mod audit;
+pub mod auth;
+mod events;
 mod executions;
 mod workflows;
 
@@ -54,6 +59,10 @@ pub struct AppState {
     pub host: Host,
     pub workflows: Arc<RwLock<WorkflowDirs>>,
     runner: Runner,
+    /// The runner's store: tokens and the audit log live there too.
+    store: Arc<dyn Store>,
+    auth: auth::Auth,
+    audit: audit::AuditLog,
 }
 
 /// Workflows, shared with the runner for sub-workflows and recovery.
@@ -66,9 +75,20 @@ impl WorkflowSource for SharedWorkflows {
 }
 
 impl AppState {
-    /// `runner` must look workflows up in `workflows` (see [`SharedWorkflows`]).
+    /// `runner` must look workflows up in `workflows` (see [`SharedWorkflows`]). The tokens
+    /// are those of the runner's store; without any the API is open, so the caller must
+    /// listen on loopback only (or use [`AppState::with_auth`]).
     pub fn new(runner: Runner, workflows: Arc<RwLock<WorkflowDirs>>) -> Arc<AppState> {
-        Arc::new(AppState { host: runner.host().clone(), workflows, runner })
+        // Unreadable tokens close the API rather than open it.
+        let auth = auth::Auth::load(&**runner.store(), true).unwrap_or_else(|e| auth::Auth::unavailable(format!("cannot read the API tokens: {e}")));
+        AppState::with_auth(runner, workflows, auth)
+    }
+
+    /// Like [`AppState::new`], with the tokens (and whether none means open) given.
+    pub fn with_auth(runner: Runner, workflows: Arc<RwLock<WorkflowDirs>>, auth: auth::Auth) -> Arc<AppState> {
+        let store = runner.store().clone();
+        let audit = audit::AuditLog::new(store.clone());
+        Arc::new(AppState { host: runner.host().clone(), workflows, runner, store, auth, audit })
     }
 }
 
@@ -82,6 +102,11 @@ impl From<RunError> for ApiError {
             RunError::Read(ReadError::Corrupt { .. }) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_execution"),
             RunError::UnknownWorkflow(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_workflow"),
             RunError::Read(ReadError::Store { .. }) | RunError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
+            RunError::Change(change) => match change.code() {
+                code @ ("not_a_change" | "no_vars") => (StatusCode::BAD_REQUEST, code),
+                code @ "unknown_task" => (StatusCode::NOT_FOUND, code),
+                code => (StatusCode::CONFLICT, code),
+            },
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -94,7 +119,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/plugins", get(plugins))
         .merge(workflows::routes())
         .merge(executions::routes())
+        .merge(events::routes())
+        .merge(auth::routes())
+        .merge(audit::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        // Outermost: every route and the fallback are authorized and audited.
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
 }
 

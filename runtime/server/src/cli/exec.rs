@@ -1,6 +1,7 @@
-//! `harmonia exec ...` on a data directory: read an execution's history, replay it, list
-//! its checkpoints, export it and import it. Reads open the store read-only, so they work
-//! beside a running server.
+//! `harmonia exec ...`: start, read, control and watch executions on a server (see
+//! `client.rs`), and, on a data directory (`--data`), read an execution's history, replay
+//! it, list its checkpoints, export it and import it. Reads of a data directory open the
+//! store read-only, so they work beside a running server.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,14 +10,45 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use harmonia::WorkflowDirs;
+
+use super::client::{self, ServerArgs};
 use harmonia::records::{self, ExecExport};
 use harmonia_engine::{Execution, replay};
 use harmonia_store::{RocksStore, Space, Store, StoreOptions};
 
 #[derive(Subcommand)]
 pub enum ExecCommand {
+    /// Start an execution on the server; print its id, or with `--wait` its result.
+    Start {
+        workflow: String,
+        /// An input parameter, `name=value` (a JSON value, or else a string; repeatable).
+        #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// The whole input as a JSON object (merged under --input values).
+        #[arg(long)]
+        input_json: Option<String>,
+        /// A version of the workflow (the latest by default).
+        #[arg(long)]
+        version: Option<String>,
+        /// Wait for the result, up to this long (`30s`, `2m`).
+        #[arg(long, num_args = 0..=1, default_missing_value = "10m")]
+        wait: Option<String>,
+    },
+    /// Show an execution: status, tasks, output or error.
+    Get { id: String },
+    /// Hold back new calls of an execution.
+    Pause { id: String },
+    Resume { id: String },
+    Cancel { id: String },
+    /// Follow an execution's task states live until it ends (exit 1 if it failed).
+    Watch { id: String },
     /// List the executions: id, workflow, status, one per line.
-    List,
+    List {
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+    },
     /// Print the history of an execution, one JSON event per line.
     History { id: String },
     /// Rebuild the state of an execution from its whole history and check that it equals
@@ -31,7 +63,25 @@ pub enum ExecCommand {
     Import { file: PathBuf },
 }
 
-pub fn run(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
+/// Commands for a server, or (`--data` given, or only possible there) a data directory.
+pub async fn run(command: ExecCommand, data: Option<&Path>, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    match (command, data) {
+        (ExecCommand::Start { workflow, inputs, input_json, version, wait }, _) => {
+            let input = client::input_of(&inputs, input_json.as_deref())?;
+            client::start(server, &workflow, version, input, wait).await
+        }
+        (ExecCommand::Get { id }, _) => client::control(server, &id, "get").await,
+        (ExecCommand::Pause { id }, _) => client::control(server, &id, "pause").await,
+        (ExecCommand::Resume { id }, _) => client::control(server, &id, "resume").await,
+        (ExecCommand::Cancel { id }, _) => client::control(server, &id, "cancel").await,
+        (ExecCommand::Watch { id }, _) => client::watch(server, &id).await,
+        (ExecCommand::List { workflow, status }, None) => client::list(server, workflow.as_deref(), status.as_deref()).await,
+        (ExecCommand::History { id }, None) => client::control(server, &id, "history").await,
+        (command, data) => offline(command, data.unwrap_or(Path::new("data"))),
+    }
+}
+
+fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
     let dir = data.join("state");
     if let ExecCommand::Import { file } = &command {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -43,7 +93,7 @@ pub fn run(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
     }
     let store = RocksStore::open_read_only(&dir)?;
     match command {
-        ExecCommand::List => {
+        ExecCommand::List { .. } => {
             let mut out = std::io::stdout().lock();
             let mut after: Option<Vec<u8>> = None;
             loop {
@@ -82,6 +132,7 @@ pub fn run(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
         ExecCommand::Export { id } => println!("{}", serde_json::to_string_pretty(&records::export(&store, &id)?)?),
         ExecCommand::Replay { id } => return replay_check(&store, &id),
         ExecCommand::Import { .. } => unreachable!("handled above"),
+        _ => unreachable!("a server command"),
     }
     Ok(ExitCode::SUCCESS)
 }

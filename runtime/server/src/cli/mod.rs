@@ -1,9 +1,11 @@
 //! The subcommands of `harmonia`.
 
+mod client;
 mod exec;
 mod plugin;
 mod run;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,14 +54,24 @@ enum Command {
         #[command(subcommand)]
         command: TemplateCommand,
     },
-    /// Look into executions kept in a data directory: history, replay, checkpoints, export
-    /// and import.
+    /// Start, read, control and watch executions on a server; look into those kept in a
+    /// data directory (history, replay, checkpoints, export and import).
     Exec {
         #[command(subcommand)]
         command: exec::ExecCommand,
-        /// The data directory.
-        #[arg(long, global = true, env = "HARMONIA_DATA", default_value = "data")]
-        data: PathBuf,
+        /// Read this data directory instead of asking the server (list, history; replay,
+        /// checkpoints, export and import always work on one: `data` by default).
+        #[arg(long, global = true, env = "HARMONIA_DATA")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Store, list, show and delete workflows on a server.
+    Workflow {
+        #[command(subcommand)]
+        command: client::WorkflowCommand,
+        #[command(flatten)]
+        server: client::ServerArgs,
     },
     /// List, describe and call plugins.
     Plugin {
@@ -68,6 +80,14 @@ enum Command {
         /// The plugins directory.
         #[arg(long, global = true, env = "HARMONIA_PLUGINS", default_value = "plugins")]
         plugins: PathBuf,
+    },
+    /// Create, list and revoke API tokens (roles: admin, operator, viewer).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+        /// The data directory.
+        #[arg(long, global = true, env = "HARMONIA_DATA", default_value = "data")]
+        data: PathBuf,
     },
 }
 
@@ -86,7 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin { command, plugins } => plugin::run(command, &plugins).await,
         Command::Serve(args) => serve::serve(args).await,
-        Command::Exec { command, data } => exec::run(command, &data),
+        Command::Exec { command, data, server } => exec::run(command, data.as_deref(), &server).await,
+        Command::Workflow { command, server } => client::workflow(command, &server).await,
+        Command::Token { command, data } => token::run(command, &data),
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
         Command::Template { command: TemplateCommand::Render { file, params } } => run::render(&file, &params),

@@ -155,12 +155,13 @@ fn parse_input(workflow: &Workflow, pairs: &[String], json: Option<&str>) -> Res
 
 /// Shows task states and plugin progress on a terminal as they change.
 #[derive(Default)]
-struct Live {
+pub(super) struct Live {
     started: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
 }
 
-impl RunObserver for Live {
-    fn event(&self, _exec: &Execution, event: &Event) {
+impl Live {
+    /// Prints what `event` changed, if a user would care.
+    pub(super) fn show(&self, event: &Event) {
         let mut started = self.started.lock().expect("live lock");
         match event {
             Event::CallStarted { call, attempt, .. } => {
@@ -185,8 +186,17 @@ impl RunObserver for Live {
             }
             Event::TaskSkipped { task, reason } => eprintln!("  \x1b[90m○ {task} skipped: {reason}\x1b[0m"),
             Event::TaskCancelled { task } => eprintln!("  \x1b[90m○ {task} cancelled\x1b[0m"),
+            Event::Paused { .. } => eprintln!("  \x1b[33m‖\x1b[0m paused"),
+            Event::Resumed { .. } => eprintln!("  \x1b[36m▸\x1b[0m resumed"),
+            Event::Recovered { .. } => eprintln!("  \x1b[33m↻\x1b[0m picked up again after a restart"),
             _ => {}
         }
+    }
+}
+
+impl RunObserver for Live {
+    fn event(&self, _exec: &Execution, event: &Event) {
+        self.show(event);
     }
 
     fn progress(&self, _exec: &str, call: &CallId, percent: u8, message: &str) {

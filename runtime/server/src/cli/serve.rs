@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use harmonia::api::auth::Auth;
 use harmonia::api::{AppState, SharedWorkflows, router};
 use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
 use harmonia_host::{Host, HostConfig};
@@ -109,18 +110,40 @@ fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if !args.listen.ip().is_loopback() && !args.insecure {
-        bail!(
+    // Without tokens the API is open: only loopback then, unless --insecure.
+    let guarded = !args.listen.ip().is_loopback() && !args.insecure;
+    let refuse = || {
+        anyhow::anyhow!(
             "refusing to listen on {}: no API tokens are configured, so only loopback addresses are allowed \
-             (use 127.0.0.1, or --insecure to accept requests from anyone who can reach it)",
-            args.listen
-        );
+             (create one with `harmonia token create --role admin --name NAME --data {}`, use 127.0.0.1, \
+             or --insecure to accept requests from anyone who can reach it)",
+            args.listen,
+            args.data.display()
+        )
+    };
+    // A data directory without a store has no tokens: refuse before creating anything.
+    if guarded && !args.data.join("state").join("CURRENT").exists() {
+        return Err(refuse());
     }
     if !args.plugins.is_dir() {
         bail!("plugins directory {} does not exist", args.plugins.display());
     }
-    // One store holds executions, workflow definitions and plugin key-value data.
-    let store = args.state.open_store(&args.data)?;
+    // One store holds executions, workflow definitions, plugin key-value data, API tokens
+    // and the audit log.
+    let store = match args.state.open_store(&args.data) {
+        // The tokens cannot be counted: still a refusal to listen there, saying why.
+        Err(e) if guarded => return Err(e.context(refuse())),
+        opened => opened?,
+    };
+    let auth = Auth::load(&*store, !guarded).context("cannot read the API tokens")?;
+    if guarded && auth.is_empty() {
+        return Err(refuse());
+    }
+    match auth.len() {
+        0 if args.listen.ip().is_loopback() => eprintln!("auth: none (loopback only)"),
+        0 => eprintln!("auth: none (--insecure: open to anyone who can reach {})", args.listen),
+        n => eprintln!("auth: {n} tokens"),
+    }
     let mut config = HostConfig::new(&args.plugins);
     config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
@@ -146,7 +169,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(age) = args.state.retention {
         tokio::spawn(retention::sweep_every(runner.clone(), age));
     }
-    let state = AppState::new(runner.clone(), shared);
+    let state = AppState::with_auth(runner.clone(), shared, auth);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use harmonia_engine::{CallId, Command, Event, ExecStatus, Execution, Plan, step};
 use harmonia_host::Call;
-use harmonia_store::{Batch, StoreError};
+use harmonia_store::StoreError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
 use super::calls::{ProgressForward, call_result};
+use super::log::LoggedEvent;
 use super::{ChildCall, Input, Live, RunError, Runner};
 use crate::records::{self, Checkpoint, CheckpointInfo, ExecRecord, StepWrite};
 
@@ -200,6 +201,13 @@ impl Driver {
                 round.checkpoint = Some(label);
                 round.replies.push(Reply::Checkpoint(reply));
             }
+            Input::Change { event, reply } => match harmonia_engine::check_change(&self.plan, &self.exec, &event) {
+                Ok(()) => {
+                    self.step(event, round);
+                    round.replies.push(Reply::Restored(reply));
+                }
+                Err(e) => drop(reply.send(Err(RunError::Change(e)))),
+            },
             Input::Restore { seq, reply } => {
                 let store = &*self.runner.inner.store;
                 match records::read_checkpoint(store, &self.exec.id, seq) {
@@ -245,12 +253,26 @@ impl Driver {
                 checkpoint: checkpoint.as_ref(),
                 forget: &forget,
             };
-            let result = match write.batch() {
-                Ok(batch) => commit(&self.runner, batch).await,
-                Err(e) => Err(e),
+            let first_seq = self.exec.seq - round.events.len() as u64 + 1;
+            let (first_log, result) = match write.batch() {
+                Ok(batch) => {
+                    let log = &self.runner.inner.log;
+                    let (id, workflow, n) = (&self.exec.id, &self.exec.workflow, round.events.len());
+                    log.commit(&*self.runner.inner.store, batch, id, workflow, first_seq, n).await
+                }
+                Err(e) => (0, Err(e)),
             };
             match result {
                 Ok(()) => {
+                    for (n, event) in round.events.iter().enumerate() {
+                        self.runner.inner.log.publish(LoggedEvent {
+                            log_seq: first_log + n as u64,
+                            execution: self.exec.id.clone(),
+                            workflow: self.exec.workflow.clone(),
+                            seq: first_seq + n as u64,
+                            event: event.clone(),
+                        });
+                    }
                     self.version = Some(self.exec.seq);
                     self.steps += round.steps;
                     if let Some(checkpoint) = &checkpoint {
@@ -297,7 +319,7 @@ impl Driver {
         if record.status.is_finished() {
             return None;
         }
-        let inputs: Vec<Event> = round.events.drain(..).filter(is_input).collect();
+        let inputs: Vec<Event> = round.events.drain(..).filter(Event::is_input).collect();
         (self.version, self.record, self.exec) = (Some(version), record, exec);
         round.commands.clear();
         round.steps = 0;
@@ -396,29 +418,6 @@ impl Driver {
         }
         false
     }
-}
-
-/// Events that come from outside the engine (its inputs), as opposed to what it decided.
-fn is_input(event: &Event) -> bool {
-    matches!(
-        event,
-        Event::Started { .. }
-            | Event::CallSucceeded { .. }
-            | Event::CallFailed { .. }
-            | Event::TimerFired { .. }
-            | Event::Paused { .. }
-            | Event::Resumed { .. }
-            | Event::Cancelled { .. }
-            | Event::Recovered { .. }
-            | Event::Restored { .. }
-    )
-}
-
-/// Commits without blocking a runtime thread: the store's writer thread answers.
-async fn commit(runner: &Runner, batch: Batch) -> Result<(), StoreError> {
-    let (tx, rx) = oneshot::channel();
-    runner.inner.store.commit_then(batch, Box::new(move |result| drop(tx.send(result))));
-    rx.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store stopped before answering".into() }))
 }
 
 /// The calls, children and timers one execution spawned, aborted together when its driver

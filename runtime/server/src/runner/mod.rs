@@ -8,6 +8,9 @@
 
 mod calls;
 mod driver;
+mod log;
+
+pub use log::{LoggedEvent, read_log};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -67,6 +70,8 @@ pub enum RunError {
     NoCheckpoint { id: String, seq: u64 },
     #[error("an execution {0} already exists")]
     Exists(String),
+    #[error("{0}")]
+    Change(harmonia_engine::ChangeError),
 }
 
 /// What recovery found.
@@ -83,6 +88,8 @@ enum Input {
     Snapshot(oneshot::Sender<Execution>),
     Checkpoint { label: Option<String>, reply: oneshot::Sender<Result<CheckpointInfo, RunError>> },
     Restore { seq: u64, reply: oneshot::Sender<Result<(), RunError>> },
+    /// A change to a paused execution (set a task's output, skip a task, set variables).
+    Change { event: Event, reply: oneshot::Sender<Result<(), RunError>> },
     /// Stop driving (the process is stopping): nothing more is committed; the execution
     /// is picked up again by the next start.
     Stop,
@@ -117,6 +124,7 @@ struct Inner {
     broken: Mutex<HashMap<String, String>>,
     /// Workflow versions read from the store, by name and version.
     stored_plans: Mutex<HashMap<(String, String), Arc<Plan>>>,
+    log: log::EventLog,
 }
 
 impl Runner {
@@ -132,6 +140,7 @@ impl Runner {
             live: Mutex::default(),
             broken: Mutex::default(),
             stored_plans: Mutex::default(),
+            log: log::EventLog::default(),
         };
         Runner { inner: Arc::new(inner) }
     }
@@ -295,6 +304,14 @@ impl Runner {
         self.send(id, Input::Event(Event::Cancelled { reason: reason.to_string(), at: self.now() }))
     }
 
+    /// Changes a paused execution: `OutputSet`, `SkipRequested` or `VarsChanged` (see
+    /// `harmonia_engine::check_change`), recorded in its history. Returns once committed.
+    pub async fn change(&self, id: &str, event: Event) -> Result<(), RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(id, Input::Change { event, reply })?;
+        answer.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))
+    }
+
     /// Takes a checkpoint of a running execution now.
     pub async fn checkpoint(&self, id: &str, label: Option<String>) -> Result<CheckpointInfo, RunError> {
         let (reply, answer) = oneshot::channel();
@@ -340,6 +357,17 @@ impl Runner {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Committed events as they happen (subscribe before reading the log back, then skip
+    /// what was already read).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<LoggedEvent>> {
+        self.inner.log.subscribe()
+    }
+
+    /// The position of the last event in the global log (0: none).
+    pub fn log_head(&self) -> Result<u64, StoreError> {
+        self.inner.log.head(&*self.inner.store)
     }
 
     /// How many executions of `workflow` run in this process (paused ones included).

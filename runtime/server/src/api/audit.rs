@@ -1,0 +1,138 @@
+//! The audit log: one entry per state-changing request (every method but GET and HEAD,
+//! refused requests included), kept in the store's `audit` space under a global sequence
+//! number: who (the token's name, `anonymous` without tokens, `unauthenticated`), what
+//! (method and path, never the body or the query), when, and the result (the status, and
+//! `ok` or the error code). Admins read it at `GET /api/v1/audit?after=SEQ&limit=N`.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, HttpBody};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use harmonia_store::{Batch, Space, Store, StoreError, keys};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::now_ms;
+use super::{ApiError, AppState};
+
+/// Error bodies up to this size are read for their code; larger ones (none of ours) are
+/// passed on untouched and recorded by their status.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// Appends entries to the audit space.
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+    /// The next sequence number, read from the store on first use. Held while a batch is
+    /// handed to the store, so that entries are committed in sequence order and a reader
+    /// paging with `after` never skips one committed late.
+    next: Mutex<Option<u64>>,
+}
+
+impl AuditLog {
+    pub fn new(store: Arc<dyn Store>) -> AuditLog {
+        AuditLog { store, next: Mutex::new(None) }
+    }
+
+    /// Records the request and passes `response` on once the entry is committed, so that
+    /// nothing acknowledged is missing from the log. A failed write is logged, not turned
+    /// into an error: what the request did is done.
+    pub(super) async fn record(&self, who: &str, method: &Method, path: &str, response: Response) -> Response {
+        let status = response.status();
+        let (response, result) = result_of(response).await;
+        let committed = self.append(|seq| {
+            json!({ "seq": seq, "at": now_ms(), "who": who, "method": method.as_str(), "path": path,
+                    "status": status.as_u16(), "result": result })
+        });
+        let outcome = match committed {
+            Ok(done) => done.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() })),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::error!("audit entry for {method} {path} by {who} not written: {e}");
+        }
+        response
+    }
+
+    /// Hands the entry made by `entry(seq)` to the store; the receiver gets the result.
+    fn append(&self, entry: impl FnOnce(u64) -> Value) -> Result<tokio::sync::oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let mut next = self.next.lock().expect("audit lock");
+        let seq = match *next {
+            Some(seq) => seq,
+            None => match self.store.last(Space::Audit, b"")? {
+                Some((key, _)) => keys::seq_of(&key).map_or(1, |s| s + 1),
+                None => 1,
+            },
+        };
+        let mut batch = Batch::new();
+        batch.put(Space::Audit, keys::log_key(seq), serde_json::to_vec(&entry(seq)).expect("an entry is JSON"));
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.store.commit_then(batch, Box::new(move |r| drop(done.send(r))));
+        // A failed commit leaves a gap in the sequence, never a reused number.
+        *next = Some(seq + 1);
+        Ok(result)
+    }
+}
+
+/// `ok` for a success, else the error code of the `{"error": {"code"}}` body (put back for
+/// the client), else one made of the status (`method_not_allowed`).
+async fn result_of(response: Response) -> (Response, String) {
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return (response, "ok".to_owned());
+    }
+    let by_status = || status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace([' ', '-'], "_");
+    if response.body().size_hint().exact().is_none_or(|size| size > MAX_ERROR_BODY) {
+        return (response, by_status());
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, MAX_ERROR_BODY as usize).await {
+        Ok(bytes) => {
+            let code = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+                .unwrap_or_else(by_status);
+            (Response::from_parts(parts, Body::from(bytes)), code)
+        }
+        // The body failed while being read: the client would have got the same failure.
+        Err(_) => (Response::from_parts(parts, Body::empty()), by_status()),
+    }
+}
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/api/v1/audit", get(read))
+}
+
+#[derive(Deserialize)]
+struct ReadQuery {
+    /// Entries after this sequence number (0: from the first).
+    #[serde(default)]
+    after: u64,
+    /// At most this many (100 by default, 1000 at most).
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/audit?after=SEQ&limit=N`: the entries after `SEQ`, oldest first; `next` is
+/// the `after` of the next page, or null at the end.
+async fn read(State(state): State<Arc<AppState>>, query: Result<Query<ReadQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let start = (query.after > 0).then(|| keys::log_key(query.after));
+    let page = state
+        .store
+        .scan_prefix(Space::Audit, b"", start.as_deref(), limit)
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    let full = page.len() == limit;
+    let next = page.last().and_then(|(key, _)| keys::seq_of(key)).filter(|_| full);
+    let entries: Vec<Value> = page
+        .into_iter()
+        .map(|(key, value)| {
+            serde_json::from_slice(&value).unwrap_or_else(|e| json!({ "seq": keys::seq_of(&key), "corrupt": e.to_string() }))
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries, "next": next })))
+}

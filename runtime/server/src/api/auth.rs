@@ -1,0 +1,489 @@
+//! Authentication and access control: bearer tokens with a role each (`viewer`, `operator`,
+//! `admin`), kept in the store's `tokens` space as the SHA-256 of the secret (the secret is
+//! shown once, when created, and never stored). The [`guard`] middleware checks every
+//! request but `/health` against [`required_role`] and has the audit log record every
+//! state-changing one.
+//!
+//! With no tokens at all the server is open (it then listens only on loopback, unless
+//! started with `--insecure`): the first token, created with `harmonia token create` or
+//! `POST /api/v1/tokens`, closes it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use harmonia_store::{Batch, Space, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState, bad_body};
+
+/// What a token may do; each role may do everything the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything but the audit log and the tokens.
+    Viewer,
+    /// Also starts and controls executions and publishes events.
+    Operator,
+    /// Everything: workflows, plugins, tokens, the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Role, String> {
+        match text {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("{text:?}: expected admin, operator or viewer")),
+        }
+    }
+}
+
+/// The least role that may make a request. Reads need `viewer`, except the audit log and
+/// the tokens (`admin`: they say who may do what). Starting and controlling executions and
+/// publishing events need `operator`; every other change (workflows, plugins, tokens) needs
+/// `admin`, so a route added later is admin-only until it is listed here.
+pub fn required_role(method: &Method, path: &str) -> Role {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    if *method == Method::GET || *method == Method::HEAD {
+        // Empty segments are skipped here, so that `/api/v1//audit` is no way around it.
+        let named: Vec<&str> = segments.iter().copied().filter(|s| !s.is_empty()).collect();
+        return match named.as_slice() {
+            ["api", "v1", "audit" | "tokens", ..] => Role::Admin,
+            _ => Role::Viewer,
+        };
+    }
+    if *method != Method::POST {
+        return Role::Admin;
+    }
+    // Exact segments: anything the router would not match as these routes stays admin-only.
+    match segments.as_slice() {
+        ["api", "v1", "workflows", name, "executions"] if !name.is_empty() => Role::Operator,
+        ["api", "v1", "executions", id, ..] if !id.is_empty() => Role::Operator,
+        ["api", "v1", "events", ..] => Role::Operator,
+        _ => Role::Admin,
+    }
+}
+
+/// A stored token: never the secret, only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the whole secret (`hm_...`), lowercase hex.
+    pub sha256: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+impl TokenRecord {
+    /// What lists show: everything but the hash (useless to readers, and one step closer to
+    /// the secret than needed).
+    pub fn public(&self) -> Value {
+        json!({ "name": self.name, "role": self.role, "created_at": self.created_at })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("a token named {0:?} exists (revoke it first to replace it)")]
+    Exists(String),
+    #[error("no token named {0:?}")]
+    NotFound(String),
+    #[error("token name {0:?}: expected 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidName(String),
+    #[error("cannot make a token: the system random source failed: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> ApiError {
+        let (status, code) = match &e {
+            TokenError::Exists(_) => (StatusCode::CONFLICT, "exists"),
+            TokenError::NotFound(_) => (StatusCode::NOT_FOUND, "unknown_token"),
+            TokenError::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
+            TokenError::Random(_) => (StatusCode::INTERNAL_SERVER_ERROR, "random"),
+            TokenError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// Names go into URLs (`DELETE /api/v1/tokens/{name}`), store keys and the audit log: keep
+/// them plain.
+pub fn check_name(name: &str) -> Result<(), TokenError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+        return Err(TokenError::InvalidName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// A new secret: `hm_` and 32 random bytes in hex. The prefix makes leaked tokens easy to
+/// spot (and to grep for in logs).
+pub fn new_secret() -> Result<String, TokenError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+    Ok(format!("hm_{}", hex(&bytes)))
+}
+
+/// SHA-256 of a secret, lowercase hex.
+pub fn hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Equality whose time does not depend on where the inputs differ, so that response times
+/// tell nothing about how close a guess was.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false; // lengths are public: every hash has 64 hex digits
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Every stored token, by name.
+pub fn load_tokens(store: &dyn Store) -> Result<Vec<TokenRecord>, StoreError> {
+    let mut tokens = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(Space::Tokens, b"", after.as_deref(), 256)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        for (key, value) in page {
+            let record = serde_json::from_slice(&value)
+                .map_err(|e| StoreError::Corrupt { space: Space::Tokens, key: String::from_utf8_lossy(&key).into_owned(), reason: e.to_string() })?;
+            tokens.push(record);
+        }
+    }
+    Ok(tokens)
+}
+
+/// A new token named `name`, and the batch that stores it. The caller makes sure the name
+/// is free (the CLI owns the store while it runs; the server checks its map under a lock).
+pub fn new_token(name: &str, role: Role) -> Result<(TokenRecord, String, Batch), TokenError> {
+    check_name(name)?;
+    let secret = new_secret()?;
+    let record = TokenRecord { name: name.to_owned(), role, sha256: hash(&secret), created_at: now_ms() };
+    let mut batch = Batch::new();
+    batch.put(Space::Tokens, name.as_bytes(), serde_json::to_vec(&record).expect("a token record is JSON"));
+    Ok((record, secret, batch))
+}
+
+/// Stores a new token (for the CLI, which holds the store): the record and the secret.
+pub fn create_token(store: &dyn Store, name: &str, role: Role) -> Result<(TokenRecord, String), TokenError> {
+    check_name(name)?;
+    if store.get(Space::Tokens, name.as_bytes())?.is_some() {
+        return Err(TokenError::Exists(name.to_owned()));
+    }
+    let (record, secret, batch) = new_token(name, role)?;
+    store.commit(batch)?;
+    Ok((record, secret))
+}
+
+/// Deletes a token (for the CLI); the record it was.
+pub fn revoke_token(store: &dyn Store, name: &str) -> Result<TokenRecord, TokenError> {
+    let Some(value) = store.get(Space::Tokens, name.as_bytes())? else {
+        return Err(TokenError::NotFound(name.to_owned()));
+    };
+    let record = serde_json::from_slice(&value)
+        .map_err(|e| StoreError::Corrupt { space: Space::Tokens, key: name.to_owned(), reason: e.to_string() })?;
+    let mut batch = Batch::new();
+    batch.delete(Space::Tokens, name.as_bytes());
+    store.commit(batch)?;
+    Ok(record)
+}
+
+/// Who made a request, as the audit log names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No tokens are configured: the server is open.
+    Anonymous,
+    /// Tokens are configured and this request had none, or an unknown one.
+    Unauthenticated,
+    Token { name: String, role: Role },
+}
+
+impl Caller {
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Anonymous => "anonymous",
+            Caller::Unauthenticated => "unauthenticated",
+            Caller::Token { name, .. } => name,
+        }
+    }
+}
+
+/// The tokens a server knows, kept in memory (loaded at start, updated by the token routes,
+/// which are the only writers while the server holds the store).
+pub struct Auth {
+    tokens: RwLock<BTreeMap<String, TokenRecord>>,
+    /// Whether no tokens means open: true on loopback or with `--insecure`. False on a
+    /// public address, so that revoking the last token does not open the server to anyone.
+    open_without_tokens: bool,
+    /// Set when the tokens could not be loaded: every request is refused, rather than
+    /// served as if there were none.
+    unavailable: Option<String>,
+    /// Serialises token creation and revocation: check the name, commit, update the map.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Auth {
+    pub fn new(tokens: Vec<TokenRecord>, open_without_tokens: bool) -> Auth {
+        let tokens = tokens.into_iter().map(|t| (t.name.clone(), t)).collect();
+        Auth { tokens: RwLock::new(tokens), open_without_tokens, unavailable: None, writes: tokio::sync::Mutex::new(()) }
+    }
+
+    /// The tokens of `store`.
+    pub fn load(store: &dyn Store, open_without_tokens: bool) -> Result<Auth, StoreError> {
+        Ok(Auth::new(load_tokens(store)?, open_without_tokens))
+    }
+
+    /// An `Auth` that refuses every request (503), saying why.
+    pub fn unavailable(reason: String) -> Auth {
+        Auth { unavailable: Some(reason), ..Auth::new(Vec::new(), false) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.read().expect("tokens lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Who sent `headers`, or why they are refused (401, or 503 without tokens loaded).
+    fn identify(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        if let Some(reason) = &self.unavailable {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "auth_unavailable", reason.clone()));
+        }
+        let tokens = self.tokens.read().expect("tokens lock");
+        if tokens.is_empty() {
+            if self.open_without_tokens {
+                return Ok(Caller::Anonymous);
+            }
+            let message = "no API tokens are configured and this server listens on a public address: \
+                           create one with `harmonia token create` while it is stopped";
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message));
+        }
+        let Some(secret) = bearer(headers) else {
+            let message = "this server requires a token: send `Authorization: Bearer <token>`";
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message));
+        };
+        let presented = hash(secret);
+        // Every token is compared, so that the time taken does not say which one matched.
+        let mut found = None;
+        for record in tokens.values() {
+            if constant_time_eq(presented.as_bytes(), record.sha256.as_bytes()) {
+                found = Some(Caller::Token { name: record.name.clone(), role: record.role });
+            }
+        }
+        found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked token"))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The middleware: authenticates and authorizes every request but reads of `/health` and
+/// `/ready` (probes, which say nothing about executions), and
+/// has every request that is not a read (refused ones too) recorded in the audit log.
+pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    let read = method == Method::GET || method == Method::HEAD;
+    if read && (path == "/health" || path == "/ready") {
+        return next.run(request).await; // probes carry no token
+    }
+    let (caller, response) = match state.auth.identify(request.headers()) {
+        Err(refused) => (Caller::Unauthenticated, refused.into_response()),
+        Ok(caller) => {
+            let needed = required_role(&method, &path);
+            match &caller {
+                Caller::Token { role, .. } if *role < needed => {
+                    let message = format!("role {role} may not {method} {path} (it needs {needed})");
+                    (caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response())
+                }
+                _ => (caller, next.run(request).await),
+            }
+        }
+    };
+    if read {
+        return response;
+    }
+    state.audit.record(caller.name(), &method, &path, response).await
+}
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/tokens", get(list).post(create))
+        .route("/api/v1/tokens/{name}", delete(revoke))
+}
+
+async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let tokens = state.auth.tokens.read().expect("tokens lock");
+    Json(json!({ "tokens": tokens.values().map(TokenRecord::public).collect::<Vec<_>>() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    role: Role,
+}
+
+/// Commits `batch` without blocking a runtime thread on the disk sync.
+pub(super) async fn commit(store: &dyn Store, batch: Batch) -> Result<(), StoreError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    store.commit_then(batch, Box::new(move |r| drop(done.send(r))));
+    result.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() }))
+}
+
+/// `POST /api/v1/tokens {name, role}`: 201 with the secret, shown this once.
+async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateBody>, JsonRejection>) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(bad_body)?;
+    let _writing = state.auth.writes.lock().await;
+    if state.auth.tokens.read().expect("tokens lock").contains_key(&body.name) {
+        return Err(TokenError::Exists(body.name).into());
+    }
+    let (record, secret, batch) = new_token(&body.name, body.role)?;
+    commit(&*state.store, batch).await.map_err(TokenError::from)?;
+    let mut shown = record.public();
+    shown["token"] = json!(secret);
+    state.auth.tokens.write().expect("tokens lock").insert(record.name.clone(), record);
+    Ok((StatusCode::CREATED, Json(shown)).into_response())
+}
+
+/// `DELETE /api/v1/tokens/{name}`: the token stops working at once.
+async fn revoke(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let _writing = state.auth.writes.lock().await;
+    let Some(record) = state.auth.tokens.read().expect("tokens lock").get(&name).cloned() else {
+        return Err(TokenError::NotFound(name).into());
+    };
+    let mut batch = Batch::new();
+    batch.delete(Space::Tokens, name.as_bytes());
+    commit(&*state.store, batch).await.map_err(TokenError::from)?;
+    state.auth.tokens.write().expect("tokens lock").remove(&name);
+    Ok(Json(json!({ "revoked": record.public() })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harmonia_store::MemStore;
+
+    #[test]
+    fn the_role_table() {
+        let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
+        let cases = [
+            (&get, "/api/v1/workflows", Role::Viewer),
+            (&Method::HEAD, "/api/v1/executions/x", Role::Viewer),
+            (&get, "/api/v1/executions/x/history", Role::Viewer),
+            (&get, "/api/v1/nothing", Role::Viewer),
+            (&get, "/api/v1/audit", Role::Admin),
+            (&get, "/api/v1//audit", Role::Admin),
+            (&get, "/api/v1/tokens", Role::Admin),
+            (&post, "/api/v1/workflows/w/executions", Role::Operator),
+            (&post, "/api/v1/executions/x/pause", Role::Operator),
+            (&post, "/api/v1/executions/x/restore", Role::Operator),
+            (&post, "/api/v1/events", Role::Operator),
+            (&post, "/api/v1/events/topic", Role::Operator),
+            (&post, "/api/v1/workflows", Role::Admin),
+            (&post, "/api/v1/workflows//executions", Role::Admin),
+            (&post, "/api/v1/workflows/w/executions/extra", Role::Admin),
+            (&post, "/api/v1/executions", Role::Admin),
+            (&post, "/api/v1/tokens", Role::Admin),
+            (&post, "/api/v1/plugins", Role::Admin),
+            (&delete, "/api/v1/executions/x", Role::Admin),
+            (&delete, "/api/v1/workflows/w", Role::Admin),
+            (&Method::PUT, "/api/v1/executions/x/pause", Role::Admin),
+        ];
+        for (method, path, role) in cases {
+            assert_eq!(required_role(method, path), role, "{method} {path}");
+        }
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+    }
+
+    #[test]
+    fn secrets_are_random_and_stored_only_as_hashes() {
+        let store = MemStore::new();
+        let (record, secret) = create_token(&store, "ci", Role::Operator).unwrap();
+        assert!(secret.starts_with("hm_") && secret.len() == 67, "{secret}");
+        assert_eq!(record.sha256, hash(&secret));
+        let stored = String::from_utf8(store.get(Space::Tokens, b"ci").unwrap().unwrap()).unwrap();
+        assert!(!stored.contains(&secret[3..]), "{stored}");
+        assert!(matches!(create_token(&store, "ci", Role::Admin), Err(TokenError::Exists(_))));
+        assert!(matches!(create_token(&store, "a b", Role::Admin), Err(TokenError::InvalidName(_))));
+        let (_, other) = create_token(&store, "other", Role::Viewer).unwrap();
+        assert_ne!(secret, other);
+        assert_eq!(load_tokens(&store).unwrap().len(), 2);
+        assert_eq!(revoke_token(&store, "ci").unwrap().role, Role::Operator);
+        assert!(matches!(revoke_token(&store, "ci"), Err(TokenError::NotFound(_))));
+    }
+
+    #[test]
+    fn identify_by_bearer_token() {
+        let store = MemStore::new();
+        let (_, secret) = create_token(&store, "ops", Role::Operator).unwrap();
+        let auth = Auth::load(&store, true).unwrap();
+        let headers = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, value.parse().unwrap());
+            h
+        };
+        let ops = Caller::Token { name: "ops".into(), role: Role::Operator };
+        assert_eq!(auth.identify(&headers(&format!("Bearer {secret}"))).ok(), Some(ops.clone()));
+        assert_eq!(auth.identify(&headers(&format!("bearer  {secret} "))).ok(), Some(ops));
+        assert!(auth.identify(&headers("Bearer hm_00")).is_err());
+        assert!(auth.identify(&headers(&format!("Basic {secret}"))).is_err());
+        assert!(auth.identify(&HeaderMap::new()).is_err());
+        assert_eq!(Auth::new(Vec::new(), true).identify(&HeaderMap::new()).ok(), Some(Caller::Anonymous));
+        assert!(Auth::new(Vec::new(), false).identify(&HeaderMap::new()).is_err());
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab"));
+    }
+}

@@ -1,0 +1,446 @@
+//! Authentication, access control and the audit log, end to end: the real binary
+//! (`harmonia token ...` and `harmonia serve` on an ephemeral port) driven with a real HTTP
+//! client. Roles: viewer reads, operator also runs and controls executions, admin does
+//! everything (tokens, audit log).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// `harmonia ARGS --data DATA`, from the repository root (its plugins).
+fn harmonia(args: &[&str], data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harmonia"));
+    command.current_dir(repo()).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_LISTEN").args(args).arg("--data").arg(data);
+    command
+}
+
+/// `harmonia token ARGS --data DATA`.
+fn token_cmd(data: &Path, args: &[&str]) -> Output {
+    let mut full = vec!["token"];
+    full.extend_from_slice(args);
+    harmonia(&full, data).output().unwrap()
+}
+
+/// Creates a token with the CLI: the secret it printed.
+fn create_token(data: &Path, role: &str, name: &str) -> String {
+    let out = token_cmd(data, &["create", "--role", role, "--name", name]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the secret goes to stdout: {stdout:?}");
+    lines[0].to_string()
+}
+
+/// A workflows directory with `slow` (sleeps `ms`, 5 s by default) and `echo`.
+fn workflows() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = r#"
+name: slow
+version: 1
+input:
+  ms: { type: integer, default: 5000 }
+tasks:
+  wait: { component: core, action: sleep, input: { ms: "${input.ms}" } }
+output: "${input.ms}"
+"#;
+    let echo = r#"
+name: echo
+version: 1
+input:
+  text: { type: string, default: hello }
+tasks:
+  say: { component: core, action: echo, input: { text: "${input.text}" } }
+output: "${tasks.say.output.text}"
+"#;
+    std::fs::write(dir.path().join("slow.yaml"), slow).unwrap();
+    std::fs::write(dir.path().join("echo.yaml"), echo).unwrap();
+    dir
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    stderr: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(data: &Path, workflows: &Path, listen: &str, extra: &[&str]) -> Server {
+        let log_dir = tempfile::tempdir().unwrap();
+        let stderr = log_dir.path().join("stderr");
+        let mut child = harmonia(&["serve", "--listen", listen], data)
+            .arg("--workflows")
+            .arg(workflows)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start harmonia serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let Some(base) = line.trim().strip_prefix("harmonia listening on ") else {
+            let _ = child.kill();
+            panic!("unexpected first line {line:?}; stderr: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
+        };
+        // Listening on every address: reach it over loopback.
+        let base = base.replace("0.0.0.0", "127.0.0.1");
+        Server { child, base, stderr, _log_dir: log_dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap()
+    }
+
+    /// SIGTERM, and wait for the exit (the store is released then).
+    fn stop(mut self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let started = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A request with `Authorization: Bearer <token>` when a token is given.
+fn with(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+/// Asserts the status, and for errors the `{"error": {"code", "message"}}` body; the body.
+fn expect(response: Response, status: u16, code: Option<&str>) -> Value {
+    let got = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    assert_eq!(got, status, "{body}");
+    if let Some(code) = code {
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty(), "{body}");
+    }
+    body
+}
+
+fn start_slow(http: &Client, server: &Server, token: Option<&str>) -> Response {
+    with(http.post(server.url("/api/v1/workflows/slow/executions")), token).json(&json!({})).send().unwrap()
+}
+
+/// The audit log as admin: every entry.
+fn audit(http: &Client, server: &Server, admin: Option<&str>) -> Vec<Value> {
+    let body = expect(with(http.get(server.url("/api/v1/audit?limit=1000")), admin).send().unwrap(), 200, None);
+    body["entries"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_cli_creates_lists_and_revokes_tokens_and_shows_a_secret_once() {
+    let data = tempfile::tempdir().unwrap();
+    let secret = create_token(data.path(), "admin", "alice");
+    assert!(secret.starts_with("hm_") && secret.len() == 67, "{secret}");
+    let other = create_token(data.path(), "viewer", "dashboard");
+    assert_ne!(secret, other);
+
+    let list = token_cmd(data.path(), &["list"]);
+    assert!(list.status.success());
+    let list = String::from_utf8(list.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = list.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{list}");
+    assert_eq!(rows[0][..2], ["alice", "admin"]);
+    assert_eq!(rows[1][..2], ["dashboard", "viewer"]);
+    assert!(rows[0][2].ends_with('Z'), "{list}");
+    assert!(!list.contains(&secret[3..]) && !list.contains(&other[3..]), "{list}");
+
+    // The secret is nowhere in the data directory, only its hash.
+    let mut stack = vec![data.path().to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(!bytes.windows(64).any(|w| w == &secret.as_bytes()[3..]), "secret in {}", path.display());
+            }
+        }
+    }
+
+    let again = token_cmd(data.path(), &["create", "--role", "viewer", "--name", "alice"]);
+    assert!(!again.status.success() && again.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let bad_role = token_cmd(data.path(), &["create", "--role", "root", "--name", "bob"]);
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("expected admin, operator or viewer"));
+    let bad_name = token_cmd(data.path(), &["create", "--role", "viewer", "--name", "a/b"]);
+    assert!(!bad_name.status.success());
+
+    assert!(token_cmd(data.path(), &["revoke", "dashboard"]).status.success());
+    let gone = token_cmd(data.path(), &["revoke", "dashboard"]);
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("no token named"));
+    let list = String::from_utf8(token_cmd(data.path(), &["list"]).stdout).unwrap();
+    assert_eq!(list.lines().count(), 1, "{list}");
+}
+
+#[test]
+fn each_role_may_do_what_it_should_and_no_more() {
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let admin = create_token(data.path(), "admin", "root");
+    let operator = create_token(data.path(), "operator", "ops");
+    let viewer = create_token(data.path(), "viewer", "dash");
+    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    assert!(server.stderr().contains("auth: 3 tokens"), "{}", server.stderr());
+    let http = Client::new();
+    let (a, o, v) = (Some(admin.as_str()), Some(operator.as_str()), Some(viewer.as_str()));
+
+    // Open to probes, closed to everything else without a known token.
+    expect(http.get(server.url("/health")).send().unwrap(), 200, None);
+    expect(http.post(server.url("/health")).send().unwrap(), 401, Some("unauthorized"));
+    expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 401, Some("unauthorized"));
+    let wrong = format!("hm_{}", "0".repeat(64));
+    expect(with(http.get(server.url("/api/v1/workflows")), Some(&wrong)).send().unwrap(), 401, Some("unauthorized"));
+    expect(http.get(server.url("/api/v1/workflows")).header("authorization", "Basic cm9vdA==").send().unwrap(), 401, Some("unauthorized"));
+    expect(start_slow(&http, &server, None), 401, Some("unauthorized"));
+    expect(start_slow(&http, &server, Some(&wrong)), 401, Some("unauthorized"));
+    for token in [v, o, a] {
+        let body = expect(with(http.get(server.url("/api/v1/workflows")), token).send().unwrap(), 200, None);
+        assert_eq!(body["workflows"].as_array().unwrap().len(), 2, "{body}");
+    }
+
+    // Starting an execution: operator and admin.
+    let refused = expect(start_slow(&http, &server, v), 403, Some("forbidden"));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("operator"), "{refused}");
+    let id = expect(start_slow(&http, &server, o), 201, None)["id"].as_str().unwrap().to_string();
+    let admins = expect(start_slow(&http, &server, a), 201, None)["id"].as_str().unwrap().to_string();
+    for token in [v, o, a] {
+        let exec = expect(with(http.get(server.url(&format!("/api/v1/executions/{id}"))), token).send().unwrap(), 200, None);
+        assert_eq!(exec["id"], id.as_str());
+    }
+
+    // Controlling one: operator and admin.
+    let pause = |token: Option<&str>| with(http.post(server.url(&format!("/api/v1/executions/{id}/pause"))), token).send().unwrap();
+    expect(pause(v), 403, Some("forbidden"));
+    expect(pause(None), 401, Some("unauthorized"));
+    let paused = expect(pause(o), 202, None);
+    assert_eq!(paused["id"], id.as_str());
+    for (run, token) in [(&id, o), (&admins, a)] {
+        let cancel = with(http.post(server.url(&format!("/api/v1/executions/{run}/cancel"))), token).send().unwrap();
+        expect(cancel, 202, None);
+    }
+
+    // The audit log and the tokens: admin only.
+    for path in ["/api/v1/audit", "/api/v1/tokens"] {
+        expect(with(http.get(server.url(path)), v).send().unwrap(), 403, Some("forbidden"));
+        expect(with(http.get(server.url(path)), o).send().unwrap(), 403, Some("forbidden"));
+        expect(http.get(server.url(path)).send().unwrap(), 401, Some("unauthorized"));
+        expect(with(http.get(server.url(path)), a).send().unwrap(), 200, None);
+    }
+    let listed = expect(with(http.get(server.url("/api/v1/tokens")), a).send().unwrap(), 200, None);
+    let names: Vec<&str> = listed["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dash", "ops", "root"]);
+    let text = listed.to_string();
+    assert!(!text.contains(&admin[3..]) && !text.contains("sha256") && !text.contains("hm_"), "{text}");
+
+    // Tokens through the API (the CLI cannot write beside the server): seen at once.
+    let create = |token: Option<&str>, body: Value| with(http.post(server.url("/api/v1/tokens")), token).json(&body).send().unwrap();
+    expect(create(o, json!({"name": "ci", "role": "operator"})), 403, Some("forbidden"));
+    expect(create(v, json!({"name": "ci", "role": "operator"})), 403, Some("forbidden"));
+    expect(create(a, json!({"name": "root", "role": "viewer"})), 409, Some("exists"));
+    expect(create(a, json!({"name": "ci", "role": "root"})), 400, Some("bad_request"));
+    expect(create(a, json!({"name": "a b", "role": "viewer"})), 400, Some("invalid_name"));
+    let made = expect(create(a, json!({"name": "ci", "role": "operator"})), 201, None);
+    assert_eq!((made["name"].as_str(), made["role"].as_str()), (Some("ci"), Some("operator")));
+    let ci = made["token"].as_str().unwrap().to_string();
+    let ci_run = expect(start_slow(&http, &server, Some(&ci)), 201, None)["id"].as_str().unwrap().to_string();
+    expect(with(http.post(server.url(&format!("/api/v1/executions/{ci_run}/cancel"))), Some(&ci)).send().unwrap(), 202, None);
+
+    let cli = token_cmd(data.path(), &["create", "--role", "viewer", "--name", "late"]);
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(!cli.status.success() && stderr.contains("in use") && stderr.contains("POST /api/v1/tokens"), "{stderr}");
+    let listed = String::from_utf8(token_cmd(data.path(), &["list"]).stdout).unwrap();
+    assert!(listed.lines().any(|l| l.starts_with("ci\toperator\t")), "listed beside the server: {listed}");
+    assert!(!listed.contains(&ci[3..]));
+
+    let revoke = |token: Option<&str>, name: &str| with(http.delete(server.url(&format!("/api/v1/tokens/{name}"))), token).send().unwrap();
+    expect(revoke(o, "ci"), 403, Some("forbidden"));
+    expect(revoke(a, "nobody"), 404, Some("unknown_token"));
+    expect(revoke(a, "ci"), 200, None);
+    expect(with(http.get(server.url("/api/v1/workflows")), Some(&ci)).send().unwrap(), 401, Some("unauthorized"));
+
+    // Other changes are admin-only, whatever the route: refused before it is looked up.
+    let removal = with(http.delete(server.url("/api/v1/workflows/echo")), o).send().unwrap();
+    expect(removal, 403, Some("forbidden"));
+    let definition = "name: added\nversion: 1\ntasks:\n  say: { component: core, action: echo, input: { text: hi } }\n";
+    let publish = |token: Option<&str>| {
+        let request = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml");
+        with(request, token).body(definition).send().unwrap()
+    };
+    expect(publish(v), 403, Some("forbidden"));
+    expect(publish(o), 403, Some("forbidden"));
+    // What the route makes of it is its own business: the admin gets past the guard.
+    let status = publish(a).status().as_u16();
+    assert!(status != 401 && status != 403, "{status}");
+
+    // The refused start created nothing: three executions in all, no more.
+    let list = harmonia(&["exec", "list"], data.path()).output().unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(list.lines().count(), 3, "{list}");
+    let entries = audit(&http, &server, a);
+    let refused_start = entries.iter().find(|e| e["who"] == "dash" && e["path"] == "/api/v1/workflows/slow/executions").unwrap();
+    assert_eq!((refused_start["status"].as_u64(), refused_start["result"].as_str()), (Some(403), Some("forbidden")));
+    server.stop();
+}
+
+#[test]
+fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let admin = create_token(data.path(), "admin", "root");
+    let viewer = create_token(data.path(), "viewer", "dash");
+    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let http = Client::new();
+    let (a, v) = (Some(admin.as_str()), Some(viewer.as_str()));
+    let echo = |token: Option<&str>, body: Value| {
+        with(http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")), token).json(&body).send().unwrap()
+    };
+
+    let done = expect(echo(a, json!({"input": {"text": "audited"}})), 200, None);
+    assert_eq!(done["output"], "audited", "{done}");
+    expect(echo(v, json!({})), 403, Some("forbidden"));
+    expect(echo(None, json!({})), 401, Some("unauthorized"));
+    expect(echo(Some("hm_guess"), json!({})), 401, Some("unauthorized"));
+    expect(with(http.post(server.url("/api/v1/workflows/nope/executions")), a).json(&json!({})).send().unwrap(), 404, Some("unknown_workflow"));
+    expect(echo(a, json!({"input": {"text": 3}})), 400, Some("invalid_input"));
+    // Reads are not recorded.
+    expect(with(http.get(server.url("/api/v1/workflows")), v).send().unwrap(), 200, None);
+    expect(with(http.get(server.url("/api/v1/audit")), v).send().unwrap(), 403, Some("forbidden"));
+
+    let entries = audit(&http, &server, a);
+    let summary: Vec<(String, String, String, u64, String)> = entries
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_string();
+            (s("who"), s("method"), s("path"), e["status"].as_u64().unwrap(), s("result"))
+        })
+        .collect();
+    let path = "/api/v1/workflows/echo/executions".to_string();
+    let expected = vec![
+        ("root".into(), "POST".into(), path.clone(), 200, "ok".into()),
+        ("dash".into(), "POST".into(), path.clone(), 403, "forbidden".into()),
+        ("unauthenticated".into(), "POST".into(), path.clone(), 401, "unauthorized".into()),
+        ("unauthenticated".into(), "POST".into(), path.clone(), 401, "unauthorized".into()),
+        ("root".into(), "POST".into(), "/api/v1/workflows/nope/executions".into(), 404, "unknown_workflow".into()),
+        ("root".into(), "POST".into(), path.clone(), 400, "invalid_input".into()),
+    ];
+    assert_eq!(summary, expected);
+    let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(entries.iter().all(|e| e["at"].as_u64().is_some_and(|at| at <= now && now - at < 120_000)));
+    // Neither tokens nor bodies nor queries.
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(!text.contains(&admin[3..]) && !text.contains("hm_") && !text.contains("audited") && !text.contains("wait="), "{text}");
+
+    // Pages, oldest first.
+    let page = expect(with(http.get(server.url("/api/v1/audit?limit=4")), a).send().unwrap(), 200, None);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(page["next"], 4);
+    let rest = expect(with(http.get(server.url("/api/v1/audit?after=4&limit=4")), a).send().unwrap(), 200, None);
+    let rest_seqs: Vec<u64> = rest["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!((rest_seqs, rest["next"].clone()), (vec![5, 6], Value::Null));
+    expect(with(http.get(server.url("/api/v1/audit?after=x")), a).send().unwrap(), 400, Some("bad_request"));
+
+    // Durable: the same log after a restart, continued from where it was.
+    server.stop();
+    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    assert_eq!(audit(&http, &server, a), entries);
+    let again = with(http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")), a).json(&json!({})).send().unwrap();
+    expect(again, 200, None);
+    let after = audit(&http, &server, a);
+    assert_eq!(after.len(), 7);
+    assert_eq!((after[6]["seq"].as_u64(), after[6]["who"].as_str()), (Some(7), Some("root")));
+    server.stop();
+}
+
+#[test]
+fn without_tokens_loopback_is_open_until_the_first_token() {
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    assert!(server.stderr().contains("auth: none (loopback only)"), "{}", server.stderr());
+    let http = Client::new();
+    expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 200, None);
+    let run = http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")).json(&json!({})).send().unwrap();
+    assert_eq!(expect(run, 200, None)["output"], "hello");
+    let entries = audit(&http, &server, None);
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0]["who"].as_str(), entries[0]["status"].as_u64()), (Some("anonymous"), Some(200)));
+
+    // The first token closes the server at once.
+    let made = expect(http.post(server.url("/api/v1/tokens")).json(&json!({"name": "first", "role": "admin"})).send().unwrap(), 201, None);
+    let first = made["token"].as_str().unwrap().to_string();
+    expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 401, Some("unauthorized"));
+    expect(with(http.get(server.url("/api/v1/workflows")), Some(&first)).send().unwrap(), 200, None);
+    let entries = audit(&http, &server, Some(&first));
+    assert_eq!(entries[1]["path"], "/api/v1/tokens");
+    assert_eq!(entries[1]["who"], "anonymous");
+    server.stop();
+}
+
+#[test]
+fn a_public_address_needs_a_token_or_insecure() {
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let out = harmonia(&["serve", "--listen", "0.0.0.0:0"], data.path()).arg("--workflows").arg(flows.path()).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("harmonia token create") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(!data.path().join("state").exists(), "a refused start creates nothing");
+
+    // --insecure: open, as asked.
+    let insecure = Server::start(data.path(), flows.path(), "0.0.0.0:0", &["--insecure"]);
+    assert!(insecure.stderr().contains("auth: none (--insecure"), "{}", insecure.stderr());
+    expect(Client::new().get(insecure.url("/api/v1/workflows")).send().unwrap(), 200, None);
+    insecure.stop();
+
+    // A store without tokens is refused too.
+    let out = harmonia(&["serve", "--listen", "0.0.0.0:0"], data.path()).arg("--workflows").arg(flows.path()).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("refusing to listen"));
+
+    let admin = create_token(data.path(), "admin", "root");
+    let server = Server::start(data.path(), flows.path(), "0.0.0.0:0", &[]);
+    assert!(server.stderr().contains("auth: 1 tokens"), "{}", server.stderr());
+    let http = Client::new();
+    expect(http.get(server.url("/health")).send().unwrap(), 200, None);
+    expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 401, Some("unauthorized"));
+    expect(with(http.get(server.url("/api/v1/workflows")), Some(&admin)).send().unwrap(), 200, None);
+
+    // Revoking the last token does not open a public server: nobody gets in until restarted
+    // with a new token.
+    expect(with(http.delete(server.url("/api/v1/tokens/root")), Some(&admin)).send().unwrap(), 200, None);
+    expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 401, Some("unauthorized"));
+    expect(with(http.get(server.url("/api/v1/workflows")), Some(&admin)).send().unwrap(), 401, Some("unauthorized"));
+    server.stop();
+}
