@@ -499,3 +499,31 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(10));
 }
+
+#[test]
+fn metrics_count_executions_plugin_calls_commit_groups_and_stream_clients() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    post_workflow(&server, "application/yaml", GREETER_V1);
+    for _ in 0..3 {
+        run_workflow(&server, "greeter", json!({}));
+    }
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let _stream = http.get(server.url("/api/v1/events/stream")).send().unwrap();
+    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 30000}})).send().unwrap().json().unwrap();
+    assert!(started["id"].is_string());
+    let response = http.get(server.url("/metrics")).send().unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().unwrap();
+    let value = |prefix: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("harmonia_executions_finished_total{state=\"completed\"}"), 3.0);
+    assert_eq!(value("harmonia_executions{state=\"running\"}"), 1.0);
+    assert_eq!(value("harmonia_plugin_calls_total{plugin=\"core\",action=\"echo\",result=\"ok\"}"), 3.0);
+    assert_eq!(value("harmonia_task_duration_seconds_count{plugin=\"core\",action=\"sleep\"}"), 3.0);
+    assert!(value("harmonia_store_commit_group_size_count") >= 12.0, "3 workflows of 4 commits at least");
+    assert_eq!(value("harmonia_event_stream_clients"), 1.0);
+}

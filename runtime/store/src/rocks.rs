@@ -332,6 +332,7 @@ fn write_loop(db: &DB, requests: &mpsc::Receiver<Request>, options: &StoreOption
             Some(error) => vec![Err(error); batches.len()],
             None => write_group(db, &batches, &write_options, counters),
         };
+        metrics::histogram!("harmonia_store_commit_group_size").record(batches.len() as f64);
         for (request, result) in group.into_iter().zip(results) {
             request.reply.send(result);
         }

@@ -79,6 +79,12 @@ struct Cursor {
     catching_up: bool,
 }
 
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        metrics::gauge!("harmonia_event_stream_clients").decrement(1);
+    }
+}
+
 impl Cursor {
     async fn next(&mut self) -> Option<LoggedEvent> {
         loop {
@@ -137,6 +143,7 @@ async fn stream_events(
     // Subscribe before reading the head: nothing committed in between is missed.
     let live = state.runner.subscribe();
     let head = state.runner.log_head().map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    metrics::gauge!("harmonia_event_stream_clients").increment(1);
     let cursor = Cursor {
         state: state.clone(),
         filter,

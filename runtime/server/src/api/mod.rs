@@ -18,6 +18,7 @@ mod audit;
 pub mod auth;
 mod events;
 mod executions;
+pub(crate) mod metrics;
 mod workflows;
 
 use crate::catalog::WorkflowDirs;
@@ -113,6 +114,7 @@ impl From<RunError> for ApiError {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    metrics::handle(); // record from now on, not from the first scrape
     Router::new()
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
@@ -120,6 +122,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(workflows::routes())
         .merge(executions::routes())
         .merge(events::routes())
+        .merge(metrics::routes())
         .merge(auth::routes())
         .merge(audit::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })

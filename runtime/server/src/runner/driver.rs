@@ -56,8 +56,25 @@ pub(super) fn spawn(
         steps: 0,
         auto_checkpoints: None,
     };
+    gauge_status(None, Some(driver.exec.status));
     tokio::spawn(driver.run(first));
     Ok(live)
+}
+
+/// Moves an execution between the `harmonia_executions{state}` gauges (running, paused);
+/// a finished one is counted in `harmonia_executions_finished_total{state}`.
+fn gauge_status(from: Option<ExecStatus>, to: Option<ExecStatus>) {
+    if from == to {
+        return;
+    }
+    if let Some(from) = from.filter(|s| !s.is_finished()) {
+        metrics::gauge!("harmonia_executions", "state" => from.as_str()).decrement(1);
+    }
+    match to {
+        Some(to) if to.is_finished() => metrics::counter!("harmonia_executions_finished_total", "state" => to.as_str()).increment(1),
+        Some(to) => metrics::gauge!("harmonia_executions", "state" => to.as_str()).increment(1),
+        None => {}
+    }
 }
 
 struct Driver {
@@ -138,6 +155,9 @@ impl Driver {
     /// with the final state or refused; a restore sent here is refused and the caller
     /// starts a new driver.
     fn finish(mut self, ended: bool) {
+        if !ended {
+            gauge_status(Some(self.exec.status), None); // stopped, not finished
+        }
         let id = self.exec.id.clone();
         {
             let mut running = self.runner.inner.live.lock().expect("live lock");
@@ -161,12 +181,14 @@ impl Driver {
     /// finished it).
     async fn round(&mut self, inputs: Vec<Input>) -> Option<bool> {
         let mut round = Round::default();
+        let before = self.exec.status;
         for input in inputs {
             self.handle(input, &mut round);
         }
         if !round.events.is_empty() || round.checkpoint.is_some() {
             self.commit(&mut round).await?;
         }
+        gauge_status(Some(before), Some(self.exec.status));
         if let Some(observer) = &self.runner.inner.observer {
             for event in &round.events {
                 observer.event(&self.exec, event);
@@ -394,7 +416,17 @@ impl Driver {
                 };
                 let (runner, tx, key) = (self.runner.clone(), self.tx.clone(), call.clone());
                 let handle = tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    let action = host_call.action.clone();
                     let result = runner.inner.host.invoke(&component, host_call).await;
+                    let outcome = match result.as_ref().map(|o| &o.output) {
+                        Ok(Ok(_)) => "ok".to_string(),
+                        Ok(Err(e)) => serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "error".into()),
+                        Err(_) => "host_error".to_string(),
+                    };
+                    let labels = [("plugin", component.clone()), ("action", action)];
+                    metrics::histogram!("harmonia_task_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+                    metrics::counter!("harmonia_plugin_calls_total", &[("plugin", component), ("action", labels[1].1.clone()), ("result", outcome)]).increment(1);
                     let at = runner.now();
                     let _ = tx.send(Input::Event(call_result(call, attempt, result.map(|o| o.output), at)));
                 });
