@@ -527,3 +527,37 @@ fn metrics_count_executions_plugin_calls_commit_groups_and_stream_clients() {
     assert!(value("harmonia_store_commit_group_size_count") >= 12.0, "3 workflows of 4 commits at least");
     assert_eq!(value("harmonia_event_stream_clients"), 1.0);
 }
+
+#[test]
+fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
+    std::fs::write(cwd.path().join("harmonia.toml"), "listen = \"127.0.0.1:0\"\ndata = \"from-file\"\nworkflows = \"flows\"\nsync = \"none\"\n").unwrap();
+    let serve = |extra: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+            .current_dir(cwd.path())
+            .arg("serve")
+            .args(extra)
+            .env_remove("HARMONIA_PLUGINS")
+            .env_remove("HARMONIA_DATA")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("harmonia listening on http://127.0.0.1:"), "{line:?}");
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    serve(&[]);
+    assert!(cwd.path().join("from-file/state").is_dir(), "data from the file");
+    serve(&["--data", "from-flag"]);
+    assert!(cwd.path().join("from-flag/state").is_dir(), "a flag wins over the file");
+
+    std::fs::write(cwd.path().join("harmonia.toml"), "listen = \"127.0.0.1:0\"\nport = 8080\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harmonia")).current_dir(cwd.path()).arg("serve").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("harmonia.toml") && stderr.contains("line 2") && stderr.contains("port"), "{stderr}");
+}

@@ -10,6 +10,7 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use serde::Deserialize;
 use clap::Args;
 use harmonia::api::auth::Auth;
 use harmonia::api::{AppState, SharedWorkflows, router};
@@ -19,37 +20,101 @@ use harmonia_store::{RocksStore, StoreOptions, SyncMode};
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Without API tokens only loopback addresses are accepted.
-    #[arg(long, env = "HARMONIA_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// The plugins directory (watched: plugins are added, replaced and removed live).
-    #[arg(long, env = "HARMONIA_PLUGINS", default_value = "plugins")]
-    plugins: PathBuf,
-    /// Workflow files stored at start.
-    #[arg(long, env = "HARMONIA_WORKFLOWS", default_value = "workflows")]
-    workflows: PathBuf,
-    /// The data directory.
-    #[arg(long, env = "HARMONIA_DATA", default_value = "data")]
-    data: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:8080]. Without API tokens only loopback
+    /// addresses are accepted.
+    #[arg(long, env = "HARMONIA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The plugins directory, watched: plugins are added, replaced and removed live
+    /// [default: plugins].
+    #[arg(long, env = "HARMONIA_PLUGINS")]
+    plugins: Option<PathBuf>,
+    /// Workflow files stored at start [default: workflows].
+    #[arg(long, env = "HARMONIA_WORKFLOWS")]
+    workflows: Option<PathBuf>,
+    /// The data directory [default: data].
+    #[arg(long, env = "HARMONIA_DATA")]
+    data: Option<PathBuf>,
     /// Listen on a non-loopback address without tokens (anyone who can reach it can run
     /// workflows).
     #[arg(long)]
     insecure: bool,
+    /// Settings file; `harmonia.toml` in the working directory is read if it exists. Flags
+    /// and `HARMONIA_*` variables override it.
+    #[arg(long, env = "HARMONIA_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     state: StateArgs,
+}
+
+/// `harmonia.toml`: the settings of `serve`, named as its flags (`checkpoint_every` for
+/// `--checkpoint-every`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    plugins: Option<PathBuf>,
+    workflows: Option<PathBuf>,
+    data: Option<PathBuf>,
+    insecure: Option<bool>,
+    sync: Option<String>,
+    checkpoint_every: Option<u32>,
+    retention: Option<String>,
+}
+
+/// The settings `serve` runs with: flags and variables over the file over the defaults.
+struct Settings {
+    listen: SocketAddr,
+    plugins: PathBuf,
+    workflows: PathBuf,
+    data: PathBuf,
+    insecure: bool,
+    state: StateArgs,
+}
+
+impl ServeArgs {
+    fn resolve(self) -> anyhow::Result<Settings> {
+        let (path, required) = match &self.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from("harmonia.toml"), false),
+        };
+        let file = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str::<FileConfig>(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+            Err(_) => FileConfig::default(),
+        };
+        let mut state = self.state;
+        if state.sync.is_none() {
+            state.sync = file.sync.as_deref().map(parse_sync).transpose().map_err(|e| anyhow::anyhow!("{}: sync: {e}", path.display()))?;
+        }
+        state.checkpoint_every = state.checkpoint_every.or(file.checkpoint_every);
+        if state.retention.is_none() {
+            state.retention = file.retention.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: retention: {e}", path.display()))?;
+        }
+        Ok(Settings {
+            listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            plugins: self.plugins.or(file.plugins).unwrap_or_else(|| "plugins".into()),
+            workflows: self.workflows.or(file.workflows).unwrap_or_else(|| "workflows".into()),
+            data: self.data.or(file.data).unwrap_or_else(|| "data".into()),
+            insecure: self.insecure || file.insecure.unwrap_or(false),
+            state,
+        })
+    }
 }
 
 /// How executions are kept: shared by `serve` and `run --data`.
 #[derive(Args, Clone)]
 pub struct StateArgs {
-    /// `always`: each group of commits is synced to disk before its effects are visible
-    /// (nothing acknowledged is lost, even on a power cut). `none`: commits survive a crash
-    /// of the process, but the last moments may be lost on a power cut or an OS crash.
-    #[arg(long, env = "HARMONIA_SYNC", default_value = "always", value_parser = parse_sync)]
-    pub sync: SyncMode,
-    /// An automatic checkpoint of an execution every this many steps (0: none).
-    #[arg(long, env = "HARMONIA_CHECKPOINT_EVERY", default_value_t = 100)]
-    pub checkpoint_every: u32,
+    /// `always` (the default): each group of commits is synced to disk before its effects
+    /// are visible (nothing acknowledged is lost, even on a power cut). `none`: commits
+    /// survive a crash of the process, but the last moments may be lost on a power cut or
+    /// an OS crash.
+    #[arg(long, env = "HARMONIA_SYNC", value_parser = parse_sync)]
+    pub sync: Option<SyncMode>,
+    /// An automatic checkpoint of an execution every this many steps (0: none) [default: 100].
+    #[arg(long, env = "HARMONIA_CHECKPOINT_EVERY")]
+    pub checkpoint_every: Option<u32>,
     /// Delete finished executions (with their history) this long after they finished:
     /// `30d`, `12h`, `90m`, `45s`. Off by default: everything is kept.
     #[arg(long, env = "HARMONIA_RETENTION", value_parser = parse_age)]
@@ -84,13 +149,14 @@ impl StateArgs {
     /// Opens the store in `<data>/state`.
     pub fn open_store(&self, data: &Path) -> anyhow::Result<Arc<RocksStore>> {
         std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
-        let options = StoreOptions { sync: self.sync, ..StoreOptions::default() };
+        let options = StoreOptions { sync: self.sync.unwrap_or_default(), ..StoreOptions::default() };
         Ok(Arc::new(RocksStore::open(data.join("state"), options)?))
     }
 
     /// A runner keeping executions in `store`.
     pub fn runner(&self, host: Host, workflows: Arc<dyn WorkflowSource>, store: Arc<RocksStore>) -> Runner {
-        let settings = RunnerSettings { checkpoint_every: self.checkpoint_every, ..RunnerSettings::default() };
+        let defaults = RunnerSettings::default();
+        let settings = RunnerSettings { checkpoint_every: self.checkpoint_every.unwrap_or(defaults.checkpoint_every), ..defaults };
         Runner::new(host, workflows, Arc::new(SystemClock)).with_store(store).with_settings(settings)
     }
 }
@@ -110,6 +176,7 @@ fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let args = args.resolve()?;
     // Without tokens the API is open: only loopback then, unless --insecure.
     let guarded = !args.listen.ip().is_loopback() && !args.insecure;
     let refuse = || {
