@@ -43,8 +43,8 @@ use crate::plan::Plan;
 use crate::state::{ExecStatus, Execution, TaskStatus};
 use crate::ON_FAILURE;
 
-/// Why a change to an execution is refused. [`ChangeError::code`] is a stable machine
-/// code; `Display` is a message for the user.
+/// Why a change to an execution (or a retry of it) is refused. [`ChangeError::code`] is a
+/// stable machine code; `Display` is a message for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeError {
     /// `not_a_change`: the event is not `OutputSet`, `SkipRequested` or `VarsChanged`.
@@ -66,6 +66,8 @@ pub enum ChangeError {
     TaskFinished { task: String, status: TaskStatus, skip: bool },
     /// `no_vars`: a `VarsChanged` without variables.
     NoVars,
+    /// `not_failed`: only a failed execution can be retried (see [`crate::check_retry`]).
+    NotFailed { execution: String, status: ExecStatus },
 }
 
 impl ChangeError {
@@ -82,6 +84,7 @@ impl ChangeError {
             ChangeError::SwitchTask { .. } => "switch_task",
             ChangeError::TaskFinished { .. } => "task_finished",
             ChangeError::NoVars => "no_vars",
+            ChangeError::NotFailed { .. } => "not_failed",
         }
     }
 }
@@ -122,6 +125,13 @@ impl std::fmt::Display for ChangeError {
                 status.as_str()
             ),
             ChangeError::NoVars => write!(f, "no variables to change"),
+            ChangeError::NotFailed { execution, status: ExecStatus::Cancelled } => write!(
+                f,
+                "execution {execution} is cancelled: only a failed execution can be retried (a cancelled one was stopped on purpose; start a new one)"
+            ),
+            ChangeError::NotFailed { execution, status } => {
+                write!(f, "execution {execution} is {}: only a failed execution can be retried", status.as_str())
+            }
         }
     }
 }
@@ -130,9 +140,10 @@ impl std::error::Error for ChangeError {}
 
 /// Whether `change` (an `OutputSet`, `SkipRequested` or `VarsChanged` event) would be
 /// accepted by [`crate::step`] for this execution now. Pure: decides from the plan and the
-/// state only.
+/// state only. A `Retried` event is checked by [`crate::check_retry`].
 pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(), ChangeError> {
     let (task, skip) = match change {
+        Event::Retried { .. } => return crate::check_retry(exec),
         Event::OutputSet { task, .. } => (Some(task), false),
         Event::SkipRequested { task, .. } => (Some(task), true),
         Event::VarsChanged { .. } => (None, false),

@@ -121,6 +121,9 @@ pub enum Event {
     SkipRequested { task: String, reason: String, at: Millis },
     /// A user set workflow variables (merged into the others).
     VarsChanged { vars: serde_json::Map<String, Value>, at: Millis },
+    /// A user retries a failed execution: it runs again from the tasks that did not succeed
+    /// because of the failure (each reset by a `TaskReset`). See [`crate::check_retry`].
+    Retried { at: Millis },
 
     // What the engine decided.
     CallStarted { call: CallId, attempt: u32, input: Value, at: Millis },
@@ -137,6 +140,9 @@ pub enum Event {
     TaskFailed { task: String, error: Failure, tolerated: bool, at: Millis },
     TaskSkipped { task: String, reason: String },
     TaskCancelled { task: String },
+    /// A retry of the execution runs the task again: it is pending once more (a `for_each`
+    /// keeps the items that succeeded and runs the others again).
+    TaskReset { task: String },
     /// `task` failed and `fallback` runs in its place; if it succeeds, `task` succeeds with
     /// its output (and keeps `error`).
     FallbackStarted { task: String, fallback: String, error: Failure },
@@ -165,6 +171,7 @@ impl Event {
                 | Event::OutputSet { .. }
                 | Event::SkipRequested { .. }
                 | Event::VarsChanged { .. }
+                | Event::Retried { .. }
         )
     }
 }

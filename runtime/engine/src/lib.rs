@@ -8,7 +8,8 @@
 //! its cost does not grow with the length of the history.
 //!
 //! A paused execution can be changed by a user (set a task's output, skip a task, set
-//! variables), each change an input event in its history: see [`check_change`].
+//! variables), each change an input event in its history: see [`check_change`]. A failed
+//! execution can be retried from the tasks that did not succeed: see [`check_retry`].
 //!
 //! Must not depend on wasmtime, storage or HTTP crates.
 
@@ -16,6 +17,7 @@ mod change;
 mod event;
 mod machine;
 mod plan;
+mod rerun;
 mod retry;
 mod state;
 
@@ -23,6 +25,7 @@ pub use change::{ChangeError, check_change};
 pub use event::{CallId, Command, Event, Failure, Millis, TimerId};
 pub use machine::{Output, step};
 pub use plan::Plan;
+pub use rerun::check_retry;
 pub use retry::{delay as retry_delay, retries};
 pub use state::{ExecStatus, Execution, Items, TaskState, TaskStatus};
 

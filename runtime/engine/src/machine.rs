@@ -41,7 +41,8 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::Restored { at, .. }
         | Event::OutputSet { at, .. }
         | Event::SkipRequested { at, .. }
-        | Event::VarsChanged { at, .. } => Some(*at),
+        | Event::VarsChanged { at, .. }
+        | Event::Retried { at } => Some(*at),
         _ => None,
     }
 }
@@ -69,7 +70,7 @@ impl Machine<'_> {
         self.out.events.push(event);
     }
 
-    fn command(&mut self, command: Command) {
+    pub(crate) fn command(&mut self, command: Command) {
         self.out.commands.push(command);
     }
 
@@ -79,6 +80,15 @@ impl Machine<'_> {
             self.restore(input);
             self.drain();
             return self.check_done();
+        }
+        if let Event::Retried { .. } = &input {
+            // Only a failed execution (finished) is retried: it runs again.
+            if crate::check_retry(self.exec).is_ok() {
+                self.retry(input);
+                self.drain();
+                self.check_done();
+            }
+            return;
         }
         if self.exec.status.is_finished() {
             return;
@@ -161,26 +171,35 @@ impl Machine<'_> {
             let due = self.now + timeout.as_millis() as u64;
             self.command(Command::StartTimer { timer: TimerId::ExecutionTimeout, due });
         }
-        let workflow = &self.plan.workflow;
-        if !workflow.vars.is_empty() {
-            let mut vars = Map::new();
-            for (name, template) in &workflow.vars {
-                let scope = Scope::new(&self.exec.input, &self.exec.vars, &*self.exec, &self.exec.meta);
-                match template.render(&scope) {
-                    Ok(v) => {
-                        vars.insert(name.clone(), v);
-                    }
-                    Err(e) => {
-                        let f = Failure::new("expression", format!("vars.{name}: {e}"));
-                        return self.fail_execution(f);
-                    }
-                }
-            }
-            self.emit(Event::VarsSet { vars });
+        if !self.set_workflow_vars() {
+            return;
         }
         for root in &self.plan.roots {
             self.consider(root);
         }
+    }
+
+    /// Evaluates the workflow's `vars`; false if one fails (and so does the execution).
+    pub(crate) fn set_workflow_vars(&mut self) -> bool {
+        let workflow = &self.plan.workflow;
+        if workflow.vars.is_empty() {
+            return true;
+        }
+        let mut vars = Map::new();
+        for (name, template) in &workflow.vars {
+            let scope = Scope::new(&self.exec.input, &self.exec.vars, &*self.exec, &self.exec.meta);
+            match template.render(&scope) {
+                Ok(v) => {
+                    vars.insert(name.clone(), v);
+                }
+                Err(e) => {
+                    self.fail_execution(Failure::new("expression", format!("vars.{name}: {e}")));
+                    return false;
+                }
+            }
+        }
+        self.emit(Event::VarsSet { vars });
+        true
     }
 
     /// Rolls back to a checkpoint: the calls in flight now are cancelled, those in flight
@@ -201,7 +220,8 @@ impl Machine<'_> {
     /// arrived) start again with their next attempt, under the same idempotency key, and
     /// the timers the execution waits for are set again (those already due fire at once).
     fn resume_after_interruption(&mut self, interrupted: std::collections::BTreeMap<CallId, u32>) {
-        if let (Some(timeout), Some(started)) = (self.plan.workflow.timeout, self.exec.started_at) {
+        let started = self.exec.retried_at.or(self.exec.started_at);
+        if let (Some(timeout), Some(started)) = (self.plan.workflow.timeout, started) {
             let due = started + timeout.as_millis() as u64;
             self.command(Command::StartTimer { timer: TimerId::ExecutionTimeout, due });
         }
@@ -224,7 +244,7 @@ impl Machine<'_> {
     }
 
     /// A task whose dependencies changed: start it, skip it, or keep waiting.
-    fn consider(&mut self, id: &str) {
+    pub(crate) fn consider(&mut self, id: &str) {
         if !self.running() || self.exec.task(id).status != TaskStatus::Pending {
             return;
         }
@@ -308,8 +328,11 @@ impl Machine<'_> {
             TaskAction::Switch { cases, default } => self.switch(id, cases, default),
             TaskAction::Call { .. } | TaskAction::Workflow { .. } => {
                 let Some(for_each) = &task.for_each else {
-                    return self.launch(&CallId::task(id), 1);
+                    return self.launch(&CallId::task(id), self.first_attempt(id));
                 };
+                if self.exec.task(id).items.is_some() {
+                    return self.resume_items(id); // resolved before a retry
+                }
                 let items = match for_each.items.eval(&self.scope(id)) {
                     Ok(Value::Array(items)) => items,
                     Ok(other) => {
@@ -358,8 +381,9 @@ impl Machine<'_> {
         self.resolved(id);
     }
 
-    /// Starts the next items of a `for_each`, up to its concurrency.
-    fn next_items(&mut self, id: &str) {
+    /// Starts the next items of a `for_each`, up to its concurrency: first those to run
+    /// again after a retry, then those not started yet.
+    pub(crate) fn next_items(&mut self, id: &str) {
         let concurrency = self.plan.task(id).for_each.as_ref().map_or(1, |f| f.concurrency);
         loop {
             let task = self.exec.task(id);
@@ -368,17 +392,27 @@ impl Machine<'_> {
                 return;
             }
             let items = task.items.as_ref().expect("for_each items");
-            if items.next as usize >= items.values.len() || items.active >= concurrency {
+            let next = match items.again.first() {
+                Some(&again) => again,
+                None if (items.next as usize) < items.values.len() => items.next,
+                None => return,
+            };
+            if items.active >= concurrency {
                 return;
             }
-            let next = items.next;
-            self.launch(&CallId::item(id, next), 1);
+            self.launch(&CallId::item(id, next), self.first_attempt(id));
         }
     }
 
     fn can_start(&self) -> bool {
         self.exec.status == ExecStatus::Running
             && self.plan.workflow.max_parallel.is_none_or(|max| self.exec.in_flight.len() < max as usize)
+    }
+
+    /// The attempt a new call of the task starts with: 1, or after the attempts made before
+    /// the execution was retried.
+    pub(crate) fn first_attempt(&self, id: &str) -> u32 {
+        self.exec.task(id).attempt_offset + 1
     }
 
     /// Starts a call now, or queues it behind `max_parallel` or a pause.
@@ -486,7 +520,7 @@ impl Machine<'_> {
             }
             Ok(false) => {
                 self.emit(Event::IterationDone { task: id.to_string(), iteration, output });
-                self.launch(&CallId::task(id), 1);
+                self.launch(&CallId::task(id), self.first_attempt(id));
             }
             Err(e) => self.fail_task(id, expression_failure(id, &e)),
         }
@@ -495,12 +529,14 @@ impl Machine<'_> {
     fn call_failed(&mut self, call: &CallId, attempt: u32, error: Failure) {
         let workflow = &self.plan.workflow;
         let policy = self.plan.task(&call.task).retry.as_ref().or(workflow.retry.as_ref());
+        // After a retry of the execution, the policy counts the attempts made since.
+        let tried = attempt.saturating_sub(self.exec.task(&call.task).attempt_offset);
         if let Some(policy) = policy
-            && attempt < policy.max_attempts
+            && tried < policy.max_attempts
             && retry::retries(policy, &error)
             && (self.running() || call.task == ON_FAILURE)
         {
-            let delay = retry::delay(policy, &self.exec.id, call, attempt).as_millis() as u64;
+            let delay = retry::delay(policy, &self.exec.id, call, tried).as_millis() as u64;
             let due = self.now + delay.max(error.retry_after_ms.unwrap_or(0));
             let next = attempt + 1;
             self.emit(Event::RetryScheduled { call: call.clone(), attempt: next, due });
@@ -517,7 +553,7 @@ impl Machine<'_> {
         self.fail_task(&call.task, error);
     }
 
-    fn succeed(&mut self, id: &str, output: Value) {
+    pub(crate) fn succeed(&mut self, id: &str, output: Value) {
         let plan = self.plan;
         let task = plan.task(id);
         if !task.set_vars.is_empty() {
@@ -627,7 +663,7 @@ impl Machine<'_> {
         if self.plan.workflow.on_failure.is_some() {
             self.emit(Event::Failing { error, at: self.now });
             // on_failure runs even if the execution was paused.
-            self.start_call(&CallId::task(ON_FAILURE), 1);
+            self.start_call(&CallId::task(ON_FAILURE), self.first_attempt(ON_FAILURE));
         } else {
             self.emit(Event::Failed { error, at: self.now });
             self.command(Command::Finished);

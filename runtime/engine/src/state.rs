@@ -79,7 +79,34 @@ pub struct Items {
     pub next: u32,
     /// Items started and not finished.
     pub active: u32,
+    /// How many items succeeded.
     pub done: u32,
+    /// Which items succeeded, by index (empty in states written before it was kept: then
+    /// an item with a result succeeded).
+    #[serde(default)]
+    pub succeeded: Vec<bool>,
+    /// After a retry of the execution: the items started before that did not succeed, to
+    /// run again (in order, before `next`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub again: Vec<u32>,
+}
+
+impl Items {
+    pub fn item_succeeded(&self, i: u32) -> bool {
+        let i = i as usize;
+        self.succeeded.get(i).copied().unwrap_or_else(|| self.results.get(i).is_some_and(|r| !r.is_null()))
+    }
+
+    /// An item starts (or is queued) for the first time, or again after a retry.
+    fn item_starts(&mut self, i: u32) {
+        if i >= self.next {
+            self.next = i + 1;
+            self.active += 1;
+        } else if let Some(pos) = self.again.iter().position(|&a| a == i) {
+            self.again.remove(pos);
+            self.active += 1;
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +114,14 @@ pub struct TaskState {
     pub status: TaskStatus,
     /// The latest attempt started (of the current iteration or item).
     pub attempt: u32,
+    /// The highest attempt any of its calls started with (every item and iteration).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_attempt: u32,
+    /// Set when a retry of the execution runs the task again: the attempts made before.
+    /// Its calls are numbered from `attempt_offset + 1` from then on (above every earlier
+    /// attempt, under the same idempotency key), and its retry policy counts from there.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt_offset: u32,
     /// `repeat`: the iteration running or last finished, from 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub iteration: u32,
@@ -123,6 +158,8 @@ impl TaskState {
             counted,
             status: TaskStatus::Pending,
             attempt: 0,
+            max_attempt: 0,
+            attempt_offset: 0,
             iteration: 0,
             output: None,
             error: None,
@@ -164,6 +201,9 @@ pub struct Execution {
     pub started_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Millis>,
+    /// When it was last retried ([`Event::Retried`]): its `timeout` counts from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_at: Option<Millis>,
     /// Events applied so far: the sequence number of the next one.
     pub seq: u64,
     /// Calls running now, with their attempt.
@@ -206,6 +246,7 @@ impl Execution {
             failing: None,
             started_at: None,
             finished_at: None,
+            retried_at: None,
             seq: 0,
             in_flight: BTreeMap::new(),
             retrying: BTreeMap::new(),
@@ -239,6 +280,37 @@ impl Execution {
         self.queue.retain(|(c, _)| c.task != task);
     }
 
+    /// A task goes back to pending to run again after a retry (see [`Event::TaskReset`]):
+    /// what it did before is forgotten, except the items of a `for_each` that succeeded
+    /// (of a task that counts: a fallback or on_failure starts over); its next attempts are
+    /// numbered after every earlier one.
+    fn reset(&mut self, task: &str) {
+        let t = self.task_mut(task);
+        let was_open = !t.status.is_terminal();
+        t.attempt_offset = t.max_attempt.max(t.attempt).max(t.attempt_offset);
+        t.status = TaskStatus::Pending;
+        t.iteration = 0;
+        t.output = None;
+        t.error = None;
+        t.tolerated = false;
+        t.reason = None;
+        t.started_at = None;
+        t.finished_at = None;
+        t.fallback_for = None;
+        if !t.counted {
+            // A fallback or on_failure starts over: what it runs may depend on the failure.
+            t.items = None;
+        }
+        if let Some(items) = t.items.as_mut() {
+            items.again = (0..items.next).filter(|&i| !items.item_succeeded(i)).collect();
+            items.active = 0;
+        }
+        if t.counted && !was_open {
+            self.unresolved += 1;
+        }
+        self.release_calls(task);
+    }
+
     /// Applies one event. Events come from the engine, which only emits valid ones.
     pub fn apply(&mut self, event: &Event) {
         self.seq += 1;
@@ -252,6 +324,9 @@ impl Execution {
                 if let Some(i) = call.item {
                     let items = self.task_mut(&call.task).items.as_mut().expect("for_each items");
                     items.results[i as usize] = output.clone();
+                    if let Some(ok) = items.succeeded.get_mut(i as usize) {
+                        *ok = true;
+                    }
                     items.active -= 1;
                     items.done += 1;
                 }
@@ -287,6 +362,16 @@ impl Execution {
                 self.seq = seq;
                 self.in_flight.clear();
             }
+            Event::Retried { at } => {
+                // The tasks to run again follow as TaskReset events.
+                self.status = ExecStatus::Running;
+                self.error = None;
+                self.failing = None;
+                self.output = None;
+                self.finished_at = None;
+                self.retried_at = Some(*at);
+            }
+            Event::TaskReset { task } => self.reset(task),
             Event::OutputSet { .. } | Event::SkipRequested { .. } | Event::VarsChanged { .. } => {
                 // What the change does follows as the engine's own events (TaskSucceeded,
                 // TaskSkipped, TaskCancelled, VarsSet), so the fold has one path for each.
@@ -297,16 +382,14 @@ impl Execution {
                 let task = self.task_mut(&call.task);
                 task.status = TaskStatus::Running;
                 task.attempt = *attempt;
+                task.max_attempt = task.max_attempt.max(*attempt);
                 task.started_at.get_or_insert(*at);
                 if call.item.is_none() && task.iteration == 0 {
                     task.iteration = 1;
                 }
-                if let (Some(i), Some(items)) = (call.item, task.items.as_mut())
-                    && *attempt == 1
-                    && i >= items.next
-                {
-                    items.next = i + 1;
-                    items.active += 1;
+                // A retry or a restart of an item started before does not count it again.
+                if let (Some(i), Some(items)) = (call.item, task.items.as_mut()) {
+                    items.item_starts(i);
                 }
             }
             Event::CallQueued { call, attempt } => {
@@ -315,11 +398,8 @@ impl Execution {
                 if task.status == TaskStatus::Pending {
                     task.status = TaskStatus::Waiting;
                 }
-                if let (Some(i), Some(items)) = (call.item, task.items.as_mut())
-                    && i >= items.next
-                {
-                    items.next = i + 1;
-                    items.active += 1;
+                if let (Some(i), Some(items)) = (call.item, task.items.as_mut()) {
+                    items.item_starts(i);
                 }
             }
             Event::RetryScheduled { call, attempt, due } => {
@@ -336,6 +416,8 @@ impl Execution {
                     next: 0,
                     active: 0,
                     done: 0,
+                    succeeded: vec![false; n],
+                    again: Vec::new(),
                 });
             }
             Event::IterationDone { task, iteration, output } => {

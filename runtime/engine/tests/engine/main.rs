@@ -5,4 +5,5 @@ mod flow;
 mod failures;
 mod modify;
 mod recovery;
+mod retry;
 mod sim;
