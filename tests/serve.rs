@@ -561,3 +561,90 @@ fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
     assert!(!out.status.success());
     assert!(stderr.contains("harmonia.toml") && stderr.contains("line 2") && stderr.contains("port"), "{stderr}");
 }
+
+#[test]
+fn a_failed_execution_is_retried_from_its_failed_task() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    // `fail` with `times: 1` fails only the first call of the task (a counter in kv).
+    let flaky = "name: flaky\nversion: \"1\"\ntasks:\n  first: { component: core, action: echo, input: { n: 1 } }\n  shaky: { component: core, action: fail, input: { kind: fatal, times: 1, message: not yet }, depends_on: [first] }\n  last: { component: core, action: echo, input: { done: true }, depends_on: [shaky] }\noutput: \"${tasks.last.output.done}\"\n";
+    assert_eq!(post_workflow(&server, "application/yaml", flaky).0, 201);
+    let http = reqwest::blocking::Client::new();
+    let failed: Value = http.post(server.url("/api/v1/workflows/flaky/executions?wait=20s")).json(&json!({})).send().unwrap().json().unwrap();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let id = failed["id"].as_str().unwrap();
+    let running = http.post(server.url(&format!("/api/v1/executions/{id}/retry"))).send().unwrap();
+    assert_eq!(running.status(), 202);
+    for _ in 0..200 {
+        let state: Value = http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json().unwrap();
+        if state["status"] == "completed" {
+            assert_eq!(state["output"], true);
+            assert_eq!(state["tasks"]["first"]["attempt"], 1, "a task that succeeded is not run again");
+            assert_eq!(state["tasks"]["shaky"]["attempt"], 2);
+            let again = http.post(server.url(&format!("/api/v1/executions/{id}/retry"))).send().unwrap();
+            assert_eq!(again.status(), 409, "only a failed execution can be retried");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the retried execution did not complete");
+}
+
+#[test]
+fn the_websocket_subscribes_to_events_and_starts_and_controls_executions() {
+    use tungstenite::Message;
+    let data = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), empty.path());
+    post_workflow(&server, "application/yaml", GREETER_V1);
+    let url = server.url("/api/v1/ws").replace("http://", "ws://");
+    let (mut socket, _) = tungstenite::connect(url).unwrap();
+    let mut send = |socket: &mut tungstenite::WebSocket<_>, value: Value| socket.send(Message::Text(value.to_string().into())).unwrap();
+    let next = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>| -> Value {
+        loop {
+            if let Message::Text(text) = socket.read().unwrap() {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    };
+    send(&mut socket, json!({"op": "subscribe", "id": "s1", "workflow": "greeter", "type": "task_*,completed"}));
+    assert_eq!(next(&mut socket), json!({"op": "subscribed", "id": "s1"}));
+    send(&mut socket, json!({"op": "start", "workflow": "greeter", "input": {"ms": 10}, "ref": 7}));
+    let mut started = None;
+    let mut kinds = Vec::new();
+    while kinds.last().map(String::as_str) != Some("completed") {
+        let message = next(&mut socket);
+        match message["op"].as_str().unwrap() {
+            "started" => {
+                assert_eq!(message["ref"], 7);
+                started = Some(message["id"].as_str().unwrap().to_string());
+            }
+            "event" => {
+                assert_eq!(message["subscription"], "s1");
+                kinds.push(message["event"]["type"].as_str().unwrap().to_string());
+            }
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+    assert!(started.is_some());
+    assert_eq!(kinds, ["task_succeeded", "task_succeeded", "completed"]);
+
+    // Control: a long one paused and cancelled; unknown ones are errors with the ref.
+    send(&mut socket, json!({"op": "unsubscribe", "id": "s1"}));
+    assert_eq!(next(&mut socket)["op"], "unsubscribed");
+    send(&mut socket, json!({"op": "start", "workflow": "greeter", "input": {"ms": 30000}}));
+    let id = next(&mut socket)["id"].as_str().unwrap().to_string();
+    send(&mut socket, json!({"op": "pause", "execution": id, "ref": "p"}));
+    assert_eq!(next(&mut socket)["op"], "ok");
+    send(&mut socket, json!({"op": "cancel", "execution": id, "ref": "c"}));
+    assert_eq!(next(&mut socket)["op"], "ok");
+    send(&mut socket, json!({"op": "pause", "execution": "nosuch", "ref": "x"}));
+    let refused = next(&mut socket);
+    assert_eq!((refused["op"].as_str(), refused["ref"].as_str(), refused["error"]["code"].as_str()), (Some("error"), Some("x"), Some("not_running")));
+    send(&mut socket, json!({"op": "dance"}));
+    assert_eq!(next(&mut socket)["error"]["code"], "bad_request");
+    std::thread::sleep(Duration::from_millis(200));
+    let state: Value = reqwest::blocking::get(server.url(&format!("/api/v1/executions/{id}"))).unwrap().json().unwrap();
+    assert_eq!(state["status"], "cancelled");
+}

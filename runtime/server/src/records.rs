@@ -232,7 +232,7 @@ impl StepWrite<'_> {
         batch.put_versioned(Space::Executions, key.clone(), self.exec.seq, &record);
         if self.record.status.is_finished() {
             batch.delete(Space::Unfinished, key);
-        } else if self.from.is_none() || self.events.iter().any(|e| matches!(e, Event::Restored { .. })) {
+        } else if self.from.is_none() || self.events.iter().any(|e| matches!(e, Event::Restored { .. } | Event::Retried { .. })) {
             batch.put(Space::Unfinished, key, Vec::new());
         }
         if let Some(checkpoint) = self.checkpoint {

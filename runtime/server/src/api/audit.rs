@@ -58,6 +58,20 @@ impl AuditLog {
         response
     }
 
+    /// Records one action taken inside a request (a WebSocket message), once committed.
+    pub(super) async fn note(&self, who: &str, method: &str, path: &str, status: u16, result: &str) {
+        let committed = self.append(|seq| {
+            json!({ "seq": seq, "at": now_ms(), "who": who, "method": method, "path": path, "status": status, "result": result })
+        });
+        let outcome = match committed {
+            Ok(done) => done.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() })),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::error!("audit entry for {method} {path} by {who} not written: {e}");
+        }
+    }
+
     /// Hands the entry made by `entry(seq)` to the store; the receiver gets the result.
     fn append(&self, entry: impl FnOnce(u64) -> Value) -> Result<tokio::sync::oneshot::Receiver<Result<(), StoreError>>, StoreError> {
         let mut next = self.next.lock().expect("audit lock");

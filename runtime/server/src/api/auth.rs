@@ -349,7 +349,13 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
                     let message = format!("role {role} may not {method} {path} (it needs {needed})");
                     (caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response())
                 }
-                _ => (caller, next.run(request).await),
+                _ => {
+                    // Handlers that do more than one thing per request (the WebSocket) check
+                    // each thing against the caller.
+                    let mut request = request;
+                    request.extensions_mut().insert(caller.clone());
+                    (caller, next.run(request).await)
+                }
             }
         }
     };

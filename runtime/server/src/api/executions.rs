@@ -26,6 +26,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/executions/{id}/pause", post(pause))
         .route("/api/v1/executions/{id}/resume", post(resume))
         .route("/api/v1/executions/{id}/cancel", post(cancel))
+        .route("/api/v1/executions/{id}/retry", post(retry))
         .route("/api/v1/executions/{id}/checkpoints", get(checkpoints).post(take_checkpoint))
         .route("/api/v1/executions/{id}/restore", post(restore))
         .route("/api/v1/executions/{id}/tasks/{task}/output", post(set_output))
@@ -132,6 +133,11 @@ async fn resume(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
 
 async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
     state.runner.cancel(&id, "cancelled over the API")?;
+    after_control(&state, &id).await
+}
+
+async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    state.runner.retry(&id).await?;
     after_control(&state, &id).await
 }
 

@@ -20,6 +20,7 @@ mod events;
 mod executions;
 pub(crate) mod metrics;
 mod workflows;
+mod ws;
 
 use crate::catalog::WorkflowDirs;
 use crate::records::ReadError;
@@ -123,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(executions::routes())
         .merge(events::routes())
         .merge(metrics::routes())
+        .merge(ws::routes())
         .merge(auth::routes())
         .merge(audit::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })

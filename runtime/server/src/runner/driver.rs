@@ -56,7 +56,9 @@ pub(super) fn spawn(
         steps: 0,
         auto_checkpoints: None,
     };
-    gauge_status(None, Some(driver.exec.status));
+    if !driver.exec.status.is_finished() {
+        gauge_status(None, Some(driver.exec.status));
+    }
     tokio::spawn(driver.run(first));
     Ok(live)
 }

@@ -343,6 +343,26 @@ impl Runner {
         Err(RunError::NotRunning(id.to_string()))
     }
 
+    /// Runs a failed execution again from its failed tasks (see `harmonia_engine::check_retry`).
+    pub async fn retry(&self, id: &str) -> Result<(), RunError> {
+        harmonia_engine::check_retry(&self.get(id).await?).map_err(RunError::Change)?;
+        for _ in 0..3 {
+            let (reply, answer) = oneshot::channel();
+            let input = Input::Change { event: Event::Retried { at: self.now() }, reply };
+            match self.live(id) {
+                Some(live) => drop(live.tx.send(input)),
+                None => match self.spawn_stored(id, input) {
+                    Ok(_) | Err(RunError::Exists(_)) => {}
+                    Err(e) => return Err(e),
+                },
+            }
+            if let Ok(result) = answer.await {
+                return result;
+            }
+        }
+        Err(RunError::NotRunning(id.to_string()))
+    }
+
     /// Stops every driver of this runner without finishing its execution (they are picked
     /// up again at the next start), and waits until they have stopped.
     pub async fn stop(&self) {
