@@ -600,7 +600,7 @@ fn the_websocket_subscribes_to_events_and_starts_and_controls_executions() {
     post_workflow(&server, "application/yaml", GREETER_V1);
     let url = server.url("/api/v1/ws").replace("http://", "ws://");
     let (mut socket, _) = tungstenite::connect(url).unwrap();
-    let mut send = |socket: &mut tungstenite::WebSocket<_>, value: Value| socket.send(Message::Text(value.to_string().into())).unwrap();
+    let send = |socket: &mut tungstenite::WebSocket<_>, value: Value| socket.send(Message::Text(value.to_string().into())).unwrap();
     let next = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>| -> Value {
         loop {
             if let Message::Text(text) = socket.read().unwrap() {
