@@ -648,3 +648,15 @@ fn the_websocket_subscribes_to_events_and_starts_and_controls_executions() {
     let state: Value = reqwest::blocking::get(server.url(&format!("/api/v1/executions/{id}"))).unwrap().json().unwrap();
     assert_eq!(state["status"], "cancelled");
 }
+
+#[test]
+fn sigterm_stops_the_server_within_10_s_even_with_an_event_stream_open() {
+    let server = Server::start();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let stream = http.get(server.url("/api/v1/events/stream")).send().unwrap();
+    assert_eq!(stream.status(), 200);
+    let (took, status) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    drop(stream);
+}

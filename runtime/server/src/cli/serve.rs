@@ -1,6 +1,7 @@
 //! `harmonia serve`: the HTTP API on one port, with the plugins and workflows of the
 //! working directory by default.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -242,12 +243,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     // The first line of stdout says where, so that scripts and tests can find the port.
     println!("harmonia listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // On SIGTERM: no new connections; requests in progress finish. Event streams and
+    // WebSockets never finish on their own, so whatever is still open after a grace
+    // period is closed.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    let mut graceful = stop.clone();
+    let mut deadline = stop;
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|stop| *stop).await;
+    });
+    tokio::select! {
+        served = server.into_future() => served?,
+        _ = async {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => eprintln!("closing the connections still open after {SHUTDOWN_GRACE:?} (event streams, WebSockets)"),
+    }
     // Executions stop where they are (every committed step stays); the next start resumes them.
     runner.stop().await;
     eprintln!("harmonia stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long requests in progress get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// SIGINT or SIGTERM.
 async fn shutdown_signal() {
