@@ -444,3 +444,47 @@ fn a_public_address_needs_a_token_or_insecure() {
     expect(with(http.get(server.url("/api/v1/workflows")), Some(&admin)).send().unwrap(), 401, Some("unauthorized"));
     server.stop();
 }
+
+#[test]
+fn over_the_websocket_a_viewer_may_watch_but_not_start_or_control() {
+    use tungstenite::Message;
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let viewer = create_token(data.path(), "viewer", "dash");
+    let operator = create_token(data.path(), "operator", "ops");
+    let admin = create_token(data.path(), "admin", "root");
+    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let connect = |token: Option<&str>| {
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
+        if let Some(token) = token {
+            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        tungstenite::connect(request)
+    };
+    assert!(connect(None).is_err(), "no token: the upgrade is refused (401)");
+    let ask = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>, request: Value| -> Value {
+        socket.send(Message::Text(request.to_string().into())).unwrap();
+        loop {
+            if let Message::Text(text) = socket.read().unwrap() {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+    };
+    let (mut watcher, _) = connect(Some(&viewer)).unwrap();
+    assert_eq!(ask(&mut watcher, json!({"op": "subscribe", "id": "w"}))["op"], "subscribed");
+    let refused = ask(&mut watcher, json!({"op": "start", "workflow": "echo", "ref": 1}));
+    assert_eq!((refused["op"].as_str(), refused["error"]["code"].as_str()), (Some("error"), Some("forbidden")), "{refused}");
+    let (mut ops, _) = connect(Some(&operator)).unwrap();
+    let started = ask(&mut ops, json!({"op": "start", "workflow": "echo", "ref": 2}));
+    assert_eq!(started["op"], "started", "{started}");
+    // The viewer sees the operator's execution run.
+    let seen = loop {
+        if let Message::Text(text) = watcher.read().unwrap() {
+            break serde_json::from_str::<Value>(&text).unwrap();
+        }
+    };
+    assert_eq!((seen["op"].as_str(), seen["execution"].as_str()), (Some("event"), started["id"].as_str()), "{seen}");
+    let audit = audit(&Client::new(), &server, Some(&admin));
+    assert!(audit.iter().any(|e| e["who"] == "dash" && e["result"] == "forbidden"), "{audit:?}");
+    assert!(audit.iter().any(|e| e["who"] == "ops" && e["result"] == "ok"), "{audit:?}");
+}

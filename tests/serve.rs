@@ -155,6 +155,13 @@ fn bad_requests_get_4xx_with_a_json_error() {
 
     let unknown = http.get(server.url("/api/v1/executions/doesnotexist")).send().unwrap();
     error(unknown, 404, "unknown_execution");
+
+    // Bodies over the limit (8 MiB), JSON or a workflow: a 413 that says so.
+    let huge = "x".repeat(9 << 20);
+    let big_input = http.post(server.url("/api/v1/workflows/document_processing/executions")).json(&json!({"input": {"document_path": huge}})).send().unwrap();
+    assert!(error(big_input, 413, "body_too_large").contains("8 MiB"));
+    let big_workflow = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml").body(huge).send().unwrap();
+    error(big_workflow, 413, "body_too_large");
     let route = http.get(server.url("/api/v1/nothing")).send().unwrap();
     error(route, 404, "not_found");
 }

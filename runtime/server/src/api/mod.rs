@@ -130,12 +130,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // Outermost: every route and the fallback are authorized and audited.
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
 /// A JSON body that did not parse: 400, saying why.
 pub(crate) fn bad_body(e: JsonRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+}
+
+/// The largest request body accepted (a workflow, an input, a component upload).
+pub const MAX_BODY: usize = 8 << 20;
+
+/// A body over [`MAX_BODY`]: 413, saying the limit.
+pub(crate) fn too_large() -> ApiError {
+    let message = format!("the request body is larger than the limit of {} MiB", MAX_BODY >> 20);
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {

@@ -66,7 +66,15 @@ fn parse_body(headers: &HeaderMap, body: &str) -> Result<Workflow, ApiError> {
     harmonia_model::parse_workflow(body, None).map_err(|d| invalid("invalid_workflow", &d))
 }
 
-async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: String) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<String, axum::extract::rejection::StringRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => super::too_large(),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+    })?;
     let workflow = parse_body(&headers, &body)?;
     harmonia_model::check_plugins(&workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
     {
