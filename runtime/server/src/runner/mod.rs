@@ -325,10 +325,20 @@ impl Runner {
         if records::read_checkpoint(&*self.inner.store, id, seq)?.is_none() {
             return Err(RunError::NoCheckpoint { id: id.to_string(), seq });
         }
-        // A driver that is ending may drop the request: then a new one takes it.
+        self.ask_even_finished(id, |reply| Input::Restore { seq, reply }).await
+    }
+
+    /// Hands a request to the execution's driver, starting one from the store if none runs
+    /// (the execution may be finished: a restore or a retry brings it back to life). A
+    /// driver that is ending may drop the request: then a new one takes it.
+    async fn ask_even_finished(
+        &self,
+        id: &str,
+        request: impl Fn(oneshot::Sender<Result<(), RunError>>) -> Input,
+    ) -> Result<(), RunError> {
         for _ in 0..3 {
             let (reply, answer) = oneshot::channel();
-            let input = Input::Restore { seq, reply };
+            let input = request(reply);
             match self.live(id) {
                 Some(live) => drop(live.tx.send(input)),
                 None => match self.spawn_stored(id, input) {
@@ -346,21 +356,7 @@ impl Runner {
     /// Runs a failed execution again from its failed tasks (see `harmonia_engine::check_retry`).
     pub async fn retry(&self, id: &str) -> Result<(), RunError> {
         harmonia_engine::check_retry(&self.get(id).await?).map_err(RunError::Change)?;
-        for _ in 0..3 {
-            let (reply, answer) = oneshot::channel();
-            let input = Input::Change { event: Event::Retried { at: self.now() }, reply };
-            match self.live(id) {
-                Some(live) => drop(live.tx.send(input)),
-                None => match self.spawn_stored(id, input) {
-                    Ok(_) | Err(RunError::Exists(_)) => {}
-                    Err(e) => return Err(e),
-                },
-            }
-            if let Ok(result) = answer.await {
-                return result;
-            }
-        }
-        Err(RunError::NotRunning(id.to_string()))
+        self.ask_even_finished(id, |reply| Input::Change { event: Event::Retried { at: self.now() }, reply }).await
     }
 
     /// Stops every driver of this runner without finishing its execution (they are picked
