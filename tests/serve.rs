@@ -66,6 +66,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
+        // Wait for the exit: a server started next on the same data directory needs its lock.
+        let _ = self.child.wait();
     }
 }
 
