@@ -29,7 +29,13 @@ impl Server {
 
     /// A server over the given data and workflows directories.
     fn start_with(data: &Path, workflows: &Path) -> Server {
+        Server::start_env(data, workflows, &[])
+    }
+
+    /// Also with these environment variables.
+    fn start_env(data: &Path, workflows: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+            .envs(env.iter().copied())
             .current_dir(repo())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
@@ -126,7 +132,9 @@ fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
 
 #[test]
 fn bad_requests_get_4xx_with_a_json_error() {
-    let server = Server::start();
+    let data = tempfile::tempdir().unwrap();
+    // A small body limit, so that a body over it is sent whole before the answer.
+    let server = Server::start_env(data.path(), &repo().join("workflows"), &[("HARMONIA_MAX_BODY", "16384")]);
     let http = reqwest::blocking::Client::new();
     let error = |response: reqwest::blocking::Response, status: u16, code: &str| -> String {
         assert_eq!(response.status(), status);
@@ -158,10 +166,10 @@ fn bad_requests_get_4xx_with_a_json_error() {
     let unknown = http.get(server.url("/api/v1/executions/doesnotexist")).send().unwrap();
     error(unknown, 404, "unknown_execution");
 
-    // Bodies over the limit (8 MiB), JSON or a workflow: a 413 that says so.
-    let huge = "x".repeat(9 << 20);
+    // Bodies over the limit, JSON or a workflow: a 413 that says so.
+    let huge = "x".repeat(20_000);
     let big_input = http.post(server.url("/api/v1/workflows/document_processing/executions")).json(&json!({"input": {"document_path": huge}})).send().unwrap();
-    assert!(error(big_input, 413, "body_too_large").contains("8 MiB"));
+    assert!(error(big_input, 413, "body_too_large").contains("16384 bytes"));
     let big_workflow = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml").body(huge).send().unwrap();
     error(big_workflow, 413, "body_too_large");
     let route = http.get(server.url("/api/v1/nothing")).send().unwrap();

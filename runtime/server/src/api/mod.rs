@@ -130,7 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // Outermost: every route and the fallback are authorized and audited.
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body()))
         .with_state(state)
 }
 
@@ -142,12 +142,23 @@ pub(crate) fn bad_body(e: JsonRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
 }
 
-/// The largest request body accepted (a workflow, an input, a component upload).
-pub const MAX_BODY: usize = 8 << 20;
+/// The largest request body accepted by default (a workflow, an input).
+pub const DEFAULT_MAX_BODY: usize = 8 << 20;
 
-/// A body over [`MAX_BODY`]: 413, saying the limit.
+static MAX_BODY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_BODY);
+
+/// Sets the largest request body accepted, before [`router`] is built (`serve --max-body`).
+pub fn set_max_body(bytes: usize) {
+    MAX_BODY.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn max_body() -> usize {
+    MAX_BODY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A body over the limit: 413, saying the limit.
 pub(crate) fn too_large() -> ApiError {
-    let message = format!("the request body is larger than the limit of {} MiB", MAX_BODY >> 20);
+    let message = format!("the request body is larger than the limit of {} bytes", max_body());
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
 }
 

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// workflows).
     #[arg(long)]
     insecure: bool,
+    /// The largest request body accepted, in bytes [default: 8 MiB].
+    #[arg(long, env = "HARMONIA_MAX_BODY")]
+    max_body: Option<usize>,
     /// Settings file; `harmonia.toml` in the working directory is read if it exists. Flags
     /// and `HARMONIA_*` variables override it.
     #[arg(long, env = "HARMONIA_CONFIG")]
@@ -60,6 +63,7 @@ struct FileConfig {
     sync: Option<String>,
     checkpoint_every: Option<u32>,
     retention: Option<String>,
+    max_body: Option<usize>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -69,6 +73,7 @@ struct Settings {
     workflows: PathBuf,
     data: PathBuf,
     insecure: bool,
+    max_body: usize,
     state: StateArgs,
 }
 
@@ -99,6 +104,7 @@ impl ServeArgs {
             workflows: self.workflows.or(file.workflows).unwrap_or_else(|| "workflows".into()),
             data: self.data.or(file.data).unwrap_or_else(|| "data".into()),
             insecure: self.insecure || file.insecure.unwrap_or(false),
+            max_body: self.max_body.or(file.max_body).unwrap_or(harmonia::api::DEFAULT_MAX_BODY),
             state,
         })
     }
@@ -178,6 +184,7 @@ fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.resolve()?;
+    harmonia::api::set_max_body(args.max_body);
     // Without tokens the API is open: only loopback then, unless --insecure.
     let guarded = !args.listen.ip().is_loopback() && !args.insecure;
     let refuse = || {
