@@ -24,7 +24,7 @@ const IN_FLIGHT: usize = 256;
 
 /// Each task transforms the previous output, so the final output proves all three ran,
 /// in order, on each other's results: v = (n + 1) * 2 + 3.
-const THREE_STEPS: &str = r#"
+pub(crate) const THREE_STEPS: &str = r#"
 name: three-steps
 version: 1
 input: { n: { type: integer } }
@@ -35,7 +35,7 @@ tasks:
 output: { v: "${tasks.c.output.v}", from: "${input.n}" }
 "#;
 
-fn expected(n: i64) -> Value {
+pub(crate) fn expected(n: i64) -> Value {
     json!({ "v": (n + 1) * 2 + 3, "from": n })
 }
 

@@ -1,6 +1,6 @@
 //! `http-3step`: whole workflows over the HTTP API of a real `harmonia serve` (the release
 //! binary next to this one, as a child process, `sync=always`), on loopback: each client
-//! calls `POST /api/v1/workflows/three/executions?wait=30s` and checks the response (200,
+//! calls `POST /api/v1/workflows/three-steps/executions?wait=30s` and checks the response (200,
 //! `completed`, the output proving the three `core`/`echo` tasks ran in order on each
 //! other's results). Throughput with 32 clients, each on its own keep-alive connection;
 //! latency with one client, requests one after another.
@@ -15,27 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+// The workflow of `durable-3step`: v = (n + 1) * 2 + 3 proves all three ran, in order.
+use crate::durable::{THREE_STEPS, expected};
 use crate::{quantile, report};
 
 const SCENARIO: &str = "http-3step";
 /// Concurrent clients for `wf_per_s`, each with a connection of its own.
 const CLIENTS: usize = 32;
-
-/// As in `durable-3step`: v = (n + 1) * 2 + 3 proves all three ran, in order.
-const THREE: &str = r#"
-name: three
-version: 1
-input: { n: { type: integer } }
-tasks:
-  a: { component: core, action: echo, input: { v: "${input.n + 1}" } }
-  b: { component: core, action: echo, depends_on: [a], input: { v: "${tasks.a.output.v * 2}" } }
-  c: { component: core, action: echo, depends_on: [b], input: { v: "${tasks.b.output.v + 3}" } }
-output: { v: "${tasks.c.output.v}", from: "${input.n}" }
-"#;
-
-fn expected(n: i64) -> Value {
-    json!({ "v": (n + 1) * 2 + 3, "from": n })
-}
 
 /// The `harmonia serve` child: SIGTERM and a wait on [`Server::stop`], a kill on drop
 /// (when the benchmark failed half way).
@@ -72,7 +58,7 @@ impl Server {
         }
         let data = tempfile::tempdir()?;
         let workflows = tempfile::tempdir()?;
-        std::fs::write(workflows.path().join("three.yaml"), THREE)?;
+        std::fs::write(workflows.path().join("three-steps.yaml"), THREE_STEPS)?;
         let stderr = data.path().join("server.stderr");
         let mut child = Command::new(&binary)
             .arg("serve")
@@ -222,7 +208,7 @@ pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     let mut server = Server::start(plugins)?;
     // On stderr, for profiling the server while it is measured (`perf record -p PID`).
     eprintln!("http-3step: server pid {} at {}", server.pid(), server.base);
-    let url = format!("{}/api/v1/workflows/three/executions?wait=30s", server.base);
+    let url = format!("{}/api/v1/workflows/three-steps/executions?wait=30s", server.base);
     let measured = measure(&url, quick).await;
     if let Err(e) = measured {
         return Err(server.failed(e));
