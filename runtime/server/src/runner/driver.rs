@@ -288,14 +288,16 @@ impl Driver {
             };
             match result {
                 Ok(()) => {
-                    for (n, event) in round.events.iter().enumerate() {
-                        self.runner.inner.log.publish(LoggedEvent {
-                            log_seq: first_log + n as u64,
-                            execution: self.exec.id.clone(),
-                            workflow: self.exec.workflow.clone(),
-                            seq: first_seq + n as u64,
-                            event: event.clone(),
-                        });
+                    if self.runner.inner.log.has_subscribers() {
+                        for (n, event) in round.events.iter().enumerate() {
+                            self.runner.inner.log.publish(LoggedEvent {
+                                log_seq: first_log + n as u64,
+                                execution: self.exec.id.clone(),
+                                workflow: self.exec.workflow.clone(),
+                                seq: first_seq + n as u64,
+                                event: event.clone(),
+                            });
+                        }
                     }
                     self.version = Some(self.exec.seq);
                     self.steps += round.steps;

@@ -79,6 +79,13 @@ impl EventLog {
         (first, result)
     }
 
+    /// Whether anyone follows live events now. Without, publishing is skipped: a stream
+    /// that subscribes later starts from the log's head or reads the log back, so it never
+    /// expects an event committed before it subscribed to arrive live.
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
+
     /// Publishes committed events to live streams.
     pub(crate) fn publish(&self, event: LoggedEvent) {
         let _ = self.live.send(Arc::new(event)); // no subscriber: nobody to tell
