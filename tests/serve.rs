@@ -300,6 +300,9 @@ fn workflows_are_stored_by_version_read_and_deleted_over_the_api() {
     // Its executions can still be read.
     let cancelled: Value = http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json().unwrap();
     assert_eq!(cancelled["status"], "cancelled");
+    // ...and replayed from the stored definition (the deletion marker is not a workflow).
+    let replay = Command::new(env!("CARGO_BIN_EXE_harmonia")).args(["exec", "replay", &id, "--data"]).arg(data.path()).output().unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
 
     // A restart does not bring a deleted workflow back; a new version does.
     drop(server);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use harmonia_store::{Batch, Space, Store, StoreError, keys};
+use harmonia_store::{Batch, Space, Store, StoreError, keys, scan_pages};
 
 use crate::catalog::WorkflowDirs;
 
@@ -37,25 +37,42 @@ pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, S
             dirs.replace(workflow, text.into());
         }
     }
-    let deleted: Vec<Vec<u8>> = store.scan_prefix(Space::Workflows, &deleted_prefix(), None, usize::MAX)?.into_iter().map(|(k, _)| k).collect();
-    for (key, value) in store.scan_prefix(Space::Workflows, b"", None, usize::MAX)? {
-        if key.first() == Some(&0) {
-            continue; // a deletion marker
-        }
-        let name = key.split(|&b| b == 0).next().unwrap_or_default();
-        if deleted.iter().any(|marker| marker.ends_with(name) && marker.len() == deleted_prefix().len() + name.len()) {
+    let mut deleted = std::collections::HashSet::new();
+    scan_pages(store, Space::Workflows, &deleted_prefix(), None, 256, |key, _| {
+        deleted.insert(key[deleted_prefix().len()..].to_vec());
+        Ok::<_, StoreError>(true)
+    })?;
+    for (name, text) in versions(store)? {
+        if deleted.contains(name.as_bytes()) {
             continue; // deleted over the API: kept for its executions, not offered for new ones
         }
-        let text = String::from_utf8_lossy(&value).into_owned();
         match harmonia_model::parse_workflow(&text, None) {
             Ok(workflow) if dirs.plan_exact(&workflow.name, &workflow.version).is_none() => {
                 dirs.insert_text(workflow, Arc::from(text));
             }
             Ok(_) => {}
-            Err(e) => warnings.push(format!("stored workflow {} does not parse: {e}", String::from_utf8_lossy(&key).replace('\0', "@"))),
+            Err(e) => warnings.push(format!("a stored version of workflow {name} does not parse: {e}")),
         }
     }
     Ok(warnings)
+}
+
+/// Every stored version: its workflow's name and its text (deletion markers left out).
+fn versions(store: &dyn Store) -> Result<Vec<(String, String)>, StoreError> {
+    let mut found = Vec::new();
+    scan_pages(store, Space::Workflows, b"", None, 256, |key, value| {
+        if key.first() != Some(&0) {
+            let name = key.split(|&b| b == 0).next().unwrap_or_default();
+            found.push((String::from_utf8_lossy(name).into_owned(), String::from_utf8_lossy(&value).into_owned()));
+        }
+        Ok::<_, StoreError>(true)
+    })?;
+    Ok(found)
+}
+
+/// The text of every stored version, those of workflows deleted over the API included.
+pub fn stored_versions(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+    Ok(versions(store)?.into_iter().map(|(_, text)| text).collect())
 }
 
 /// What [`store_version`] did.

@@ -7,7 +7,7 @@
 //! step costs its events and a record of a few hundred bytes, whatever the size of the state.
 
 use harmonia_engine::{Event, ExecStatus, Execution, Millis, Plan};
-use harmonia_store::{Batch, Space, Store, StoreError, keys, split_versioned};
+use harmonia_store::{Batch, Space, Store, StoreError, keys, scan_pages, split_versioned};
 use serde::{Deserialize, Serialize};
 
 /// The record of one execution (`Space::Executions`), under a version: its last event's
@@ -116,27 +116,29 @@ pub fn read_record(store: &dyn Store, id: &str) -> Result<(u64, ExecRecord), Rea
 /// without a gap.
 pub fn read_history(store: &dyn Store, id: &str, after: u64) -> Result<Vec<Event>, ReadError> {
     let prefix = keys::execution_prefix(id).map_err(|e| ReadError::store(id, e))?;
-    let mut start = (after > 0).then(|| keys::history_key(id, after)).transpose().map_err(|e| ReadError::store(id, e))?;
+    let start = (after > 0).then(|| keys::history_key(id, after)).transpose().map_err(|e| ReadError::store(id, e))?;
     let mut events = Vec::new();
-    loop {
-        const PAGE: usize = 1024;
-        let page = store.scan_prefix(Space::History, &prefix, start.as_deref(), PAGE).map_err(|e| ReadError::store(id, e))?;
-        let Some((last, _)) = page.last() else { return Ok(events) };
-        start = Some(last.clone());
-        let more = page.len() == PAGE;
-        for (key, value) in page {
-            let expected = after + events.len() as u64 + 1;
-            let seq = keys::seq_of(&key).unwrap_or(0);
-            if seq != expected {
-                return Err(ReadError::corrupt(id, format!("its history has a gap: event {expected} is missing (found {seq})")));
+    let mut broken = None;
+    scan_pages::<StoreError>(store, Space::History, &prefix, start.as_deref(), 1024, |key, value| {
+        let expected = after + events.len() as u64 + 1;
+        let seq = keys::seq_of(&key).unwrap_or(0);
+        if seq != expected {
+            broken = Some(format!("its history has a gap: event {expected} is missing (found {seq})"));
+            return Ok(false);
+        }
+        match serde_json::from_slice(&value) {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                broken = Some(format!("history event {seq} does not decode: {e}"));
+                return Ok(false);
             }
-            let event = serde_json::from_slice(&value)
-                .map_err(|e| ReadError::corrupt(id, format!("history event {seq} does not decode: {e}")))?;
-            events.push(event);
         }
-        if !more {
-            return Ok(events); // a short page is the last: no need for another seek
-        }
+        Ok(true)
+    })
+    .map_err(|e| ReadError::store(id, e))?;
+    match broken {
+        Some(reason) => Err(ReadError::corrupt(id, reason)),
+        None => Ok(events),
     }
 }
 
@@ -166,7 +168,12 @@ pub fn read_checkpoint(store: &dyn Store, id: &str, seq: u64) -> Result<Option<C
 /// Every checkpoint of `id`, oldest first.
 pub fn list_checkpoints(store: &dyn Store, id: &str) -> Result<Vec<Checkpoint>, ReadError> {
     let prefix = keys::execution_prefix(id).map_err(|e| ReadError::store(id, e))?;
-    let entries = store.scan_prefix(Space::Checkpoints, &prefix, None, usize::MAX).map_err(|e| ReadError::store(id, e))?;
+    let mut entries = Vec::new();
+    scan_pages::<StoreError>(store, Space::Checkpoints, &prefix, None, 64, |key, value| {
+        entries.push((key, value));
+        Ok(true)
+    })
+    .map_err(|e| ReadError::store(id, e))?;
     entries.iter().map(|(key, value)| decode_checkpoint(id, key, value)).collect()
 }
 
@@ -249,13 +256,11 @@ impl StepWrite<'_> {
 /// The ids of the unfinished executions, in id order.
 pub fn unfinished(store: &dyn Store) -> Result<Vec<String>, StoreError> {
     let mut ids = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = store.scan_prefix(Space::Unfinished, b"", after.as_deref(), 4096)?;
-        let Some((last, _)) = page.last() else { return Ok(ids) };
-        after = Some(last.clone());
-        ids.extend(page.into_iter().map(|(key, _)| String::from_utf8_lossy(&key).into_owned()));
-    }
+    scan_pages(store, Space::Unfinished, b"", None, 4096, |key, _| {
+        ids.push(String::from_utf8_lossy(&key).into_owned());
+        Ok::<_, StoreError>(true)
+    })?;
+    Ok(ids)
 }
 
 /// Everything stored about one execution, as one JSON document: to move it to another
@@ -364,21 +369,24 @@ pub fn list_records(
     keep: impl Fn(&str, &ExecRecord) -> bool,
 ) -> Result<RecordPage, StoreError> {
     let mut found = Vec::new();
-    let mut start = after.map(|id| id.as_bytes().to_vec());
-    loop {
-        let page = store.scan_prefix(Space::Executions, b"", start.as_deref(), 256)?;
-        let Some((last, _)) = page.last() else { return Ok((found, None)) };
-        start = Some(last.clone());
-        for (key, value) in page {
-            let id = String::from_utf8_lossy(&key).into_owned();
-            let Ok((_, payload)) = split_versioned(Space::Executions, &key, &value) else { continue };
-            let Ok(record) = serde_json::from_slice::<ExecRecord>(payload) else { continue };
-            if keep(&id, &record) {
-                found.push((id.clone(), record));
-                if found.len() == limit {
-                    return Ok((found, Some(id)));
-                }
+    let mut next = None;
+    scan_pages(store, Space::Executions, b"", after.map(str::as_bytes), 256, |key, value| {
+        let Some(record) = decode_record(&key, &value) else { return Ok::<_, StoreError>(true) };
+        let id = String::from_utf8_lossy(&key).into_owned();
+        if keep(&id, &record) {
+            found.push((id.clone(), record));
+            if found.len() == limit {
+                next = Some(id);
+                return Ok(false);
             }
         }
-    }
+        Ok(true)
+    })?;
+    Ok((found, next))
+}
+
+/// An execution record as stored under `key`, if it decodes.
+pub fn decode_record(key: &[u8], value: &[u8]) -> Option<ExecRecord> {
+    let (_, payload) = split_versioned(Space::Executions, key, value).ok()?;
+    serde_json::from_slice(payload).ok()
 }

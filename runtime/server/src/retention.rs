@@ -3,31 +3,25 @@
 
 use std::time::Duration;
 
-use harmonia_store::{Space, Store, StoreError, split_versioned};
+use harmonia_store::{Space, Store, StoreError, scan_pages};
 
 use crate::Runner;
-use crate::records::{self, ExecRecord};
+use crate::records;
 
 /// Deletes the executions that finished before `cutoff` (milliseconds since the epoch);
 /// returns how many. Unfinished ones, and records that do not decode, are left alone.
 pub fn sweep(store: &dyn Store, cutoff: u64) -> Result<usize, StoreError> {
     let mut deleted = 0;
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = store.scan_prefix(Space::Executions, b"", after.as_deref(), 256)?;
-        let Some((last, _)) = page.last() else { return Ok(deleted) };
-        after = Some(last.clone());
-        for (key, value) in page {
-            let Ok((_, payload)) = split_versioned(Space::Executions, &key, &value) else { continue };
-            let Ok(record) = serde_json::from_slice::<ExecRecord>(payload) else { continue };
-            let ended = record.state.as_ref().and_then(|s| s.finished_at).unwrap_or(record.updated_at);
-            if record.status.is_finished() && ended < cutoff {
-                let id = String::from_utf8_lossy(&key).into_owned();
-                store.commit(records::delete_batch(&id)?)?;
-                deleted += 1;
-            }
+    scan_pages(store, Space::Executions, b"", None, 256, |key, value| {
+        let Some(record) = records::decode_record(&key, &value) else { return Ok::<_, StoreError>(true) };
+        let ended = record.state.as_ref().and_then(|s| s.finished_at).unwrap_or(record.updated_at);
+        if record.status.is_finished() && ended < cutoff {
+            store.commit(records::delete_batch(&String::from_utf8_lossy(&key))?)?;
+            deleted += 1;
         }
-    }
+        Ok(true)
+    })?;
+    Ok(deleted)
 }
 
 /// Sweeps now and then (a tenth of `age`, at least every second and at most every hour).

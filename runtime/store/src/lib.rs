@@ -145,6 +145,34 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// Visits the entries whose key starts with `prefix`, in key order, after the key
+/// `start_after` if given, reading `page` entries at a time so that a large space is never
+/// held in memory at once (a short page is the last: no further read). `visit` returns
+/// `Ok(false)` to stop early.
+pub fn scan_pages<E: From<StoreError>>(
+    store: &dyn Store,
+    space: Space,
+    prefix: &[u8],
+    start_after: Option<&[u8]>,
+    page: usize,
+    mut visit: impl FnMut(Vec<u8>, Vec<u8>) -> Result<bool, E>,
+) -> Result<(), E> {
+    let mut after = start_after.map(<[u8]>::to_vec);
+    loop {
+        let entries = store.scan_prefix(space, prefix, after.as_deref(), page)?;
+        let full = entries.len() == page;
+        after = entries.last().map(|(key, _)| key.clone());
+        for (key, value) in entries {
+            if !visit(key, value)? {
+                return Ok(());
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
 /// Encodes a versioned record: the version as 8 big-endian bytes, then the payload.
 /// Records guarded by [`Batch::expect_version`] must have this layout.
 pub fn versioned(version: u64, payload: &[u8]) -> Vec<u8> {

@@ -37,6 +37,7 @@ on_every_backend!(
     delete_prefix_removes_only_that_prefix,
     a_corrupt_record_fails_only_its_own_read,
     commit_then_reports_each_result_once_committed,
+    scan_pages_visits_every_entry_a_page_at_a_time_and_stops_when_asked,
 );
 
 fn rocks(dir: &Path, sync: SyncMode) -> RocksStore {
@@ -301,6 +302,31 @@ fn commit_then_reports_each_result_once_committed(store: Arc<dyn Store>) {
     assert_eq!(got[1].2, Some(2), "the second step is visible to its own callback");
     assert!(matches!(got[2].1, Err(StoreError::Conflict { expected: Some(1), found: Some(2), .. })), "{:?}", got[2].1);
     assert_eq!(keys_of(&history(&*store, "run")).len(), 2);
+}
+
+fn scan_pages_visits_every_entry_a_page_at_a_time_and_stops_when_asked(store: Arc<dyn Store>) {
+    for n in 0..10u8 {
+        put(&*store, Space::Kv, &keys::kv_key("p", &[n]).unwrap(), &[n]);
+    }
+    put(&*store, Space::Kv, &keys::kv_key("q", &[0]).unwrap(), b"other");
+    let prefix = keys::kv_prefix("p").unwrap();
+    for page in [1, 3, 10, 100] {
+        let mut seen = Vec::new();
+        harmonia_store::scan_pages::<StoreError>(&*store, Space::Kv, &prefix, None, page, |_, value| {
+            seen.push(value[0]);
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen, (0..10).collect::<Vec<u8>>(), "pages of {page}");
+    }
+    let after = keys::kv_key("p", &[6]).unwrap();
+    let mut seen = Vec::new();
+    harmonia_store::scan_pages::<StoreError>(&*store, Space::Kv, &prefix, Some(&after), 2, |_, value| {
+        seen.push(value[0]);
+        Ok(seen.len() < 2)
+    })
+    .unwrap();
+    assert_eq!(seen, [7, 8], "after a key, stopping when told");
 }
 
 // What only a store on disk has.

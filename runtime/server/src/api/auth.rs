@@ -185,17 +185,12 @@ pub fn now_ms() -> u64 {
 /// Every stored token, by name.
 pub fn load_tokens(store: &dyn Store) -> Result<Vec<TokenRecord>, StoreError> {
     let mut tokens = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = store.scan_prefix(Space::Tokens, b"", after.as_deref(), 256)?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.clone());
-        for (key, value) in page {
-            let record = serde_json::from_slice(&value)
-                .map_err(|e| StoreError::Corrupt { space: Space::Tokens, key: String::from_utf8_lossy(&key).into_owned(), reason: e.to_string() })?;
-            tokens.push(record);
-        }
-    }
+    harmonia_store::scan_pages(store, Space::Tokens, b"", None, 256, |key, value| {
+        let record = serde_json::from_slice(&value)
+            .map_err(|e| StoreError::Corrupt { space: Space::Tokens, key: String::from_utf8_lossy(&key).into_owned(), reason: e.to_string() })?;
+        tokens.push(record);
+        Ok::<_, StoreError>(true)
+    })?;
     Ok(tokens)
 }
 

@@ -95,22 +95,14 @@ fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
     match command {
         ExecCommand::List { .. } => {
             let mut out = std::io::stdout().lock();
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let page = store.scan_prefix(Space::Executions, b"", after.as_deref(), 1024)?;
-                let Some((last, _)) = page.last() else { break };
-                after = Some(last.clone());
-                for (key, _) in page {
-                    let id = String::from_utf8_lossy(&key).into_owned();
-                    let line = match records::read_record(&store, &id) {
-                        Ok((_, r)) => format!("{id}\t{}@{}\t{}", r.workflow, r.version, serde_json::to_value(r.status)?.as_str().unwrap_or("?")),
-                        Err(e) => format!("{id}\t?\t{e}"),
-                    };
-                    if writeln!(out, "{line}").is_err() {
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                }
-            }
+            harmonia_store::scan_pages(&store, Space::Executions, b"", None, 1024, |key, value| {
+                let id = String::from_utf8_lossy(&key);
+                let line = match records::decode_record(&key, &value) {
+                    Some(r) => format!("{id}\t{}@{}\t{}", r.workflow, r.version, r.status.as_str()),
+                    None => format!("{id}\t?\tits record does not decode"),
+                };
+                Ok::<_, anyhow::Error>(writeln!(out, "{line}").is_ok()) // stop once the reader has gone
+            })?;
         }
         ExecCommand::History { id } => {
             records::read_record(&store, &id)?;
@@ -137,11 +129,11 @@ fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every stored workflow definition.
+/// Every stored workflow version, those deleted over the API included (their executions
+/// still replay).
 fn stored_workflows(store: &dyn Store) -> anyhow::Result<WorkflowDirs> {
     let mut dirs = WorkflowDirs::default();
-    for (_, value) in store.scan_prefix(Space::Workflows, b"", None, usize::MAX)? {
-        let text = String::from_utf8_lossy(&value).into_owned();
+    for text in harmonia::definitions::stored_versions(store)? {
         dirs.insert_text(harmonia_model::parse_workflow(&text, None).map_err(|e| anyhow::anyhow!("{e}"))?, text.into());
     }
     Ok(dirs)
