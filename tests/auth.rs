@@ -3,25 +3,14 @@
 //! client. Roles: viewer reads, operator also runs and controls executions, admin does
 //! everything (tokens, audit log).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Output;
 
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// `harmonia ARGS --data DATA`, from the repository root (its plugins).
-fn harmonia(args: &[&str], data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_harmonia"));
-    command.current_dir(repo()).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_LISTEN").args(args).arg("--data").arg(data);
-    command
-}
+mod support;
+use support::{Launch, Server, expect, harmonia, with};
 
 /// `harmonia token ARGS --data DATA`.
 fn token_cmd(data: &Path, args: &[&str]) -> Output {
@@ -66,80 +55,9 @@ output: "${tasks.say.output.text}"
     dir
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    stderr: PathBuf,
-    _log_dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(data: &Path, workflows: &Path, listen: &str, extra: &[&str]) -> Server {
-        let log_dir = tempfile::tempdir().unwrap();
-        let stderr = log_dir.path().join("stderr");
-        let mut child = harmonia(&["serve", "--listen", listen], data)
-            .arg("--workflows")
-            .arg(workflows)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start harmonia serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let Some(base) = line.trim().strip_prefix("harmonia listening on ") else {
-            let _ = child.kill();
-            panic!("unexpected first line {line:?}; stderr: {}", std::fs::read_to_string(&stderr).unwrap_or_default());
-        };
-        // Listening on every address: reach it over loopback.
-        let base = base.replace("0.0.0.0", "127.0.0.1");
-        Server { child, base, stderr, _log_dir: log_dir }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap()
-    }
-
-    /// SIGTERM, and wait for the exit (the store is released then).
-    fn stop(mut self) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        let started = Instant::now();
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(started.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A request with `Authorization: Bearer <token>` when a token is given.
-fn with(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
-    match token {
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    }
-}
-
-/// Asserts the status, and for errors the `{"error": {"code", "message"}}` body; the body.
-fn expect(response: Response, status: u16, code: Option<&str>) -> Value {
-    let got = response.status().as_u16();
-    let body: Value = response.json().unwrap_or(Value::Null);
-    assert_eq!(got, status, "{body}");
-    if let Some(code) = code {
-        assert_eq!(body["error"]["code"], code, "{body}");
-        assert!(!body["error"]["message"].as_str().unwrap().is_empty(), "{body}");
-    }
-    body
+/// `harmonia serve` on `listen` with more flags.
+fn serve(data: &Path, workflows: &Path, listen: &str, args: &[&str]) -> Server {
+    Server::launch(Launch { listen, args, ..Launch::new(data, workflows) })
 }
 
 fn start_slow(http: &Client, server: &Server, token: Option<&str>) -> Response {
@@ -207,7 +125,7 @@ fn each_role_may_do_what_it_should_and_no_more() {
     let admin = create_token(data.path(), "admin", "root");
     let operator = create_token(data.path(), "operator", "ops");
     let viewer = create_token(data.path(), "viewer", "dash");
-    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     assert!(server.stderr().contains("auth: 3 tokens"), "{}", server.stderr());
     let http = Client::new();
     let (a, o, v) = (Some(admin.as_str()), Some(operator.as_str()), Some(viewer.as_str()));
@@ -316,7 +234,7 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
     let flows = workflows();
     let admin = create_token(data.path(), "admin", "root");
     let viewer = create_token(data.path(), "viewer", "dash");
-    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     let http = Client::new();
     let (a, v) = (Some(admin.as_str()), Some(viewer.as_str()));
     let echo = |token: Option<&str>, body: Value| {
@@ -371,7 +289,7 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
 
     // Durable: the same log after a restart, continued from where it was.
     server.stop();
-    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     assert_eq!(audit(&http, &server, a), entries);
     let again = with(http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")), a).json(&json!({})).send().unwrap();
     expect(again, 200, None);
@@ -385,7 +303,7 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
 fn without_tokens_loopback_is_open_until_the_first_token() {
     let data = tempfile::tempdir().unwrap();
     let flows = workflows();
-    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     assert!(server.stderr().contains("auth: none (loopback only)"), "{}", server.stderr());
     let http = Client::new();
     expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 200, None);
@@ -420,7 +338,7 @@ fn a_public_address_needs_a_token_or_insecure() {
     assert!(!data.path().join("state").exists(), "a refused start creates nothing");
 
     // --insecure: open, as asked.
-    let insecure = Server::start(data.path(), flows.path(), "0.0.0.0:0", &["--insecure"]);
+    let insecure = serve(data.path(), flows.path(), "0.0.0.0:0", &["--insecure"]);
     assert!(insecure.stderr().contains("auth: none (--insecure"), "{}", insecure.stderr());
     expect(Client::new().get(insecure.url("/api/v1/workflows")).send().unwrap(), 200, None);
     insecure.stop();
@@ -430,7 +348,7 @@ fn a_public_address_needs_a_token_or_insecure() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("refusing to listen"));
 
     let admin = create_token(data.path(), "admin", "root");
-    let server = Server::start(data.path(), flows.path(), "0.0.0.0:0", &[]);
+    let server = serve(data.path(), flows.path(), "0.0.0.0:0", &[]);
     assert!(server.stderr().contains("auth: 1 tokens"), "{}", server.stderr());
     let http = Client::new();
     expect(http.get(server.url("/health")).send().unwrap(), 200, None);
@@ -453,7 +371,7 @@ fn over_the_websocket_a_viewer_may_watch_but_not_start_or_control() {
     let viewer = create_token(data.path(), "viewer", "dash");
     let operator = create_token(data.path(), "operator", "ops");
     let admin = create_token(data.path(), "admin", "root");
-    let server = Server::start(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     let connect = |token: Option<&str>| {
         let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
         if let Some(token) = token {

@@ -2,80 +2,13 @@
 //! loopback port, driven with a real HTTP client, and stopped with SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    _data: Option<tempfile::TempDir>,
-}
-
-impl Server {
-    /// A server on the repository's plugins and workflows, with a fresh data directory.
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut server = Server::start_with(data.path(), &repo().join("workflows"));
-        server._data = Some(data);
-        server
-    }
-
-    /// A server over the given data and workflows directories.
-    fn start_with(data: &Path, workflows: &Path) -> Server {
-        Server::start_env(data, workflows, &[])
-    }
-
-    /// Also with these environment variables.
-    fn start_env(data: &Path, workflows: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
-            .envs(env.iter().copied())
-            .current_dir(repo())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--workflows")
-            .arg(workflows)
-            .env_remove("HARMONIA_PLUGINS")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start harmonia serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("harmonia listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}")).to_string();
-        Server { child, base, _data: None }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGTERM, then the time it took to exit.
-    fn terminate(mut self) -> (Duration, std::process::ExitStatus) {
-        let started = Instant::now();
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (started.elapsed(), status);
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "did not exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        // Wait for the exit: a server started next on the same data directory needs its lock.
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::{Launch, Server, repo};
 
 #[test]
 fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
@@ -134,7 +67,7 @@ fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
 fn bad_requests_get_4xx_with_a_json_error() {
     let data = tempfile::tempdir().unwrap();
     // A small body limit, so that a body over it is sent whole before the answer.
-    let server = Server::start_env(data.path(), &repo().join("workflows"), &[("HARMONIA_MAX_BODY", "16384")]);
+    let server = Server::launch(Launch { env: &[("HARMONIA_MAX_BODY", "16384")], ..Launch::new(data.path(), &repo().join("workflows")) });
     let http = reqwest::blocking::Client::new();
     let error = |response: reqwest::blocking::Response, status: u16, code: &str| -> String {
         assert_eq!(response.status(), status);
@@ -456,18 +389,10 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
     std::fs::create_dir(cwd.path().join("workflows")).unwrap();
     std::fs::copy(repo().join("workflows/examples-data/review.txt"), cwd.path().join("review.txt")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
-        .current_dir(cwd.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("HARMONIA_PLUGINS")
-        .env_remove("HARMONIA_DATA")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("harmonia listening on ").unwrap().to_string();
-    let server = Server { child, base: base.clone(), _data: None };
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_harmonia"));
+    serve.current_dir(cwd.path()).args(["serve", "--listen", "127.0.0.1:0"]).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_DATA");
+    let server = Server::spawn(serve);
+    let base = server.base().to_string();
     assert!(cwd.path().join("data/state").is_dir(), "the data directory is ./data");
 
     let cli = |args: &[&str]| {

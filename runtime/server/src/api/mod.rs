@@ -19,6 +19,8 @@ pub mod auth;
 mod events;
 mod executions;
 pub(crate) mod metrics;
+mod plugins;
+mod templates;
 mod workflows;
 mod ws;
 
@@ -119,7 +121,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
-        .route("/api/v1/plugins", get(plugins))
+        .merge(plugins::routes())
+        .merge(templates::routes())
         .merge(workflows::routes())
         .merge(executions::routes())
         .merge(events::routes())
@@ -165,8 +168,3 @@ pub(crate) fn too_large() -> ApiError {
 async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({ "status": "ready", "plugins": state.host.plugins().len() }))
 }
-
-async fn plugins(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "plugins": state.host.plugins(), "failed": state.host.failures() }))
-}
-

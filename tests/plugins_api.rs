@@ -1,0 +1,3 @@
+//! (written next)
+
+mod support;
