@@ -31,7 +31,7 @@ async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 /// Each diagnostic as `{line, column, message, hint?}`.
-fn diagnostics(d: &Diagnostics) -> Value {
+pub(super) fn diagnostics(d: &Diagnostics) -> Value {
     let items: Vec<Value> = d
         .0
         .iter()
@@ -46,7 +46,7 @@ fn diagnostics(d: &Diagnostics) -> Value {
     Value::Array(items)
 }
 
-fn invalid(code: &'static str, d: &Diagnostics) -> ApiError {
+pub(super) fn invalid(code: &'static str, d: &Diagnostics) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, d.to_string()).with_details(diagnostics(d))
 }
 
@@ -76,6 +76,13 @@ async fn create(
         _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     })?;
     let workflow = parse_body(&headers, &body)?;
+    store(&state, workflow, body).await
+}
+
+/// Checks a parsed workflow against the plugins and workflows known, and stores its version
+/// (`text` is what was sent): 201 when new, 200 when stored already, 409 when the version is
+/// stored with other content.
+pub(super) async fn store(state: &AppState, workflow: Workflow, body: String) -> Result<Response, ApiError> {
     harmonia_model::check_plugins(&workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
     {
         let dirs = state.workflows.read().expect("workflows lock");
