@@ -10,7 +10,7 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Launch, Server, expect, harmonia, with};
+use support::{Launch, Server, expect, fill, harmonia, operations, probe, with};
 
 /// `harmonia token ARGS --data DATA`.
 fn token_cmd(data: &Path, args: &[&str]) -> Output {
@@ -405,4 +405,80 @@ fn over_the_websocket_a_viewer_may_watch_but_not_start_or_control() {
     let audit = audit(&Client::new(), &server, Some(&admin));
     assert!(audit.iter().any(|e| e["who"] == "dash" && e["result"] == "forbidden"), "{audit:?}");
     assert!(audit.iter().any(|e| e["who"] == "ops" && e["result"] == "ok"), "{audit:?}");
+}
+
+/// Each role's rank: a token may do what needs its rank or less.
+fn rank(role: &str) -> u8 {
+    match role {
+        "none" => 0,
+        "viewer" => 1,
+        "operator" => 2,
+        "admin" => 3,
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn every_route_refuses_the_roles_below_its_own_and_every_change_is_audited() {
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let tokens = [("dash", "viewer"), ("ops", "operator"), ("root", "admin")]
+        .map(|(name, role)| (name, role, create_token(data.path(), role, name)));
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let http = Client::new();
+    let admin = Some(tokens[2].2.as_str());
+    expect(http.get(server.url("/api/v1/openapi.json")).send().unwrap(), 401, Some("unauthorized"));
+    let doc = expect(with(http.get(server.url("/api/v1/openapi.json")), admin).send().unwrap(), 200, None);
+    let ops = operations(&doc);
+    // The roles the document claims are the ones a user is promised.
+    let role_of = |method: &str, path: &str| {
+        let op = ops.iter().find(|(m, p, _)| m == method && p == path).unwrap_or_else(|| panic!("{method} {path} not documented"));
+        op.2["x-required-role"].as_str().unwrap().to_string()
+    };
+    for (method, path, role) in [
+        ("GET", "/health", "none"),
+        ("GET", "/api/v1/executions", "viewer"),
+        ("GET", "/api/v1/events/stream", "viewer"),
+        ("POST", "/api/v1/workflows/{name}/executions", "operator"),
+        ("POST", "/api/v1/executions/{id}/cancel", "operator"),
+        ("POST", "/api/v1/executions/{id}/vars", "operator"),
+        ("POST", "/api/v1/workflows", "admin"),
+        ("DELETE", "/api/v1/workflows/{name}", "admin"),
+        ("GET", "/api/v1/audit", "admin"),
+        ("POST", "/api/v1/tokens", "admin"),
+    ] {
+        assert_eq!(role_of(method, path), role, "{method} {path}");
+    }
+
+    // Every operation, by every caller: refused below its role (401 without a token, 403
+    // with a lesser one), let through at or above it.
+    let mut changes = Vec::new();
+    for (method, path, op) in &ops {
+        let needed = op["x-required-role"].as_str().unwrap();
+        let callers = [(None, "unauthenticated", "none")].into_iter().chain(tokens.iter().map(|(name, role, secret)| (Some(secret.as_str()), *name, *role)));
+        for (token, who, role) in callers {
+            let status = probe(&http, &server, method, path, token).status().as_u16();
+            let expected = match (rank(role) >= rank(needed), token) {
+                (true, _) => None,
+                (false, None) => Some(401),
+                (false, Some(_)) => Some(403),
+            };
+            match expected {
+                Some(refused) => assert_eq!(status, refused, "{who} ({role}) on {method} {path} (needs {needed})"),
+                None => assert!(status != 401 && status != 403, "{who} ({role}) on {method} {path} (needs {needed}): {status}"),
+            }
+            if method != "GET" {
+                changes.push((who, method.clone(), fill(path, "nosuch"), status));
+            }
+        }
+    }
+
+    // Every request that may change something is in the audit log: who, what, the result.
+    let entries = audit(&http, &server, admin);
+    for (who, method, path, status) in &changes {
+        let found = entries.iter().any(|e| e["who"] == *who && e["method"] == *method && e["path"] == *path && e["status"] == *status);
+        assert!(found, "no audit entry for {who} {method} {path} -> {status}");
+    }
+    assert!(entries.iter().all(|e| e["method"] != "GET"), "reads are not audited");
+    server.stop();
 }

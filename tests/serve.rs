@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Launch, Server, repo};
+use support::{Launch, Server, operations, probe, repo};
 
 #[test]
 fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
@@ -604,4 +604,61 @@ fn sigterm_stops_the_server_within_10_s_even_with_an_event_stream_open() {
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     drop(stream);
+}
+
+#[test]
+fn the_openapi_document_has_exactly_the_routes_of_the_server() {
+    let server = Server::start();
+    let http = reqwest::blocking::Client::new();
+    let doc: Value = http.get(server.url("/api/v1/openapi.json")).send().unwrap().json().unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let ops = operations(&doc);
+    let documented = |method: &str, path: &str| ops.iter().any(|(m, p, _)| m == method && p == path);
+    // The routes a user is told about are all in it, each with its role.
+    for (method, path) in [
+        ("POST", "/api/v1/workflows"),
+        ("DELETE", "/api/v1/workflows/{name}"),
+        ("POST", "/api/v1/workflows/{name}/executions"),
+        ("POST", "/api/v1/executions/{id}/retry"),
+        ("POST", "/api/v1/executions/{id}/tasks/{task}/output"),
+        ("POST", "/api/v1/executions/{id}/restore"),
+        ("GET", "/api/v1/events/stream"),
+        ("GET", "/api/v1/ws"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/metrics"),
+        ("GET", "/health"),
+        ("GET", "/api/v1/openapi.json"),
+    ] {
+        assert!(documented(method, path), "{method} {path} is not in the document");
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (method, path, op) in &ops {
+        assert!(ids.insert(op["operationId"].as_str().unwrap().to_string()), "operationId of {method} {path} is not unique");
+        assert!(["none", "viewer", "operator", "admin"].contains(&op["x-required-role"].as_str().unwrap()), "{method} {path}: {op}");
+        let params = op["parameters"].as_array().unwrap();
+        for name in path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
+            assert!(params.iter().any(|p| p["name"] == name && p["in"] == "path"), "{method} {path} does not document {{{name}}}");
+        }
+    }
+    // Every path answers exactly the methods documented for it: a documented one is handled
+    // by its route (not the router's 404 or 405), any other method is a 405.
+    let paths: std::collections::BTreeSet<&String> = ops.iter().map(|(_, p, _)| p).collect();
+    for path in paths {
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let response = probe(&http, &server, method, path, None);
+            let status = response.status().as_u16();
+            if documented(method, path) {
+                assert_ne!(status, 405, "{method} {path} is documented but not routed");
+                if status == 404 {
+                    let body: Value = response.json().unwrap_or(Value::Null);
+                    assert_ne!(body["error"]["code"], "not_found", "{method} {path} is documented but not routed");
+                }
+            } else {
+                assert_eq!(status, 405, "{method} {path} answers {status} but is not in the document");
+            }
+        }
+    }
+    // Nothing was changed by the probes: they named nothing that exists, or sent no body.
+    let executions: Value = http.get(server.url("/api/v1/executions")).send().unwrap().json().unwrap();
+    assert_eq!(executions["executions"], json!([]));
 }

@@ -147,3 +147,26 @@ pub fn expect(response: Response, status: u16, code: Option<&str>) -> Value {
     }
     body
 }
+
+/// Every operation of an OpenAPI document: (method, path, operation).
+pub fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            ops.push((method.to_uppercase(), path.clone(), op.clone()));
+        }
+    }
+    ops
+}
+
+/// `path` with each `{param}` filled with `value`.
+pub fn fill(path: &str, value: &str) -> String {
+    path.split('/').map(|s| if s.starts_with('{') && s.ends_with('}') { value } else { s }).collect::<Vec<_>>().join("/")
+}
+
+/// A request with no body to `path` (its parameters filled with `nosuch`): what the route
+/// answers when it is asked for something that does not exist, or sent nothing.
+pub fn probe(http: &reqwest::blocking::Client, server: &Server, method: &str, path: &str, token: Option<&str>) -> Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    with(http.request(method, server.url(&fill(path, "nosuch"))), token).send().unwrap()
+}

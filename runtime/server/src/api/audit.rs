@@ -11,13 +11,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use harmonia_store::{Batch, Space, Store, StoreError, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::now_ms;
+use super::table::Op;
 use super::{ApiError, AppState};
 
 /// Error bodies up to this size are read for their code; larger ones (none of ours) are
@@ -117,8 +117,13 @@ async fn result_of(response: Response) -> (Response, String) {
     }
 }
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/audit", get(read))
+pub(super) fn ops() -> Vec<Op> {
+    vec![Op::get("/api/v1/audit", "readAudit", "The audit log: every state-changing request, oldest first", read)
+        .query("after", json!({ "type": "integer" }), "Entries after this sequence number (the `next` of the previous page)")
+        .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (100 by default)")
+        .ok(200, "A page of entries (who, method, path, status, time); `next` is null at the end", json!({ "type": "object", "properties": {
+            "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["integer", "null"] } } }))
+        .errors(&[400])]
 }
 
 #[derive(Deserialize)]

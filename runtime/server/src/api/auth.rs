@@ -18,13 +18,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use harmonia_store::{Batch, Space, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::table::Op;
 use super::{ApiError, AppState, bad_body};
 
 /// What a token may do; each role may do everything the ones before it may.
@@ -91,6 +91,12 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         ["api", "v1", "events", ..] => Role::Operator,
         _ => Role::Admin,
     }
+}
+
+/// Whether a request is a probe (`/health`, `/ready`): open to all, as probes carry no token
+/// and say nothing about executions.
+pub fn is_probe(method: &Method, path: &str) -> bool {
+    (*method == Method::GET || *method == Method::HEAD) && (path == "/health" || path == "/ready")
 }
 
 /// A stored token: never the secret, only its hash.
@@ -332,7 +338,7 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
-    if read && (path == "/health" || path == "/ready") {
+    if is_probe(&method, &path) {
         return next.run(request).await; // probes carry no token
     }
     let (caller, response) = match state.auth.identify(request.headers()) {
@@ -360,10 +366,19 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     state.audit.record(caller.name(), &method, &path, response).await
 }
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/tokens", get(list).post(create))
-        .route("/api/v1/tokens/{name}", delete(revoke))
+pub(super) fn ops() -> Vec<Op> {
+    let token = json!({ "type": "object", "properties": { "name": { "type": "string" }, "role": { "enum": ["viewer", "operator", "admin"] }, "created_at": { "type": "integer" } } });
+    vec![
+        Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list)
+            .ok(200, "The tokens", json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token } } })),
+        Op::post("/api/v1/tokens", "createToken", "Create a token; its secret is in this answer only", create)
+            .json_body(json!({ "type": "object", "required": ["name", "role"], "properties": { "name": { "type": "string" }, "role": { "enum": ["viewer", "operator", "admin"] } } }), true)
+            .ok(201, "The token, with `secret`", json!({ "type": "object" }))
+            .errors(&[400, 409]),
+        Op::delete("/api/v1/tokens/{name}", "revokeToken", "Revoke a token", revoke)
+            .ok(200, "Revoked", token)
+            .errors(&[404]),
+    ]
 }
 
 async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {

@@ -10,17 +10,26 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
-use axum::Router;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::table::Op;
 use super::{ApiError, AppState};
 use crate::runner::{LoggedEvent, read_log};
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/events/stream", get(stream_events))
+pub(super) fn ops() -> Vec<Op> {
+    let pattern = |what: &str| format!("Only events of {what}: `*` patterns, several separated by commas");
+    vec![Op::get("/api/v1/events/stream", "streamEvents", "Live events over Server-Sent Events", stream_events)
+        .describe("Each event's SSE id is its place in the durable event log: reconnecting with `Last-Event-ID` (or `after`) resumes after it without a gap or a repeat.")
+        .query("execution", json!({ "type": "string" }), &pattern("these executions"))
+        .query("workflow", json!({ "type": "string" }), &pattern("executions of these workflows"))
+        .query("type", json!({ "type": "string", "examples": ["task_succeeded", "call_*", "*_failed"] }), &pattern("these types"))
+        .query("after", json!({ "type": "integer" }), "Start after this event id")
+        .header("Last-Event-ID", "Resume after this event id (sent by browsers on reconnect)")
+        .ok_as(200, "The stream of events, each a JSON object", json!({ "text/event-stream": { "schema": { "type": "string" } } }))
+        .errors(&[400])]
 }
 
 #[derive(Deserialize, Default, Clone)]

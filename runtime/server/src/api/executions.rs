@@ -8,30 +8,72 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use harmonia_engine::Execution;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::table::Op;
 use super::{ApiError, AppState, bad_body};
 use crate::runner::WorkflowSource;
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/workflows/{name}/executions", post(start_execution))
-        .route("/api/v1/executions", get(list_executions))
-        .route("/api/v1/executions/{id}", get(get_execution))
-        .route("/api/v1/executions/{id}/history", get(history))
-        .route("/api/v1/executions/{id}/pause", post(pause))
-        .route("/api/v1/executions/{id}/resume", post(resume))
-        .route("/api/v1/executions/{id}/cancel", post(cancel))
-        .route("/api/v1/executions/{id}/retry", post(retry))
-        .route("/api/v1/executions/{id}/checkpoints", get(checkpoints).post(take_checkpoint))
-        .route("/api/v1/executions/{id}/restore", post(restore))
-        .route("/api/v1/executions/{id}/tasks/{task}/output", post(set_output))
-        .route("/api/v1/executions/{id}/tasks/{task}/skip", post(skip_task))
-        .route("/api/v1/executions/{id}/vars", post(set_vars))
+pub(super) fn ops() -> Vec<Op> {
+    vec![
+        Op::post("/api/v1/workflows/{name}/executions", "startExecution", "Start an execution of a workflow", start_execution)
+            .describe("Starts the latest version, or `version`. With `wait`, answers once the execution has finished (200) or the wait is over (202), so a workflow can be called like a function.")
+            .query("wait", json!({ "type": "string", "examples": ["500ms", "30s", "2m"] }), "Wait up to this long for the result (10 minutes at most)")
+            .json_body(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "input": { "type": "object", "description": "The workflow's input parameters" },
+                "version": { "type": "string" } } }), false)
+            .ok(201, "Started: `{id}`; with `wait`, 200 and the finished execution (202 if still running)", json!({ "type": "object", "properties": { "id": { "type": "string" } } }))
+            .errors(&[400, 404]),
+        Op::get("/api/v1/executions", "listExecutions", "Executions, oldest first, a page at a time", list_executions)
+            .query("workflow", json!({ "type": "string" }), "Only executions of this workflow")
+            .query("status", json!({ "enum": STATUSES }), "Only executions in this status")
+            .query("after", json!({ "type": "string" }), "The `next` of the previous page")
+            .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (100 by default)")
+            .ok(200, "A page; `next` is null on the last", json!({ "type": "object", "properties": {
+                "executions": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["string", "null"] } } }))
+            .errors(&[400]),
+        Op::get("/api/v1/executions/{id}", "getExecution", "An execution: status, per-task state, output or error", get_execution)
+            .ok(200, "The execution", json!({ "type": "object" }))
+            .errors(&[404]),
+        Op::get("/api/v1/executions/{id}/history", "getHistory", "Every event of an execution, in order", history)
+            .ok(200, "The events, each with its `seq`", json!({ "type": "object", "properties": { "id": { "type": "string" }, "events": { "type": "array", "items": { "type": "object" } } } }))
+            .errors(&[404]),
+        control(Op::post("/api/v1/executions/{id}/pause", "pauseExecution", "Pause: no new task starts; calls in flight finish", pause)),
+        control(Op::post("/api/v1/executions/{id}/resume", "resumeExecution", "Resume a paused execution", resume)),
+        control(Op::post("/api/v1/executions/{id}/cancel", "cancelExecution", "Cancel: calls in flight are cancelled", cancel)),
+        control(Op::post("/api/v1/executions/{id}/retry", "retryExecution", "Re-run a failed execution from its failed tasks", retry)),
+        Op::get("/api/v1/executions/{id}/checkpoints", "listCheckpoints", "The checkpoints of an execution", checkpoints)
+            .ok(200, "The checkpoints: seq (the event taken after), time, label or auto, status", json!({ "type": "object" }))
+            .errors(&[404]),
+        Op::post("/api/v1/executions/{id}/checkpoints", "takeCheckpoint", "Take a checkpoint now", take_checkpoint)
+            .json_body(json!({ "type": "object", "properties": { "label": { "type": "string" } } }), false)
+            .ok(201, "The checkpoint", json!({ "type": "object" }))
+            .errors(&[400, 404]),
+        control(Op::post("/api/v1/executions/{id}/restore", "restoreCheckpoint", "Roll back to a checkpoint and go on from there", restore)
+            .json_body(json!({ "type": "object", "required": ["checkpoint"], "properties": { "checkpoint": { "type": "integer", "description": "Its seq" } } }), true)),
+        change(Op::post("/api/v1/executions/{id}/tasks/{task}/output", "setTaskOutput", "Set a task's output and mark it done (paused execution)", set_output)
+            .json_body(json!({ "type": "object", "required": ["output"], "properties": { "output": {} } }), true)),
+        change(Op::post("/api/v1/executions/{id}/tasks/{task}/skip", "skipTask", "Skip a task that has not finished (paused execution)", skip_task)
+            .json_body(json!({ "type": "object", "properties": { "reason": { "type": "string" } } }), false)),
+        change(Op::post("/api/v1/executions/{id}/vars", "setVars", "Change variables (paused execution)", set_vars)
+            .json_body(json!({ "type": "object", "required": ["vars"], "properties": { "vars": { "type": "object" } } }), true)),
+    ]
+}
+
+/// What control requests answer: the execution once the request is handled.
+fn control(op: Op) -> Op {
+    op.ok(202, "Handled: the execution's summary", json!({ "type": "object", "properties": {
+        "id": { "type": "string" }, "workflow": { "type": "string" }, "version": { "type": "string" },
+        "status": { "enum": STATUSES }, "output": {}, "error": {} } }))
+        .errors(&[400, 404, 409])
+}
+
+/// Changes of a paused execution, each recorded in its history.
+fn change(op: Op) -> Op {
+    control(op).describe("Recorded in the history. Refused with 409 unless the execution is paused (`not_paused`), and when the task cannot take the change.")
 }
 
 #[derive(Deserialize, Default)]

@@ -7,15 +7,15 @@
 //! - `harmonia_store_commit_group_size`: commits written per disk write (histogram);
 //! - `harmonia_event_stream_clients`: open event streams.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::AppState;
+use serde_json::json;
+
+use super::table::Op;
 
 /// The process's recorder, installed once (a process has one `metrics` recorder).
 pub(crate) fn handle() -> &'static PrometheusHandle {
@@ -35,8 +35,10 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
     })
 }
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/metrics", get(render))
+pub(super) fn ops() -> Vec<Op> {
+    vec![Op::get("/metrics", "getMetrics", "Prometheus metrics", render)
+        .describe("Executions by state, task latency per plugin and action, plugin calls and failures, commit group sizes, event stream clients.")
+        .ok_as(200, "Prometheus text", json!({ "text/plain": { "schema": { "type": "string" } } }))]
 }
 
 async fn render() -> impl IntoResponse {

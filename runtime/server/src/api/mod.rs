@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::middleware;
-use axum::routing::get;
 use axum::{Json, Router};
 use harmonia_host::Host;
 use harmonia_store::Store;
@@ -20,6 +19,7 @@ mod events;
 mod executions;
 pub(crate) mod metrics;
 mod plugins;
+mod table;
 mod templates;
 mod workflows;
 mod ws;
@@ -116,20 +116,24 @@ impl From<RunError> for ApiError {
     }
 }
 
+/// Every operation of the API, from each module's part of the route table.
+fn ops() -> Vec<table::Op> {
+    let service = vec![
+        table::Op::get("/health", "health", "Liveness: the process answers", || async { Json(json!({ "status": "ok" })) })
+            .ok(200, "Alive", json!({ "type": "object", "properties": { "status": { "const": "ok" } } })),
+        table::Op::get("/ready", "ready", "Readiness: the store is open and the plugins are loaded", ready)
+            .ok(200, "Ready, with the number of plugins loaded", json!({ "type": "object", "properties": { "status": { "const": "ready" }, "plugins": { "type": "integer" } } })),
+    ];
+    let parts = [service, workflows::ops(), executions::ops(), events::ops(), ws::ops(), metrics::ops(), auth::ops(), audit::ops()];
+    parts.into_iter().flatten().collect()
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     metrics::handle(); // record from now on, not from the first scrape
-    Router::new()
-        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
-        .route("/ready", get(ready))
+    let (routes, _docs) = table::build(ops());
+    routes
         .merge(plugins::routes())
         .merge(templates::routes())
-        .merge(workflows::routes())
-        .merge(executions::routes())
-        .merge(events::routes())
-        .merge(metrics::routes())
-        .merge(ws::routes())
-        .merge(auth::routes())
-        .merge(audit::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // Outermost: every route and the fallback are authorized and audited.
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))

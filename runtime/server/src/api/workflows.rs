@@ -6,22 +6,58 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use harmonia_model::{Diagnostics, Workflow};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::table::Op;
 use super::{ApiError, AppState};
 use crate::catalog::{HostCatalog, compare_versions};
 use crate::definitions::{self, Stored};
 use crate::runner::WorkflowSource;
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/workflows", get(list).post(create))
-        .route("/api/v1/workflows/{name}", get(latest).delete(delete))
-        .route("/api/v1/workflows/{name}/versions/{version}", get(version))
+pub(super) fn ops() -> Vec<Op> {
+    let name_version = json!({ "type": "object", "properties": { "name": { "type": "string" }, "version": { "type": "string" }, "created": { "type": "boolean" } } });
+    vec![
+        Op::get("/api/v1/workflows", "listWorkflows", "Every workflow with its versions", list).ok(200, "The workflows", json!({
+            "type": "object",
+            "properties": { "workflows": { "type": "array", "items": { "type": "object", "properties": {
+                "name": { "type": "string" }, "versions": { "type": "array", "items": { "type": "string" } } } } } },
+        })),
+        Op::post("/api/v1/workflows", "createWorkflow", "Validate and store a workflow version", create)
+            .describe("The body is the workflow, as YAML or JSON. A version once stored never changes: the same text again is a 200, other text under a stored name and version a 409.")
+            .body(json!({
+                "application/yaml": { "schema": { "type": "string" } },
+                "application/json": { "schema": { "type": "object" } },
+            }), "The workflow definition")
+            .ok(201, "Stored as a new version", name_version)
+            .errors(&[400, 409, 415]),
+        Op::get("/api/v1/workflows/{name}", "getWorkflow", "The latest version of a workflow, with the list of its versions", latest)
+            .ok(200, "The workflow", workflow_schema())
+            .errors(&[404]),
+        Op::delete("/api/v1/workflows/{name}", "deleteWorkflow", "Remove a workflow for new executions", delete)
+            .describe("Refused with 409 while executions of it are running, unless `force`. Stored definitions are kept, so its executions can still be read and resumed.")
+            .query("force", json!({ "type": "boolean" }), "Delete even while executions of it are running")
+            .ok(200, "Deleted", json!({ "type": "object" }))
+            .errors(&[404, 409]),
+        Op::get("/api/v1/workflows/{name}/versions/{version}", "getWorkflowVersion", "One version of a workflow", version)
+            .ok(200, "The version", workflow_schema())
+            .errors(&[404]),
+    ]
+}
+
+fn workflow_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "name": { "type": "string" }, "version": { "type": "string" }, "description": { "type": ["string", "null"] },
+            "tasks": { "type": "array", "items": { "type": "string" } },
+            "input": { "type": "array", "items": { "type": "object" } },
+            "definition": { "type": ["string", "null"], "description": "The text it was stored with" },
+            "versions": { "type": "array", "items": { "type": "string" } },
+        },
+    })
 }
 
 async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {

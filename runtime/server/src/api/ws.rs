@@ -14,22 +14,24 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
 use axum::response::Response;
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::auth::{Caller, Role};
 use super::events::{Filter, kind_of};
+use super::table::Op;
 use super::AppState;
 use crate::runner::{LoggedEvent, WorkflowSource, read_log};
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/ws", get(upgrade))
+pub(super) fn ops() -> Vec<Op> {
+    vec![Op::get("/api/v1/ws", "webSocket", "A WebSocket for live events and control", upgrade)
+        .describe("JSON messages with an `op`: `subscribe` (`id` and the filters of the event stream, `after`), `unsubscribe`, `start` (`workflow`, `version`, `input`, `ref`), `pause`, `resume`, `cancel` (`execution`, `ref`). Starting and controlling need the operator role.")
+        .ok_as(101, "Switching to the WebSocket protocol", json!({}))
+        .errors(&[400])]
 }
 
 async fn upgrade(State(state): State<Arc<AppState>>, caller: Option<Extension<Caller>>, ws: WebSocketUpgrade) -> Response {

@@ -1,0 +1,278 @@
+//! The API's route table: each operation's method, path, handler and documentation. The
+//! router and the OpenAPI document (`GET /api/v1/openapi.json`) are both built from it, so
+//! the document cannot list a route the server lacks, nor miss one it has.
+
+use std::sync::Arc;
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::auth::{is_probe, required_role};
+
+/// One operation: a method on a path, its handler, and what the document says of it.
+pub(crate) struct Op {
+    doc: Doc,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+/// What the OpenAPI document says of an operation.
+#[derive(Clone)]
+pub(crate) struct Doc {
+    pub method: Method,
+    /// The path as the router matches it, `{name}` for a parameter (OpenAPI's syntax too).
+    pub path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    description: Option<&'static str>,
+    query: Vec<Value>,
+    headers: Vec<Value>,
+    body: Option<Value>,
+    ok: (u16, &'static str, Value),
+    errors: Vec<u16>,
+}
+
+/// The media type of JSON, for the common case.
+const JSON: &str = "application/json";
+
+impl Op {
+    fn new(method: Method, path: &'static str, id: &'static str, summary: &'static str, handler: MethodRouter<Arc<AppState>>) -> Op {
+        let ok = (200, "Done", json!({ JSON: {} }));
+        let doc = Doc { method, path, id, summary, description: None, query: vec![], headers: vec![], body: None, ok, errors: vec![] };
+        Op { doc, handler }
+    }
+
+    pub fn get<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+        Op::new(Method::GET, path, id, summary, routing::get(h))
+    }
+
+    pub fn post<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+        Op::new(Method::POST, path, id, summary, routing::post(h))
+    }
+
+    pub fn put<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+        Op::new(Method::PUT, path, id, summary, routing::put(h))
+    }
+
+    pub fn delete<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+        Op::new(Method::DELETE, path, id, summary, routing::delete(h))
+    }
+
+    /// A longer description (CommonMark).
+    pub fn describe(mut self, text: &'static str) -> Op {
+        self.doc.description = Some(text);
+        self
+    }
+
+    /// A query parameter with its JSON schema.
+    pub fn query(mut self, name: &str, schema: Value, description: &str) -> Op {
+        self.doc.query.push(json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description }));
+        self
+    }
+
+    /// A request header the operation reads.
+    pub fn header(mut self, name: &str, description: &str) -> Op {
+        self.doc.headers.push(json!({ "name": name, "in": "header", "required": false, "schema": { "type": "string" }, "description": description }));
+        self
+    }
+
+    /// A JSON body with this schema; `required` when it may not be left out.
+    pub fn json_body(mut self, schema: Value, required: bool) -> Op {
+        self.doc.body = Some(json!({ "required": required, "content": { JSON: { "schema": schema } } }));
+        self
+    }
+
+    /// A body of other media types, each with its schema.
+    pub fn body(mut self, content: Value, description: &str) -> Op {
+        self.doc.body = Some(json!({ "required": true, "description": description, "content": content }));
+        self
+    }
+
+    /// The success answer: its status, what it means, and its JSON schema.
+    pub fn ok(self, status: u16, description: &'static str, schema: Value) -> Op {
+        self.ok_as(status, description, json!({ JSON: { "schema": schema } }))
+    }
+
+    /// The success answer in other media types (`content` as in OpenAPI).
+    pub fn ok_as(mut self, status: u16, description: &'static str, content: Value) -> Op {
+        self.doc.ok = (status, description, content);
+        self
+    }
+
+    /// The error statuses this operation answers besides 401 and 403 (and 413 with a body).
+    pub fn errors(mut self, statuses: &[u16]) -> Op {
+        self.doc.errors.extend_from_slice(statuses);
+        self
+    }
+}
+
+/// The router of `ops` (`/api/v1/openapi.json` included) and their documentation.
+pub(crate) fn build(mut ops: Vec<Op>) -> (Router<Arc<AppState>>, Arc<Vec<Doc>>) {
+    let docs_cell: Arc<std::sync::OnceLock<Value>> = Arc::default();
+    let cell = docs_cell.clone();
+    let openapi = Op::get("/api/v1/openapi.json", "getOpenApi", "This document: every route of the API (OpenAPI 3.1)", move || {
+        let cell = cell.clone();
+        async move { axum::Json(cell.get().cloned().unwrap_or(Value::Null)) }
+    })
+    .ok(200, "The OpenAPI document", json!({ "type": "object" }));
+    ops.push(openapi);
+    let docs: Vec<Doc> = ops.iter().map(|op| op.doc.clone()).collect();
+    let _ = docs_cell.set(document(&docs));
+    let router = ops.into_iter().fold(Router::new(), |router, op| router.route(op.doc.path, op.handler));
+    (router, Arc::new(docs))
+}
+
+/// `path` with each `{param}` replaced by `value`: a path the router matches.
+pub(crate) fn sample_path(path: &str, value: &str) -> String {
+    path.split('/')
+        .map(|segment| if segment.starts_with('{') && segment.ends_with('}') { value } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The OpenAPI 3.1 document of `docs`.
+pub(crate) fn document(docs: &[Doc]) -> Value {
+    let mut paths = Map::new();
+    for doc in docs {
+        let item = paths.entry(doc.path).or_insert_with(|| json!({})).as_object_mut().expect("path item");
+        item.insert(doc.method.as_str().to_ascii_lowercase(), operation(doc));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Harmonia",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Workflows, executions, templates, plugins, live events, tokens and the audit log of a Harmonia server. \
+                Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}`. With no tokens configured the server answers only on \
+                a loopback address and needs no token; otherwise every route but /health and /ready needs `Authorization: Bearer TOKEN` \
+                of a role at least `x-required-role` (viewer < operator < admin).",
+        },
+        "paths": paths,
+        "security": [{ "bearer": [] }],
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "A token made by `harmonia token create` or `POST /api/v1/tokens`." } },
+            "schemas": { "Error": error_schema() },
+            "responses": { "Error": {
+                "description": "What is wrong, with a stable code",
+                "content": { JSON: { "schema": { "$ref": "#/components/schemas/Error" } } },
+            } },
+        },
+    })
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": { "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": { "type": "string", "description": "Stable and machine-readable, such as `unknown_execution`" },
+                "message": { "type": "string", "description": "What is wrong, for a person" },
+                "details": { "description": "More, such as each error of a workflow with its line and column" },
+            },
+        } },
+    })
+}
+
+fn operation(doc: &Doc) -> Value {
+    let open = is_probe(&doc.method, doc.path);
+    let role = required_role(&doc.method, &sample_path(doc.path, "x"));
+    let mut parameters: Vec<Value> = path_params(doc.path);
+    parameters.extend(doc.query.iter().cloned());
+    parameters.extend(doc.headers.iter().cloned());
+    let (status, description, content) = &doc.ok;
+    let mut responses = Map::new();
+    let mut ok = json!({ "description": description });
+    if content.as_object().is_some_and(|c| !c.is_empty()) {
+        ok["content"] = content.clone();
+    }
+    responses.insert(status.to_string(), ok);
+    let mut errors = doc.errors.clone();
+    if !open {
+        errors.extend([401, 403]);
+    }
+    if doc.body.is_some() {
+        errors.push(413);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        responses.insert(status.to_string(), json!({ "$ref": "#/components/responses/Error" }));
+    }
+    let tag = tag_of(doc.path);
+    let mut op = json!({
+        "operationId": doc.id,
+        "summary": doc.summary,
+        "tags": [tag],
+        "parameters": parameters,
+        "responses": responses,
+        "x-required-role": if open { "none" } else { role.name() },
+    });
+    if let Some(description) = doc.description {
+        op["description"] = json!(description);
+    }
+    if let Some(body) = &doc.body {
+        op["requestBody"] = body.clone();
+    }
+    if open {
+        op["security"] = json!([]);
+    }
+    op
+}
+
+fn path_params(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect()
+}
+
+/// The group an operation is listed under: what its path is about.
+fn tag_of(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [.., "executions"] | ["api", "v1", "executions", ..] => "executions",
+        ["api", "v1", "workflows", ..] => "workflows",
+        ["api", "v1", "templates", ..] => "templates",
+        ["api", "v1", "plugins", ..] => "plugins",
+        ["api", "v1", "events", ..] | ["api", "v1", "ws"] => "events",
+        ["api", "v1", "tokens", ..] | ["api", "v1", "audit"] => "access",
+        _ => "service",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_paths_fill_every_parameter() {
+        assert_eq!(sample_path("/api/v1/executions/{id}/tasks/{task}/skip", "x"), "/api/v1/executions/x/tasks/x/skip");
+        assert_eq!(sample_path("/health", "x"), "/health");
+    }
+
+    #[test]
+    fn every_route_of_the_api_is_in_the_table() {
+        // The router is built from the table alone: no module adds a route of its own.
+        let sources = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("workflows.rs", include_str!("workflows.rs")),
+            ("executions.rs", include_str!("executions.rs")),
+            ("templates.rs", include_str!("templates.rs")),
+            ("plugins.rs", include_str!("plugins.rs")),
+            ("events.rs", include_str!("events.rs")),
+            ("ws.rs", include_str!("ws.rs")),
+            ("metrics.rs", include_str!("metrics.rs")),
+            ("auth.rs", include_str!("auth.rs")),
+            ("audit.rs", include_str!("audit.rs")),
+        ];
+        for (file, text) in sources {
+            assert!(!text.contains(concat!(".route", "(")), "api/{file} adds a route outside the table");
+        }
+    }
+}
