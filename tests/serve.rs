@@ -607,6 +607,48 @@ fn sigterm_stops_the_server_within_10_s_even_with_an_event_stream_open() {
 }
 
 #[test]
+fn after_sigterm_a_restart_continues_every_execution() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("greeter.yaml"), GREETER_V1).unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    let http = reqwest::blocking::Client::new();
+    let start = |server: &Server| {
+        let response = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 1500}})).send().unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let running: Vec<String> = (0..4).map(|_| start(&server)).collect();
+    let paused = start(&server);
+    assert_eq!(http.post(server.url(&format!("/api/v1/executions/{paused}/pause"))).send().unwrap().status(), 202);
+    let (took, status) = server.terminate();
+    assert!(status.success() && took < Duration::from_secs(10), "{status:?} after {took:?}");
+
+    let server = Server::start_with(data.path(), workflows.path());
+    let get = |id: &str| http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json::<Value>().unwrap();
+    let finished = |id: &str| {
+        let started = Instant::now();
+        loop {
+            let exec = get(id);
+            if exec["status"] != "running" {
+                return exec;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{id} still running: {exec}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for id in &running {
+        let exec = finished(id);
+        assert_eq!((exec["status"].as_str(), exec["output"].as_str()), (Some("completed"), Some("hello")), "{exec}");
+        let history: Value = http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
+        assert!(history["events"].as_array().unwrap().iter().any(|e| e["type"] == "recovered"), "{history}");
+    }
+    assert_eq!(get(&paused)["status"], "paused", "a paused execution stays paused across the restart");
+    assert_eq!(http.post(server.url(&format!("/api/v1/executions/{paused}/resume"))).send().unwrap().status(), 202);
+    assert_eq!(finished(&paused)["output"], "hello");
+}
+
+#[test]
 fn the_openapi_document_has_exactly_the_routes_of_the_server() {
     let server = Server::start();
     let http = reqwest::blocking::Client::new();
