@@ -21,6 +21,9 @@ fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
     let plugins: Value = http.get(server.url("/api/v1/plugins")).send().unwrap().json().unwrap();
     let names: Vec<&str> = plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"sophia") && names.contains(&"ergon"), "{names:?}");
+    let ready: Value = http.get(server.url("/ready")).send().unwrap().json().unwrap();
+    assert_eq!((&ready["status"], &ready["store"]), (&json!("ready"), &json!("ok")), "{ready}");
+    assert_eq!(ready["plugins"]["loaded"], json!(names.len()), "{ready}");
 
     let workflows: Value = http.get(server.url("/api/v1/workflows")).send().unwrap().json().unwrap();
     assert!(workflows["workflows"].as_array().unwrap().iter().any(|w| w["name"] == "document_processing"), "{workflows}");

@@ -122,7 +122,10 @@ fn ops() -> Vec<table::Op> {
         table::Op::get("/health", "health", "Liveness: the process answers", || async { Json(json!({ "status": "ok" })) })
             .ok(200, "Alive", json!({ "type": "object", "properties": { "status": { "const": "ok" } } })),
         table::Op::get("/ready", "ready", "Readiness: the store is open and the plugins are loaded", ready)
-            .ok(200, "Ready, with the number of plugins loaded", json!({ "type": "object", "properties": { "status": { "const": "ready" }, "plugins": { "type": "integer" } } })),
+            .ok(200, "Ready: the store answers; the plugins loaded and failed", json!({ "type": "object", "properties": {
+                "status": { "const": "ready" }, "store": { "const": "ok" },
+                "plugins": { "type": "object", "properties": { "loaded": { "type": "integer" }, "failed": { "type": "integer" } } } } }))
+            .errors(&[503]),
     ];
     let parts = [service, workflows::ops(), executions::ops(), events::ops(), ws::ops(), metrics::ops(), auth::ops(), audit::ops()];
     parts.into_iter().flatten().collect()
@@ -169,6 +172,16 @@ pub(crate) fn too_large() -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
 }
 
-async fn ready(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "status": "ready", "plugins": state.host.plugins().len() }))
+/// Ready when the store answers a read; says how many plugins are loaded and failed.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.get(harmonia_store::Space::Workflows, b"\0ready"))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let plugins = json!({ "loaded": state.host.plugins().len(), "failed": state.host.failures().len() });
+    match read {
+        Ok(_) => Json(json!({ "status": "ready", "store": "ok", "plugins": plugins })).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "store": e, "plugins": plugins }))).into_response(),
+    }
 }
