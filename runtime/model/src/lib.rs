@@ -2,7 +2,7 @@
 //! JSON files with `line:column` errors ([`parse_workflow`]), validation of the task graph and
 //! of what each expression may refer to ([`validate()`]), `${...}` expressions in CEL
 //! ([`Expr`], [`Template`]), checks of an execution's input ([`check_input`]) and workflow
-//! templates ([`render_template`]).
+//! templates ([`render_template`], [`check_template`]).
 //!
 //! Pure: no I/O beyond reading a file in [`load_workflow`]; it must not depend on wasmtime,
 //! RocksDB, tokio or HTTP crates, so that the engine and the CLI can use it cheaply.
@@ -27,6 +27,6 @@ pub use expr::{
 pub use parse::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow,
 };
-pub use template::render_template;
+pub use template::{Declared, RenderError, check_template, render_template, render_template_json};
 pub use types::*;
 pub use validate::validate;

@@ -1,5 +1,7 @@
 //! Workflow templates: a workflow file with a top-level `parameters:` map, whose
-//! `${params.x}` placeholders are filled in by `harmonia template render FILE --param k=v`.
+//! `${params.x}` placeholders are filled in, from `k=v` strings
+//! (`harmonia template render FILE --param k=v`, [`render_template`]) or JSON values (the
+//! HTTP API, [`render_template_json`]). [`check_template`] checks one before any values.
 //!
 //! Only expressions over `params` alone are evaluated; every other `${...}` is a run-time
 //! expression of the workflow and is left as written.
@@ -14,22 +16,101 @@ use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::expr::template::{Piece, split};
 use crate::expr::{Expr, Root, Scope, advance};
 use crate::parse::{parse_workflow, read_params};
-use crate::read::Reader;
+use crate::read::{Entry, Reader};
 use crate::types::{InputParam, ParamType};
 use crate::yaml::{self, Kind, Node, Out};
 
-/// Renders a template with `params` (`k=v` pairs as given on the command line) into the
-/// text of a workflow, which is checked with [`parse_workflow`].
+/// The parameters a template declares, by name, in the order written.
+pub type Declared = IndexMap<String, InputParam>;
+
+/// Why a template did not render, by what is to be fixed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The template itself: its YAML, its `parameters:`, a `${params...}` placeholder. Any
+    /// errors in the values given are listed too.
+    #[error("{0}")]
+    Template(Diagnostics),
+    /// The values given: unknown, missing, of the wrong type, or failing an expression.
+    #[error("{0}")]
+    Params(Diagnostics),
+    /// The workflow made does not validate. Positions would be those of the rendered text,
+    /// which the author never saw: the diagnostics have none.
+    #[error("{0}")]
+    Workflow(Diagnostics),
+}
+
+impl RenderError {
+    pub fn diagnostics(&self) -> &Diagnostics {
+        match self {
+            RenderError::Template(d) | RenderError::Params(d) | RenderError::Workflow(d) => d,
+        }
+    }
+
+    pub fn into_diagnostics(self) -> Diagnostics {
+        match self {
+            RenderError::Template(d) | RenderError::Params(d) | RenderError::Workflow(d) => d,
+        }
+    }
+}
+
+/// Checks a template without rendering it: its YAML, its `parameters:` block and that every
+/// `${params...}` placeholder names a declared parameter. Returns what it declares. The rest
+/// of the workflow can only be checked once rendered with values.
+pub fn check_template(text: &str, file: Option<&Path>) -> Result<Declared, Diagnostics> {
+    let root = yaml::parse(text).map_err(|d| Diagnostics::from(d).finish(file))?;
+    let mut r = Reader::default();
+    let (entries, declared) = read_template(&mut r, &root);
+    // No values: every placeholder is checked and none is evaluated.
+    let mut renderer = Renderer::new(Map::new(), &declared);
+    for e in entries.iter().filter(|e| e.key != "parameters") {
+        renderer.node(e.value, &mut r);
+    }
+    r.diags.extend(renderer.template_diags);
+    Diagnostics(r.diags).finish(file).into_result(declared)
+}
+
+/// Whether `name` may name a template: the rule of workflow names, `[A-Za-z0-9_-]+`.
+pub fn is_template_name(name: &str) -> bool {
+    crate::read::is_name(name)
+}
+
+/// Renders a template with `params` (`k=v` pairs as given on the command line, converted
+/// to the declared types) into the text of a workflow, which is checked with
+/// [`parse_workflow`].
 pub fn render_template(
     text: &str,
     file: Option<&Path>,
     params: &[(String, String)],
 ) -> Result<String, Diagnostics> {
-    let root = yaml::parse(text).map_err(|d| Diagnostics::from(d).finish(file))?;
-    let mut r = Reader::default();
-    let entries = r.entries(&root, "", "template", "key");
+    render(text, file, |declared, diags| {
+        convert_params(declared, params, diags)
+    })
+    .map_err(RenderError::into_diagnostics)
+}
+
+/// Renders a template with `params` as JSON values (an API request), each of the declared
+/// type, as an execution's input is checked: `5` is no string and `"5"` no number.
+pub fn render_template_json(
+    text: &str,
+    file: Option<&Path>,
+    params: &Map<String, Value>,
+) -> Result<String, RenderError> {
+    render(text, file, |declared, diags| {
+        match check_params(declared, &Value::Object(params.clone()), "parameter") {
+            Ok(filled) => with_nulls(declared, filled),
+            Err(d) => {
+                diags.extend(d.0);
+                Map::new()
+            }
+        }
+    })
+}
+
+/// The top-level entries of a template and the parameters it declares; errors go to `r`.
+fn read_template<'n>(r: &mut Reader, root: &'n Node) -> (Vec<Entry<'n>>, Declared) {
+    let entries = r.entries(root, "", "template", "key");
     let declared = match entries.iter().find(|e| e.key == "parameters") {
-        Some(e) => read_params(&mut r, e.value, "parameters"),
+        Some(e) => read_params(r, e.value, "parameters"),
         None => {
             r.error(
                 root.span,
@@ -38,12 +119,23 @@ pub fn render_template(
             IndexMap::new()
         }
     };
-    let values = convert_params(&declared, params, &mut r.diags);
-    let mut renderer = Renderer {
-        params: Value::Object(values),
-        declared: &declared,
-        diags: Vec::new(),
-    };
+    (entries, declared)
+}
+
+/// Renders with the values `values` makes of the declared parameters (its errors go to
+/// the diagnostics it is given).
+fn render(
+    text: &str,
+    file: Option<&Path>,
+    values: impl FnOnce(&Declared, &mut Vec<Diagnostic>) -> Map<String, Value>,
+) -> Result<String, RenderError> {
+    let root =
+        yaml::parse(text).map_err(|d| RenderError::Template(Diagnostics::from(d).finish(file)))?;
+    let mut r = Reader::default();
+    let (entries, declared) = read_template(&mut r, &root);
+    let mut value_diags = Vec::new();
+    let values = values(&declared, &mut value_diags);
+    let mut renderer = Renderer::new(values, &declared);
     let out = Out::Map(
         entries
             .iter()
@@ -51,14 +143,19 @@ pub fn render_template(
             .map(|e| (e.key.to_string(), renderer.node(e.value, &mut r)))
             .collect(),
     );
-    r.diags.extend(renderer.diags);
+    r.diags.extend(renderer.template_diags);
+    value_diags.extend(renderer.value_diags);
     if !r.diags.is_empty() {
-        return Err(Diagnostics(r.diags).finish(file));
+        r.diags.extend(value_diags);
+        return Err(RenderError::Template(Diagnostics(r.diags).finish(file)));
+    }
+    if !value_diags.is_empty() {
+        return Err(RenderError::Params(Diagnostics(value_diags).finish(file)));
     }
     let rendered = yaml::emit(&out);
     match parse_workflow(&rendered, None) {
         Ok(_) => Ok(rendered),
-        Err(Diagnostics(diags)) => Err(Diagnostics(
+        Err(Diagnostics(diags)) => Err(RenderError::Workflow(Diagnostics(
             diags
                 .into_iter()
                 .map(|mut d| {
@@ -66,17 +163,18 @@ pub fn render_template(
                     d.file = file.map(Path::to_path_buf);
                     // Positions are those of the rendered text, not of the template.
                     d.line = 0;
+                    d.column = 0;
                     d
                 })
                 .collect(),
-        )),
+        ))),
     }
 }
 
 /// Converts the `k=v` strings to the declared types, then fills defaults and checks that
 /// required parameters are there.
 fn convert_params(
-    declared: &IndexMap<String, InputParam>,
+    declared: &Declared,
     given: &[(String, String)],
     diags: &mut Vec<Diagnostic>,
 ) -> Map<String, Value> {
@@ -108,13 +206,7 @@ fn convert_params(
         }
     }
     match check_params(declared, &Value::Object(values.clone()), "parameter") {
-        Ok(mut filled) => {
-            // An optional parameter with no default renders as null.
-            for name in declared.keys() {
-                filled.entry(name.clone()).or_insert(Value::Null);
-            }
-            filled
-        }
+        Ok(filled) => with_nulls(declared, filled),
         Err(d) => {
             // Unknown names were reported above.
             diags.extend(
@@ -124,6 +216,14 @@ fn convert_params(
             values
         }
     }
+}
+
+/// An optional parameter with no default renders as null.
+fn with_nulls(declared: &Declared, mut filled: Map<String, Value>) -> Map<String, Value> {
+    for name in declared.keys() {
+        filled.entry(name.clone()).or_insert(Value::Null);
+    }
+    filled
 }
 
 /// One command-line value as `kind`; the error says what was expected.
@@ -167,11 +267,23 @@ fn convert(kind: ParamType, text: &str) -> Result<Value, &'static str> {
 
 struct Renderer<'a> {
     params: Value,
-    declared: &'a IndexMap<String, InputParam>,
-    diags: Vec<Diagnostic>,
+    declared: &'a Declared,
+    /// Errors of the template, whatever the values.
+    template_diags: Vec<Diagnostic>,
+    /// Expressions that failed on the values given.
+    value_diags: Vec<Diagnostic>,
 }
 
-impl Renderer<'_> {
+impl<'a> Renderer<'a> {
+    fn new(values: Map<String, Value>, declared: &'a Declared) -> Renderer<'a> {
+        Renderer {
+            params: Value::Object(values),
+            declared,
+            template_diags: Vec::new(),
+            value_diags: Vec::new(),
+        }
+    }
+
     fn node(&mut self, node: &Node, r: &mut Reader) -> Out {
         match &node.kind {
             Kind::Scalar(s) => match Node::scalar_value(s) {
@@ -231,7 +343,7 @@ impl Renderer<'_> {
         let expr = match Expr::compile(source, span) {
             Ok(e) => e,
             Err(e) => {
-                self.diags
+                self.template_diags
                     .push(Diagnostic::new(e.span, e.message).with_hint_opt(e.hint));
                 return None;
             }
@@ -240,7 +352,7 @@ impl Renderer<'_> {
             return None;
         }
         if let Some(other) = expr.roots().find(|r| *r != Root::Params) {
-            self.diags.push(
+            self.template_diags.push(
                 Diagnostic::new(span, format!("`${{{source}}}` mixes `params` with `{}`", other.name()))
                     .with_hint("template parameters are filled in before the workflow runs: use them in an expression of their own"),
             );
@@ -255,7 +367,7 @@ impl Renderer<'_> {
                             self.declared.keys().cloned().collect::<Vec<_>>().join(", ")
                         ))
                     });
-                self.diags.push(
+                self.template_diags.push(
                     Diagnostic::new(
                         span,
                         format!("unknown parameter `{field}` in `${{{source}}}`"),
@@ -264,15 +376,140 @@ impl Renderer<'_> {
                 );
                 return None;
             }
-            // A required parameter that was not given: reported already.
+            // A required parameter not given (reported already), or no values at all.
             self.params.get(field)?;
         }
         match expr.eval(&Scope::empty().with_params(&self.params)) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.diags.push(Diagnostic::new(span, e.to_string()));
+                self.value_diags.push(Diagnostic::new(span, e.to_string()));
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::types::ParamType;
+
+    const TEMPLATE: &str = "parameters:
+  name: { type: string }
+  count: { type: integer, default: 2 }
+  tags: { type: array, required: false }
+  extra: { type: any, required: false }
+name: ${params.name}
+version: 1
+vars:
+  count: ${params.count}
+  tags: ${params.tags}
+  extra: ${params.extra}
+  double: ${params.count * 2}
+tasks:
+  a: { component: core, action: echo, input: { text: \"${input.text}\" } }
+";
+
+    fn json_params(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    fn vars(text: &str) -> Vec<(String, Value)> {
+        let wf = parse_workflow(text, None).unwrap();
+        wf.vars
+            .iter()
+            .map(|(k, t)| (k.clone(), t.render(&crate::Scope::empty()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn check_lists_the_declared_parameters_without_values() {
+        let declared = check_template(TEMPLATE, None).unwrap();
+        let kinds: Vec<(&str, ParamType, bool)> = declared
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.kind, p.required))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("name", ParamType::String, true),
+                ("count", ParamType::Integer, false),
+                ("tags", ParamType::Array, false),
+                ("extra", ParamType::Any, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn check_reports_yaml_parameter_and_placeholder_errors_with_positions() {
+        let err = check_template("parameters:\n  a: { type: strin }\nname: [\n", None).unwrap_err();
+        assert!(err.0[0].line > 0, "{err}");
+        let err = check_template("parameters:\n  a: { type: strin }\nname: x\n", None).unwrap_err();
+        assert_eq!((err.0[0].line, err.0[0].column), (2, 14), "{err}");
+        let text = "parameters:\n  a: string\nname: ${params.b}\nversion: 1\ntasks: {}\n";
+        let err = check_template(text, None).unwrap_err();
+        assert_eq!((err.0[0].line, err.0[0].column), (3, 7), "{err}");
+        assert_eq!(err.0[0].message, "unknown parameter `b` in `${params.b}`");
+        let err = check_template("name: t\nversion: 1\ntasks: {}\n", None).unwrap_err();
+        assert!(
+            err.to_string().contains("a template needs `parameters:`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn json_values_keep_their_types() {
+        let params =
+            json_params(json!({ "name": "wf", "count": 3, "tags": ["x", "y"], "extra": "123" }));
+        let text = render_template_json(TEMPLATE, None, &params).unwrap();
+        assert_eq!(
+            vars(&text),
+            [
+                ("count".to_string(), json!(3)),
+                ("tags".to_string(), json!(["x", "y"])),
+                ("extra".to_string(), json!("123")), // a string, not the number the CLI would read
+                ("double".to_string(), json!(6)),
+            ]
+        );
+        let defaults =
+            render_template_json(TEMPLATE, None, &json_params(json!({ "name": "wf" }))).unwrap();
+        assert_eq!(vars(&defaults)[0], ("count".to_string(), json!(2)));
+        assert_eq!(vars(&defaults)[1], ("tags".to_string(), json!(null)));
+    }
+
+    #[test]
+    fn json_values_of_the_wrong_type_or_missing_are_parameter_errors() {
+        let given = json_params(json!({ "count": "3", "name": 5, "nope": 1 }));
+        let Err(RenderError::Params(d)) = render_template_json(TEMPLATE, None, &given) else {
+            panic!("a parameter error expected");
+        };
+        let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown parameter `nope`",
+                "parameter `name` must be a string, got an integer",
+                "parameter `count` must be an integer, got a string",
+            ]
+        );
+        let Err(RenderError::Params(d)) = render_template_json(TEMPLATE, None, &Map::new()) else {
+            panic!("a parameter error expected");
+        };
+        assert_eq!(d.to_string(), "missing required parameter `name`");
+    }
+
+    #[test]
+    fn a_workflow_that_does_not_validate_is_a_workflow_error() {
+        let given = json_params(json!({ "name": "not a name" }));
+        let Err(RenderError::Workflow(d)) = render_template_json(TEMPLATE, None, &given) else {
+            panic!("a workflow error expected");
+        };
+        assert!(
+            d.to_string().starts_with("in the rendered workflow: "),
+            "{d}"
+        );
+        assert_eq!((d.0[0].line, d.0[0].column), (0, 0));
     }
 }

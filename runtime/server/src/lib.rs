@@ -9,6 +9,7 @@ pub mod records;
 pub mod retention;
 pub mod runner;
 pub mod store_kv;
+pub mod templates;
 
 pub use catalog::{HostCatalog, WorkflowDirs};
 pub use clock::{Clock, SystemClock};

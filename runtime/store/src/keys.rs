@@ -75,6 +75,11 @@ pub fn kv_key(plugin: &str, key: &[u8]) -> Result<Vec<u8>> {
     Ok(full)
 }
 
+/// The template's name itself ([`Space::Templates`](crate::Space::Templates)).
+pub fn template_key(name: &str) -> Result<Vec<u8>> {
+    Ok(check_id("template name", name)?.to_vec())
+}
+
 /// `seq` ([`Space::Events`](crate::Space::Events), [`Space::Audit`](crate::Space::Audit)):
 /// the logs are ordered by a global sequence number.
 pub fn log_key(seq: u64) -> Vec<u8> {

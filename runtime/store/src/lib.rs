@@ -3,8 +3,8 @@
 //! (`tests/conformance.rs`) runs on both, so they keep the same semantics.
 //!
 //! The data is split into [`Space`]s (one RocksDB column family each): workflow definitions,
-//! executions, history, checkpoints, plugin key-value data, the event log, the audit log and
-//! API tokens.
+//! executions, history, checkpoints, plugin key-value data, the event log, the audit log,
+//! API tokens and workflow templates.
 //! Keys are built by the helpers of [`keys`], so a prefix scan of one execution never leaks
 //! into another.
 //!
@@ -55,11 +55,14 @@ pub enum Space {
     /// API tokens by name: each a JSON record with the role and the SHA-256 of the secret
     /// (never the secret itself).
     Tokens,
+    /// Workflow templates by name ([`keys::template_key`]): each a JSON record with its
+    /// text. Unlike workflow versions, a template may be replaced.
+    Templates,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 9] = [
+    pub const ALL: [Space; 10] = [
         Space::Workflows,
         Space::Executions,
         Space::History,
@@ -69,6 +72,7 @@ impl Space {
         Space::Audit,
         Space::Unfinished,
         Space::Tokens,
+        Space::Templates,
     ];
 
     /// The name of the space, and of its column family.
@@ -83,6 +87,7 @@ impl Space {
             Space::Audit => "audit",
             Space::Unfinished => "unfinished",
             Space::Tokens => "tokens",
+            Space::Templates => "templates",
         }
     }
 
@@ -192,5 +197,34 @@ pub fn split_versioned<'a>(space: Space, key: &[u8], value: &'a [u8]) -> Result<
             key,
             format!("a versioned record needs 8 bytes of version, it has {} bytes", value.len()),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A data directory written before a space existed gets its column family on the next
+    /// open, and what it held is still there.
+    #[test]
+    fn a_store_without_a_newer_space_opens_and_gains_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut options = rocksdb::Options::default();
+            options.create_if_missing(true);
+            options.create_missing_column_families(true);
+            let older: Vec<&str> = Space::ALL.iter().filter(|s| **s != Space::Templates).map(|s| s.name()).collect();
+            let db = rocksdb::DB::open_cf(&options, dir.path(), &older).unwrap();
+            db.put_cf(db.cf_handle("tokens").unwrap(), b"alice", b"record").unwrap();
+        }
+        let reader = RocksStore::open_read_only(dir.path()).unwrap();
+        assert_eq!(reader.get(Space::Templates, b"t").unwrap(), None, "a missing space reads as empty");
+        drop(reader);
+        let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(store.get(Space::Tokens, b"alice").unwrap(), Some(b"record".to_vec()));
+        let mut batch = Batch::new();
+        batch.put(Space::Templates, keys::template_key("t").unwrap(), b"text".to_vec());
+        store.commit(batch).unwrap();
+        assert_eq!(store.get(Space::Templates, b"t").unwrap(), Some(b"text".to_vec()));
     }
 }

@@ -1,11 +1,290 @@
-//! Workflow templates over HTTP (not built yet).
+//! Workflow templates over HTTP: store (`PUT`, YAML or JSON), list, read, delete, and
+//! instantiate with parameters into a workflow version, stored as `POST /api/v1/workflows`
+//! stores one. A template may be replaced at any time; the workflows made from it are
+//! versions and never change (instantiating again with other content under the same
+//! version is a 409).
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::extract::rejection::{JsonRejection, StringRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use harmonia_model::{Declared, Diagnostics, ParamType, RenderError, Workflow};
+use harmonia_store::{Store, StoreError};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-use super::AppState;
+use super::table::Op;
+use super::workflows::{diagnostics, invalid};
+use super::{ApiError, AppState};
+use crate::catalog::HostCatalog;
+use crate::templates::{self, Put, TemplateRecord};
 
+/// The routes, until `api/mod.rs` builds them from [`ops`] (the documented table): the
+/// same paths, methods and handlers.
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route("/api/v1/templates", get(list))
+        .route("/api/v1/templates/{name}", get(read).put(put).delete(delete))
+        .route("/api/v1/templates/{name}/instantiate", post(instantiate))
+}
+
+/// The template operations, documented for the route table and the OpenAPI document.
+#[allow(dead_code)] // until api/mod.rs lists them instead of merging `routes()`
+pub(super) fn ops() -> Vec<Op> {
+    let parameter = json!({ "type": "object", "required": ["name", "type", "required"], "properties": {
+        "name": { "type": "string" },
+        "type": { "enum": ["string", "number", "integer", "boolean", "object", "array", "any"] },
+        "required": { "type": "boolean" },
+        "default": { "description": "The value used when none is given" },
+        "description": { "type": "string" },
+    } });
+    let summary = json!({ "type": "object", "required": ["name", "parameters", "updated_at"], "properties": {
+        "name": { "type": "string" },
+        "parameters": { "type": "array", "items": parameter },
+        "updated_at": { "type": "integer", "description": "When it was last stored with other text, in ms since the Unix epoch" },
+        "errors": { "type": "array", "items": { "type": "object" }, "description": "Only for a stored template that no longer checks" },
+    } });
+    let mut template = summary.clone();
+    template["properties"]["text"] = json!({ "type": "string", "description": "The template as stored (YAML or JSON)" });
+    let mut stored = summary.clone();
+    stored["properties"]["created"] = json!({ "type": "boolean", "description": "No template had this name" });
+    stored["properties"]["changed"] = json!({ "type": "boolean", "description": "The text differs from the one stored" });
+    let made = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "version": { "type": "string" }, "created": { "type": "boolean" },
+        "dry_run": { "const": true, "description": "Only with `dry_run`" },
+        "workflow": { "type": "string", "description": "Only with `dry_run`: the workflow made, as YAML" },
+    } });
+    vec![
+        Op::get("/api/v1/templates", "listTemplates", "Every template, by name, with its parameters", list)
+            .ok(200, "The templates", json!({ "type": "object", "properties": { "templates": { "type": "array", "items": summary } } })),
+        Op::get("/api/v1/templates/{name}", "getTemplate", "A template: its parameters and its text", read)
+            .ok(200, "The template", template)
+            .errors(&[404]),
+        Op::put("/api/v1/templates/{name}", "putTemplate", "Check and store a template, replacing one of that name", put)
+            .describe("The body is the template, as YAML or JSON: a workflow with a top-level `parameters:` map (each a type, `default`, `description`, `required`) whose `${params.x}` placeholders are filled in when it is instantiated. \
+                       Errors in the YAML, the parameters or a placeholder are a 400 `invalid_template` with each error's line and column in `details`. \
+                       Templates may be replaced; the workflows made from them are versions, which never change.")
+            .body(json!({
+                "application/yaml": { "schema": { "type": "string" } },
+                "application/json": { "schema": { "type": "object" } },
+            }), "The template")
+            .ok(201, "Stored under a new name (200: replaced or unchanged)", stored)
+            .errors(&[400, 415]),
+        Op::delete("/api/v1/templates/{name}", "deleteTemplate", "Delete a template; the workflows made from it stay", delete)
+            .ok(200, "Deleted", json!({ "type": "object", "properties": { "name": { "type": "string" }, "deleted": { "const": true } } }))
+            .errors(&[404]),
+        Op::post("/api/v1/templates/{name}/instantiate", "instantiateTemplate", "Make a workflow version from a template and store it", instantiate)
+            .describe("Each value in `params` must be of its parameter's declared type (as an execution's input): missing, unknown or ill-typed values are a 400 `invalid_params`. \
+                       The workflow made is stored as `POST /api/v1/workflows` stores one: 201 when new, 200 when that version is stored with the same text, 409 `version_exists` when with other text, \
+                       400 `invalid_workflow` when it does not validate, `unknown_plugin` or `unknown_workflow` for what it calls. \
+                       With `dry_run`, the same checks and a 200 with the workflow's text; nothing is stored.")
+            .json_body(json!({ "type": "object", "properties": {
+                "params": { "type": "object", "description": "A value for each parameter, of its type" },
+                "dry_run": { "type": "boolean", "default": false },
+            } }), true)
+            .ok(201, "The workflow made and stored (200: stored already, or a dry run)", made)
+            .errors(&[400, 404, 409]),
+    ]
+}
+
+/// Runs a store operation off the async threads (a commit waits for the disk).
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    op: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || op(&*store))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))
+}
+
+fn unknown(name: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_template", format!("no template {name}"))
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if harmonia_model::template::is_template_name(name) {
+        return Ok(());
+    }
+    let message = format!("template name {name:?} must be letters, digits, `_` and `-`");
+    Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_name", message))
+}
+
+/// The stored template `name`, or 404.
+async fn find(state: &AppState, name: &str) -> Result<TemplateRecord, ApiError> {
+    check_name(name).map_err(|_| unknown(name))?;
+    let key = name.to_owned();
+    blocking(state, move |store| templates::get(store, &key)).await?.ok_or_else(|| unknown(name))
+}
+
+fn type_name(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::String => "string",
+        ParamType::Number => "number",
+        ParamType::Integer => "integer",
+        ParamType::Boolean => "boolean",
+        ParamType::Object => "object",
+        ParamType::Array => "array",
+        ParamType::Any => "any",
+    }
+}
+
+/// Each declared parameter as `{name, type, required, default?, description?}`.
+fn parameters(declared: &Declared) -> Value {
+    let items = declared.iter().map(|(name, p)| {
+        let mut item = json!({ "name": name, "type": type_name(p.kind), "required": p.required });
+        if let Some(default) = &p.default {
+            item["default"] = default.clone();
+        }
+        if let Some(description) = &p.description {
+            item["description"] = json!(description);
+        }
+        item
+    });
+    Value::Array(items.collect())
+}
+
+/// A template as lists show it. One that no longer checks (stored under older rules) shows
+/// its errors instead of its parameters.
+fn summary(record: &TemplateRecord) -> Value {
+    let mut item = json!({ "name": record.name, "updated_at": record.updated_at });
+    match harmonia_model::check_template(&record.text, None) {
+        Ok(declared) => item["parameters"] = parameters(&declared),
+        Err(d) => {
+            item["parameters"] = json!([]);
+            item["errors"] = diagnostics(&d);
+        }
+    }
+    item
+}
+
+/// `GET /api/v1/templates`: `{"templates": [{name, parameters, updated_at}]}`, by name.
+async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let records = blocking(&state, templates::list).await?;
+    Ok(Json(json!({ "templates": records.iter().map(summary).collect::<Vec<_>>() })))
+}
+
+/// `GET /api/v1/templates/{name}`: its summary and its text.
+async fn read(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let record = find(&state, &name).await?;
+    let mut body = summary(&record);
+    body["text"] = json!(record.text);
+    Ok(Json(body))
+}
+
+/// The text of a template body: YAML or JSON (read by one parser, so errors have a line and
+/// column either way); other content types are refused.
+fn body_text(headers: &HeaderMap, body: Result<String, StringRejection>) -> Result<String, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => super::too_large(),
+        _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+    })?;
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/yaml");
+    let kind = kind.split(';').next().unwrap_or_default().trim();
+    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
+    if !known.contains(&kind) {
+        let message = format!("content type {kind} is not a template: send application/json or application/yaml");
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
+    }
+    if body.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the body is empty: send a template"));
+    }
+    Ok(body)
+}
+
+/// `PUT /api/v1/templates/{name}`: checks and stores the template, replacing any of that
+/// name. 201 when new, 200 when replaced or unchanged.
+async fn put(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<String, StringRejection>,
+) -> Result<Response, ApiError> {
+    check_name(&name)?;
+    let text = body_text(&headers, body)?;
+    let declared = harmonia_model::check_template(&text, None).map_err(|d| invalid("invalid_template", &d))?;
+    let key = name.clone();
+    let now = super::auth::now_ms();
+    let (put, record) = blocking(&state, move |store| templates::put(store, &key, &text, now)).await?;
+    let status = if put == Put::Created { StatusCode::CREATED } else { StatusCode::OK };
+    let body = json!({
+        "name": name,
+        "parameters": parameters(&declared),
+        "updated_at": record.updated_at,
+        "created": put == Put::Created,
+        "changed": put != Put::Unchanged,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+/// `DELETE /api/v1/templates/{name}`: the workflows made from it stay.
+async fn delete(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    check_name(&name).map_err(|_| unknown(&name))?;
+    let key = name.clone();
+    if !blocking(&state, move |store| templates::delete(store, &key)).await? {
+        return Err(unknown(&name));
+    }
+    Ok(Json(json!({ "name": name, "deleted": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstantiateBody {
+    /// Values of the template's parameters, each of its declared type.
+    #[serde(default)]
+    params: Map<String, Value>,
+    /// Render and check only: nothing is stored.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/v1/templates/{name}/instantiate {params, dry_run?}`: renders the template and
+/// stores the workflow it makes (201 `{name, version, created}`, 200 when stored already,
+/// 409 when that version is stored with other content); with `dry_run`, 200 with the
+/// workflow's text, nothing stored.
+async fn instantiate(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Json<InstantiateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(super::bad_body)?;
+    let record = find(&state, &name).await?;
+    let rendered = harmonia_model::render_template_json(&record.text, None, &body.params).map_err(|e| match &e {
+        RenderError::Template(d) => invalid("invalid_template", d),
+        RenderError::Params(d) => invalid("invalid_params", d),
+        RenderError::Workflow(d) => invalid("invalid_workflow", d),
+    })?;
+    let workflow = harmonia_model::parse_workflow(&rendered, None).map_err(|d| invalid("invalid_workflow", &d))?;
+    if !body.dry_run {
+        return super::workflows::store(&state, workflow, rendered).await;
+    }
+    check(&state, &workflow)?;
+    let body = json!({ "name": workflow.name, "version": workflow.version, "dry_run": true, "workflow": rendered });
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// What storing would check: the plugins and the sub-workflows the workflow calls.
+fn check(state: &AppState, workflow: &Workflow) -> Result<(), ApiError> {
+    harmonia_model::check_plugins(workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
+    let dirs = state.workflows.read().expect("workflows lock");
+    let known = WithSelf { dirs: &dirs, workflow };
+    harmonia_model::check_workflows(workflow, &known).map_err(|d: Diagnostics| invalid("unknown_workflow", &d))
+}
+
+/// The known workflows plus the one rendered, which may call itself.
+struct WithSelf<'a> {
+    dirs: &'a crate::WorkflowDirs,
+    workflow: &'a Workflow,
+}
+
+impl harmonia_model::WorkflowCatalog for WithSelf<'_> {
+    fn exists(&self, name: &str, version: Option<&str>) -> bool {
+        (name == self.workflow.name && version.is_none_or(|v| v == self.workflow.version))
+            || harmonia_model::WorkflowCatalog::exists(self.dirs, name, version)
+    }
 }

@@ -1,5 +1,5 @@
-//! The CLI as a client of a running server: `harmonia workflow apply|list|get|delete` and
-//! the `harmonia exec` commands that start, read, control and watch executions over the
+//! The CLI as a client of a running server: `harmonia workflow apply|list|get|delete`,
+//! `harmonia template apply|list|get|delete|instantiate` and the `harmonia exec` commands that start, read, control and watch executions over the
 //! HTTP API (`--server`, `--token`, or `HARMONIA_SERVER`, `HARMONIA_TOKEN`).
 
 use std::path::PathBuf;
@@ -43,6 +43,33 @@ pub enum WorkflowCommand {
         /// Even while executions of it run.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TemplateCommand {
+    /// Store a template file (YAML or JSON) on the server, replacing one of that name.
+    Apply {
+        file: PathBuf,
+        /// Its name [default: the file name without extension].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the templates and their parameters.
+    List,
+    /// Show a template: its parameters and text.
+    Get { name: String },
+    /// Remove a template (the workflows made from it stay).
+    Delete { name: String },
+    /// Make a workflow from a template and store it on the server.
+    Instantiate {
+        name: String,
+        /// A template parameter, `name=value` (repeatable); read as its declared type.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Print the workflow it would make; store nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -136,6 +163,74 @@ pub async fn workflow(command: WorkflowCommand, server: &ServerArgs) -> anyhow::
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn template(command: TemplateCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
+    let remote = Remote::new(server);
+    match command {
+        TemplateCommand::Apply { file, name } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let stem = file.file_stem().and_then(|s| s.to_str()).map(str::to_owned);
+            let name = name.or(stem).with_context(|| format!("{}: give the template a --name", file.display()))?;
+            let json = file.extension().is_some_and(|e| e == "json");
+            let kind = if json { "application/json" } else { "application/yaml" };
+            let path = format!("/api/v1/templates/{}", encode(&name));
+            let stored = remote.send(remote.request(Method::PUT, &path).header("content-type", kind).body(text)).await?;
+            let what = match (stored["created"] == true, stored["changed"] == true) {
+                (true, _) => "stored",
+                (false, true) => "replaced",
+                (false, false) => "unchanged",
+            };
+            println!("{}: template {name} {what}", file.display());
+        }
+        TemplateCommand::List => {
+            let list = remote.get("/api/v1/templates").await?;
+            for item in list["templates"].as_array().into_iter().flatten() {
+                let params: Vec<String> = item["parameters"].as_array().into_iter().flatten().map(show_param).collect();
+                println!("{}\t{}", item["name"].as_str().unwrap_or("?"), params.join(", "));
+            }
+        }
+        TemplateCommand::Get { name } => print(&remote.get(&format!("/api/v1/templates/{}", encode(&name))).await?),
+        TemplateCommand::Delete { name } => {
+            print(&remote.send(remote.request(Method::DELETE, &format!("/api/v1/templates/{}", encode(&name)))).await?);
+        }
+        TemplateCommand::Instantiate { name, params, dry_run } => {
+            let template = remote.get(&format!("/api/v1/templates/{}", encode(&name))).await?;
+            let params = template_params(&template, &params)?;
+            let path = format!("/api/v1/templates/{}/instantiate", encode(&name));
+            let made = remote.post(&path, json!({ "params": params, "dry_run": dry_run })).await?;
+            if dry_run {
+                print!("{}", made["workflow"].as_str().unwrap_or_default());
+            } else {
+                let what = if made["created"] == true { "stored" } else { "unchanged" };
+                println!("{}@{} {what}", made["name"].as_str().unwrap_or("?"), made["version"].as_str().unwrap_or("?"));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `name: type` (`name?: type` when optional).
+fn show_param(param: &Value) -> String {
+    let optional = if param["required"] == true { "" } else { "?" };
+    format!("{}{optional}: {}", param["name"].as_str().unwrap_or("?"), param["type"].as_str().unwrap_or("any"))
+}
+
+/// `--param name=value` pairs as JSON values: text for a string parameter, else JSON when
+/// it reads as JSON (the server says when a value is not of the declared type).
+fn template_params(template: &Value, pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let declared = template["parameters"].as_array().cloned().unwrap_or_default();
+    let mut params = Map::new();
+    for pair in pairs {
+        let (name, raw) = pair.split_once('=').with_context(|| format!("--param {pair:?}: expected NAME=VALUE"))?;
+        let string = declared.iter().any(|p| p["name"] == name && p["type"] == "string");
+        let value = match serde_json::from_str(raw) {
+            Ok(value) if !string => value,
+            _ => Value::String(raw.to_string()),
+        };
+        params.insert(name.to_string(), value);
+    }
+    Ok(params)
 }
 
 /// `--input name=value` pairs (a value is read as JSON when it is JSON, else as a string)

@@ -49,10 +49,13 @@ enum Command {
         #[arg(long, env = "HARMONIA_PLUGINS", default_value = "plugins")]
         plugins: PathBuf,
     },
-    /// Workflow templates.
+    /// Workflow templates: render one offline, or store, list and instantiate them on a
+    /// server.
     Template {
         #[command(subcommand)]
         command: TemplateCommand,
+        #[command(flatten)]
+        server: client::ServerArgs,
     },
     /// Start, read, control and watch executions on a server; look into those kept in a
     /// data directory (history, replay, checkpoints, export and import).
@@ -100,6 +103,8 @@ enum TemplateCommand {
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
         params: Vec<String>,
     },
+    #[command(flatten)]
+    Remote(client::TemplateCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -111,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token { command, data } => token::run(command, &data),
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
-        Command::Template { command: TemplateCommand::Render { file, params } } => run::render(&file, &params),
+        Command::Template { command: TemplateCommand::Render { file, params }, .. } => run::render(&file, &params),
+        Command::Template { command: TemplateCommand::Remote(command), server } => client::template(command, &server).await,
     }
 }

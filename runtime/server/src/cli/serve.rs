@@ -234,6 +234,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     *shared.write().expect("workflows lock") = workflows;
+    for warning in harmonia::templates::store_dir(&*store, &args.workflows.join("templates"), harmonia::api::auth::now_ms())? {
+        eprintln!("warning: {warning}");
+    }
     let recovery = runner.recover()?;
     if recovery.resumed > 0 {
         eprintln!("resumed {} unfinished executions", recovery.resumed);
