@@ -8,32 +8,20 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, StringRejection};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use harmonia_model::{Declared, Diagnostics, ParamType, RenderError, Workflow};
+use axum::Json;
+use harmonia_model::{Declared, ParamType, RenderError};
 use harmonia_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::table::Op;
-use super::workflows::{diagnostics, invalid};
+use super::workflows::{body_text, diagnostics, invalid};
 use super::{ApiError, AppState};
-use crate::catalog::HostCatalog;
 use crate::templates::{self, Put, TemplateRecord};
 
-/// The routes, until `api/mod.rs` builds them from [`ops`] (the documented table): the
-/// same paths, methods and handlers.
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/api/v1/templates", get(list))
-        .route("/api/v1/templates/{name}", get(read).put(put).delete(delete))
-        .route("/api/v1/templates/{name}/instantiate", post(instantiate))
-}
-
 /// The template operations, documented for the route table and the OpenAPI document.
-#[allow(dead_code)] // until api/mod.rs lists them instead of merging `routes()`
 pub(super) fn ops() -> Vec<Op> {
     let parameter = json!({ "type": "object", "required": ["name", "type", "required"], "properties": {
         "name": { "type": "string" },
@@ -177,26 +165,6 @@ async fn read(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> R
     Ok(Json(body))
 }
 
-/// The text of a template body: YAML or JSON (read by one parser, so errors have a line and
-/// column either way); other content types are refused.
-fn body_text(headers: &HeaderMap, body: Result<String, StringRejection>) -> Result<String, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => super::too_large(),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
-    })?;
-    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/yaml");
-    let kind = kind.split(';').next().unwrap_or_default().trim();
-    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
-    if !known.contains(&kind) {
-        let message = format!("content type {kind} is not a template: send application/json or application/yaml");
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
-    }
-    if body.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the body is empty: send a template"));
-    }
-    Ok(body)
-}
-
 /// `PUT /api/v1/templates/{name}`: checks and stores the template, replacing any of that
 /// name. 201 when new, 200 when replaced or unchanged.
 async fn put(
@@ -206,7 +174,7 @@ async fn put(
     body: Result<String, StringRejection>,
 ) -> Result<Response, ApiError> {
     check_name(&name)?;
-    let text = body_text(&headers, body)?;
+    let text = body_text(&headers, body, "template")?;
     let declared = harmonia_model::check_template(&text, None).map_err(|d| invalid("invalid_template", &d))?;
     let key = name.clone();
     let now = super::auth::now_ms();
@@ -263,28 +231,7 @@ async fn instantiate(
     if !body.dry_run {
         return super::workflows::store(&state, workflow, rendered).await;
     }
-    check(&state, &workflow)?;
+    super::workflows::check(&state, &workflow)?;
     let body = json!({ "name": workflow.name, "version": workflow.version, "dry_run": true, "workflow": rendered });
     Ok((StatusCode::OK, Json(body)).into_response())
-}
-
-/// What storing would check: the plugins and the sub-workflows the workflow calls.
-fn check(state: &AppState, workflow: &Workflow) -> Result<(), ApiError> {
-    harmonia_model::check_plugins(workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
-    let dirs = state.workflows.read().expect("workflows lock");
-    let known = WithSelf { dirs: &dirs, workflow };
-    harmonia_model::check_workflows(workflow, &known).map_err(|d: Diagnostics| invalid("unknown_workflow", &d))
-}
-
-/// The known workflows plus the one rendered, which may call itself.
-struct WithSelf<'a> {
-    dirs: &'a crate::WorkflowDirs,
-    workflow: &'a Workflow,
-}
-
-impl harmonia_model::WorkflowCatalog for WithSelf<'_> {
-    fn exists(&self, name: &str, version: Option<&str>) -> bool {
-        (name == self.workflow.name && version.is_none_or(|v| v == self.workflow.version))
-            || harmonia_model::WorkflowCatalog::exists(self.dirs, name, version)
-    }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -86,46 +87,46 @@ pub(super) fn invalid(code: &'static str, d: &Diagnostics) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, d.to_string()).with_details(diagnostics(d))
 }
 
-/// Reads a workflow body: YAML or JSON (JSON is read by the same parser, so errors have a
-/// line and column either way); other content types are refused.
-fn parse_body(headers: &HeaderMap, body: &str) -> Result<Workflow, ApiError> {
-    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/yaml");
-    let kind = kind.split(';').next().unwrap_or_default().trim();
-    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
-    if !known.contains(&kind) {
-        let message = format!("content type {kind} is not a workflow: send application/json or application/yaml");
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
-    }
-    if body.trim().is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", "the body is empty: send a workflow"));
-    }
-    harmonia_model::parse_workflow(body, None).map_err(|d| invalid("invalid_workflow", &d))
-}
-
-async fn create(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<String, axum::extract::rejection::StringRejection>,
-) -> Result<Response, ApiError> {
+/// The text of a workflow or template body: YAML or JSON (JSON is read by the same parser,
+/// so errors have a line and column either way); other content types are refused.
+pub(super) fn body_text(headers: &HeaderMap, body: Result<String, StringRejection>, what: &str) -> Result<String, ApiError> {
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => super::too_large(),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     })?;
-    let workflow = parse_body(&headers, &body)?;
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/yaml");
+    let kind = kind.split(';').next().unwrap_or_default().trim();
+    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
+    if !known.contains(&kind) {
+        let message = format!("content type {kind} is not a {what}: send application/json or application/yaml");
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));
+    }
+    if body.trim().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty_body", format!("the body is empty: send a {what}")));
+    }
+    Ok(body)
+}
+
+async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<String, StringRejection>) -> Result<Response, ApiError> {
+    let body = body_text(&headers, body, "workflow")?;
+    let workflow = harmonia_model::parse_workflow(&body, None).map_err(|d| invalid("invalid_workflow", &d))?;
     store(&state, workflow, body).await
+}
+
+/// What storing checks: the plugins and the sub-workflows the workflow calls are known.
+pub(super) fn check(state: &AppState, workflow: &Workflow) -> Result<(), ApiError> {
+    harmonia_model::check_plugins(workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
+    let dirs = state.workflows.read().expect("workflows lock");
+    // A workflow may call itself, or another version of itself.
+    let known = WithSelf { dirs: &dirs, workflow };
+    harmonia_model::check_workflows(workflow, &known).map_err(|d| invalid("unknown_workflow", &d))
 }
 
 /// Checks a parsed workflow against the plugins and workflows known, and stores its version
 /// (`text` is what was sent): 201 when new, 200 when stored already, 409 when the version is
 /// stored with other content.
 pub(super) async fn store(state: &AppState, workflow: Workflow, body: String) -> Result<Response, ApiError> {
-    harmonia_model::check_plugins(&workflow, &HostCatalog(&state.host)).map_err(|d| invalid("unknown_plugin", &d))?;
-    {
-        let dirs = state.workflows.read().expect("workflows lock");
-        // A workflow may call itself, or another version of itself.
-        let known = WithSelf { dirs: &dirs, workflow: &workflow };
-        harmonia_model::check_workflows(&workflow, &known).map_err(|d| invalid("unknown_workflow", &d))?;
-    }
+    check(state, &workflow)?;
     let (name, version) = (workflow.name.clone(), workflow.version.clone());
     let store = state.runner.store().clone();
     let text = body.clone();
