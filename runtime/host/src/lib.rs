@@ -9,6 +9,7 @@
 mod bindings;
 mod engine;
 mod error;
+mod install;
 mod kv;
 mod manifest;
 mod plugin;
@@ -30,6 +31,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use error::{CallError, HostError};
+pub use install::{InstallError, Installed, ManifestChange, RemoveError, Removed, check_plugin_name};
 pub use kv::{KvStore, MemKv};
 pub use manifest::{DirGrant, HostPattern, Manifest};
 pub use plugin::Plugin;

@@ -78,7 +78,7 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// A plugin name must be usable in workflows and file names.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');

@@ -50,7 +50,7 @@ impl Registry {
     }
 
     /// Registers a loaded plugin for its file, replacing that file's earlier version.
-    fn insert(&mut self, plugin: Plugin) -> Result<(), String> {
+    pub(crate) fn insert(&mut self, plugin: Plugin) -> Result<(), String> {
         if let Some(other) = self.by_name.get(&plugin.name)
             && other.file != plugin.file
         {
@@ -66,7 +66,7 @@ impl Registry {
         Ok(())
     }
 
-    fn remove_file(&mut self, file: &Path) -> Option<String> {
+    pub(crate) fn remove_file(&mut self, file: &Path) -> Option<String> {
         self.failures.remove(file);
         let name = self.name_of_file.remove(file)?;
         self.by_name.remove(&name);

@@ -133,6 +133,37 @@ impl WorkflowDirs {
     }
 }
 
+impl WorkflowDirs {
+    /// The workflows that call plugin `plugin` in some version: in a task of their own, or
+    /// through a sub-workflow that does. Sorted by name.
+    pub fn using_plugin(&self, plugin: &str) -> Vec<String> {
+        use harmonia_model::TaskAction;
+        let calls = |name: &str, wanted: &dyn Fn(&TaskAction) -> bool| {
+            self.by_name[name].values().any(|plan| plan.workflow.tasks.values().any(|t| wanted(&t.action)))
+        };
+        let mut users: std::collections::BTreeSet<String> = self
+            .by_name
+            .keys()
+            .filter(|name| calls(name, &|a| matches!(a, TaskAction::Call { component, .. } if component == plugin)))
+            .cloned()
+            .collect();
+        // Add the callers of users until none is new (sub-workflows nest, and may recurse).
+        loop {
+            let callers: Vec<String> = self
+                .by_name
+                .keys()
+                .filter(|name| !users.contains(*name))
+                .filter(|name| calls(name, &|a| matches!(a, TaskAction::Workflow { name, .. } if users.contains(name))))
+                .cloned()
+                .collect();
+            if callers.is_empty() {
+                return users.into_iter().collect();
+            }
+            users.extend(callers);
+        }
+    }
+}
+
 impl WorkflowSource for WorkflowDirs {
     fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<Plan>> {
         let versions = self.by_name.get(name)?;
@@ -168,8 +199,26 @@ impl PluginCatalog for HostCatalog<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::compare_versions;
+    use super::{WorkflowDirs, compare_versions};
     use std::cmp::Ordering::*;
+
+    #[test]
+    fn workflows_using_a_plugin_include_those_calling_them_as_sub_workflows() {
+        let mut dirs = WorkflowDirs::default();
+        for text in [
+            "name: direct\nversion: 1\ntasks:\n  a: { component: core, action: echo }\n",
+            "name: parent\nversion: 1\ntasks:\n  a: { workflow: direct }\n",
+            "name: grandparent\nversion: 1\ntasks:\n  a: { workflow: parent }\n",
+            "name: other\nversion: 1\ntasks:\n  a: { component: digest, action: sha256 }\n",
+            "name: old\nversion: 1\ntasks:\n  a: { component: core, action: echo }\n",
+            "name: old\nversion: 2\ntasks:\n  a: { component: digest, action: sha256 }\n",
+        ] {
+            dirs.insert(harmonia_model::parse_workflow(text, None).unwrap());
+        }
+        assert_eq!(dirs.using_plugin("core"), ["direct", "grandparent", "old", "parent"]);
+        assert_eq!(dirs.using_plugin("digest"), ["old", "other"]);
+        assert!(dirs.using_plugin("textstats").is_empty());
+    }
 
     #[test]
     fn versions_compare_numerically() {
