@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
@@ -341,29 +342,66 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     if is_probe(&method, &path) {
         return next.run(request).await; // probes carry no token
     }
-    let (caller, response) = match state.auth.identify(request.headers()) {
-        Err(refused) => (Caller::Unauthenticated, refused.into_response()),
+    let allowed = match state.auth.identify(request.headers()) {
+        Err(refused) => Err((Caller::Unauthenticated, refused)),
         Ok(caller) => {
             let needed = required_role(&method, &path);
             match &caller {
                 Caller::Token { role, .. } if *role < needed => {
                     let message = format!("role {role} may not {method} {path} (it needs {needed})");
-                    (caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response())
+                    Err((caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)))
                 }
-                _ => {
-                    // Handlers that do more than one thing per request (the WebSocket) check
-                    // each thing against the caller.
-                    let mut request = request;
-                    request.extensions_mut().insert(caller.clone());
-                    (caller, next.run(request).await)
-                }
+                _ => Ok(caller),
             }
         }
+    };
+    let (caller, response) = match allowed {
+        Ok(caller) => {
+            // Handlers that do more than one thing per request (the WebSocket) check each
+            // thing against the caller.
+            let mut request = request;
+            request.extensions_mut().insert(caller.clone());
+            (caller, next.run(request).await)
+        }
+        Err((caller, error)) => (caller, refuse(request, error).await),
     };
     if read {
         return response;
     }
     state.audit.record(caller.name(), &method, &path, response).await
+}
+
+/// The most of a refused request's body read and dropped, and for how long.
+const DRAIN_BYTES: usize = 256 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// A refusal, answered once the request's body is read and dropped (as servers linger
+/// before they close): a client that sends its whole body before it reads the answer gets
+/// the answer, and the connection can carry its next request. A body beyond the bounds is
+/// left, and the connection closed after the answer (the client is told so).
+async fn refuse(request: Request, error: ApiError) -> Response {
+    let mut response = error.into_response();
+    if !drain(request.into_body()).await {
+        response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads `body` to its end within the bounds; whether it got there.
+async fn drain(body: axum::body::Body) -> bool {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0;
+    let read_all = async {
+        while let Some(chunk) = stream.next().await {
+            seen += chunk.map_err(drop)?.len();
+            if seen > DRAIN_BYTES {
+                return Err(());
+            }
+        }
+        Ok(())
+    };
+    matches!(tokio::time::timeout(DRAIN_TIME, read_all).await, Ok(Ok(())))
 }
 
 pub(super) fn ops() -> Vec<Op> {

@@ -127,7 +127,7 @@ fn ops() -> Vec<table::Op> {
                 "plugins": { "type": "object", "properties": { "loaded": { "type": "integer" }, "failed": { "type": "integer" } } } } }))
             .errors(&[503]),
     ];
-    let parts = [service, workflows::ops(), templates::ops(), executions::ops(), events::ops(), ws::ops(), metrics::ops(), auth::ops(), audit::ops()];
+    let parts = [service, plugins::ops(), workflows::ops(), templates::ops(), executions::ops(), events::ops(), ws::ops(), metrics::ops(), auth::ops(), audit::ops()];
     parts.into_iter().flatten().collect()
 }
 
@@ -135,7 +135,6 @@ pub fn router(state: Arc<AppState>) -> Router {
     metrics::handle(); // record from now on, not from the first scrape
     let (routes, _docs) = table::build(ops());
     routes
-        .merge(plugins::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // Outermost: every route and the fallback are authorized and audited.
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))

@@ -11,26 +11,52 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use harmonia_host::{InstallError, ManifestChange, Plugin, RemoveError, check_plugin_name};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::table::Op;
 use super::{ApiError, AppState};
 
 /// The largest component accepted: Python and JavaScript components carry their
 /// interpreter (a Python one is about 40 MB).
 pub const MAX_COMPONENT: usize = 256 << 20;
 
-pub(super) fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/v1/plugins", get(list)).route(
-        "/api/v1/plugins/{name}",
-        get(one).put(upload).delete(remove).layer(DefaultBodyLimit::max(MAX_COMPONENT)),
-    )
+pub(super) fn ops() -> Vec<Op> {
+    let plugin = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "version": { "type": "string" }, "description": { "type": "string" },
+        "actions": { "type": "array", "items": { "type": "object" } },
+        "capabilities": { "type": "array", "items": { "type": "string" } },
+        "grants": { "type": "array", "items": { "type": "string" } },
+        "file": { "type": "string" }, "size_bytes": { "type": "integer" }, "hash": { "type": "string" },
+        "memory_limit_bytes": { "type": "integer" }, "max_concurrency": { "type": "integer" } } });
+    vec![
+        Op::get("/api/v1/plugins", "listPlugins", "The plugins loaded, with their actions and capabilities, and the files that failed", list)
+            .ok(200, "The plugins and the failures", json!({ "type": "object", "properties": {
+                "plugins": { "type": "array", "items": plugin.clone() },
+                "failed": { "type": "array", "items": { "type": "object", "properties": { "file": { "type": "string" }, "reason": { "type": "string" } } } } } })),
+        Op::get("/api/v1/plugins/{name}", "getPlugin", "One plugin in full", one).ok(200, "The plugin", plugin.clone()).errors(&[400, 404]),
+        Op::put("/api/v1/plugins/{name}", "installPlugin", "Install or replace a plugin's component (and manifest)", upload)
+            .describe("Checked in full first (it compiles, links, describes itself under `name`, its manifest parses); a refused upload changes nothing and the plugin it would replace keeps serving. The raw component keeps the existing manifest; multipart's `manifest` part replaces it, or removes it when empty. Up to 256 MiB.")
+            .body(json!({
+                "application/wasm": { "schema": { "type": "string", "contentMediaType": "application/wasm" } },
+                "multipart/form-data": { "schema": { "type": "object", "required": ["component"], "properties": {
+                    "component": { "type": "string", "contentMediaType": "application/wasm" },
+                    "manifest": { "type": "string", "description": "The manifest (TOML): what the plugin is granted" } } } },
+            }), "The component, raw or with its manifest")
+            .body_limit(MAX_COMPONENT)
+            .ok(201, "Installed (200 when it replaced a plugin)", plugin)
+            .errors(&[400, 409, 415]),
+        Op::delete("/api/v1/plugins/{name}", "removePlugin", "Remove a plugin: its files are deleted and it is unloaded", remove)
+            .describe("Refused with 409 while executions of workflows that use it run, unless `force`; calls in flight finish.")
+            .query("force", json!({ "type": "boolean" }), "Remove even while executions that use it run")
+            .ok(200, "Removed: the files and the workflows that used it", json!({ "type": "object" }))
+            .errors(&[400, 404, 409]),
+    ]
 }
 
 async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
