@@ -511,6 +511,53 @@ fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
 }
 
 #[test]
+fn a_checkpoint_taken_over_http_is_listed_and_an_execution_rolls_back_to_it() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("greeter.yaml"), GREETER_V1).unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    let http = reqwest::blocking::Client::new();
+    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 600}})).send().unwrap().json().unwrap();
+    let id = started["id"].as_str().unwrap().to_string();
+    let url = |tail: &str| server.url(&format!("/api/v1/executions/{id}{tail}"));
+    let finished = || {
+        let started = Instant::now();
+        loop {
+            let exec: Value = http.get(url("")).send().unwrap().json().unwrap();
+            if exec["status"] != "running" {
+                return exec;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "still running: {exec}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // Taken while `nap` sleeps: the checkpoint holds the execution before `hello`.
+    let taken = http.post(url("/checkpoints")).json(&json!({"label": "before hello"})).send().unwrap();
+    assert_eq!(taken.status(), 201);
+    let seq = taken.json::<Value>().unwrap()["seq"].as_u64().unwrap();
+    assert_eq!(finished()["output"], "hello");
+    let listed: Value = http.get(url("/checkpoints")).send().unwrap().json().unwrap();
+    let ours = listed["checkpoints"].as_array().unwrap().iter().find(|c| c["seq"] == seq).unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(ours["label"], "before hello", "{listed}");
+
+    let missing = http.post(url("/restore")).json(&json!({"checkpoint": 999_999})).send().unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().unwrap()["error"]["code"], "unknown_checkpoint");
+    assert_eq!(http.post(url("/restore")).json(&json!({"checkpoint": "last"})).send().unwrap().status(), 400);
+
+    // Rolled back, the finished execution runs on from the checkpoint: `hello` runs again.
+    assert_eq!(http.post(url("/restore")).json(&json!({"checkpoint": seq})).send().unwrap().status(), 202);
+    let exec = finished();
+    assert_eq!((exec["status"].as_str(), exec["output"].as_str()), (Some("completed"), Some("hello")), "{exec}");
+    let history: Value = http.get(url("/history")).send().unwrap().json().unwrap();
+    let events = history["events"].as_array().unwrap();
+    let restored = events.iter().position(|e| e["type"] == "restored").unwrap_or_else(|| panic!("{history}"));
+    let hello_done = |e: &Value| e["type"] == "task_succeeded" && e["task"] == "hello";
+    assert!(events[..restored].iter().any(hello_done) && events[restored..].iter().any(hello_done), "{history}");
+}
+
+#[test]
 fn a_failed_execution_is_retried_from_its_failed_task() {
     let data = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
