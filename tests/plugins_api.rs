@@ -69,6 +69,11 @@ fn create_token(data: &Path, role: &str) -> String {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_env(&[])
+    }
+
+    /// A fixture whose server also has these environment variables.
+    fn with_env(env: &[(&str, &str)]) -> Fixture {
         let plugins = tempfile::tempdir().unwrap();
         std::fs::write(plugins.path().join("core.wasm"), bundled("core")).unwrap();
         // The bundled plugins' compile cache: a Python component takes seconds to compile.
@@ -81,20 +86,20 @@ impl Fixture {
         let admin = create_token(data.path(), "admin");
         let operator = create_token(data.path(), "operator");
         let viewer = create_token(data.path(), "viewer");
-        let server = Fixture::serve(plugins.path(), data.path(), workflows.path());
+        let server = Fixture::serve(plugins.path(), data.path(), workflows.path(), env);
         Fixture { plugins, data, workflows, admin, operator, viewer, server, http: Client::new() }
     }
 
-    fn serve(plugins: &Path, data: &Path, workflows: &Path) -> Server {
+    fn serve(plugins: &Path, data: &Path, workflows: &Path, env: &[(&str, &str)]) -> Server {
         let plugins = plugins.to_str().unwrap();
-        Server::launch(Launch { args: &["--plugins", plugins], ..Launch::new(data, workflows) })
+        Server::launch(Launch { args: &["--plugins", plugins], env, ..Launch::new(data, workflows) })
     }
 
     /// Stops the server (SIGTERM) and starts another on the same directories.
     fn restart(self) -> Fixture {
         let Fixture { plugins, data, workflows, admin, operator, viewer, server, http } = self;
         server.stop();
-        let server = Fixture::serve(plugins.path(), data.path(), workflows.path());
+        let server = Fixture::serve(plugins.path(), data.path(), workflows.path(), &[]);
         Fixture { plugins, data, workflows, admin, operator, viewer, server, http }
     }
 
@@ -355,4 +360,18 @@ fn deleting_a_plugin_in_use_needs_force_and_lets_the_running_call_finish() {
         ("DELETE".into(), "/api/v1/plugins/core".into(), 404, "unknown_plugin".into()),
     ];
     assert_eq!(audited[..3], expected, "{audited:?}");
+}
+
+#[test]
+fn an_upload_over_the_limit_is_refused_whole_and_changes_nothing() {
+    // 1 MB: the Python textstats component (18 MB) is over it, core (0.3 MB) is not.
+    let f = Fixture::with_env(&[("HARMONIA_MAX_UPLOAD", "1000000")]);
+    let before = f.snapshot();
+    let refused = expect(f.put("textstats", bundled("textstats")), 413, Some("body_too_large"));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("1000000 bytes"), "{refused}");
+    assert_eq!(f.snapshot(), before);
+    expect(f.get("/api/v1/plugins/textstats"), 404, Some("unknown_plugin"));
+    // The same connection pool carries on, and a component under the limit installs.
+    expect(f.put("core", bundled("core")), 200, None);
+    assert_eq!(f.run("echo", json!({ "text": "still here" })), "still here");
 }

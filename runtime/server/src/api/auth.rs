@@ -371,8 +371,8 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     state.audit.record(caller.name(), &method, &path, response).await
 }
 
-/// The most of a refused request's body read and dropped, and for how long.
-const DRAIN_BYTES: usize = 256 << 20;
+/// How long a refused request's body is read and dropped, at most (and no more than the
+/// largest body a route accepts).
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// A refusal, answered once the request's body is read and dropped (as servers linger
@@ -395,7 +395,7 @@ async fn drain(body: axum::body::Body) -> bool {
     let read_all = async {
         while let Some(chunk) = stream.next().await {
             seen += chunk.map_err(drop)?.len();
-            if seen > DRAIN_BYTES {
+            if seen > super::max_body().max(super::max_upload()) {
                 return Err(());
             }
         }

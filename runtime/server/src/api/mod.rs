@@ -153,7 +153,12 @@ pub(crate) fn bad_body(e: JsonRejection) -> ApiError {
 /// The largest request body accepted by default (a workflow, an input).
 pub const DEFAULT_MAX_BODY: usize = 8 << 20;
 
+/// The largest plugin upload accepted by default: Python and JavaScript components carry
+/// their interpreter (a Python one is about 20 to 40 MB).
+pub const DEFAULT_MAX_UPLOAD: usize = 256 << 20;
+
 static MAX_BODY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_BODY);
+static MAX_UPLOAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_UPLOAD);
 
 /// Sets the largest request body accepted, before [`router`] is built (`serve --max-body`).
 pub fn set_max_body(bytes: usize) {
@@ -162,6 +167,15 @@ pub fn set_max_body(bytes: usize) {
 
 fn max_body() -> usize {
     MAX_BODY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets the largest plugin upload accepted, before [`router`] is built (`serve --max-upload`).
+pub fn set_max_upload(bytes: usize) {
+    MAX_UPLOAD.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn max_upload() -> usize {
+    MAX_UPLOAD.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A body over the limit: 413, saying the limit.

@@ -22,10 +22,6 @@ use serde_json::{Value, json};
 use super::table::Op;
 use super::{ApiError, AppState};
 
-/// The largest component accepted: Python and JavaScript components carry their
-/// interpreter (a Python one is about 40 MB).
-pub const MAX_COMPONENT: usize = 256 << 20;
-
 pub(super) fn ops() -> Vec<Op> {
     let plugin = json!({ "type": "object", "properties": {
         "name": { "type": "string" }, "version": { "type": "string" }, "description": { "type": "string" },
@@ -41,14 +37,14 @@ pub(super) fn ops() -> Vec<Op> {
                 "failed": { "type": "array", "items": { "type": "object", "properties": { "file": { "type": "string" }, "reason": { "type": "string" } } } } } })),
         Op::get("/api/v1/plugins/{name}", "getPlugin", "One plugin in full", one).ok(200, "The plugin", plugin.clone()).errors(&[400, 404]),
         Op::put("/api/v1/plugins/{name}", "installPlugin", "Install or replace a plugin's component (and manifest)", upload)
-            .describe("Checked in full first (it compiles, links, describes itself under `name`, its manifest parses); a refused upload changes nothing and the plugin it would replace keeps serving. The raw component keeps the existing manifest; multipart's `manifest` part replaces it, or removes it when empty. Up to 256 MiB.")
+            .describe("Checked in full first (it compiles, links, describes itself under `name`, its manifest parses); a refused upload changes nothing and the plugin it would replace keeps serving. The raw component keeps the existing manifest; multipart's `manifest` part replaces it, or removes it when empty. Up to `--max-upload` bytes (256 MiB by default).")
             .body(json!({
                 "application/wasm": { "schema": { "type": "string", "contentMediaType": "application/wasm" } },
                 "multipart/form-data": { "schema": { "type": "object", "required": ["component"], "properties": {
                     "component": { "type": "string", "contentMediaType": "application/wasm" },
                     "manifest": { "type": "string", "description": "The manifest (TOML): what the plugin is granted" } } } },
             }), "The component, raw or with its manifest")
-            .body_limit(MAX_COMPONENT)
+            .body_limit(super::max_upload())
             .ok(201, "Installed (200 when it replaced a plugin)", plugin)
             .errors(&[400, 409, 415]),
         Op::delete("/api/v1/plugins/{name}", "removePlugin", "Remove a plugin: its files are deleted and it is unloaded", remove)
@@ -173,7 +169,7 @@ async fn read_parts(mut parts: Multipart) -> Result<(Bytes, ManifestChange), Api
 /// A body that could not be read: 413 over the limit, else 400.
 fn body_error(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        let message = format!("the component is larger than the limit of {MAX_COMPONENT} bytes");
+        let message = format!("the component is larger than the limit of {} bytes", super::max_upload());
         return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message);
     }
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", text)

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes [default: 8 MiB].
     #[arg(long, env = "HARMONIA_MAX_BODY")]
     max_body: Option<usize>,
+    /// The largest plugin component accepted by `PUT /api/v1/plugins/{name}`, in bytes
+    /// [default: 256 MiB].
+    #[arg(long, env = "HARMONIA_MAX_UPLOAD")]
+    max_upload: Option<usize>,
     /// Settings file; `harmonia.toml` in the working directory is read if it exists. Flags
     /// and `HARMONIA_*` variables override it.
     #[arg(long, env = "HARMONIA_CONFIG")]
@@ -64,6 +68,7 @@ struct FileConfig {
     checkpoint_every: Option<u32>,
     retention: Option<String>,
     max_body: Option<usize>,
+    max_upload: Option<usize>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -74,6 +79,7 @@ struct Settings {
     data: PathBuf,
     insecure: bool,
     max_body: usize,
+    max_upload: usize,
     state: StateArgs,
 }
 
@@ -105,6 +111,7 @@ impl ServeArgs {
             data: self.data.or(file.data).unwrap_or_else(|| "data".into()),
             insecure: self.insecure || file.insecure.unwrap_or(false),
             max_body: self.max_body.or(file.max_body).unwrap_or(harmonia::api::DEFAULT_MAX_BODY),
+            max_upload: self.max_upload.or(file.max_upload).unwrap_or(harmonia::api::DEFAULT_MAX_UPLOAD),
             state,
         })
     }
@@ -185,6 +192,7 @@ fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.resolve()?;
     harmonia::api::set_max_body(args.max_body);
+    harmonia::api::set_max_upload(args.max_upload);
     // Without tokens the API is open: only loopback then, unless --insecure.
     let guarded = !args.listen.ip().is_loopback() && !args.insecure;
     let refuse = || {
