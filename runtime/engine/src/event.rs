@@ -154,6 +154,42 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's type, as its `type` field in JSON (`task_succeeded`): what event streams
+    /// filter on, without serializing the event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::CallSucceeded { .. } => "call_succeeded",
+            Event::CallFailed { .. } => "call_failed",
+            Event::TimerFired { .. } => "timer_fired",
+            Event::Paused { .. } => "paused",
+            Event::Resumed { .. } => "resumed",
+            Event::Cancelled { .. } => "cancelled",
+            Event::Recovered { .. } => "recovered",
+            Event::Restored { .. } => "restored",
+            Event::OutputSet { .. } => "output_set",
+            Event::SkipRequested { .. } => "skip_requested",
+            Event::VarsChanged { .. } => "vars_changed",
+            Event::Retried { .. } => "retried",
+            Event::CallStarted { .. } => "call_started",
+            Event::CallQueued { .. } => "call_queued",
+            Event::RetryScheduled { .. } => "retry_scheduled",
+            Event::ItemsResolved { .. } => "items_resolved",
+            Event::IterationDone { .. } => "iteration_done",
+            Event::SwitchChose { .. } => "switch_chose",
+            Event::TaskSucceeded { .. } => "task_succeeded",
+            Event::TaskFailed { .. } => "task_failed",
+            Event::TaskSkipped { .. } => "task_skipped",
+            Event::TaskCancelled { .. } => "task_cancelled",
+            Event::TaskReset { .. } => "task_reset",
+            Event::FallbackStarted { .. } => "fallback_started",
+            Event::VarsSet { .. } => "vars_set",
+            Event::Failing { .. } => "failing",
+            Event::Completed { .. } => "completed",
+            Event::Failed { .. } => "failed",
+        }
+    }
+
     /// Comes from outside the engine (the driver, a user, a plugin), as opposed to what the
     /// engine decided: the events to feed to [`crate::step`] again when a step is redone.
     pub fn is_input(&self) -> bool {

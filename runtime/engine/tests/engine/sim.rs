@@ -65,6 +65,10 @@ impl Sim {
                 Command::Finished => self.finished = true,
             }
         }
+        for event in &self.history[self.history.len() - n..] {
+            let tagged = serde_json::to_value(event).unwrap();
+            assert_eq!(tagged["type"].as_str(), Some(event.kind()), "Event::kind of {event:?}");
+        }
         let replayed = replay(&self.plan, &self.exec.id, &self.history);
         assert_eq!(replayed, self.exec, "replaying the history must rebuild the state");
         self.check_invariants();

@@ -63,17 +63,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 impl Filter {
-    pub fn accepts(&self, event: &LoggedEvent, kind: &str) -> bool {
+    pub fn accepts(&self, event: &LoggedEvent) -> bool {
         self.execution.as_deref().is_none_or(|p| matches(p, &event.execution))
             && self.workflow.as_deref().is_none_or(|p| matches(p, &event.workflow))
-            && self.kind.as_deref().is_none_or(|p| matches(p, kind))
+            && self.kind.as_deref().is_none_or(|p| matches(p, event.event.kind()))
     }
-}
-
-/// The event's `type` tag.
-pub fn kind_of(event: &LoggedEvent) -> String {
-    let value = serde_json::to_value(&event.event).unwrap_or_default();
-    value["type"].as_str().unwrap_or("event").to_string()
 }
 
 /// Where a stream is: reading the log back, or following live events.
@@ -84,7 +78,7 @@ struct Cursor {
     /// The last position sent (or skipped).
     last: u64,
     /// Events read back and not sent yet.
-    backlog: std::collections::VecDeque<LoggedEvent>,
+    backlog: std::collections::VecDeque<Arc<LoggedEvent>>,
     catching_up: bool,
 }
 
@@ -95,7 +89,7 @@ impl Drop for Cursor {
 }
 
 impl Cursor {
-    async fn next(&mut self) -> Option<LoggedEvent> {
+    async fn next(&mut self) -> Option<Arc<LoggedEvent>> {
         loop {
             if let Some(event) = self.backlog.pop_front() {
                 self.last = event.log_seq;
@@ -108,7 +102,7 @@ impl Cursor {
                     self.catching_up = false;
                 } else {
                     // Live events queued meanwhile are skipped by position once caught up.
-                    self.backlog.extend(page);
+                    self.backlog.extend(page.into_iter().map(Arc::new));
                 }
                 continue;
             }
@@ -116,7 +110,7 @@ impl Cursor {
                 Ok(event) if event.log_seq <= self.last => {}
                 Ok(event) => {
                     self.last = event.log_seq;
-                    return Some((*event).clone());
+                    return Some(event);
                 }
                 // Too slow for the live stream: read what was missed back from the log.
                 Err(RecvError::Lagged(_)) => self.catching_up = true,
@@ -125,12 +119,11 @@ impl Cursor {
         }
     }
 
-    async fn next_accepted(&mut self) -> Option<(LoggedEvent, String)> {
+    async fn next_accepted(&mut self) -> Option<Arc<LoggedEvent>> {
         loop {
             let event = self.next().await?;
-            let kind = kind_of(&event);
-            if self.filter.accepts(&event, &kind) {
-                return Some((event, kind));
+            if self.filter.accepts(&event) {
+                return Some(event);
             }
         }
     }
@@ -162,11 +155,11 @@ async fn stream_events(
         catching_up: resume.is_some(),
     };
     let events = stream::unfold(cursor, |mut cursor| async move {
-        let (event, kind) = cursor.next_accepted().await?;
+        let event = cursor.next_accepted().await?;
         let data = serde_json::json!({
             "execution": event.execution, "workflow": event.workflow, "seq": event.seq, "event": event.event,
         });
-        let sse = SseEvent::default().id(event.log_seq.to_string()).event(kind).data(data.to_string());
+        let sse = SseEvent::default().id(event.log_seq.to_string()).event(event.event.kind()).data(data.to_string());
         Some((Ok(sse), cursor))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::auth::{Caller, Role};
-use super::events::{Filter, kind_of};
+use super::events::Filter;
 use super::table::Op;
 use super::AppState;
 use crate::runner::{LoggedEvent, WorkflowSource, read_log};
@@ -125,10 +125,9 @@ async fn session(state: Arc<AppState>, caller: Caller, mut socket: WebSocket) {
 
 /// The messages one live event makes: one per subscription it matches.
 fn deliveries(subscriptions: &HashMap<String, Filter>, event: &LoggedEvent) -> Vec<Value> {
-    let kind = kind_of(event);
     subscriptions
         .iter()
-        .filter(|(_, filter)| filter.after.is_none_or(|after| event.log_seq > after) && filter.accepts(event, &kind))
+        .filter(|(_, filter)| filter.after.is_none_or(|after| event.log_seq > after) && filter.accepts(event))
         .map(|(id, _)| event_message(id, event))
         .collect()
 }
@@ -153,7 +152,7 @@ async fn handle(
                 let store = state.runner.store().clone();
                 let backlog = tokio::task::spawn_blocking(move || read_all_after(&*store, after, head)).await;
                 for event in backlog.ok().into_iter().flatten() {
-                    if filter.accepts(&event, &kind_of(&event)) {
+                    if filter.accepts(&event) {
                         let _ = out.send(event_message(&id, &event));
                     }
                 }
