@@ -18,6 +18,11 @@ echo "== compile cache"
 echo "== host workspace: test"
 cargo test --workspace --no-fail-fast "$@"
 
+# The API's OpenAPI document is valid OpenAPI 3.1 (the host tests check that it matches the
+# routes of a real server).
+echo "== OpenAPI document"
+bash scripts/check-openapi.sh
+
 # The guest crates' pure logic also runs on the host target (wit-bindgen stubs the imports).
 echo "== guest SDK and bundled plugins (host target)"
 cargo test --manifest-path sdk/rust/Cargo.toml --target-dir target/guest-test

@@ -704,6 +704,10 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
     let http = reqwest::blocking::Client::new();
     let doc: Value = http.get(server.url("/api/v1/openapi.json")).send().unwrap().json().unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
+    // `harmonia openapi` prints the same document without a server.
+    let printed = Command::new(env!("CARGO_BIN_EXE_harmonia")).arg("openapi").output().unwrap();
+    assert!(printed.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&printed.stdout).unwrap(), doc);
     let ops = operations(&doc);
     let documented = |method: &str, path: &str| ops.iter().any(|(m, p, _)| m == method && p == path);
     // The routes a user is told about are all in it, each with its role.

@@ -131,6 +131,12 @@ fn ops() -> Vec<table::Op> {
     parts.into_iter().flatten().collect()
 }
 
+/// The OpenAPI 3.1 document of the API, as `GET /api/v1/openapi.json` serves it.
+pub fn openapi_document() -> Value {
+    let (_, docs) = table::build(ops());
+    table::document(&docs)
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     metrics::handle(); // record from now on, not from the first scrape
     let (routes, _docs) = table::build(ops());

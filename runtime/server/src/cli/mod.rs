@@ -84,6 +84,9 @@ enum Command {
         #[arg(long, global = true, env = "HARMONIA_PLUGINS", default_value = "plugins")]
         plugins: PathBuf,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (what `GET /api/v1/openapi.json`
+    /// serves), to generate clients without a server.
+    Openapi,
     /// Create, list and revoke API tokens (roles: admin, operator, viewer).
     Token {
         #[command(subcommand)]
@@ -114,9 +117,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec { command, data, server } => exec::run(command, data.as_deref(), &server).await,
         Command::Workflow { command, server } => client::workflow(command, &server).await,
         Command::Token { command, data } => token::run(command, &data),
+        Command::Openapi => {
+            let text = serde_json::to_string_pretty(&harmonia::api::openapi_document())? + "\n";
+            print_all(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
         Command::Template { command: TemplateCommand::Render { file, params }, .. } => run::render(&file, &params),
         Command::Template { command: TemplateCommand::Remote(command), server } => client::template(command, &server).await,
+    }
+}
+
+/// Writes `text` to stdout; a reader that stops early (`| head`) is not an error.
+fn print_all(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
