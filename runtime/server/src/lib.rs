@@ -10,6 +10,7 @@ pub mod retention;
 pub mod runner;
 pub mod store_kv;
 pub mod templates;
+pub mod tls;
 
 pub use catalog::{HostCatalog, WorkflowDirs};
 pub use clock::{Clock, SystemClock};

@@ -1,6 +1,7 @@
 //! The CLI as a client of a running server: `harmonia workflow apply|list|get|delete`,
 //! `harmonia template apply|list|get|delete|instantiate` and the `harmonia exec` commands that start, read, control and watch executions over the
-//! HTTP API (`--server`, `--token`, or `HARMONIA_SERVER`, `HARMONIA_TOKEN`).
+//! HTTP API (`--server`, `--token`, or `HARMONIA_SERVER`, `HARMONIA_TOKEN`), over HTTPS
+//! too (`--ca-cert` or `HARMONIA_CA_CERT` to trust a self-signed server certificate).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +9,16 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use harmonia_engine::Event;
-use reqwest::{Method, RequestBuilder};
+use bytes::Bytes;
+use http::{Method, Request, Response, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
 use serde_json::{Map, Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// Where the server is.
 #[derive(Args, Clone)]
@@ -20,6 +29,10 @@ pub struct ServerArgs {
     /// An API token (see `harmonia token create`).
     #[arg(long, global = true, env = "HARMONIA_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM CA certificate to trust for an https:// server, besides the system's: the
+    /// server's own certificate when it is self-signed.
+    #[arg(long, global = true, env = "HARMONIA_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -73,31 +86,126 @@ pub enum TemplateCommand {
     },
 }
 
-/// A client of one server.
+/// A client of one server, speaking HTTP/1.1 (over TLS for an https:// URL) with one
+/// connection per request: a command makes a few.
 pub struct Remote {
-    http: reqwest::Client,
+    /// The URL as given, for messages.
     base: String,
+    /// `host:port`, for the Host header.
+    authority: String,
+    host: String,
+    port: u16,
+    /// The path the API is under: empty unless a proxy serves it under a prefix.
+    prefix: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Whether --ca-cert was given, for advice on a refused certificate.
+    ca_cert: bool,
     token: Option<String>,
 }
 
-impl Remote {
-    pub fn new(args: &ServerArgs) -> Remote {
-        Remote { http: reqwest::Client::new(), base: args.server.trim_end_matches('/').to_string(), token: args.token.clone() }
+/// A request to send: a method, a path under the server's URL, maybe a body.
+struct Call {
+    method: Method,
+    path: String,
+    body: Option<(&'static str, Bytes)>,
+}
+
+impl Call {
+    fn new(method: Method, path: &str) -> Call {
+        Call { method, path: path.to_string(), body: None }
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+    fn body(self, content_type: &'static str, body: impl Into<Bytes>) -> Call {
+        Call { body: Some((content_type, body.into())), ..self }
+    }
+
+    fn json(self, value: &Value) -> Call {
+        self.body("application/json", value.to_string())
+    }
+}
+
+impl Remote {
+    pub fn new(args: &ServerArgs) -> anyhow::Result<Remote> {
+        let base = args.server.trim_end_matches('/').to_string();
+        let bad = || format!("--server {base:?}: expected a URL like http://HOST:PORT or https://HOST:PORT");
+        let uri: Uri = base.parse().with_context(bad)?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => bail!(bad()),
+        };
+        let authority = uri.authority().with_context(bad)?;
+        // An IPv6 address is written in brackets in a URL, and without them everywhere else.
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tls = match https {
+            true => {
+                let config = harmonia::tls::client_config(args.ca_cert.as_deref()).context("--ca-cert")?;
+                let name = ServerName::try_from(host.clone()).with_context(bad)?;
+                Some((TlsConnector::from(config), name))
+            }
+            false => None,
+        };
+        let prefix = uri.path().trim_end_matches('/').to_string();
+        let ca_cert = args.ca_cert.is_some();
+        Ok(Remote { authority: authority.to_string(), host, port, prefix, tls, ca_cert, token: args.token.clone(), base })
+    }
+
+    /// Sends a request and returns the response, whose body is still to be read.
+    async fn open(&self, call: Call) -> anyhow::Result<Response<Incoming>> {
+        let unreachable = || format!("cannot reach the server at {}", self.base);
+        let request = self.request(call)?;
+        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await.with_context(unreachable)?;
+        let mut sender = match &self.tls {
+            Some((connector, name)) => {
+                let tls = connector.connect(name.clone(), tcp).await.map_err(|e| self.tls_failure(e))?;
+                handshake(tls).await
+            }
+            None => handshake(tcp).await,
+        }
+        .with_context(unreachable)?;
+        sender.send_request(request).await.with_context(unreachable)
+    }
+
+    fn request(&self, call: Call) -> anyhow::Result<Request<Full<Bytes>>> {
+        let target = encode_target(&format!("{}{}", self.prefix, call.path));
+        let mut request = Request::builder().method(call.method).uri(&target).header(header::HOST, &self.authority);
+        if let Some(token) = &self.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match call.body {
+            Some((content_type, body)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                body
+            }
+            None => Bytes::new(),
+        };
+        // The target is encoded: only a token with characters a header cannot carry fails here.
+        request.body(Full::new(body)).with_context(|| format!("cannot make the request for {target} (is the token as printed?)"))
+    }
+
+    /// A failed TLS handshake, said plainly when the cause is a usual one.
+    fn tls_failure(&self, error: std::io::Error) -> anyhow::Error {
+        let base = &self.base;
+        match error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(rustls::Error::InvalidCertificate(cause)) => {
+                anyhow::anyhow!("cannot reach the server at {base}: its TLS certificate is refused: {cause}{}", certificate_hint(cause, self.ca_cert))
+            }
+            Some(rustls::Error::InvalidMessage(_)) => anyhow::anyhow!(
+                "cannot reach the server at {base}: it did not answer in TLS (if it serves plain HTTP, use an http:// URL)"
+            ),
+            Some(cause) => anyhow::anyhow!("cannot reach the server at {base}: TLS handshake failed: {cause}"),
+            None => anyhow::Error::new(error).context(format!("cannot reach the server at {base}: TLS handshake failed")),
         }
     }
 
     /// Sends a request; an error response becomes an error with its code and message.
-    async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
-        let response = request.send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
+    async fn send(&self, call: Call) -> anyhow::Result<Value> {
+        let response = self.open(call).await?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let collected = response.into_body().collect().await;
+        let bytes = collected.with_context(|| format!("the server at {} broke off its answer", self.base))?.to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(body);
         }
@@ -108,12 +216,53 @@ impl Remote {
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(self.request(Method::GET, path)).await
+        self.send(Call::new(Method::GET, path)).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(self.request(Method::POST, path).json(&body)).await
+        self.send(Call::new(Method::POST, path).json(&body)).await
     }
+}
+
+/// What to do about a refused server certificate, for the usual causes.
+/// Any other cause is most likely a certificate no trusted CA vouches for (webpki reports
+/// how the nearest candidate failed, not always UnknownIssuer).
+fn certificate_hint(cause: &rustls::CertificateError, ca_cert: bool) -> &'static str {
+    use rustls::CertificateError::*;
+    match cause {
+        NotValidForName | NotValidForNameContext { .. } => " (give --server a name the certificate is for)",
+        Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. } | Revoked => "",
+        // webpki's error, which rustls carries only as text.
+        other if other.to_string().contains("CaUsedAsEndEntity") => {
+            " (it is a CA certificate, basicConstraints CA:TRUE, which cannot be a server's own: make one with CA:FALSE)"
+        }
+        _ if ca_cert => " (is --ca-cert the server's certificate, or its CA's?)",
+        _ => " (if it is self-signed or from a private CA, trust it with --ca-cert FILE or HARMONIA_CA_CERT)",
+    }
+}
+
+/// An HTTP/1.1 connection over `io`, driven by a task of its own; its errors come back
+/// through the request sent on it.
+async fn handshake<T>(io: T) -> hyper::Result<SendRequest<Full<Bytes>>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// A path and query with the characters a request line cannot carry percent-encoded (as a
+/// browser would: a space in a name becomes %20).
+fn encode_target(target: &str) -> String {
+    let mut encoded = String::with_capacity(target.len());
+    for b in target.bytes() {
+        match b {
+            b'!'..=b'~' if !b"\"<>\\^`{|}".contains(&b) => encoded.push(b as char),
+            _ => encoded.push_str(&format!("%{b:02X}")),
+        }
+    }
+    encoded
 }
 
 fn print(value: &Value) {
@@ -121,7 +270,7 @@ fn print(value: &Value) {
 }
 
 pub async fn workflow(command: WorkflowCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
-    let remote = Remote::new(server);
+    let remote = Remote::new(server)?;
     match command {
         WorkflowCommand::Apply { files } => {
             let mut failed = 0;
@@ -129,7 +278,7 @@ pub async fn workflow(command: WorkflowCommand, server: &ServerArgs) -> anyhow::
                 let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
                 let json = file.extension().is_some_and(|e| e == "json");
                 let kind = if json { "application/json" } else { "application/yaml" };
-                let request = remote.request(Method::POST, "/api/v1/workflows").header("content-type", kind).body(text);
+                let request = Call::new(Method::POST, "/api/v1/workflows").body(kind, text);
                 match remote.send(request).await {
                     Ok(stored) => {
                         let what = if stored["created"] == true { "stored" } else { "unchanged" };
@@ -159,14 +308,14 @@ pub async fn workflow(command: WorkflowCommand, server: &ServerArgs) -> anyhow::
         }
         WorkflowCommand::Delete { name, force } => {
             let path = format!("/api/v1/workflows/{name}{}", if force { "?force=true" } else { "" });
-            print(&remote.send(remote.request(Method::DELETE, &path)).await?);
+            print(&remote.send(Call::new(Method::DELETE, &path)).await?);
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn template(command: TemplateCommand, server: &ServerArgs) -> anyhow::Result<ExitCode> {
-    let remote = Remote::new(server);
+    let remote = Remote::new(server)?;
     match command {
         TemplateCommand::Apply { file, name } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -175,7 +324,7 @@ pub async fn template(command: TemplateCommand, server: &ServerArgs) -> anyhow::
             let json = file.extension().is_some_and(|e| e == "json");
             let kind = if json { "application/json" } else { "application/yaml" };
             let path = format!("/api/v1/templates/{}", encode(&name));
-            let stored = remote.send(remote.request(Method::PUT, &path).header("content-type", kind).body(text)).await?;
+            let stored = remote.send(Call::new(Method::PUT, &path).body(kind, text)).await?;
             let what = match (stored["created"] == true, stored["changed"] == true) {
                 (true, _) => "stored",
                 (false, true) => "replaced",
@@ -192,7 +341,7 @@ pub async fn template(command: TemplateCommand, server: &ServerArgs) -> anyhow::
         }
         TemplateCommand::Get { name } => print(&remote.get(&format!("/api/v1/templates/{}", encode(&name))).await?),
         TemplateCommand::Delete { name } => {
-            print(&remote.send(remote.request(Method::DELETE, &format!("/api/v1/templates/{}", encode(&name)))).await?);
+            print(&remote.send(Call::new(Method::DELETE, &format!("/api/v1/templates/{}", encode(&name)))).await?);
         }
         TemplateCommand::Instantiate { name, params, dry_run } => {
             let template = remote.get(&format!("/api/v1/templates/{}", encode(&name))).await?;
@@ -253,7 +402,7 @@ pub fn input_of(pairs: &[String], json: Option<&str>) -> anyhow::Result<Value> {
 
 /// Starts an execution; with `wait`, waits for its end and prints the result.
 pub async fn start(server: &ServerArgs, name: &str, version: Option<String>, input: Value, wait: Option<String>) -> anyhow::Result<ExitCode> {
-    let remote = Remote::new(server);
+    let remote = Remote::new(server)?;
     let mut body = json!({ "input": input });
     if let Some(version) = version {
         body["version"] = json!(version);
@@ -273,7 +422,7 @@ pub async fn start(server: &ServerArgs, name: &str, version: Option<String>, inp
 
 /// `get`, `history`, `pause`, `resume`, `cancel` of one execution.
 pub async fn control(server: &ServerArgs, id: &str, what: &str) -> anyhow::Result<ExitCode> {
-    let remote = Remote::new(server);
+    let remote = Remote::new(server)?;
     let value = match what {
         "get" => remote.get(&format!("/api/v1/executions/{id}")).await?,
         "history" => {
@@ -291,7 +440,7 @@ pub async fn control(server: &ServerArgs, id: &str, what: &str) -> anyhow::Resul
 
 /// Lists executions (`--workflow`, `--status`).
 pub async fn list(server: &ServerArgs, workflow: Option<&str>, status: Option<&str>) -> anyhow::Result<ExitCode> {
-    let remote = Remote::new(server);
+    let remote = Remote::new(server)?;
     let mut after: Option<String> = None;
     loop {
         let mut query = vec![("limit", "500".to_string())];
@@ -313,11 +462,10 @@ pub async fn list(server: &ServerArgs, workflow: Option<&str>, status: Option<&s
 /// Follows an execution: what happened so far, then its events live, until it ends.
 /// Exit 0 if it completed, 1 otherwise.
 pub async fn watch(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
-    let remote = Remote::new(server);
+    let remote = Remote::new(server)?;
     // Subscribe first, then read the history: events in between come twice and are
     // skipped by their position in the history.
-    let stream = remote.request(Method::GET, &format!("/api/v1/events/stream?execution={id}")).send().await;
-    let mut stream = stream.with_context(|| format!("cannot reach the server at {}", remote.base))?;
+    let stream = remote.open(Call::new(Method::GET, &format!("/api/v1/events/stream?execution={id}"))).await?;
     if !stream.status().is_success() {
         bail!("{} from the event stream", stream.status());
     }
@@ -331,7 +479,10 @@ pub async fn watch(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
         }
     }
     let mut buffer = String::new();
-    while let Some(chunk) = stream.chunk().await? {
+    let mut body = stream.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.with_context(|| format!("the event stream from {} broke off", remote.base))?;
+        let Ok(chunk) = frame.into_data() else { continue };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let message: String = buffer.drain(..end + 2).collect();

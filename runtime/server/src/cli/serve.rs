@@ -39,6 +39,13 @@ pub struct ServeArgs {
     /// workflows).
     #[arg(long)]
     insecure: bool,
+    /// Serve HTTPS only, with this PEM certificate chain (the server's certificate first);
+    /// needs --tls-key.
+    #[arg(long, env = "HARMONIA_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "HARMONIA_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// The largest request body accepted, in bytes [default: 8 MiB].
     #[arg(long, env = "HARMONIA_MAX_BODY")]
     max_body: Option<usize>,
@@ -64,6 +71,8 @@ struct FileConfig {
     workflows: Option<PathBuf>,
     data: Option<PathBuf>,
     insecure: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     sync: Option<String>,
     checkpoint_every: Option<u32>,
     retention: Option<String>,
@@ -78,6 +87,8 @@ struct Settings {
     workflows: PathBuf,
     data: PathBuf,
     insecure: bool,
+    /// The certificate and key files, when serving HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
     max_body: usize,
     max_upload: usize,
     state: StateArgs,
@@ -104,12 +115,20 @@ impl ServeArgs {
         if state.retention.is_none() {
             state.retention = file.retention.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: retention: {e}", path.display()))?;
         }
+        // Each file from the flags or from harmonia.toml; together they must make a pair.
+        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => bail!("--tls-cert needs --tls-key (HARMONIA_TLS_KEY, tls_key): give both to serve HTTPS, or neither"),
+            (None, Some(_)) => bail!("--tls-key needs --tls-cert (HARMONIA_TLS_CERT, tls_cert): give both to serve HTTPS, or neither"),
+        };
         Ok(Settings {
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             plugins: self.plugins.or(file.plugins).unwrap_or_else(|| "plugins".into()),
             workflows: self.workflows.or(file.workflows).unwrap_or_else(|| "workflows".into()),
             data: self.data.or(file.data).unwrap_or_else(|| "data".into()),
             insecure: self.insecure || file.insecure.unwrap_or(false),
+            tls,
             max_body: self.max_body.or(file.max_body).unwrap_or(harmonia::api::DEFAULT_MAX_BODY),
             max_upload: self.max_upload.or(file.max_upload).unwrap_or(harmonia::api::DEFAULT_MAX_UPLOAD),
             state,
@@ -191,6 +210,11 @@ fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let args = args.resolve()?;
+    // Bad certificate or key files stop here, before anything is opened or bound.
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(harmonia::tls::server_config(cert, key).context("cannot serve HTTPS")?),
+        None => None,
+    };
     harmonia::api::set_max_body(args.max_body);
     harmonia::api::set_max_upload(args.max_upload);
     // Without tokens the API is open: only loopback then, unless --insecure.
@@ -227,6 +251,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         0 => eprintln!("auth: none (--insecure: open to anyone who can reach {})", args.listen),
         n => eprintln!("auth: {n} tokens"),
     }
+    if !auth.is_empty() && !args.listen.ip().is_loopback() && tls.is_none() {
+        // Not refused: a TLS-terminating proxy in front is a normal setup.
+        eprintln!(
+            "warning: TLS is off on {}, a non-loopback address: API tokens travel in clear text unless \
+             a TLS-terminating proxy is in front (serve HTTPS with --tls-cert and --tls-key)",
+            args.listen
+        );
+    }
     let mut config = HostConfig::new(&args.plugins);
     config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
@@ -260,7 +292,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     // The first line of stdout says where, so that scripts and tests can find the port.
-    println!("harmonia listening on http://{}", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("harmonia listening on {scheme}://{}", listener.local_addr()?);
     // On SIGTERM: no new connections; requests in progress finish. Event streams and
     // WebSockets never finish on their own, so whatever is still open after a grace
     // period is closed.
@@ -269,13 +302,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_signal().await;
         let _ = stopping.send(true);
     });
-    let mut graceful = stop.clone();
+    let graceful = stop.clone();
     let mut deadline = stop;
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        let _ = graceful.wait_for(|stop| *stop).await;
-    });
+    let app = router(state);
+    let server = async move {
+        match tls {
+            Some(config) => serve_until(harmonia::tls::TlsListener::new(listener, config)?, app, graceful).await,
+            None => serve_until(listener, app, graceful).await,
+        }
+    };
     tokio::select! {
-        served = server.into_future() => served?,
+        served = server => served?,
         _ = async {
             let _ = deadline.wait_for(|stop| *stop).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -285,6 +322,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runner.stop().await;
     eprintln!("harmonia stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `app` on `listener` (plain TCP, or TLS) until `stop` turns true, then lets the
+/// requests in progress finish.
+async fn serve_until<L>(listener: L, app: axum::Router, mut stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let graceful = async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    axum::serve(listener, app).with_graceful_shutdown(graceful).into_future().await
 }
 
 /// How long requests in progress get to finish after SIGTERM.
