@@ -751,6 +751,15 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
                 }
             } else {
                 assert_eq!(status, 405, "{method} {path} answers {status} but is not in the document");
+                // The Allow header lists exactly the documented methods (HEAD with GET).
+                let allow = response.headers()["allow"].to_str().unwrap().to_string();
+                let mut allowed: Vec<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
+                allowed.sort_unstable();
+                let mut expected: Vec<&str> = ops.iter().filter(|(_, p, _)| p == path).map(|(m, _, _)| m.as_str()).collect();
+                expected.sort_unstable();
+                assert_eq!(allowed, expected, "Allow of {path}");
+                let body: Value = response.json().unwrap();
+                assert_eq!(body["error"]["code"], "method_not_allowed", "{method} {path}: {body}");
             }
         }
     }

@@ -141,6 +141,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     metrics::handle(); // record from now on, not from the first scrape
     let (routes, _docs) = table::build(ops());
     routes
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            let message = format!("{method} is not allowed on {} (the Allow header lists what is)", uri.path());
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
+        })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // Outermost: every route and the fallback are authorized and audited.
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
