@@ -109,3 +109,15 @@ fn ergon_reads_a_relative_path_from_the_working_directory() {
     assert_eq!(json["text"], "one two three");
     assert_eq!(json["words"], 3);
 }
+
+#[test]
+fn output_cut_short_by_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    // As `harmonia openapi | head -c 0`: nobody reads the pipe by the time it writes.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_harmonia")).arg("openapi").stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, like other tools: {:?}", out.status);
+}

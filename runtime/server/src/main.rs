@@ -7,6 +7,9 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
+    if !args.is_server() {
+        die_on_closed_pipe();
+    }
     init_tracing(args.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(cli::run(args)) {
@@ -15,6 +18,17 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// A command whose output is cut short (`harmonia exec list | head`) ends quietly, as other
+/// command-line tools do, instead of failing on the next write. Rust ignores SIGPIPE so
+/// that such writes return an error; sockets are unaffected either way (they are written
+/// with MSG_NOSIGNAL). Not for the server, whose stdout may close while it serves.
+fn die_on_closed_pipe() {
+    // SAFETY: restoring a signal's default disposition, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -110,6 +110,13 @@ enum TemplateCommand {
     Remote(client::TemplateCommand),
 }
 
+impl Cli {
+    /// Whether this is `harmonia serve`.
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin { command, plugins } => plugin::run(command, &plugins).await,
@@ -118,22 +125,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workflow { command, server } => client::workflow(command, &server).await,
         Command::Token { command, data } => token::run(command, &data),
         Command::Openapi => {
-            let text = serde_json::to_string_pretty(&harmonia::api::openapi_document())? + "\n";
-            print_all(&text)?;
+            println!("{}", serde_json::to_string_pretty(&harmonia::api::openapi_document())?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
         Command::Template { command: TemplateCommand::Render { file, params }, .. } => run::render(&file, &params),
         Command::Template { command: TemplateCommand::Remote(command), server } => client::template(command, &server).await,
-    }
-}
-
-/// Writes `text` to stdout; a reader that stops early (`| head`) is not an error.
-fn print_all(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
     }
 }
