@@ -1,16 +1,18 @@
 //! Durable executions through the library: the runner over a real RocksDB store and the
 //! real plugin host (core.wasm): checkpoints, rollback, export and import, recovery of a
-//! paused execution, conflicts between two writers, a corrupt record, retention.
+//! paused execution, conflicts between two writers, a corrupt record, retention, and the
+//! indexes of executions (by workflow, status and finish time) through all of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use harmonia::records::{self, ReadError};
+use harmonia::records::{self, ExecRecord, ReadError, RecordFilter, StepWrite};
 use harmonia::{RunError, Runner, RunnerSettings, SystemClock, WorkflowDirs};
-use harmonia_engine::{Event, ExecStatus, Plan};
+use harmonia_engine::{Event, ExecStatus, Execution, Plan};
 use harmonia_host::{Host, HostConfig};
-use harmonia_store::{Batch, MemStore, RocksStore, Space, Store, StoreOptions, keys};
+use harmonia_store::keys::exec_index;
+use harmonia_store::{Batch, MemStore, RocksStore, Space, Store, StoreError, StoreOptions, keys};
 use serde_json::json;
 
 fn repo() -> PathBuf {
@@ -30,10 +32,24 @@ tasks:
 output: "${tasks.c.output.n}"
 "#;
 
+/// Fails its first call (a counter in the plugin's key-value data), then succeeds: a
+/// retry completes it.
+const FLAKY: &str = r#"
+name: flaky
+version: "1"
+tasks:
+  f: { component: core, action: fail, input: { kind: fatal, times: 1 } }
+"#;
+
 struct Env {
     _plugins: tempfile::TempDir,
     host: Host,
     plan: Arc<Plan>,
+    flaky: Arc<Plan>,
+}
+
+fn plan_of(yaml: &str) -> Arc<Plan> {
+    Arc::new(Plan::new(Arc::new(harmonia_model::parse_workflow(yaml, None).unwrap())))
 }
 
 /// A host with only `core` (compiled once into the repository's cache).
@@ -44,14 +60,14 @@ async fn env() -> Env {
     config.cache_dir = Some(repo().join("plugins/.cache"));
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
-    let workflow = harmonia_model::parse_workflow(CHAIN, None).unwrap();
-    Env { _plugins: plugins, host, plan: Arc::new(Plan::new(Arc::new(workflow))) }
+    Env { _plugins: plugins, host, plan: plan_of(CHAIN), flaky: plan_of(FLAKY) }
 }
 
 impl Env {
     fn runner(&self, store: Arc<dyn Store>) -> Runner {
         let mut dirs = WorkflowDirs::default();
         dirs.insert(self.plan.workflow.as_ref().clone());
+        dirs.insert(self.flaky.workflow.as_ref().clone());
         Runner::new(self.host.clone(), Arc::new(dirs), Arc::new(SystemClock))
             .with_store(store)
             .with_settings(RunnerSettings { checkpoint_every: 0, ..RunnerSettings::default() })
@@ -154,6 +170,11 @@ async fn an_execution_exported_and_imported_elsewhere_is_the_same_and_a_paused_o
     }
     assert_eq!(second.get("done").await.unwrap(), finished);
     assert_eq!(second.history("done").unwrap(), first.history("done").unwrap());
+    // The import indexed them as the runs did where they ran.
+    let (second_store, first_store) = (&**second.store(), &**first.store());
+    assert_eq!(index_of(second_store, "done"), expected_keys("done", "chain", "completed", finished.finished_at));
+    assert_eq!(index_of(second_store, "held"), expected_keys("held", "chain", "paused", None));
+    assert_eq!(index(second_store), index(first_store));
     assert!(matches!(second.import(&exports[0]), Err(RunError::Exists(_))), "an import never overwrites");
 
     let held = second.get("held").await.unwrap();
@@ -213,6 +234,7 @@ async fn a_second_writer_of_one_execution_gets_a_conflict_and_the_first_steps_ag
     assert_eq!(kinds(&history).iter().filter(|k| *k == "completed").count(), 1);
     let (version, _) = records::read_record(&*store, "race").unwrap();
     assert_eq!(version, history.len() as u64);
+    assert_eq!(index_of(&*store, "race"), expected_keys("race", "chain", "completed", done.finished_at));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +279,347 @@ async fn retention_deletes_finished_executions_with_their_history_and_keeps_the_
     assert!(matches!(runner.get("old").await, Err(RunError::Read(ReadError::NotFound(_)))));
     let prefix = keys::execution_prefix("old").unwrap();
     assert!(store.scan_prefix(Space::History, &prefix, None, 10).unwrap().is_empty(), "its history went with it");
+    assert_eq!(index_of(&*store, "old"), Vec::<String>::new(), "and its index keys");
     assert_eq!(runner.get("running").await.unwrap().status, ExecStatus::Running);
+    assert_eq!(index_of(&*store, "running"), expected_keys("running", "chain", "running", None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_on_rocksdb_deletes_only_what_finished_before_the_cutoff_and_its_index_keys() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = rocks(dir.path());
+    let runner = env.runner(store.clone());
+    let mut ended = Vec::new();
+    for id in ["e1", "e2", "e3"] {
+        ended.push(runner.run(env.plan.clone(), id, json!({ "n": 1, "wait_ms": 0 })).await.unwrap().finished_at.unwrap());
+        tokio::time::sleep(Duration::from_millis(3)).await; // each in a millisecond of its own
+    }
+    let failed = runner.run(env.flaky.clone(), "f1", json!({})).await.unwrap();
+    assert_eq!(failed.status, ExecStatus::Failed);
+    runner.start(env.plan.clone(), "live", json!({ "n": 1, "wait_ms": 60_000 })).await.unwrap();
+
+    // Up to (not including) e2's finish time: e1 only.
+    assert_eq!(harmonia::retention::sweep(&*store, ended[1]).unwrap(), 1);
+    assert!(matches!(records::read_record(&*store, "e1"), Err(ReadError::NotFound(_))));
+    assert_eq!(index_of(&*store, "e1"), Vec::<String>::new());
+    assert_eq!(listed(&*store, Some("chain"), Some(ExecStatus::Completed)), ["e2", "e3"]);
+    // Then everything finished: the failed one too, never the running one.
+    assert_eq!(harmonia::retention::sweep(&*store, runner.now() + 1).unwrap(), 3);
+    assert_eq!(index(&*store), expected_keys("live", "chain", "running", None), "no index key left behind");
+    assert_eq!(harmonia::retention::sweep(&*store, runner.now() + 1).unwrap(), 0);
+}
+
+// ---- The indexes of executions ----
+
+/// Every index key, readable: `s STATUS ID`, `w WORKFLOW ID`, `ws WORKFLOW STATUS ID`,
+/// `f FINISHED_AT ID` (the marker left out).
+fn index(store: &dyn Store) -> Vec<String> {
+    let entries = store.scan_prefix(Space::ExecIndex, b"", None, 100_000).unwrap();
+    let keys = entries.into_iter().map(|(key, _)| key).filter(|key| key != exec_index::BUILT);
+    keys.map(|key| match exec_index::split_finished(&key) {
+        Some((at, id)) => format!("f {at} {}", String::from_utf8_lossy(id)),
+        None => String::from_utf8_lossy(&key).replace('\0', " "),
+    })
+    .collect()
+}
+
+/// The index keys of execution `id`.
+fn index_of(store: &dyn Store, id: &str) -> Vec<String> {
+    index(store).into_iter().filter(|key| key.ends_with(&format!(" {id}"))).collect()
+}
+
+/// The index keys of an execution of `workflow` in `status`, finished at `at`, in key order.
+fn expected_keys(id: &str, workflow: &str, status: &str, at: Option<u64>) -> Vec<String> {
+    let finished = at.map(|at| format!("f {at} {id}"));
+    let keys = [format!("s {status} {id}"), format!("w {workflow} {id}"), format!("ws {workflow} {status} {id}")];
+    finished.into_iter().chain(keys).collect()
+}
+
+/// The ids `list_records` lists for a filter, one page of up to 1000.
+fn listed(store: &dyn Store, workflow: Option<&str>, status: Option<ExecStatus>) -> Vec<String> {
+    let (page, _) = records::list_records(store, RecordFilter { workflow, status }, None, 1000).unwrap();
+    page.into_iter().map(|(id, _)| id).collect()
+}
+
+/// A MemStore, and a RocksDB store in a temporary directory (kept with it).
+fn both_stores() -> Vec<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    vec![(Arc::new(MemStore::new()), None), (rocks(dir.path()), Some(dir))]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexes_follow_an_execution_paused_resumed_and_completed() {
+    let env = env().await;
+    for (store, _dir) in both_stores() {
+        let runner = env.runner(store.clone());
+        let store = &*store;
+        runner.start(env.plan.clone(), "p", json!({ "n": 1, "wait_ms": 1_000 })).await.unwrap();
+        assert_eq!(index_of(store, "p"), expected_keys("p", "chain", "running", None));
+        assert_eq!(listed(store, None, Some(ExecStatus::Running)), ["p"]);
+
+        runner.pause("p").unwrap();
+        until(&runner, "p", |e| e.status == ExecStatus::Paused).await;
+        assert_eq!(index_of(store, "p"), expected_keys("p", "chain", "paused", None));
+        assert_eq!(listed(store, Some("chain"), Some(ExecStatus::Paused)), ["p"]);
+        assert_eq!(listed(store, None, Some(ExecStatus::Running)), Vec::<String>::new());
+
+        runner.resume("p").unwrap();
+        until(&runner, "p", |e| e.status == ExecStatus::Running).await; // `a` still sleeps
+        assert_eq!(index_of(store, "p"), expected_keys("p", "chain", "running", None));
+
+        let done = runner.wait("p").await.unwrap();
+        assert_eq!(done.status, ExecStatus::Completed);
+        assert_eq!(index_of(store, "p"), expected_keys("p", "chain", "completed", done.finished_at));
+        assert_eq!(listed(store, Some("chain"), None), ["p"]);
+        assert_eq!(listed(store, Some("chain"), Some(ExecStatus::Completed)), ["p"]);
+        assert_eq!(listed(store, Some("flaky"), None), Vec::<String>::new());
+        assert_eq!(listed(store, None, Some(ExecStatus::Paused)), Vec::<String>::new());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexes_follow_a_failed_execution_retried_to_completion() {
+    let env = env().await;
+    for (n, (store, _dir)) in both_stores().into_iter().enumerate() {
+        let runner = env.runner(store.clone());
+        let store = &*store;
+        // Its own id on each store: the failure counter is the host's, keyed by execution.
+        let id = format!("fl{n}");
+        let failed = runner.run(env.flaky.clone(), &id, json!({})).await.unwrap();
+        assert_eq!(failed.status, ExecStatus::Failed, "{failed:#?}");
+        assert_eq!(index_of(store, &id), expected_keys(&id, "flaky", "failed", failed.finished_at));
+        assert_eq!(listed(store, None, Some(ExecStatus::Failed)), [id.as_str()]);
+
+        tokio::time::sleep(Duration::from_millis(5)).await; // it finishes again at another time
+        runner.retry(&id).await.unwrap();
+        let done = runner.wait(&id).await.unwrap();
+        assert_eq!(done.status, ExecStatus::Completed, "{done:#?}");
+        assert_ne!(done.finished_at, failed.finished_at);
+        // The failed keys (its first finish time with them) are gone.
+        assert_eq!(index_of(store, &id), expected_keys(&id, "flaky", "completed", done.finished_at));
+        assert_eq!(listed(store, None, Some(ExecStatus::Failed)), Vec::<String>::new());
+        assert_eq!(listed(store, Some("flaky"), Some(ExecStatus::Completed)), [id.as_str()]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexes_follow_an_execution_restored_from_a_checkpoint() {
+    let env = env().await;
+    for (store, _dir) in both_stores() {
+        let runner = env.runner(store.clone());
+        let store = &*store;
+        runner.start(env.plan.clone(), "cp", json!({ "n": 1, "wait_ms": 100 })).await.unwrap();
+        runner.pause("cp").unwrap();
+        until(&runner, "cp", |e| e.tasks["a"].status == harmonia_engine::TaskStatus::Succeeded).await;
+        let checkpoint = runner.checkpoint("cp", None).await.unwrap();
+        runner.resume("cp").unwrap();
+        let first = runner.wait("cp").await.unwrap();
+        assert_eq!(index_of(store, "cp"), expected_keys("cp", "chain", "completed", first.finished_at));
+
+        // Rolled back to where it was paused: paused again, finished no more.
+        runner.restore("cp", checkpoint.seq).await.unwrap();
+        assert_eq!(runner.get("cp").await.unwrap().status, ExecStatus::Paused);
+        assert_eq!(index_of(store, "cp"), expected_keys("cp", "chain", "paused", None));
+        assert_eq!(listed(store, None, Some(ExecStatus::Completed)), Vec::<String>::new());
+
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        runner.resume("cp").unwrap();
+        let again = runner.wait("cp").await.unwrap();
+        assert_ne!(again.finished_at, first.finished_at);
+        assert_eq!(index_of(store, "cp"), expected_keys("cp", "chain", "completed", again.finished_at));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_without_the_indexes_is_listed_by_scanning_then_indexed_once_at_start() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = rocks(dir.path());
+        let runner = env.runner(store.clone());
+        runner.run(env.plan.clone(), "done", json!({ "n": 1, "wait_ms": 0 })).await.unwrap();
+        runner.run(env.flaky.clone(), "bad", json!({})).await.unwrap();
+        runner.start(env.plan.clone(), "held", json!({ "n": 2, "wait_ms": 60_000 })).await.unwrap();
+        runner.cancel("held", "enough").unwrap();
+        runner.wait("held").await.unwrap();
+        let before = index(&*store);
+        assert_eq!(before.len(), 3 * 4, "{before:?}");
+        // As a directory from before the indexes: no marker, no key but a stale one (as a
+        // run without the marker may leave: its execution deleted by an older version).
+        let mut clear = Batch::new();
+        clear.delete_prefix(Space::ExecIndex, Vec::new());
+        clear.put(Space::ExecIndex, exec_index::entry(&exec_index::by_status("running").unwrap(), "ghost").unwrap(), Vec::new());
+        store.commit(clear).unwrap();
+        before
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await; // the drivers let go of the store
+
+    // Read-only (the offline CLI): nothing is built; filtered listings scan the records.
+    let reader = RocksStore::open_read_only(dir.path()).unwrap();
+    assert!(!records::index_ready(&reader).unwrap());
+    assert_eq!(listed(&reader, Some("chain"), None), ["done", "held"]);
+    assert_eq!(listed(&reader, None, Some(ExecStatus::Failed)), ["bad"]);
+    assert_eq!(listed(&reader, Some("chain"), Some(ExecStatus::Cancelled)), ["held"]);
+    assert_eq!(listed(&reader, None, Some(ExecStatus::Running)), Vec::<String>::new());
+    assert_eq!(harmonia::retention::sweep(&reader, 0).unwrap(), 0, "the scan finds nothing finished before the epoch");
+    drop(reader);
+
+    // The next start builds them, exactly as the runs had written them, once; with
+    // nothing to resume, recovery does it itself.
+    let store = rocks(dir.path());
+    let runner = env.runner(store.clone());
+    assert_eq!(runner.recover().unwrap().resumed, 0);
+    assert!(records::index_ready(&*store).unwrap());
+    assert_eq!(index(&*store), before);
+    assert_eq!(records::build_index(&*store).unwrap(), None, "built once");
+    assert_eq!(listed(&*store, Some("chain"), Some(ExecStatus::Cancelled)), ["held"]);
+    assert_eq!(listed(&*store, Some("flaky"), None), ["bad"]);
+    assert_eq!(listed(&*store, None, Some(ExecStatus::Running)), Vec::<String>::new());
+}
+
+/// An execution written step by step as the driver writes it, without running anything:
+/// for the store-level tests.
+struct ByHand {
+    id: String,
+    version: Option<u64>,
+    record: ExecRecord,
+    exec: Execution,
+}
+
+impl ByHand {
+    fn new(plan: &Plan, id: &str) -> ByHand {
+        let exec = Execution::new(id, &plan.workflow, &plan.fallbacks);
+        ByHand { id: id.to_string(), version: None, record: ExecRecord::new(&exec, 1, None, 0), exec }
+    }
+
+    /// Commits a step leaving the execution in `status` at time `at`.
+    fn step(&mut self, store: &dyn Store, status: ExecStatus, at: u64) -> &mut Self {
+        let before = self.version.map(|_| self.record.indexed());
+        self.exec.status = status;
+        self.exec.seq += 1;
+        self.exec.finished_at = status.is_finished().then_some(at);
+        self.record.status = status;
+        self.record.updated_at = at;
+        self.record.state = status.is_finished().then(|| Box::new(self.exec.clone()));
+        let write =
+            StepWrite { id: &self.id, from: self.version, before, events: &[], record: &self.record, exec: &self.exec, checkpoint: None, forget: &[] };
+        store.commit(write.batch().unwrap()).unwrap();
+        self.version = Some(self.exec.seq);
+        self
+    }
+}
+
+fn named(name: &str) -> Arc<Plan> {
+    plan_of(&CHAIN.replace("name: chain", &format!("name: {name}")))
+}
+
+#[test]
+fn a_step_that_changes_nothing_indexed_writes_no_index_key() {
+    for (store, _dir) in both_stores() {
+        let store = &*store;
+        let mut run = ByHand::new(&named("w"), "x");
+        run.step(store, ExecStatus::Running, 10);
+        assert_eq!(index(store), expected_keys("x", "w", "running", None));
+        let mut clear = Batch::new();
+        clear.delete_prefix(Space::ExecIndex, Vec::new());
+        store.commit(clear).unwrap();
+        run.step(store, ExecStatus::Running, 20).step(store, ExecStatus::Running, 30);
+        assert_eq!(index(store), Vec::<String>::new(), "ordinary steps write no index key");
+        // A change writes the keys of the new state (and deletes those of the old).
+        run.step(store, ExecStatus::Completed, 40);
+        assert_eq!(index(store), ["f 40 x", "s completed x", "ws w completed x"]);
+    }
+}
+
+#[test]
+fn imports_are_indexed_and_a_deletion_takes_every_index_key_unless_the_execution_changed() {
+    for (store, _dir) in both_stores() {
+        let store = &*store;
+        let mut run = ByHand::new(&named("w"), "x");
+        run.step(store, ExecStatus::Running, 10).step(store, ExecStatus::Failed, 20);
+        // Its copy as an export under another id (no events: they were not written).
+        let mut export = records::export(store, "x").unwrap();
+        (export.id, export.version) = ("y".into(), 0);
+        records::import(store, &export).unwrap();
+        assert_eq!(index_of(store, "y"), expected_keys("y", "w", "failed", Some(20)));
+
+        // A deletion computed from a stale version is refused and changes nothing.
+        let (version, record) = records::read_record(store, "x").unwrap();
+        let stale = records::delete_batch("x", version - 1, &record).unwrap();
+        assert!(matches!(store.commit(stale), Err(StoreError::Conflict { .. })));
+        assert_eq!(index_of(store, "x"), expected_keys("x", "w", "failed", Some(20)));
+        store.commit(records::delete_batch("x", version, &record).unwrap()).unwrap();
+        assert_eq!(index(store), expected_keys("y", "w", "failed", Some(20)), "x left no key behind");
+    }
+}
+
+/// Pages through every execution a filter accepts, `limit` at a time, checking each page
+/// but the last is full and ends with its `next`.
+fn all_pages(store: &dyn Store, filter: RecordFilter<'_>, limit: usize) -> Vec<String> {
+    let (mut ids, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let (page, next) = records::list_records(store, filter, after.as_deref(), limit).unwrap();
+        ids.extend(page.iter().map(|(id, _)| id.clone()));
+        match next {
+            Some(next) => {
+                assert_eq!((page.len(), page.last().map(|(id, _)| id)), (limit, Some(&next)));
+                assert!(after.as_ref().is_none_or(|after| next > *after), "the pages move on: {after:?} then {next}");
+                after = Some(next);
+            }
+            None => return ids,
+        }
+    }
+}
+
+#[test]
+fn indexed_listings_page_exactly_as_scans_do() {
+    for (store, _dir) in both_stores() {
+        let store = &*store;
+        let plans = [named("a"), named("ab"), named("b")];
+        let statuses = [ExecStatus::Running, ExecStatus::Paused, ExecStatus::Completed, ExecStatus::Failed, ExecStatus::Cancelled];
+        let mut made = Vec::new();
+        // Ids in id order unlike the order they are written in, spread over workflows and
+        // statuses unevenly.
+        for i in 0..150u64 {
+            let n = (i * 37) % 150;
+            let (plan, status) = (&plans[(n % 3) as usize], statuses[(n % 7 % 5) as usize]);
+            let id = format!("{n:04}");
+            let mut run = ByHand::new(plan, &id);
+            run.step(store, ExecStatus::Running, 1);
+            if status != ExecStatus::Running {
+                run.step(store, status, 100 + n);
+            }
+            made.push((id, plan.workflow.name.clone(), status));
+        }
+        made.sort_by(|x, y| x.0.cmp(&y.0));
+        records::build_index(store).unwrap(); // the marker (the keys were written with the steps)
+        assert!(records::index_ready(store).unwrap());
+        let workflows = [None, Some("a"), Some("ab"), Some("b"), Some("c")];
+        let mut filters = Vec::new();
+        for workflow in workflows {
+            for status in [None].into_iter().chain(statuses.map(Some)) {
+                filters.push(RecordFilter { workflow, status });
+            }
+        }
+        let indexed: Vec<Vec<String>> = filters.iter().map(|f| all_pages(store, *f, 7)).collect();
+        for (filter, ids) in filters.iter().zip(&indexed) {
+            let expected: Vec<&String> = made
+                .iter()
+                .filter(|(_, w, s)| filter.workflow.is_none_or(|f| f == w) && filter.status.is_none_or(|f| f == *s))
+                .map(|(id, _, _)| id)
+                .collect();
+            assert_eq!(ids.iter().collect::<Vec<_>>(), expected, "{filter:?}");
+        }
+        assert_eq!(all_pages(store, RecordFilter { workflow: Some("a"), ..Default::default() }, 1000).len(), 50);
+
+        // The same pages from a scan (no marker).
+        let mut unmark = Batch::new();
+        unmark.delete(Space::ExecIndex, exec_index::BUILT);
+        store.commit(unmark).unwrap();
+        let scanned: Vec<Vec<String>> = filters.iter().map(|f| all_pages(store, *f, 7)).collect();
+        assert_eq!(scanned, indexed);
+    }
 }
 
 /// A small filesystem of its own, unmounted on drop.

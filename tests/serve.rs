@@ -280,6 +280,37 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
     assert_eq!(unique.len(), 4);
     let bad = http.get(server.url("/api/v1/executions?status=sleeping")).send().unwrap();
     assert_eq!(bad.status(), 400);
+    // Both filters (the workflow-and-status index), a page at a time: `next` after each
+    // full page, none after the last.
+    let other = list("workflow=other&status=completed");
+    assert_eq!((other["executions"].as_array().unwrap().len(), &other["executions"][0]["workflow"]), (1, &json!("other")), "{other}");
+    let first = list("workflow=greeter&status=completed&limit=2");
+    let next = first["next"].as_str().expect("a full page has a next");
+    let last = list(&format!("workflow=greeter&status=completed&limit=2&after={next}"));
+    assert_eq!((last["executions"].as_array().unwrap().len(), &last["next"]), (1, &Value::Null), "{last}");
+    let ids = |page: &Value| -> Vec<String> { page["executions"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect() };
+    let completed_ids = ids(&completed);
+    assert_eq!([ids(&first), ids(&last)].concat(), completed_ids, "in id order, oldest first");
+    assert_eq!(list("workflow=nosuch")["executions"], json!([]));
+    let everything = list("");
+
+    // A data directory from before the indexes (none, no marker): the next start builds
+    // them once, says so, and the listings are the same.
+    let (_, status) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    {
+        let store = harmonia_store::RocksStore::open(data.path().join("state"), harmonia_store::StoreOptions::default()).unwrap();
+        let mut clear = harmonia_store::Batch::new();
+        clear.delete_prefix(harmonia_store::Space::ExecIndex, Vec::new());
+        harmonia_store::Store::commit(&store, clear).unwrap();
+    }
+    let server = Server::start_with(data.path(), empty.path());
+    let list = |query: &str| -> Value { http.get(server.url(&format!("/api/v1/executions?{query}"))).send().unwrap().json().unwrap() };
+    assert!(server.stderr().contains("built the index of executions"), "{}", server.stderr());
+    assert!(server.stderr().contains("5 executions indexed"), "{}", server.stderr());
+    assert_eq!(ids(&list("workflow=greeter&status=completed")), completed_ids);
+    assert_eq!(ids(&list("")), ids(&everything));
+    assert_eq!(ids(&list("status=running")), [slow["id"].as_str().unwrap()], "resumed after the restart");
 }
 
 /// One Server-Sent Event: its id, its type and its data.

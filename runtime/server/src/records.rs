@@ -1,13 +1,16 @@
 //! How executions are kept in the store: a small versioned record per execution (its
 //! version is the sequence number of its last event), the append-only history, snapshots
-//! of the state (checkpoints), and the index of unfinished executions.
+//! of the state (checkpoints), the index of unfinished executions, and the indexes of
+//! executions by workflow, status and finish time (`Space::ExecIndex`), written in the
+//! same batches as the records they index.
 //!
 //! The state of a running execution is its latest checkpoint plus the events after it;
 //! once finished, the record holds the final state, so reading it is one lookup. Writing a
 //! step costs its events and a record of a few hundred bytes, whatever the size of the state.
 
 use harmonia_engine::{Event, ExecStatus, Execution, Millis, Plan};
-use harmonia_store::{Batch, Space, Store, StoreError, keys, scan_pages, split_versioned};
+use harmonia_store::keys::{self, exec_index};
+use harmonia_store::{Batch, Space, Store, StoreError, scan_pages, split_versioned};
 use serde::{Deserialize, Serialize};
 
 /// The record of one execution (`Space::Executions`), under a version: its last event's
@@ -29,7 +32,26 @@ pub struct ExecRecord {
     pub state: Option<Box<Execution>>,
 }
 
+/// What the indexes of executions say of one besides its workflow, which never changes:
+/// its status and, once finished, when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Indexed {
+    pub status: ExecStatus,
+    pub finished_at: Option<Millis>,
+}
+
 impl ExecRecord {
+    /// When it finished; `None` while it has not.
+    pub fn finished_at(&self) -> Option<Millis> {
+        let at = self.state.as_ref().and_then(|s| s.finished_at).unwrap_or(self.updated_at);
+        self.status.is_finished().then_some(at)
+    }
+
+    /// What the indexes hold of it.
+    pub fn indexed(&self) -> Indexed {
+        Indexed { status: self.status, finished_at: self.finished_at() }
+    }
+
     pub fn new(exec: &Execution, at: Millis, parent: Option<String>, depth: u32) -> ExecRecord {
         ExecRecord {
             workflow: exec.workflow.clone(),
@@ -209,12 +231,16 @@ pub fn load_state_of(
     Ok((version, record, exec))
 }
 
-/// The writes of one commit of an execution: its new events, its record, and the index
-/// of unfinished executions, guarded by the version they follow.
+/// The writes of one commit of an execution: its new events, its record, and the indexes
+/// (unfinished executions; by workflow, status and finish time), guarded by the version
+/// they follow.
 pub struct StepWrite<'a> {
     pub id: &'a str,
     /// The version the events follow (None: the execution is new).
     pub from: Option<u64>,
+    /// What the indexes hold of the stored version `from` (None: the execution is new).
+    /// Index keys are written only when the record's differs, so most steps write none.
+    pub before: Option<Indexed>,
     pub events: &'a [Event],
     pub record: &'a ExecRecord,
     /// The state after the events.
@@ -242,6 +268,7 @@ impl StepWrite<'_> {
         } else if self.from.is_none() || self.events.iter().any(|e| matches!(e, Event::Restored { .. } | Event::Retried { .. })) {
             batch.put(Space::Unfinished, key, Vec::new());
         }
+        reindex(&mut batch, id, &self.record.workflow, self.before, self.record.indexed())?;
         if let Some(checkpoint) = self.checkpoint {
             let value = serde_json::to_vec(checkpoint).expect("a checkpoint is JSON");
             batch.put(Space::Checkpoints, keys::checkpoint_key(id, checkpoint.seq)?, value);
@@ -251,6 +278,77 @@ impl StepWrite<'_> {
         }
         Ok(batch)
     }
+}
+
+/// The keys of execution `id` in the indexes that depend on `indexed` (all but the
+/// workflow's).
+fn state_keys(id: &str, workflow: &str, indexed: Indexed) -> Result<Vec<Vec<u8>>, StoreError> {
+    let status = indexed.status.as_str();
+    let mut found = vec![
+        exec_index::entry(&exec_index::by_status(status)?, id)?,
+        exec_index::entry(&exec_index::by_workflow_status(workflow, status)?, id)?,
+    ];
+    if let Some(at) = indexed.finished_at {
+        found.push(exec_index::finished(at, id)?);
+    }
+    Ok(found)
+}
+
+/// Adds to `batch` the index changes of execution `id` going from `before` (None: a new
+/// execution) to `after`; nothing if they are the same.
+fn reindex(batch: &mut Batch, id: &str, workflow: &str, before: Option<Indexed>, after: Indexed) -> Result<(), StoreError> {
+    match before {
+        Some(before) if before == after => return Ok(()),
+        Some(before) => {
+            // Deleted first: a key both have is put back after.
+            for key in state_keys(id, workflow, before)? {
+                batch.delete(Space::ExecIndex, key);
+            }
+        }
+        None => {
+            batch.put(Space::ExecIndex, exec_index::entry(&exec_index::by_workflow(workflow)?, id)?, Vec::new());
+        }
+    }
+    for key in state_keys(id, workflow, after)? {
+        batch.put(Space::ExecIndex, key, Vec::new());
+    }
+    Ok(())
+}
+
+/// True once the indexes of executions hold every execution (see [`build_index`]).
+pub fn index_ready(store: &dyn Store) -> Result<bool, StoreError> {
+    Ok(store.get(Space::ExecIndex, exec_index::BUILT)?.is_some())
+}
+
+/// Records read at a time by the one-time build of the indexes, each page one batch.
+const BUILD_PAGE: usize = 1024;
+
+/// Builds the indexes of executions from the records if the store has none (a data
+/// directory written before they existed): returns how many executions it indexed, or
+/// `None` if they were there. Whatever the space held is cleared first (keys written by a
+/// run that never built it, an interrupted build), so the result is exact. Must not run
+/// beside writers of executions.
+pub fn build_index(store: &dyn Store) -> Result<Option<usize>, StoreError> {
+    if index_ready(store)? {
+        return Ok(None);
+    }
+    let mut batch = Batch::new();
+    batch.delete_prefix(Space::ExecIndex, Vec::new());
+    let mut indexed = 0;
+    scan_pages(store, Space::Executions, b"", None, BUILD_PAGE, |key, value| {
+        // A record that does not decode is left out: it cannot be listed by its fields.
+        if let Some(record) = decode_record(&key, &value) {
+            reindex(&mut batch, &String::from_utf8_lossy(&key), &record.workflow, None, record.indexed())?;
+            indexed += 1;
+            if indexed % BUILD_PAGE == 0 {
+                store.commit(std::mem::take(&mut batch))?;
+            }
+        }
+        Ok::<_, StoreError>(true)
+    })?;
+    batch.put(Space::ExecIndex, exec_index::BUILT, Vec::new());
+    store.commit(batch)?;
+    Ok(Some(indexed))
 }
 
 /// The ids of the unfinished executions, in id order.
@@ -334,6 +432,7 @@ pub fn import(store: &dyn Store, export: &ExecExport) -> Result<(), ImportError>
     if !export.record.status.is_finished() {
         batch.put(Space::Unfinished, key, Vec::new());
     }
+    reindex(&mut batch, id, &export.record.workflow, None, export.record.indexed())?;
     if let Some(text) = &export.definition {
         // A version stored here already wins: versions do not change.
         let key = keys::workflow_key(&export.record.workflow, &export.record.version)?;
@@ -347,46 +446,137 @@ pub fn import(store: &dyn Store, export: &ExecExport) -> Result<(), ImportError>
     }
 }
 
-/// Deletes a finished execution with its history and checkpoints.
-pub fn delete_batch(id: &str) -> Result<Batch, StoreError> {
+/// Deletes a finished execution with its history, checkpoints and index keys: `record`
+/// as read at `version`, which tells which index keys it has. Guarded by that version, so
+/// that an execution brought back to life meanwhile (a restore) is not deleted: the commit
+/// fails with a conflict instead.
+pub fn delete_batch(id: &str, version: u64, record: &ExecRecord) -> Result<Batch, StoreError> {
     let key = keys::execution_key(id)?;
     let prefix = keys::execution_prefix(id)?;
     let mut batch = Batch::new();
+    batch.expect_version(Space::Executions, key.clone(), Some(version));
     batch.delete(Space::Executions, key.clone()).delete(Space::Unfinished, key);
     batch.delete_prefix(Space::History, prefix.clone()).delete_prefix(Space::Checkpoints, prefix);
+    batch.delete(Space::ExecIndex, exec_index::entry(&exec_index::by_workflow(&record.workflow)?, id)?);
+    for key in state_keys(id, &record.workflow, record.indexed())? {
+        batch.delete(Space::ExecIndex, key);
+    }
     Ok(batch)
 }
 
 /// Execution records by id, and the id to continue after if there may be more.
 pub type RecordPage = (Vec<(String, ExecRecord)>, Option<String>);
 
-/// One page of execution records in id order, after the id `after`, keeping those `keep`
-/// accepts; the id to continue from if there may be more.
+/// Which executions to list: those of a workflow, in a status, or both (or all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordFilter<'a> {
+    pub workflow: Option<&'a str>,
+    pub status: Option<ExecStatus>,
+}
+
+impl RecordFilter<'_> {
+    pub fn accepts(&self, record: &ExecRecord) -> bool {
+        self.workflow.is_none_or(|w| w == record.workflow) && self.status.is_none_or(|s| s == record.status)
+    }
+
+    /// The prefix of the index listing exactly these executions; `None` without a filter.
+    fn index_prefix(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let status = self.status.map(ExecStatus::as_str);
+        Ok(Some(match (self.workflow, status) {
+            (None, None) => return Ok(None),
+            (Some(workflow), None) => exec_index::by_workflow(workflow)?,
+            (None, Some(status)) => exec_index::by_status(status)?,
+            (Some(workflow), Some(status)) => exec_index::by_workflow_status(workflow, status)?,
+        }))
+    }
+}
+
+/// One page of execution records in id order, after the id `after`, those `filter`
+/// accepts; the id to continue from if there may be more (the page is full). A filtered
+/// page reads the index (then each record by id), so it costs what it returns; without
+/// one, or before the index is built (a read-only store from before it), the records are
+/// scanned.
 pub fn list_records(
     store: &dyn Store,
+    filter: RecordFilter<'_>,
     after: Option<&str>,
     limit: usize,
-    keep: impl Fn(&str, &ExecRecord) -> bool,
 ) -> Result<RecordPage, StoreError> {
-    let mut found = Vec::new();
-    let mut next = None;
-    scan_pages(store, Space::Executions, b"", after.map(str::as_bytes), 256, |key, value| {
-        let Some(record) = decode_record(&key, &value) else { return Ok::<_, StoreError>(true) };
-        let id = String::from_utf8_lossy(&key).into_owned();
-        if keep(&id, &record) {
-            found.push((id.clone(), record));
-            if found.len() == limit {
-                next = Some(id);
-                return Ok(false);
-            }
+    match filter.index_prefix() {
+        Ok(Some(prefix)) if index_ready(store)? => list_indexed(store, filter, &prefix, after, limit),
+        // A workflow name the index cannot hold (a NUL) names no execution either.
+        Err(StoreError::InvalidKey(_)) => Ok((Vec::new(), None)),
+        Err(e) => Err(e),
+        Ok(_) => list_scanned(store, filter, after, limit),
+    }
+}
+
+/// Collects records into a page: true while it wants more.
+struct PageBuilder {
+    found: Vec<(String, ExecRecord)>,
+    next: Option<String>,
+    limit: usize,
+}
+
+impl PageBuilder {
+    fn new(limit: usize) -> PageBuilder {
+        PageBuilder { found: Vec::new(), next: None, limit }
+    }
+
+    fn push(&mut self, id: String, record: ExecRecord) -> bool {
+        self.found.push((id, record));
+        if self.found.len() < self.limit {
+            return true;
         }
-        Ok(true)
+        self.next = self.found.last().map(|(id, _)| id.clone());
+        false
+    }
+}
+
+fn list_indexed(
+    store: &dyn Store,
+    filter: RecordFilter<'_>,
+    prefix: &[u8],
+    after: Option<&str>,
+    limit: usize,
+) -> Result<RecordPage, StoreError> {
+    let start = after.map(|after| [prefix, after.as_bytes()].concat());
+    let mut page = PageBuilder::new(limit);
+    scan_pages(store, Space::ExecIndex, prefix, start.as_deref(), limit.clamp(16, 1024), |key, _| {
+        let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        // The record may have changed (or gone) since the index was read: it decides.
+        match get_record(store, &id)? {
+            Some((_, record)) if filter.accepts(&record) => Ok::<_, StoreError>(page.push(id, record)),
+            _ => Ok(true),
+        }
     })?;
-    Ok((found, next))
+    Ok((page.found, page.next))
+}
+
+fn list_scanned(store: &dyn Store, filter: RecordFilter<'_>, after: Option<&str>, limit: usize) -> Result<RecordPage, StoreError> {
+    let mut page = PageBuilder::new(limit);
+    scan_pages(store, Space::Executions, b"", after.map(str::as_bytes), 256, |key, value| {
+        match decode_record(&key, &value) {
+            Some(record) if filter.accepts(&record) => Ok::<_, StoreError>(page.push(String::from_utf8_lossy(&key).into_owned(), record)),
+            _ => Ok(true),
+        }
+    })?;
+    Ok((page.found, page.next))
+}
+
+/// The record of `id` and its version; `None` if there is none or it does not decode.
+pub fn get_record(store: &dyn Store, id: &str) -> Result<Option<(u64, ExecRecord)>, StoreError> {
+    let key = keys::execution_key(id)?;
+    Ok(store.get(Space::Executions, &key)?.and_then(|value| decode_versioned(&key, &value)))
 }
 
 /// An execution record as stored under `key`, if it decodes.
 pub fn decode_record(key: &[u8], value: &[u8]) -> Option<ExecRecord> {
-    let (_, payload) = split_versioned(Space::Executions, key, value).ok()?;
-    serde_json::from_slice(payload).ok()
+    decode_versioned(key, value).map(|(_, record)| record)
+}
+
+/// An execution record as stored under `key` with its version, if it decodes.
+pub fn decode_versioned(key: &[u8], value: &[u8]) -> Option<(u64, ExecRecord)> {
+    let (version, payload) = split_versioned(Space::Executions, key, value).ok()?;
+    Some((version, serde_json::from_slice(payload).ok()?))
 }

@@ -80,6 +80,68 @@ pub fn template_key(name: &str) -> Result<Vec<u8>> {
     Ok(check_id("template name", name)?.to_vec())
 }
 
+/// Keys of [`Space::ExecIndex`](crate::Space::ExecIndex), empty-valued. Each index has its
+/// own tag; then come the fields it is keyed by, each ended by NUL, and last the execution
+/// id. So the keys under one prefix ([`by_workflow`](exec_index::by_workflow),
+/// [`by_status`](exec_index::by_status), [`by_workflow_status`](exec_index::by_workflow_status))
+/// are the ids of those executions in id order, and [`FINISHED`](exec_index::FINISHED)
+/// holds the finished ones by when they finished (8 big-endian bytes of milliseconds),
+/// oldest first.
+pub mod exec_index {
+    use super::{check_id, id_prefix};
+    use crate::Result;
+
+    /// Present once the index holds every execution: a data directory written before
+    /// there was one gets it built once, and until then readers scan the executions.
+    pub const BUILT: &[u8] = b"built";
+    /// The prefix of the finished executions, by finish time: [`finished`].
+    pub const FINISHED: &[u8] = b"f\0";
+
+    fn tagged(tag: &str, fields: &[(&str, &str)]) -> Result<Vec<u8>> {
+        let mut key = id_prefix("index tag", tag)?;
+        for (what, field) in fields {
+            key.extend(id_prefix(what, field)?);
+        }
+        Ok(key)
+    }
+
+    /// `w\0workflow\0`: the executions of a workflow (any version).
+    pub fn by_workflow(workflow: &str) -> Result<Vec<u8>> {
+        tagged("w", &[("workflow name", workflow)])
+    }
+
+    /// `s\0status\0`: the executions in a status (`running`, `failed`...).
+    pub fn by_status(status: &str) -> Result<Vec<u8>> {
+        tagged("s", &[("status", status)])
+    }
+
+    /// `ws\0workflow\0status\0`: the executions of a workflow in a status.
+    pub fn by_workflow_status(workflow: &str, status: &str) -> Result<Vec<u8>> {
+        tagged("ws", &[("workflow name", workflow), ("status", status)])
+    }
+
+    /// The key of execution `id` under `prefix`, one of the prefixes above.
+    pub fn entry(prefix: &[u8], id: &str) -> Result<Vec<u8>> {
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(check_id("execution id", id)?);
+        Ok(key)
+    }
+
+    /// `f\0at id`: execution `id`, finished at `at` (milliseconds).
+    pub fn finished(at: u64, id: &str) -> Result<Vec<u8>> {
+        let mut key = FINISHED.to_vec();
+        key.extend_from_slice(&at.to_be_bytes());
+        key.extend_from_slice(check_id("execution id", id)?);
+        Ok(key)
+    }
+
+    /// The finish time and id of a key made by [`finished`].
+    pub fn split_finished(key: &[u8]) -> Option<(u64, &[u8])> {
+        let (at, id) = key.strip_prefix(FINISHED)?.split_first_chunk::<8>()?;
+        Some((u64::from_be_bytes(*at), id))
+    }
+}
+
 /// `seq` ([`Space::Events`](crate::Space::Events), [`Space::Audit`](crate::Space::Audit)):
 /// the logs are ordered by a global sequence number.
 pub fn log_key(seq: u64) -> Vec<u8> {
@@ -122,6 +184,34 @@ mod tests {
         assert!(matches!(kv_key("p\0", b"k"), Err(StoreError::InvalidKey(_))));
         // The plugin's own key may hold NUL: the plugin name is already terminated.
         assert_eq!(kv_key("p", b"a\0b").unwrap(), b"p\0a\0b");
+    }
+
+    #[test]
+    fn index_keys_group_by_their_fields_and_end_with_the_id() {
+        use exec_index::*;
+        let of_a = by_workflow("a").unwrap();
+        let key = entry(&of_a, "01-x").unwrap();
+        assert_eq!(key, b"w\0a\x0001-x");
+        // The prefix of workflow `a` holds none of workflow `ab`'s executions, nor of
+        // the workflow-and-status index.
+        assert!(!entry(&by_workflow("ab").unwrap(), "01-x").unwrap().starts_with(&of_a));
+        assert!(!by_workflow_status("a", "failed").unwrap().starts_with(&of_a));
+        assert!(!entry(&by_status("running").unwrap(), "1").unwrap().starts_with(&by_status("run").unwrap()));
+        assert!(matches!(by_workflow("a\0b"), Err(StoreError::InvalidKey(_))));
+        assert!(matches!(entry(&of_a, "x\0"), Err(StoreError::InvalidKey(_))));
+        assert!(!BUILT.starts_with(FINISHED) && !BUILT.contains(&SEPARATOR), "the marker is in no index");
+    }
+
+    #[test]
+    fn finished_keys_sort_by_time_then_id_and_split_back() {
+        use exec_index::*;
+        let early = finished(9, "z").unwrap();
+        let late = finished(300, "a").unwrap();
+        assert!(early < late, "9 ms before 300 ms, whatever the ids");
+        assert!(late.starts_with(FINISHED));
+        assert_eq!(split_finished(&late), Some((300, &b"a"[..])));
+        assert_eq!(split_finished(b"f\0short"), None);
+        assert_eq!(split_finished(b"w\0a\0id"), None);
     }
 
     #[test]

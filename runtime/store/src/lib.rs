@@ -4,7 +4,7 @@
 //!
 //! The data is split into [`Space`]s (one RocksDB column family each): workflow definitions,
 //! executions, history, checkpoints, plugin key-value data, the event log, the audit log,
-//! API tokens and workflow templates.
+//! API tokens, workflow templates and the indexes of executions.
 //! Keys are built by the helpers of [`keys`], so a prefix scan of one execution never leaks
 //! into another.
 //!
@@ -58,11 +58,16 @@ pub enum Space {
     /// Workflow templates by name ([`keys::template_key`]): each a JSON record with its
     /// text. Unlike workflow versions, a template may be replaced.
     Templates,
+    /// Secondary indexes of [`Space::Executions`] (empty values): the ids of executions by
+    /// workflow, by status, by both, and the finished ones by when they finished
+    /// ([`keys::exec_index`]), so that a filtered listing or a retention sweep reads what
+    /// it returns rather than every execution ever run.
+    ExecIndex,
 }
 
 impl Space {
     /// Every space, in a fixed order.
-    pub const ALL: [Space; 10] = [
+    pub const ALL: [Space; 11] = [
         Space::Workflows,
         Space::Executions,
         Space::History,
@@ -73,6 +78,7 @@ impl Space {
         Space::Unfinished,
         Space::Tokens,
         Space::Templates,
+        Space::ExecIndex,
     ];
 
     /// The name of the space, and of its column family.
@@ -88,6 +94,7 @@ impl Space {
             Space::Unfinished => "unfinished",
             Space::Tokens => "tokens",
             Space::Templates => "templates",
+            Space::ExecIndex => "exec_index",
         }
     }
 
@@ -213,12 +220,15 @@ mod tests {
             let mut options = rocksdb::Options::default();
             options.create_if_missing(true);
             options.create_missing_column_families(true);
-            let older: Vec<&str> = Space::ALL.iter().filter(|s| **s != Space::Templates).map(|s| s.name()).collect();
+            let newer = [Space::Templates, Space::ExecIndex];
+            let older: Vec<&str> = Space::ALL.iter().filter(|s| !newer.contains(s)).map(|s| s.name()).collect();
             let db = rocksdb::DB::open_cf(&options, dir.path(), &older).unwrap();
             db.put_cf(db.cf_handle("tokens").unwrap(), b"alice", b"record").unwrap();
         }
         let reader = RocksStore::open_read_only(dir.path()).unwrap();
         assert_eq!(reader.get(Space::Templates, b"t").unwrap(), None, "a missing space reads as empty");
+        assert_eq!(reader.scan_prefix(Space::ExecIndex, b"", None, 10).unwrap(), vec![]);
+        assert_eq!(reader.last(Space::ExecIndex, b"").unwrap(), None);
         drop(reader);
         let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
         assert_eq!(store.get(Space::Tokens, b"alice").unwrap(), Some(b"record".to_vec()));
@@ -226,5 +236,9 @@ mod tests {
         batch.put(Space::Templates, keys::template_key("t").unwrap(), b"text".to_vec());
         store.commit(batch).unwrap();
         assert_eq!(store.get(Space::Templates, b"t").unwrap(), Some(b"text".to_vec()));
+        let mut batch = Batch::new();
+        batch.put(Space::ExecIndex, keys::exec_index::BUILT, Vec::new());
+        store.commit(batch).unwrap();
+        assert_eq!(store.get(Space::ExecIndex, keys::exec_index::BUILT).unwrap(), Some(vec![]));
     }
 }

@@ -235,24 +235,25 @@ struct ListQuery {
 const STATUSES: [&str; 5] = ["running", "paused", "completed", "failed", "cancelled"];
 
 /// Executions in id order (ids start with their start time, so oldest first), filtered by
-/// workflow and status, a page at a time.
+/// workflow and status (through the store's indexes), a page at a time.
 async fn list_executions(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    if let Some(status) = query.status.as_deref().filter(|s| !STATUSES.contains(s)) {
-        let message = format!("status={status:?}: expected one of {}", STATUSES.join(", "));
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_status", message));
-    }
+    let status = match query.status.as_deref() {
+        Some(status) if !STATUSES.contains(&status) => {
+            let message = format!("status={status:?}: expected one of {}", STATUSES.join(", "));
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_status", message));
+        }
+        Some(status) => Some(serde_json::from_value(json!(status)).expect("each of STATUSES is an ExecStatus")),
+        None => None,
+    };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let store = state.runner.store().clone();
     let page = tokio::task::spawn_blocking(move || {
-        crate::records::list_records(&*store, query.after.as_deref(), limit, |_, record| {
-            let status = serde_json::to_value(record.status).ok();
-            query.workflow.as_deref().is_none_or(|w| w == record.workflow)
-                && query.status.as_deref().is_none_or(|s| status.as_ref().and_then(Value::as_str) == Some(s))
-        })
+        let filter = crate::records::RecordFilter { workflow: query.workflow.as_deref(), status };
+        crate::records::list_records(&*store, filter, query.after.as_deref(), limit)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?

@@ -12,8 +12,8 @@ use clap::Subcommand;
 use harmonia::WorkflowDirs;
 
 use super::client::{self, ServerArgs};
-use harmonia::records::{self, ExecExport};
-use harmonia_engine::{Execution, replay};
+use harmonia::records::{self, ExecExport, ExecRecord, RecordFilter};
+use harmonia_engine::{ExecStatus, Execution, replay};
 use harmonia_store::{RocksStore, Space, Store, StoreOptions};
 
 #[derive(Subcommand)]
@@ -93,17 +93,7 @@ fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
     }
     let store = RocksStore::open_read_only(&dir)?;
     match command {
-        ExecCommand::List { .. } => {
-            let mut out = std::io::stdout().lock();
-            harmonia_store::scan_pages(&store, Space::Executions, b"", None, 1024, |key, value| {
-                let id = String::from_utf8_lossy(&key);
-                let line = match records::decode_record(&key, &value) {
-                    Some(r) => format!("{id}\t{}@{}\t{}", r.workflow, r.version, r.status.as_str()),
-                    None => format!("{id}\t?\tits record does not decode"),
-                };
-                Ok::<_, anyhow::Error>(writeln!(out, "{line}").is_ok()) // stop once the reader has gone
-            })?;
-        }
+        ExecCommand::List { workflow, status } => list(&store, workflow.as_deref(), status.as_deref())?,
         ExecCommand::History { id } => {
             records::read_record(&store, &id)?;
             let mut out = std::io::stdout().lock();
@@ -127,6 +117,46 @@ fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
         _ => unreachable!("a server command"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lists the executions of a data directory, one line each: every record, or those of a
+/// workflow and/or status (through the indexes, a page at a time; a store from before
+/// them is scanned).
+fn list(store: &RocksStore, workflow: Option<&str>, status: Option<&str>) -> anyhow::Result<()> {
+    let status = status.map(parse_status).transpose()?;
+    let mut out = std::io::stdout().lock();
+    let line = |id: &str, r: &ExecRecord| format!("{id}\t{}@{}\t{}", r.workflow, r.version, r.status.as_str());
+    if workflow.is_none() && status.is_none() {
+        // Every record, those that do not decode included (named, so they can be found).
+        harmonia_store::scan_pages(store, Space::Executions, b"", None, 1024, |key, value| {
+            let id = String::from_utf8_lossy(&key);
+            let line = match records::decode_record(&key, &value) {
+                Some(r) => line(&id, &r),
+                None => format!("{id}\t?\tits record does not decode"),
+            };
+            Ok::<_, anyhow::Error>(writeln!(out, "{line}").is_ok()) // stop once the reader has gone
+        })?;
+        return Ok(());
+    }
+    let filter = RecordFilter { workflow, status };
+    let mut after = None;
+    loop {
+        let (page, next) = records::list_records(store, filter, after.as_deref(), 1000)?;
+        for (id, record) in &page {
+            if writeln!(out, "{}", line(id, record)).is_err() {
+                return Ok(()); // the reader has gone (`| head`)
+            }
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+fn parse_status(text: &str) -> anyhow::Result<ExecStatus> {
+    serde_json::from_value(serde_json::json!(text))
+        .map_err(|_| anyhow::anyhow!("--status {text:?}: expected running, paused, completed, failed or cancelled"))
 }
 
 /// Every stored workflow version, those deleted over the API included (their executions

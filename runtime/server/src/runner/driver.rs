@@ -32,6 +32,8 @@ pub(super) fn spawn(
     first: Input,
     created: Option<oneshot::Sender<Result<(), RunError>>>,
 ) -> Result<Live, RunError> {
+    // No driver may commit while the indexes are being built.
+    runner.index_executions()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done) = watch::channel(None);
     let live = Live { workflow: Arc::from(exec.workflow.as_str()), tx: tx.clone(), done };
@@ -261,6 +263,9 @@ impl Driver {
     /// keeps the state last committed and tries again, reporting each failure.
     async fn commit(&mut self, round: &mut Round) -> Option<()> {
         let mut backoff = Duration::from_millis(50);
+        // What the indexes hold of the stored version, read before the record is changed
+        // below (a failed attempt changes it too).
+        let mut before = self.version.map(|_| self.record.indexed());
         loop {
             let now = self.runner.now();
             let checkpoint = self.checkpoint_to_take(round, now);
@@ -271,6 +276,7 @@ impl Driver {
             let write = StepWrite {
                 id: &self.exec.id,
                 from: self.version,
+                before,
                 events: &round.events,
                 record: &self.record,
                 exec: &self.exec,
@@ -318,6 +324,7 @@ impl Driver {
                 Err(StoreError::Conflict { .. }) => {
                     tracing::warn!(execution = %self.exec.id, "another writer moved the execution on: stepping again from the stored state");
                     self.reload_and_replay(round)?;
+                    before = Some(self.record.indexed());
                 }
                 Err(error) if self.created.is_some() => {
                     let _ = self.created.take().map(|c| c.send(Err(error.into())));

@@ -125,6 +125,9 @@ struct Inner {
     /// Workflow versions read from the store, by name and version.
     stored_plans: Mutex<HashMap<(String, String), Arc<Plan>>>,
     log: log::EventLog,
+    /// The store's indexes of executions are known to be built (see
+    /// [`Runner::index_executions`]).
+    indexed: Mutex<bool>,
 }
 
 impl Runner {
@@ -141,6 +144,7 @@ impl Runner {
             broken: Mutex::default(),
             stored_plans: Mutex::default(),
             log: log::EventLog::default(),
+            indexed: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }
     }
@@ -391,8 +395,28 @@ impl Runner {
         self.inner.live.lock().expect("live lock").values().filter(|live| &*live.workflow == workflow).count()
     }
 
-    /// Resumes every unfinished execution in the store (after a restart).
+    /// Builds the store's indexes of executions if it has none (a data directory from
+    /// before them), once per runner and before any of its drivers commits: a build must
+    /// not race the writes it indexes. Later calls only check a flag.
+    pub fn index_executions(&self) -> Result<(), StoreError> {
+        let mut indexed = self.inner.indexed.lock().expect("index lock");
+        if !*indexed {
+            let started = std::time::Instant::now();
+            // Said at warn level, shown by default: a start that reads every record is
+            // slower than usual, once, and this says why.
+            if let Some(n @ 1..) = records::build_index(&*self.inner.store)? {
+                let took = started.elapsed();
+                tracing::warn!("built the index of executions (by workflow, status and finish time), missing from this data directory: {n} executions indexed in {took:.2?}");
+            }
+            *indexed = true;
+        }
+        Ok(())
+    }
+
+    /// Resumes every unfinished execution in the store (after a restart), first building
+    /// the indexes of executions if the store has none.
     pub fn recover(&self) -> Result<Recovery, RunError> {
+        self.index_executions()?;
         let mut recovery = Recovery::default();
         for id in records::unfinished(&*self.inner.store)? {
             match self.pick_up(&id) {
@@ -410,6 +434,7 @@ impl Runner {
 
     /// Writes an exported execution into the store and resumes it if it is unfinished.
     pub fn import(&self, export: &records::ExecExport) -> Result<(), RunError> {
+        self.index_executions()?;
         records::import(&*self.inner.store, export).map_err(|e| match e {
             records::ImportError::Exists(id) => RunError::Exists(id),
             records::ImportError::Store(e) => RunError::Store(e),
