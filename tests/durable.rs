@@ -331,6 +331,10 @@ fn index_of(store: &dyn Store, id: &str) -> Vec<String> {
 
 /// The index keys of an execution of `workflow` in `status`, finished at `at`, in key order.
 fn expected_keys(id: &str, workflow: &str, status: &str, at: Option<u64>) -> Vec<String> {
+    if status == "running" || status == "paused" {
+        // Listed by the unfinished executions: only the workflow's key.
+        return vec![format!("w {workflow} {id}")];
+    }
     let finished = at.map(|at| format!("f {at} {id}"));
     let keys = [format!("s {status} {id}"), format!("w {workflow} {id}"), format!("ws {workflow} {status} {id}")];
     finished.into_iter().chain(keys).collect()

@@ -281,8 +281,13 @@ impl StepWrite<'_> {
 }
 
 /// The keys of execution `id` in the indexes that depend on `indexed` (all but the
-/// workflow's).
+/// workflow's). Only a finished execution has any: the running and paused ones are those of
+/// `Space::Unfinished`, which is written anyway, so an execution costs its index keys once
+/// when it starts and once when it ends, and a pause or resume costs none.
 fn state_keys(id: &str, workflow: &str, indexed: Indexed) -> Result<Vec<Vec<u8>>, StoreError> {
+    if !indexed.status.is_finished() {
+        return Ok(Vec::new());
+    }
     let status = indexed.status.as_str();
     let mut found = vec![
         exec_index::entry(&exec_index::by_status(status)?, id)?,
@@ -502,8 +507,12 @@ pub fn list_records(
     after: Option<&str>,
     limit: usize,
 ) -> Result<RecordPage, StoreError> {
+    if filter.status.is_some_and(|status| !status.is_finished()) {
+        // Running and paused executions are listed by the unfinished ones (few, next to all).
+        return list_indexed(store, Space::Unfinished, filter, b"", after, limit);
+    }
     match filter.index_prefix() {
-        Ok(Some(prefix)) if index_ready(store)? => list_indexed(store, filter, &prefix, after, limit),
+        Ok(Some(prefix)) if index_ready(store)? => list_indexed(store, Space::ExecIndex, filter, &prefix, after, limit),
         // A workflow name the index cannot hold (a NUL) names no execution either.
         Err(StoreError::InvalidKey(_)) => Ok((Vec::new(), None)),
         Err(e) => Err(e),
@@ -533,8 +542,11 @@ impl PageBuilder {
     }
 }
 
+/// A page of the executions whose ids are the keys under `prefix` in `space` (an index),
+/// read by id and kept if `filter` accepts them.
 fn list_indexed(
     store: &dyn Store,
+    space: Space,
     filter: RecordFilter<'_>,
     prefix: &[u8],
     after: Option<&str>,
@@ -542,7 +554,7 @@ fn list_indexed(
 ) -> Result<RecordPage, StoreError> {
     let start = after.map(|after| [prefix, after.as_bytes()].concat());
     let mut page = PageBuilder::new(limit);
-    scan_pages(store, Space::ExecIndex, prefix, start.as_deref(), limit.clamp(16, 1024), |key, _| {
+    scan_pages(store, space, prefix, start.as_deref(), limit.clamp(16, 1024), |key, _| {
         let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
         // The record may have changed (or gone) since the index was read: it decides.
         match get_record(store, &id)? {

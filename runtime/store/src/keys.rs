@@ -110,12 +110,13 @@ pub mod exec_index {
         tagged("w", &[("workflow name", workflow)])
     }
 
-    /// `s\0status\0`: the executions in a status (`running`, `failed`...).
+    /// `s\0status\0`: the executions in a finished status (`completed`, `failed`,
+    /// `cancelled`; the running and paused ones are those of `Space::Unfinished`).
     pub fn by_status(status: &str) -> Result<Vec<u8>> {
         tagged("s", &[("status", status)])
     }
 
-    /// `ws\0workflow\0status\0`: the executions of a workflow in a status.
+    /// `ws\0workflow\0status\0`: the executions of a workflow in a finished status.
     pub fn by_workflow_status(workflow: &str, status: &str) -> Result<Vec<u8>> {
         tagged("ws", &[("workflow name", workflow), ("status", status)])
     }
