@@ -541,27 +541,35 @@ fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
     assert!(stderr.contains("harmonia.toml") && stderr.contains("line 2") && stderr.contains("port"), "{stderr}");
 }
 
+/// A data directory and a workflows directory holding `greeter` (version 1).
+fn greeter_dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    let (data, workflows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(workflows.path().join("greeter.yaml"), GREETER_V1).unwrap();
+    (data, workflows)
+}
+
+/// The execution once it is no longer running (finished or paused), within 20 s.
+fn until_not_running(http: &reqwest::blocking::Client, server: &Server, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let exec: Value = http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json().unwrap();
+        if exec["status"] != "running" {
+            return exec;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{id} still running: {exec}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_checkpoint_taken_over_http_is_listed_and_an_execution_rolls_back_to_it() {
-    let data = tempfile::tempdir().unwrap();
-    let workflows = tempfile::tempdir().unwrap();
-    std::fs::write(workflows.path().join("greeter.yaml"), GREETER_V1).unwrap();
+    let (data, workflows) = greeter_dirs();
     let server = Server::start_with(data.path(), workflows.path());
     let http = reqwest::blocking::Client::new();
     let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 600}})).send().unwrap().json().unwrap();
     let id = started["id"].as_str().unwrap().to_string();
     let url = |tail: &str| server.url(&format!("/api/v1/executions/{id}{tail}"));
-    let finished = || {
-        let started = Instant::now();
-        loop {
-            let exec: Value = http.get(url("")).send().unwrap().json().unwrap();
-            if exec["status"] != "running" {
-                return exec;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "still running: {exec}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let finished = || until_not_running(&http, &server, &id);
 
     // Taken while `nap` sleeps: the checkpoint holds the execution before `hello`.
     let taken = http.post(url("/checkpoints")).json(&json!({"label": "before hello"})).send().unwrap();
@@ -689,9 +697,7 @@ fn sigterm_stops_the_server_within_10_s_even_with_an_event_stream_open() {
 
 #[test]
 fn after_sigterm_a_restart_continues_every_execution() {
-    let data = tempfile::tempdir().unwrap();
-    let workflows = tempfile::tempdir().unwrap();
-    std::fs::write(workflows.path().join("greeter.yaml"), GREETER_V1).unwrap();
+    let (data, workflows) = greeter_dirs();
     let server = Server::start_with(data.path(), workflows.path());
     let http = reqwest::blocking::Client::new();
     let start = |server: &Server| {
@@ -707,17 +713,7 @@ fn after_sigterm_a_restart_continues_every_execution() {
 
     let server = Server::start_with(data.path(), workflows.path());
     let get = |id: &str| http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json::<Value>().unwrap();
-    let finished = |id: &str| {
-        let started = Instant::now();
-        loop {
-            let exec = get(id);
-            if exec["status"] != "running" {
-                return exec;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{id} still running: {exec}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let finished = |id: &str| until_not_running(&http, &server, id);
     for id in &running {
         let exec = finished(id);
         assert_eq!((exec["status"].as_str(), exec["output"].as_str()), (Some("completed"), Some("hello")), "{exec}");
