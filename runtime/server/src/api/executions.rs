@@ -250,14 +250,11 @@ async fn list_executions(
         None => None,
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let store = state.runner.store().clone();
-    let page = tokio::task::spawn_blocking(move || {
+    let page = super::blocking(&state, move |store| {
         let filter = crate::records::RecordFilter { workflow: query.workflow.as_deref(), status };
-        crate::records::list_records(&*store, filter, query.after.as_deref(), limit)
+        crate::records::list_records(store, filter, query.after.as_deref(), limit)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    .await?;
     let (records, next) = page;
     let items: Vec<Value> = records
         .into_iter()

@@ -152,6 +152,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Runs a store operation off the async workers: a store error is a 503, a panic a 500.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    op: impl FnOnce(&dyn Store) -> Result<T, harmonia_store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || op(&*store))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))
+}
+
 /// A JSON body that did not parse: 400, saying why.
 pub(crate) fn bad_body(e: JsonRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use harmonia_model::{Declared, ParamType, RenderError};
-use harmonia_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -79,18 +78,6 @@ pub(super) fn ops() -> Vec<Op> {
     ]
 }
 
-/// Runs a store operation off the async threads (a commit waits for the disk).
-async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    op: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || op(&*store))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))
-}
-
 fn unknown(name: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_template", format!("no template {name}"))
 }
@@ -107,7 +94,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 async fn find(state: &AppState, name: &str) -> Result<TemplateRecord, ApiError> {
     check_name(name).map_err(|_| unknown(name))?;
     let key = name.to_owned();
-    blocking(state, move |store| templates::get(store, &key)).await?.ok_or_else(|| unknown(name))
+    super::blocking(state, move |store| templates::get(store, &key)).await?.ok_or_else(|| unknown(name))
 }
 
 fn type_name(kind: ParamType) -> &'static str {
@@ -153,7 +140,7 @@ fn summary(record: &TemplateRecord) -> Value {
 
 /// `GET /api/v1/templates`: `{"templates": [{name, parameters, updated_at}]}`, by name.
 async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let records = blocking(&state, templates::list).await?;
+    let records = super::blocking(&state, templates::list).await?;
     Ok(Json(json!({ "templates": records.iter().map(summary).collect::<Vec<_>>() })))
 }
 
@@ -178,7 +165,7 @@ async fn put(
     let declared = harmonia_model::check_template(&text, None).map_err(|d| invalid("invalid_template", &d))?;
     let key = name.clone();
     let now = super::auth::now_ms();
-    let (put, record) = blocking(&state, move |store| templates::put(store, &key, &text, now)).await?;
+    let (put, record) = super::blocking(&state, move |store| templates::put(store, &key, &text, now)).await?;
     let status = if put == Put::Created { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({
         "name": name,
@@ -194,7 +181,7 @@ async fn put(
 async fn delete(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     check_name(&name).map_err(|_| unknown(&name))?;
     let key = name.clone();
-    if !blocking(&state, move |store| templates::delete(store, &key)).await? {
+    if !super::blocking(&state, move |store| templates::delete(store, &key)).await? {
         return Err(unknown(&name));
     }
     Ok(Json(json!({ "name": name, "deleted": true })))

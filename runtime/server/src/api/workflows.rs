@@ -128,13 +128,9 @@ pub(super) fn check(state: &AppState, workflow: &Workflow) -> Result<(), ApiErro
 pub(super) async fn store(state: &AppState, workflow: Workflow, body: String) -> Result<Response, ApiError> {
     check(state, &workflow)?;
     let (name, version) = (workflow.name.clone(), workflow.version.clone());
-    let store = state.runner.store().clone();
     let text = body.clone();
     let (n, v) = (name.clone(), version.clone());
-    let stored = tokio::task::spawn_blocking(move || definitions::store_version(&*store, &n, &v, &text))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    let stored = super::blocking(state, move |store| definitions::store_version(store, &n, &v, &text)).await?;
     let status = match stored {
         Stored::Conflict => {
             let message = format!("workflow {name} version {version} is stored with other content; versions do not change: give it a new version");
@@ -215,12 +211,8 @@ async fn delete(
     if state.workflows.read().expect("workflows lock").plan(&name, None).is_none() {
         return Err(unknown(&name, None));
     }
-    let store = state.runner.store().clone();
     let marked = name.clone();
-    tokio::task::spawn_blocking(move || definitions::mark_deleted(&*store, &marked))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    super::blocking(&state, move |store| definitions::mark_deleted(store, &marked)).await?;
     state.workflows.write().expect("workflows lock").remove(&name);
     Ok((StatusCode::OK, Json(json!({ "name": name, "deleted": true, "running": running }))).into_response())
 }
