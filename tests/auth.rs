@@ -10,23 +10,13 @@ use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Launch, Server, expect, fill, harmonia, operations, probe, with};
+use support::{Launch, Server, create_token, expect, fill, harmonia, operations, probe, with};
 
 /// `harmonia token ARGS --data DATA`.
 fn token_cmd(data: &Path, args: &[&str]) -> Output {
     let mut full = vec!["token"];
     full.extend_from_slice(args);
     harmonia(&full, data).output().unwrap()
-}
-
-/// Creates a token with the CLI: the secret it printed.
-fn create_token(data: &Path, role: &str, name: &str) -> String {
-    let out = token_cmd(data, &["create", "--role", role, "--name", name]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "only the secret goes to stdout: {stdout:?}");
-    lines[0].to_string()
 }
 
 /// A workflows directory with `slow` (sleeps `ms`, 5 s by default) and `echo`.

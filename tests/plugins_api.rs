@@ -9,7 +9,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Launch, Server, expect, harmonia, repo, with};
+use support::{Launch, Server, create_token, expect, repo, with};
 
 /// A server on its own plugins, data and workflows directories, with a token per role.
 struct Fixture {
@@ -60,13 +60,6 @@ fn bundled(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; build the plugins with plugins/build.sh", path.display()))
 }
 
-/// Creates a token with the CLI: the secret it printed.
-fn create_token(data: &Path, role: &str) -> String {
-    let out = harmonia(&["token", "create", "--role", role, "--name", role], data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 impl Fixture {
     fn new() -> Fixture {
         Fixture::with_env(&[])
@@ -83,9 +76,9 @@ impl Fixture {
         let (data, workflows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         std::fs::write(workflows.path().join("slow.yaml"), SLOW).unwrap();
         std::fs::write(workflows.path().join("echo.yaml"), ECHO).unwrap();
-        let admin = create_token(data.path(), "admin");
-        let operator = create_token(data.path(), "operator");
-        let viewer = create_token(data.path(), "viewer");
+        let admin = create_token(data.path(), "admin", "admin");
+        let operator = create_token(data.path(), "operator", "operator");
+        let viewer = create_token(data.path(), "viewer", "viewer");
         let server = Fixture::serve(plugins.path(), data.path(), workflows.path(), env);
         Fixture { plugins, data, workflows, admin, operator, viewer, server, http: Client::new() }
     }

@@ -4,14 +4,13 @@
 //! the templates of `WORKFLOWS_DIR/templates/` are stored at start; only admins change
 //! templates, and every change is in the audit log.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Launch, Server, expect, harmonia, repo, with};
+use support::{Launch, Server, create_token, expect, repo, with};
 
 /// A template of a workflow that echoes a greeting with the bundled `core` plugin.
 const GREET: &str = r#"# Says hello in a configurable way.
@@ -226,20 +225,13 @@ fn templates_of_the_workflows_directory_are_stored_at_start_and_all_survive_a_re
     assert_eq!(run(&http, &server, "made", json!({}))["output"], "hello, world", "the workflow made is kept too");
 }
 
-/// `harmonia token create --role ROLE --name NAME --data DATA`: the secret.
-fn token(data: &Path, role: &str, name: &str) -> String {
-    let out = harmonia(&["token", "create", "--role", role, "--name", name], data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn only_admins_change_templates_and_each_change_is_in_the_audit_log() {
     let data = tempfile::tempdir().unwrap();
     let workflows = tempfile::tempdir().unwrap();
-    let admin = token(data.path(), "admin", "root");
-    let viewer = token(data.path(), "viewer", "dash");
-    let operator = token(data.path(), "operator", "ops");
+    let admin = create_token(data.path(), "admin", "root");
+    let viewer = create_token(data.path(), "viewer", "dash");
+    let operator = create_token(data.path(), "operator", "ops");
     let server = Server::launch(Launch::new(data.path(), workflows.path()));
     let http = Client::new();
     let as_ = |request: RequestBuilder, token: &str| with(request, Some(token)).send().unwrap();

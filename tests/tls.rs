@@ -14,7 +14,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Launch, Server, harmonia};
+use support::{Launch, Server, create_token, harmonia};
 
 /// A certificate for `localhost` and 127.0.0.1 and its key, as PEM files in a temp dir.
 struct Certificate {
@@ -318,8 +318,7 @@ fn a_certificate_without_a_key_or_a_key_without_a_certificate_is_refused() {
 fn tokens_on_a_public_address_without_tls_draw_a_clear_text_warning() {
     let cert = Certificate::new();
     let (data, flows) = (tempfile::tempdir().unwrap(), workflows());
-    let created = harmonia(&["token", "create", "--role", "admin", "--name", "ops"], data.path()).output().unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    create_token(data.path(), "admin", "ops");
 
     let plain = Server::launch(Launch { listen: "0.0.0.0:0", ..Launch::new(data.path(), flows.path()) });
     let warned = plain.stderr();

@@ -24,6 +24,17 @@ pub fn harmonia(args: &[&str], data: &Path) -> Command {
     command
 }
 
+/// Creates an API token with `harmonia token create --role ROLE --name NAME --data DATA`:
+/// the secret, which is all it prints on stdout.
+pub fn create_token(data: &Path, role: &str, name: &str) -> String {
+    let out = harmonia(&["token", "create", "--role", role, "--name", name], data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "only the secret goes to stdout: {stdout:?}");
+    lines[0].to_string()
+}
+
 /// A running `harmonia serve`; killed (and waited for) when dropped.
 pub struct Server {
     child: Child,
