@@ -9,8 +9,7 @@ use std::process::Output;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
-mod support;
-use support::{Launch, Server, create_token, expect, fill, harmonia, operations, probe, with};
+use crate::support::{Launch, Server, create_token, expect, fill, harmonia, operations, probe, with};
 
 /// `harmonia token ARGS --data DATA`.
 fn token_cmd(data: &Path, args: &[&str]) -> Output {

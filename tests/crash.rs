@@ -16,11 +16,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+
+use crate::support::repo;
 
 /// Executions started in the first life of the server.
 const EXECUTIONS: u64 = 150;
@@ -30,10 +32,6 @@ const POSTERS: usize = 6;
 const KILLS: usize = 5;
 /// The journal tasks of the workflow, in order; each logs and returns the previous value + 1.
 const JOURNAL_TASKS: [&str; 4] = ["a", "b", "c", "d"];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
 
 /// xorshift64*: enough to place kills, replayable from its seed.
 struct Rng(u64);

@@ -15,9 +15,7 @@ use harmonia_store::keys::exec_index;
 use harmonia_store::{Batch, MemStore, RocksStore, Space, Store, StoreError, StoreOptions, keys};
 use serde_json::json;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use crate::support::repo;
 
 const CHAIN: &str = r#"
 name: chain

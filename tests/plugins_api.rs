@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
-mod support;
-use support::{Launch, Server, create_token, expect, repo, with};
+use crate::support::{Launch, Server, create_token, expect, repo, with};
 
 /// A server on its own plugins, data and workflows directories, with a token per role.
 struct Fixture {

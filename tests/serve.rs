@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-mod support;
-use support::{Launch, Server, operations, probe, repo};
+use crate::support::{Launch, Server, operations, probe, repo};
 
 #[test]
 fn serve_runs_workflows_over_http_and_stops_on_sigterm() {

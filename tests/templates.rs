@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 
-mod support;
-use support::{Launch, Server, create_token, expect, repo, with};
+use crate::support::{Launch, Server, create_token, expect, repo, with};
 
 /// A template of a workflow that echoes a greeting with the bundled `core` plugin.
 const GREET: &str = r#"# Says hello in a configurable way.

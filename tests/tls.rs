@@ -13,8 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{Value, json};
 
-mod support;
-use support::{Launch, Server, create_token, harmonia};
+use crate::support::{Launch, Server, create_token, harmonia};
 
 /// A certificate for `localhost` and 127.0.0.1 and its key, as PEM files in a temp dir.
 struct Certificate {

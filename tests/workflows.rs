@@ -1,14 +1,12 @@
 //! Every example in `workflows/` run through `harmonia run` with the real bundled plugins,
 //! from the repository root as a user would.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use crate::support::repo;
 
 fn harmonia(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harmonia"))

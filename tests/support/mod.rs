@@ -1,6 +1,6 @@
 //! What the end-to-end tests share: the repository, the real `harmonia` binary, and a real
 //! `harmonia serve` on an ephemeral loopback port, with helpers for its JSON answers.
-#![allow(dead_code)] // each test binary uses its own part of this
+#![allow(dead_code)] // not every helper is used by every module
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};

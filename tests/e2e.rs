@@ -1,0 +1,16 @@
+//! Harmonia's end-to-end tests, one binary: each module drives the real `harmonia` binary, a
+//! real `harmonia serve` on a loopback port, or the server library over real RocksDB.
+//! (One binary rather than one per file: each links wasmtime, and linking them was most of a
+//! rebuild.)
+
+mod support;
+
+mod auth;
+mod cli;
+mod crash;
+mod durable;
+mod plugins_api;
+mod serve;
+mod templates;
+mod tls;
+mod workflows;
