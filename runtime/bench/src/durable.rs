@@ -5,8 +5,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use anyhow::Context;
 use harmonia::{Runner, SystemClock, WorkflowDirs};
@@ -15,7 +13,7 @@ use harmonia_host::{Host, HostConfig};
 use harmonia_store::{RocksStore, StoreOptions, SyncMode, WriteStats};
 use serde_json::{Value, json};
 
-use crate::{quantile, report};
+use crate::{closed_loop, quantile, report};
 
 const SCENARIO: &str = "durable-3step";
 /// Executions kept in flight: each of this many clients starts the next workflow as soon
@@ -106,36 +104,18 @@ async fn drive(
     clients: usize,
 ) -> anyhow::Result<Batch> {
     let before = store.stats();
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (runner, plan, next, prefix) = (runner.clone(), plan.clone(), next.clone(), prefix.to_string());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        return anyhow::Ok(latencies);
-                    }
-                    let id = format!("{prefix}{i}");
-                    let n = i as i64;
-                    let began = Instant::now();
-                    let exec = runner.run(plan.clone(), &id, json!({ "n": n })).await?;
-                    latencies.push(began.elapsed().as_secs_f64() * 1e3);
-                    anyhow::ensure!(exec.status == ExecStatus::Completed, "{id} ended {:?}: {:?}", exec.status, exec.error);
-                    anyhow::ensure!(exec.output == Some(expected(n)), "{id}: output {:?}", exec.output);
-                }
-            })
-        })
-        .collect();
-    let mut latencies_ms = Vec::with_capacity(count);
-    for task in tasks {
-        latencies_ms.extend(task.await??);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(latencies_ms.len() == count, "{} of {count} workflows ran", latencies_ms.len());
-    latencies_ms.sort_by(f64::total_cmp);
+    let (plan, id_prefix) = (plan.clone(), prefix.to_string());
+    let run = closed_loop::run(vec![runner.clone(); clients], count, move |runner: Runner, i| {
+        let (plan, id) = (plan.clone(), format!("{id_prefix}{i}"));
+        async move {
+            let n = i as i64;
+            let exec = runner.run(plan, &id, json!({ "n": n })).await?;
+            anyhow::ensure!(exec.status == ExecStatus::Completed, "{id} ended {:?}: {:?}", exec.status, exec.error);
+            anyhow::ensure!(exec.output == Some(expected(n)), "{id}: output {:?}", exec.output);
+            Ok(())
+        }
+    })
+    .await?;
     let after = store.stats();
     let writes = WriteStats { groups: after.groups - before.groups, batches: after.batches - before.batches };
     // Every workflow is kept: its final state reads back from the store.
@@ -144,5 +124,5 @@ async fn drive(
         let stored = runner.wait(&id).await?;
         anyhow::ensure!(stored.output == Some(expected(i as i64)), "{id} as stored: {:?}", stored.output);
     }
-    Ok(Batch { workflows: count, seconds, latencies_ms, writes })
+    Ok(Batch { workflows: count, seconds: run.seconds, latencies_ms: run.latencies_ms, writes })
 }

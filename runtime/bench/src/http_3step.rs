@@ -9,7 +9,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -17,7 +16,7 @@ use serde_json::{Value, json};
 
 // The workflow of `durable-3step`: v = (n + 1) * 2 + 3 proves all three ran, in order.
 use crate::durable::{THREE_STEPS, expected};
-use crate::{quantile, report};
+use crate::{closed_loop, quantile, report};
 
 const SCENARIO: &str = "http-3step";
 /// Concurrent clients for `wf_per_s`, each with a connection of its own.
@@ -162,46 +161,15 @@ async fn one(client: &reqwest::Client, url: &str, n: i64) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// What one batch of workflows gave.
-struct Batch {
-    seconds: f64,
-    /// Request-to-response latency of each workflow, in ms, sorted.
-    latencies_ms: Vec<f64>,
-}
-
-/// `count` workflows by `clients` clients in a closed loop (each sends its next request as
-/// soon as its previous one is answered); inputs are `first..first + count`.
-async fn drive(url: &str, first: usize, count: usize, clients: usize) -> anyhow::Result<Batch> {
-    let next = Arc::new(AtomicUsize::new(0));
+/// `count` workflows by `clients` clients in a closed loop; inputs are `first..first + count`.
+async fn drive(url: &str, first: usize, count: usize, clients: usize) -> anyhow::Result<closed_loop::Run> {
     let url: Arc<str> = url.into();
     let clients: Vec<reqwest::Client> = (0..clients).map(|_| client()).collect::<anyhow::Result<_>>()?;
-    let started = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|client| {
-            let (next, url) = (next.clone(), url.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        return anyhow::Ok(latencies);
-                    }
-                    let began = Instant::now();
-                    one(&client, &url, (first + i) as i64).await?;
-                    latencies.push(began.elapsed().as_secs_f64() * 1e3);
-                }
-            })
-        })
-        .collect();
-    let mut latencies_ms = Vec::with_capacity(count);
-    for task in tasks {
-        latencies_ms.extend(task.await??);
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    anyhow::ensure!(latencies_ms.len() == count, "{} of {count} workflows ran", latencies_ms.len());
-    latencies_ms.sort_by(f64::total_cmp);
-    Ok(Batch { seconds, latencies_ms })
+    closed_loop::run(clients, count, move |client, i| {
+        let url = url.clone();
+        async move { one(&client, &url, (first + i) as i64).await }
+    })
+    .await
 }
 
 pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {

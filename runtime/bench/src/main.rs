@@ -1,6 +1,7 @@
 //! `harmonia-bench SCENARIO [--quick]`: measures Harmonia and prints one JSON object per
 //! figure on its own line: `{"scenario", "metric", "value", "unit"}`.
 
+mod closed_loop;
 mod durable;
 mod engine;
 mod host_call;

@@ -1,0 +1,53 @@
+//! The load driver the throughput scenarios share: a closed loop of clients, each starting
+//! its next job as soon as its previous one ends.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// What a run of jobs gave.
+pub struct Run {
+    pub seconds: f64,
+    /// Start-to-end latency of each job, in ms, sorted.
+    pub latencies_ms: Vec<f64>,
+}
+
+/// Jobs `0..count` by `clients` (one task per client) in a closed loop. `job(client, i)` does
+/// job `i` and checks what it gave; the first error ends the run.
+pub async fn run<C, F, Fut>(clients: Vec<C>, count: usize, job: F) -> anyhow::Result<Run>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let job = Arc::new(job);
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|client| {
+            let (next, job) = (next.clone(), job.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return anyhow::Ok(latencies);
+                    }
+                    let began = Instant::now();
+                    job(client.clone(), i).await?;
+                    latencies.push(began.elapsed().as_secs_f64() * 1e3);
+                }
+            })
+        })
+        .collect();
+    let mut latencies_ms = Vec::with_capacity(count);
+    for task in tasks {
+        latencies_ms.extend(task.await??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(latencies_ms.len() == count, "{} of {count} jobs ran", latencies_ms.len());
+    latencies_ms.sort_by(f64::total_cmp);
+    Ok(Run { seconds, latencies_ms })
+}
