@@ -268,6 +268,25 @@ fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
         assert!(listed.contains(id), "{id} not listed: {listed:?}");
     }
     assert!(listed.len() > ids.len(), "the sub-workflow's children are stored too: {listed:?}");
+    // The filtered listings (read through the execution indexes) are the whole listing's
+    // lines of that workflow or status, in the same (id) order.
+    let rows: Vec<Vec<String>> = text(&list.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    let workflow_of = |row: &Vec<String>| row[1].split('@').next().unwrap().to_string();
+    let filters = [
+        ("--status", "completed".to_string(), 2),
+        ("--status", "failed".to_string(), 2),
+        ("--workflow", workflow_of(&rows[0]), 1),
+        ("--workflow", "document_processing".to_string(), 1),
+    ];
+    for (flag, value, column) in filters {
+        let expected: Vec<&Vec<String>> =
+            rows.iter().filter(|row| if column == 1 { workflow_of(row) == value } else { row[2] == value }).collect();
+        let out = harmonia(&["exec", "list", flag, &value, "--data", data_dir]);
+        assert!(out.status.success(), "exec list {flag} {value}: {}", text(&out.stderr));
+        let got: Vec<Vec<String>> = text(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+        assert_eq!(got.iter().collect::<Vec<_>>(), expected, "exec list {flag} {value}");
+        assert!(value == "failed" || !got.is_empty(), "exec list {flag} {value} found nothing");
+    }
     for id in &listed {
         let out = harmonia(&["exec", "replay", id, "--data", data_dir]);
         assert!(out.status.success(), "replay of {id}: {}{}", text(&out.stdout), text(&out.stderr));
