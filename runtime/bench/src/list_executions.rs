@@ -13,7 +13,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use harmonia::records::{self, RecordFilter};
@@ -24,7 +23,7 @@ use harmonia_store::{Batch, RocksStore, Space, Store, StoreOptions, SyncMode};
 use serde_json::json;
 
 use crate::durable::core_host;
-use crate::{quantile, report};
+use crate::{closed_loop, quantile, report};
 
 const SCENARIO: &str = "list-executions";
 /// Executions kept in flight while filling the store.
@@ -172,30 +171,17 @@ async fn fill(plugins: &Path, store: Arc<RocksStore>, count: usize) -> anyhow::R
     let host = core_host(plugins).await?;
     let runner = Runner::new(host, Arc::new(WorkflowDirs::default()), Arc::new(SystemClock)).with_store(store);
     let plans = Arc::new(Plans::new());
-    let next = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..IN_FLIGHT)
-        .map(|_| {
-            let (runner, plans, next) = (runner.clone(), plans.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut finished = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        return anyhow::Ok(finished);
-                    }
-                    // Ids start with their start time, as the server makes them.
-                    let id = harmonia::new_execution_id();
-                    let exec = runner.run(plans.get(pick(i)), &id, json!({ "n": i })).await?;
-                    let expected = if pick(i).1 { ExecStatus::Failed } else { ExecStatus::Completed };
-                    anyhow::ensure!(exec.status == expected, "{id} ended {:?}: {:?}", exec.status, exec.error);
-                    finished.push(exec.finished_at.ok_or_else(|| anyhow::anyhow!("{id} has no finish time"))?);
-                }
-            })
-        })
-        .collect();
-    let mut finished = Vec::with_capacity(count);
-    for task in tasks {
-        finished.extend(task.await??);
-    }
-    Ok(finished)
+    let run = closed_loop::run(vec![runner; IN_FLIGHT], count, move |runner: Runner, i| {
+        let plans = plans.clone();
+        async move {
+            // Ids start with their start time, as the server makes them.
+            let id = harmonia::new_execution_id();
+            let exec = runner.run(plans.get(pick(i)), &id, json!({ "n": i })).await?;
+            let expected = if pick(i).1 { ExecStatus::Failed } else { ExecStatus::Completed };
+            anyhow::ensure!(exec.status == expected, "{id} ended {:?}: {:?}", exec.status, exec.error);
+            exec.finished_at.ok_or_else(|| anyhow::anyhow!("{id} has no finish time"))
+        }
+    })
+    .await?;
+    Ok(run.outputs)
 }
