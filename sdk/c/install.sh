@@ -58,17 +58,23 @@ if [ ${#missing[@]} -gt 0 ] || ! tool_current; then
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing Debian packages: ${missing[*]}"
         # The package lists of a fresh machine may be empty or stale: update once, then install.
-        as_root apt-get update -qq >/dev/null
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null
+        if ! { as_root apt-get update -qq >/dev/null &&
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${missing[@]}" >/dev/null; }; then
+            log "error: could not install ${missing[*]} (see above); install them with apt-get, then run this again"
+            exit 1
+        fi
     fi
     if ! tool_current; then
         log "building harmonia-c (sdk/c/tool) into $tools_dir"
         command -v cargo >/dev/null || { log "cargo not found: install rustup first"; exit 1; }
         # The shared target dir keeps the build cache; the `guest-tool` profile keeps it apart
         # from the host's own artifacts.
-        cargo install --quiet --locked --force --path "$sdk_dir/tool" --root "$tools_dir" \
-            --target-dir "$target_dir" --profile guest-tool >&2
+        if ! cargo install --quiet --locked --force --path "$sdk_dir/tool" --root "$tools_dir" \
+            --target-dir "$target_dir" --profile guest-tool >&2; then
+            log "error: could not build sdk/c/tool (see above); its crates are pinned by sdk/c/tool/Cargo.lock"
+            exit 1
+        fi
         echo "$stamp" >"$tools_dir/stamp"
     fi
     exec 9>&-

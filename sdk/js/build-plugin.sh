@@ -4,8 +4,8 @@
 #
 #   bash sdk/js/build-plugin.sh <plugin-dir | entry.js> <out.wasm> [--engine quickjs|starlingmonkey]
 #
-# Works from any directory. Installs the toolchain first if it is missing (install.sh),
-# then runs bin/harmonia-js-build.mjs, which skips the build when nothing changed.
+# Works from any directory. Installs the toolchain first if it is missing (install.sh), then
+# runs bin/harmonia-js-build.mjs with node.sh's Node.js; it skips the build when nothing changed.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -17,4 +17,5 @@ plugin="$1" out="$2"
 shift 2
 
 bash "$sdk_dir/install.sh"
+PATH="$(bash "$sdk_dir/node.sh"):$PATH"
 exec node "$sdk_dir/bin/harmonia-js-build.mjs" "$plugin" -o "$out" "$@"

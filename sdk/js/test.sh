@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The JavaScript SDK's own tests, on the machine's node (no toolchain needed): the SDK's
+# The JavaScript SDK's own tests, on the Node.js of node.sh (no toolchain needed): the SDK's
 # logic (dispatch, schema checks, error mapping, context, UTF-8, globals) with an in-memory
 # host, and the example plugin plugins/report through the same in-memory host.
 #
@@ -12,6 +12,7 @@ set -euo pipefail
 sdk_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_dir="$(dirname "$(dirname "$sdk_dir")")"
 cd "$repo_dir"
+PATH="$(bash sdk/js/node.sh):$PATH"
 
 node --check sdk/js/bin/harmonia-js-build.mjs
 exec node --import ./sdk/js/register.mjs --test sdk/js/test/*.test.js plugins/report/test/*.test.js

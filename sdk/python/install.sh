@@ -41,8 +41,11 @@ installed && exit 0
 # Debian's python3 has no venv/ensurepip until python3-venv is installed.
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     log "installing Debian packages: python3 python3-venv"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq python3 python3-venv >/dev/null; }; then
+        log "error: could not install python3 and python3-venv (see above); install a python3 with venv, then run this again"
+        exit 1
+    fi
 fi
 
 if ! venv_works; then
@@ -56,7 +59,10 @@ if ! venv_works; then
 fi
 
 log "installing componentize-py==$componentize_py_version from PyPI"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "componentize-py==$componentize_py_version"
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "componentize-py==$componentize_py_version"; then
+    log "error: pip could not install componentize-py==$componentize_py_version (see above); check that PyPI is reachable, then run this again"
+    exit 1
+fi
 rm -f "$venv"/.harmonia-componentize-py-*
 touch "$stamp"
