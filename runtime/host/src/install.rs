@@ -19,13 +19,13 @@ use bytes::Bytes;
 use crate::error::HostError;
 use crate::manifest::Manifest;
 use crate::plugin::{Plugin, check_name};
-use crate::registry::Registry;
 use crate::Host;
 
 /// The staging directory, inside the plugins directory.
 const STAGING_DIR: &str = ".staging";
 
-/// Staged uploads older than this are left over from a crash and are swept away.
+/// Staged uploads older than this are left over from a crash and are swept away, whoever
+/// made them (a process id may have been reused since).
 const STALE_STAGING: Duration = Duration::from_secs(3600);
 
 /// What an install does with the plugin's `<name>.toml` manifest.
@@ -50,9 +50,6 @@ pub enum InstallError {
     InvalidManifest(String),
     #[error("invalid component: {0}")]
     InvalidComponent(String),
-    /// `<name>.wasm` holds a plugin of another name: installing would replace that one.
-    #[error("{} holds plugin {plugin:?}; remove or rename it first", file.display())]
-    FileTaken { file: PathBuf, plugin: String },
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
 }
@@ -65,7 +62,6 @@ impl InstallError {
             InstallError::NameMismatch { .. } => "name_mismatch",
             InstallError::InvalidManifest(_) => "invalid_manifest",
             InstallError::InvalidComponent(_) => "invalid_component",
-            InstallError::FileTaken { .. } => "file_taken",
             InstallError::Io { .. } => "io",
         }
     }
@@ -104,9 +100,8 @@ pub fn check_plugin_name(name: &str) -> Result<(), String> {
 }
 
 impl Host {
-    /// Installs `component` as plugin `name`: `<name>.wasm` in the plugins directory (or the
-    /// file the plugin was loaded from, if it has another name), with its manifest kept,
-    /// replaced or removed. Refused, with nothing changed and the earlier version still
+    /// Installs `component` as plugin `name`: `<name>.wasm` in the plugins directory, with
+    /// its manifest kept, replaced or removed. Refused, with nothing changed and the earlier version still
     /// serving, unless the component loads in full and describes itself as `name`.
     pub async fn install(
         &self,
@@ -118,8 +113,7 @@ impl Host {
         if let ManifestChange::Replace(text) = &manifest {
             Manifest::parse(text).map_err(InstallError::InvalidManifest)?;
         }
-        // Refuse early what the commit would refuse, before spending time on a compile.
-        let target = self.target_file(&self.inner.registry.read().expect("registry lock"), name)?;
+        let target = self.target_file(name);
         let staging = Staging::new(self.plugins_dir())?;
         let staged = staging.stage(name, component.into(), &manifest, &target).await?;
         let mut plugin = Plugin::load(&self.inner.shared, &self.inner.linker, &staged)
@@ -131,7 +125,6 @@ impl Host {
         // The registry stays locked while the files move, so that another install, a
         // removal or the watcher never sees the files and the registry disagree.
         let mut registry = self.inner.registry.write().expect("registry lock");
-        let target = self.target_file(&registry, name)?;
         let replaced = target.is_file();
         commit(&staged, &target, &manifest, staging.path())?;
         plugin.file = target.clone();
@@ -147,10 +140,10 @@ impl Host {
         check_name(name).map_err(RemoveError::InvalidName)?;
         let mut registry = self.inner.registry.write().expect("registry lock");
         let loaded = registry.get(name).is_some();
-        let target = match self.target_file(&registry, name) {
-            Ok(target) if loaded || target.is_file() => target,
-            _ => return Err(RemoveError::UnknownPlugin(name.into())),
-        };
+        let target = self.target_file(name);
+        if !loaded && !target.is_file() {
+            return Err(RemoveError::UnknownPlugin(name.into()));
+        }
         let io = |path: &Path, e: std::io::Error| RemoveError::Io { path: path.to_path_buf(), message: e.to_string() };
         let mut files = Vec::new();
         // The component first: if it cannot be deleted, nothing changed.
@@ -170,26 +163,16 @@ impl Host {
         Ok(Removed { files, unloaded })
     }
 
-    /// The file plugin `name` is in (or would be): the `.wasm` it was loaded from, if it is
-    /// loaded; else `<name>.wasm`, if that exists or may be created.
+    /// The file plugin `name` is in, if it is loaded or its file exists: `<name>.wasm`.
     pub fn plugin_file(&self, name: &str) -> Option<PathBuf> {
         check_name(name).ok()?;
-        let registry = self.inner.registry.read().expect("registry lock");
-        let loaded = registry.get(name).is_some();
-        self.target_file(&registry, name).ok().filter(|file| loaded || file.is_file())
+        let loaded = self.inner.registry.read().expect("registry lock").get(name).is_some();
+        Some(self.target_file(name)).filter(|file| loaded || file.is_file())
     }
 
-    /// Where plugin `name` goes: the file it was loaded from, else `<name>.wasm` unless that
-    /// file holds a plugin of another name.
-    fn target_file(&self, registry: &Registry, name: &str) -> Result<PathBuf, InstallError> {
-        if let Some(plugin) = registry.get(name) {
-            return Ok(plugin.file.clone());
-        }
-        let file = self.plugins_dir().join(format!("{name}.wasm"));
-        match registry.all().into_iter().find(|p| p.file == file) {
-            Some(other) => Err(InstallError::FileTaken { file, plugin: other.name.clone() }),
-            None => Ok(file),
-        }
+    /// Where plugin `name` is: `<name>.wasm`, the only file it can load from.
+    fn target_file(&self, name: &str) -> PathBuf {
+        self.plugins_dir().join(format!("{name}.wasm"))
     }
 }
 
@@ -248,7 +231,7 @@ impl Staging {
         let root = plugins_dir.join(STAGING_DIR);
         let io = |e: std::io::Error| InstallError::Io { path: root.clone(), message: e.to_string() };
         std::fs::create_dir_all(&root).map_err(io)?;
-        sweep_stale(&root);
+        sweep_staging(plugins_dir);
         // The process id keeps hosts of several processes on one directory apart.
         let unique = format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dir = root.join(unique);
@@ -301,14 +284,29 @@ impl Drop for Staging {
 }
 
 /// Removes staged uploads a crashed process left behind.
-fn sweep_stale(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
+/// Removes the staged uploads that no upload will finish: those of processes that are gone
+/// (an upload's directory is named `<pid>-<n>`, and a killed server leaves its own), and any
+/// older than [`STALE_STAGING`]. Run at start ([`Host::load_all`]) and before each upload.
+pub(crate) fn sweep_staging(plugins_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(plugins_dir.join(STAGING_DIR)) else { return };
     for entry in entries.filter_map(Result::ok) {
+        let owner = entry.file_name().to_str().and_then(|name| name.split_once('-')).and_then(|(pid, _)| pid.parse().ok());
+        let orphan = owner.is_some_and(|pid: u32| pid != std::process::id() && !process_exists(pid));
         let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-        if age.is_some_and(|age| age > STALE_STAGING) {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if orphan || age.is_some_and(|age| age > STALE_STAGING) {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(dir = %entry.path().display(), "removed an upload left unfinished"),
+                Err(e) => tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove an unfinished upload"),
+            }
         }
     }
+}
+
+/// Whether a process with this id runs. Where `/proc` is not there to ask, every process
+/// counts as running, and only age sweeps.
+fn process_exists(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
@@ -418,21 +416,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_plugin_loaded_from_another_file_is_replaced_in_that_file() {
+    async fn a_plugin_is_installed_in_the_file_named_after_it() {
+        // `core-v1.wasm` holding core is refused at load (the name is bound to the file):
+        // installing core writes core.wasm beside it.
         let (dir, host) = host().await;
         std::fs::write(dir.path().join("core-v1.wasm"), bundled("core")).unwrap();
         host.load_all().await.unwrap();
+        assert!(host.plugin("core").is_none());
         let installed = host.install("core", bundled("core"), ManifestChange::Keep).await.unwrap();
-        assert!(installed.replaced);
-        assert_eq!(installed.plugin.file, host.plugins_dir().join("core-v1.wasm"));
-        assert!(!dir.path().join("core.wasm").exists());
-        // `digest.wasm` holding core: installing `digest` there would unload core.
+        assert!(!installed.replaced);
+        assert_eq!(installed.plugin.file, host.plugins_dir().join("core.wasm"));
+        // `digest.wasm` holding core is refused too; installing digest replaces that file.
         let (dir, host) = self::host().await;
         std::fs::write(dir.path().join("digest.wasm"), bundled("core")).unwrap();
         host.load_all().await.unwrap();
-        let err = host.install("digest", bundled("digest"), ManifestChange::Keep).await.err().unwrap();
-        assert_eq!(err.code(), "file_taken", "{err}");
-        assert!(host.plugin("core").is_some());
+        let installed = host.install("digest", bundled("digest"), ManifestChange::Keep).await.unwrap();
+        assert!(installed.replaced);
+        assert_eq!(installed.plugin.name, "digest");
+        assert!(host.plugin("core").is_none());
+    }
+
+    #[tokio::test]
+    async fn uploads_left_by_a_process_that_is_gone_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(STAGING_DIR);
+        // A killed server's upload (no process has that id: it is over Linux's pid_max), a
+        // running process's (pid 1) and one of this process: all just written.
+        let killed = staging.join("4194305-0");
+        let running = staging.join("1-0");
+        let ours = staging.join(format!("{}-7", std::process::id()));
+        for upload in [&killed, &running, &ours] {
+            std::fs::create_dir_all(upload).unwrap();
+            std::fs::write(upload.join("core.wasm"), b"half a component").unwrap();
+        }
+        let host = Host::new(HostConfig::new(dir.path())).unwrap();
+        host.load_all().await.unwrap();
+        assert!(!killed.exists(), "the killed process's upload is removed");
+        assert!(running.join("core.wasm").exists(), "a running process's upload is left alone");
+        assert!(ours.join("core.wasm").exists(), "this process's upload is left alone");
+        assert!(host.plugins().is_empty(), "nothing staged was loaded");
     }
 
     #[tokio::test]

@@ -49,15 +49,14 @@ impl Registry {
         self.failures.iter().map(|(file, reason)| LoadFailure { file: file.clone(), reason: reason.clone() }).collect()
     }
 
-    /// Registers a loaded plugin for its file, replacing that file's earlier version.
+    /// Registers a loaded plugin for its file, replacing that file's earlier version. A
+    /// plugin's name is bound to its file: `core.wasm` can only be plugin `core`, so no file
+    /// can take the name (and the kv data and grants) of another, whatever the load order.
     pub(crate) fn insert(&mut self, plugin: Plugin) -> Result<(), String> {
-        if let Some(other) = self.by_name.get(&plugin.name)
-            && other.file != plugin.file
-        {
+        if plugin.file.file_stem().and_then(|stem| stem.to_str()) != Some(plugin.name.as_str()) {
             return Err(format!(
-                "duplicate plugin name {:?}: already loaded from {}",
-                plugin.name,
-                other.file.display()
+                "the component describes itself as plugin {:?}; a plugin's file is named after it, so plugin {0:?} must be {0}.wasm",
+                plugin.name
             ));
         }
         self.remove_file(&plugin.file);
@@ -91,6 +90,7 @@ impl Host {
     /// Loads every `.wasm` in the plugins directory. Only a missing or unreadable directory
     /// is an error; a bad plugin is reported in the [`LoadReport`] and in the log.
     pub async fn load_all(&self) -> Result<LoadReport, HostError> {
+        crate::install::sweep_staging(self.plugins_dir());
         let mut report = LoadReport::default();
         for file in wasm_files(self.plugins_dir())? {
             match self.load_file(&file).await {

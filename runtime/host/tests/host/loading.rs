@@ -57,13 +57,34 @@ async fn bad_files_are_reported_by_name_and_the_rest_load() {
     assert!(failure_for(&host, "module.wasm").contains("core WebAssembly module, not a component"));
     assert!(failure_for(&host, "other.wasm").contains("does not implement the harmonia:plugin/adapter world"));
     let twin = failure_for(&host, "twin.wasm");
-    assert!(twin.contains("duplicate plugin name \"core\"") && twin.contains("core.wasm"), "{twin}");
+    assert!(twin.contains("describes itself as plugin \"core\"") && twin.contains("must be core.wasm"), "{twin}");
     let manifest = failure_for(&host, "badmanifest.wasm");
     assert!(manifest.contains("badmanifest.toml") && manifest.contains("line 2, column 1"), "{manifest}");
     assert!(manifest.contains("max_concurency"), "{manifest}");
     // The good ones work.
     let out = host.invoke("core", Call::new("echo", json!([1, 2]))).await.unwrap();
     assert_eq!(out.output.unwrap(), json!([1, 2]));
+}
+
+#[tokio::test]
+async fn a_file_cannot_take_another_plugins_name() {
+    // `aaa.wasm` loads before `core.wasm` and describes itself as core: it used to be loaded
+    // as core (with core's kv data), and the real core.wasm refused as the duplicate.
+    let dir = Dir::new();
+    dir.write("aaa.wasm", &crate::support::bundled("core")).add_bundled("core");
+    let host = dir.host().await;
+    let core = host.plugin("core").expect("core is loaded");
+    assert_eq!(core.file.file_name().unwrap(), "core.wasm");
+    assert!(failure_for(&host, "aaa.wasm").contains("describes itself as plugin \"core\""));
+    assert_eq!(host.plugins().len(), 1);
+
+    // At run time too: the watcher refuses the impostor and core stays the real one.
+    let _watcher = host.watch().unwrap();
+    dir.write("bbb.wasm", &crate::support::bundled("core"));
+    wait_for("bbb.wasm refused", || host.failures().iter().any(|f| f.file.ends_with("bbb.wasm"))).await;
+    assert_eq!(host.plugin("core").unwrap().file.file_name().unwrap(), "core.wasm");
+    let out = host.invoke("core", Call::new("echo", json!("real"))).await.unwrap();
+    assert_eq!(out.output.unwrap(), json!("real"));
 }
 
 #[tokio::test]

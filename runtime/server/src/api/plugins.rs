@@ -46,7 +46,7 @@ pub(super) fn ops() -> Vec<Op> {
             }), "The component, raw or with its manifest")
             .body_limit(super::max_upload())
             .ok(201, "Installed (200 when it replaced a plugin)", plugin)
-            .errors(&[400, 409, 415]),
+            .errors(&[400, 415]),
         Op::delete("/api/v1/plugins/{name}", "removePlugin", "Remove a plugin: its files are deleted and it is unloaded", remove)
             .describe("Refused with 409 while executions of workflows that use it run, unless `force`; calls in flight finish.")
             .query("force", json!({ "type": "boolean" }), "Remove even while executions that use it run")
@@ -182,8 +182,6 @@ fn install_error(e: InstallError) -> ApiError {
             ApiError::new(StatusCode::BAD_REQUEST, "name_mismatch", message)
                 .with_details(json!({ "expected": expected, "described": described }))
         }
-        InstallError::FileTaken { file, plugin } => ApiError::new(StatusCode::CONFLICT, "file_taken", message)
-            .with_details(json!({ "file": file, "plugin": plugin })),
         InstallError::Io { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         e @ (InstallError::InvalidName(_) | InstallError::InvalidManifest(_) | InstallError::InvalidComponent(_)) => {
             ApiError::new(StatusCode::BAD_REQUEST, e.code(), message)
