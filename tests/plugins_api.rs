@@ -367,3 +367,22 @@ fn an_upload_over_the_limit_is_refused_whole_and_changes_nothing() {
     expect(f.put("core", bundled("core")), 200, None);
     assert_eq!(f.run("echo", json!({ "text": "still here" })), "still here");
 }
+
+/// A file that does not load is reported once: the watcher used to take loading it (an open
+/// of the file) for a change, and loaded and logged it again every 0.2 s.
+#[test]
+fn a_refused_file_is_logged_once() {
+    let f = Fixture::new();
+    std::fs::write(f.file("junk.wasm"), b"not a component").unwrap();
+    let refusals = || f.server.stderr().lines().filter(|l| l.contains("plugin not loaded") && l.contains("junk.wasm")).count();
+    let started = Instant::now();
+    while refusals() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "junk.wasm never refused:\n{}", f.server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Several settle periods of the watcher.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(refusals(), 1, "{}", f.server.stderr());
+    let failed = expect(f.get("/api/v1/plugins"), 200, None);
+    assert!(failed.to_string().contains("junk.wasm"), "{failed}");
+}

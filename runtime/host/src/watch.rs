@@ -34,7 +34,11 @@ impl Host {
         let io_err = |e: notify::Error| HostError::Io { path: dir.clone(), message: e.to_string() };
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
+            // Not opens and reads (notify reports them too): loading or checking a file opens
+            // it, and each open would load it again, a failing file logging every 0.2 s.
+            if let Ok(event) = event
+                && !matches!(event.kind, notify::EventKind::Access(_))
+            {
                 for path in event.paths {
                     let _ = tx.send(path);
                 }
