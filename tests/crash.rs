@@ -439,3 +439,76 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
     assert!(recovered_executions > 0, "no kill interrupted an execution: the test proved nothing (seed {seed})\n{stderr}");
     drop(server);
 }
+
+/// A sub-workflow started before two crashes in a row runs once: the parent's task, run
+/// again after each recovery (attempts 2 and 3), waits for the child that attempt 1 started.
+/// Attempt 3 used to look only for attempt 2's child (`key~2`), which attempt 2 never made
+/// since it had found attempt 1's, so it started a second child and both ran.
+#[test]
+fn a_sub_workflow_interrupted_by_two_crashes_runs_once() {
+    let dirs = Dirs::new();
+    let log = dirs.journal.join("child.jsonl");
+    let child = format!(
+        r#"name: slow_child
+version: 1
+input:
+  n: {{ type: integer }}
+tasks:
+  first: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{input.n}}" }} }}
+  pause: {{ component: core, action: sleep, input: {{ ms: 2500 }}, depends_on: [first] }}
+  second: {{ component: core, action: journal, input: {{ path: "{log}", value: "${{tasks.first.output.value + 1}}" }}, depends_on: [pause] }}
+output:
+  last: "${{tasks.second.output.value}}"
+"#,
+        log = log.display()
+    );
+    std::fs::write(dirs.workflows.join("slow_child.yaml"), child).unwrap();
+    let parent = "name: parent\nversion: 1\ntasks:\n  sub: { workflow: slow_child@1, input: { n: 7 } }\noutput:\n  last: \"${tasks.sub.output.last}\"\n";
+    std::fs::write(dirs.workflows.join("parent.yaml"), parent).unwrap();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let lines = || std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_string).collect::<Vec<_>>();
+
+    // Life 0: the parent starts its child, whose first task runs; killed during the pause.
+    let server = Server::start(&dirs, 0);
+    let response = http.post(server.url("/api/v1/workflows/parent/executions")).json(&json!({ "input": {} })).send().unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().unwrap()["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    while lines().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the child's first task never ran:\n{}", logs(&dirs));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.kill(&dirs);
+    // Life 1: recovered (the parent's task is attempt 2), killed again before the child ends.
+    let server = Server::start(&dirs, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill(&dirs);
+    // Life 2: attempt 3 of the parent's task; everything finishes.
+    let server = Server::start(&dirs, 2);
+    let started = Instant::now();
+    let exec = loop {
+        let exec = get(&http, &server, &format!("/api/v1/executions/{id}"));
+        if exec["status"] != "running" {
+            break exec;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the parent did not finish:\n{}", logs(&dirs));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exec["status"], "completed", "{exec}\n{}", logs(&dirs));
+    assert_eq!(exec["output"], json!({ "last": 8 }), "{exec}");
+
+    // One child, and each of its side effects ran in that child only.
+    let list = get(&http, &server, "/api/v1/executions?limit=100");
+    let children: Vec<&str> = list["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .filter(|child| child.starts_with(&format!("{id}/")))
+        .collect();
+    assert_eq!(children.len(), 1, "one child execution, not {children:?}");
+    let runs: Vec<Value> = lines().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let keys: BTreeSet<&str> = runs.iter().filter_map(|r| r["key"].as_str()).collect();
+    assert_eq!(keys.len(), 2, "the child's two journal tasks ran in one child execution: {runs:?}");
+    assert!(keys.iter().all(|key| key.starts_with(&format!("{}/", children[0]))), "{keys:?} are the child's tasks");
+}

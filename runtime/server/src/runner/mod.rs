@@ -515,17 +515,18 @@ impl Runner {
         }
     }
 
-    /// Finds the child execution of a call's attempt: the previous attempt's child if it
-    /// was interrupted (still running, or done with a result the parent never got), else
-    /// this attempt's own.
+    /// Finds the child execution of a call's attempt: an earlier attempt's child if it was
+    /// interrupted (still running, or done with a result the parent never got), else this
+    /// attempt's own. An attempt that found an earlier child made none of its own, so the
+    /// search goes back past attempts without a child, whatever the number of recoveries,
+    /// and stops at a child that failed: the attempt after it is a retry, with a new child.
     #[allow(clippy::result_large_err, reason = "a Failure is what the call reports; rare path")]
     fn attach_child(&self, key: &str, attempt: u32) -> Result<Attached, Failure> {
         let store_error = |e: RunError| Failure::new("retryable", format!("cannot read sub-workflow {key}: {e}"));
-        if attempt > 1 {
-            let previous = child_id(key, attempt - 1);
-            match self.find(&previous).map_err(store_error)? {
-                Attached::Finished(exec) if exec.status != harmonia_engine::ExecStatus::Completed => {}
-                Attached::Absent => {}
+        for earlier in (1..attempt).rev() {
+            match self.find(&child_id(key, earlier)).map_err(store_error)? {
+                Attached::Absent => continue,
+                Attached::Finished(exec) if exec.status != harmonia_engine::ExecStatus::Completed => break,
                 found => return Ok(found),
             }
         }
