@@ -140,7 +140,7 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
 async fn automatic_checkpoints_come_every_n_steps_and_only_the_newest_are_kept() {
     let env = env().await;
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
-    let runner = env.runner(store.clone()).with_settings(RunnerSettings { checkpoint_every: 1, keep_checkpoints: 2 });
+    let runner = env.runner(store.clone()).with_settings(RunnerSettings { checkpoint_every: 1, keep_checkpoints: 2, ..RunnerSettings::default() });
     let done = runner.run(env.plan.clone(), "auto", json!({ "n": 5, "wait_ms": 0 })).await.unwrap();
     assert_eq!(done.output, Some(json!(7)), "{done:#?}");
     let checkpoints = runner.checkpoints("auto").unwrap();

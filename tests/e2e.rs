@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod crash;
 mod durable;
+mod limits;
 mod plugins_api;
 mod serve;
 mod templates;

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod diag;
 pub mod expr;
+pub mod limits;
 pub mod parse;
 mod read;
 pub mod template;
@@ -24,8 +25,9 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use expr::{
     EvalError, Expr, ExprError, NoTasks, Part, Root, Scope, TaskLookup, TaskView, Template,
 };
+pub use limits::Limits;
 pub use parse::{
-    DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow,
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow, parse_workflow_with,
 };
 pub use template::{Declared, RenderError, check_template, render_template, render_template_json};
 pub use types::*;

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::expr::{Expr, Template};
+use crate::limits::{Limits, MAX_NAME_LEN, MAX_VERSION_LEN};
 use crate::read::{Entry, Reader, is_name, is_null, join, json_scalar};
 use crate::types::*;
 use crate::validate;
@@ -65,14 +66,35 @@ pub const DEFAULT_CONCURRENCY: u32 = 32;
 /// `max_iterations` of a `repeat` that gives none.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 100;
 
-/// Parses and validates a workflow (YAML or JSON). `file` only names the file in errors.
+/// Parses and validates a workflow (YAML or JSON) within the default [`Limits`]. `file`
+/// only names the file in errors.
 pub fn parse_workflow(text: &str, file: Option<&Path>) -> Result<Workflow, Diagnostics> {
-    let root = yaml::parse(text).map_err(|d| Diagnostics::from(d).finish(file))?;
+    parse_workflow_with(text, file, &Limits::default())
+}
+
+/// [`parse_workflow`] within `limits`.
+pub fn parse_workflow_with(text: &str, file: Option<&Path>, limits: &Limits) -> Result<Workflow, Diagnostics> {
+    let root = yaml::parse(text, limits).map_err(|d| Diagnostics::from(d).finish(file))?;
+    check_task_count(&root, limits).map_err(|d| Diagnostics::from(d).finish(file))?;
     let mut reader = Reader::default();
     let mut workflow = read_workflow(&mut reader, &root);
     workflow.source = file.map(Path::to_path_buf);
     validate::validate_into(&workflow, &reader.spans, &mut reader.diags);
     Diagnostics(reader.diags).finish(file).into_result(workflow)
+}
+
+/// Refuses a workflow with more tasks than `limits` allow before any of them is read: the
+/// graph checks that follow cost more with every task.
+fn check_task_count(root: &Node, limits: &Limits) -> Result<(), Diagnostic> {
+    let Kind::Map(entries) = &root.kind else { return Ok(()) };
+    let tasks = entries.iter().find(|(k, _)| k.scalar().is_some_and(|s| s.text == "tasks"));
+    match tasks {
+        Some((_, Node { kind: Kind::Map(tasks), span })) if tasks.len() > limits.max_tasks => {
+            let what = format!("the number of tasks ({})", tasks.len());
+            Err(Diagnostic::new(*span, Limits::exceeded(&what, limits.max_tasks, "workflow_max_tasks")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Reads and parses a workflow file.
@@ -213,6 +235,8 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
                                 "`name` may only hold letters, digits, `_` and `-`, got `{name}`"
                             ),
                         );
+                    } else if name.len() > MAX_NAME_LEN {
+                        r.error(v.span, format!("`name` is {} characters long, over the limit of {MAX_NAME_LEN}", name.len()));
                     }
                     wf.name = name;
                 }
@@ -220,6 +244,13 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
             "version" => {
                 // As written: `1.0` is "1.0", not the number 1.
                 match v.scalar().filter(|s| !is_null(v) && !s.text.contains('@')) {
+                    Some(s) if !is_version(&s.text) => r.error(
+                        v.span,
+                        format!(
+                            "`version` may only hold letters, digits, `.`, `_`, `-` and `+`, at most {MAX_VERSION_LEN} of them, got `{}`",
+                            s.text.escape_debug()
+                        ),
+                    ),
                     Some(s) => wf.version = s.text.clone(),
                     None => r.error(
                         v.span,
@@ -260,6 +291,9 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
                                 t.key
                             ),
                         );
+                    } else if t.key.len() > MAX_NAME_LEN {
+                        let message = format!("task id `{}...` is {} characters long, over the limit of {MAX_NAME_LEN}", &t.key[..16], t.key.len());
+                        r.error(t.key_node.span, message);
                     }
                     wf.tasks.insert(t.key.to_string(), task);
                 }
@@ -647,4 +681,11 @@ fn read_on_error(r: &mut Reader, node: &Node, path: &str) -> OnError {
             OnError::Fail
         }
     }
+}
+
+/// A version: 1 to [`MAX_VERSION_LEN`] letters, digits, `.`, `_`, `-` and `+` (it is a part
+/// of URLs and store keys).
+fn is_version(text: &str) -> bool {
+    (1..=MAX_VERSION_LEN).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
 }

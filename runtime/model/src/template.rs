@@ -11,6 +11,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::limits::Limits;
 use crate::check::check_params;
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::expr::template::{Piece, split};
@@ -57,7 +58,7 @@ impl RenderError {
 /// `${params...}` placeholder names a declared parameter. Returns what it declares. The rest
 /// of the workflow can only be checked once rendered with values.
 pub fn check_template(text: &str, file: Option<&Path>) -> Result<Declared, Diagnostics> {
-    let root = yaml::parse(text).map_err(|d| Diagnostics::from(d).finish(file))?;
+    let root = yaml::parse(text, &Limits::default()).map_err(|d| Diagnostics::from(d).finish(file))?;
     let mut r = Reader::default();
     let (entries, declared) = read_template(&mut r, &root);
     // No values: every placeholder is checked and none is evaluated.
@@ -130,7 +131,7 @@ fn render(
     values: impl FnOnce(&Declared, &mut Vec<Diagnostic>) -> Map<String, Value>,
 ) -> Result<String, RenderError> {
     let root =
-        yaml::parse(text).map_err(|d| RenderError::Template(Diagnostics::from(d).finish(file)))?;
+        yaml::parse(text, &Limits::default()).map_err(|d| RenderError::Template(Diagnostics::from(d).finish(file)))?;
     let mut r = Reader::default();
     let (entries, declared) = read_template(&mut r, &root);
     let mut value_diags = Vec::new();

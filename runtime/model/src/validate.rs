@@ -61,8 +61,9 @@ struct Site<'a> {
     /// "`input` of task `b`".
     place: String,
     roots: Vec<Root>,
-    /// Tasks it may refer to; None: any task.
-    tasks: Option<&'a HashSet<String>>,
+    /// The tasks whose results it may use are these and their transitive dependencies;
+    /// None: any task.
+    tasks: Option<&'a [&'a str]>,
     /// The task the expression belongs to, for "does not depend on it".
     owner: Option<&'a str>,
 }
@@ -127,44 +128,48 @@ impl<'a> Validator<'a> {
                     .collect()
             })
             .collect();
-        // 0: not visited, 1: on the stack, 2: done.
+        // 0: not visited, 1: on the path, 2: done.
         let mut state = vec![0u8; deps.len()];
         let mut found: Vec<Vec<usize>> = Vec::new();
-        fn visit(
-            n: usize,
-            deps: &[Vec<usize>],
-            state: &mut [u8],
-            stack: &mut Vec<usize>,
-            found: &mut Vec<Vec<usize>>,
-        ) {
-            state[n] = 1;
-            stack.push(n);
-            for &d in &deps[n] {
+        // Depth-first with a stack of its own (a chain of 20,000 tasks would overflow the
+        // thread's): each entry is a task on the path and the next of its dependencies to
+        // look at; `path` is the tasks alone, to cut a cycle out of.
+        for start in 0..deps.len() {
+            if state[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+            let mut path: Vec<usize> = vec![start];
+            state[start] = 1;
+            while let Some((n, next)) = stack.last_mut() {
+                let n = *n;
+                let Some(&d) = deps[n].get(*next) else {
+                    stack.pop();
+                    path.pop();
+                    state[n] = 2;
+                    continue;
+                };
+                *next += 1;
                 if d == n {
                     continue; // reported as "depends on itself"
                 }
-                if state[d] == 1 {
-                    let start = stack.iter().position(|&s| s == d).unwrap_or(0);
-                    let mut cycle = stack[start..].to_vec();
-                    let min = cycle
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|(_, n)| **n)
-                        .map_or(0, |(i, _)| i);
-                    cycle.rotate_left(min);
-                    if !found.contains(&cycle) {
-                        found.push(cycle);
+                match state[d] {
+                    1 => {
+                        let from = path.iter().position(|&s| s == d).unwrap_or(0);
+                        let mut cycle = path[from..].to_vec();
+                        let min = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map_or(0, |(i, _)| i);
+                        cycle.rotate_left(min);
+                        if !found.contains(&cycle) {
+                            found.push(cycle);
+                        }
                     }
-                } else if state[d] == 0 {
-                    visit(d, deps, state, stack, found);
+                    0 => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                        path.push(d);
+                    }
+                    _ => {}
                 }
-            }
-            stack.pop();
-            state[n] = 2;
-        }
-        for n in 0..deps.len() {
-            if state[n] == 0 {
-                visit(n, &deps, &mut state, &mut Vec::new(), &mut found);
             }
         }
         let ids: Vec<&Task> = self.wf.tasks.values().collect();
@@ -179,23 +184,23 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// Transitive `depends_on` of every task (cycles tolerated).
-    fn ancestors(&self) -> HashMap<&'a str, HashSet<String>> {
-        let wf = self.wf;
-        let mut out = HashMap::new();
-        for task in wf.tasks.values() {
-            let mut seen = HashSet::new();
-            let mut todo: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
-            while let Some(id) = todo.pop() {
-                if seen.insert(id.to_string())
-                    && let Some(t) = wf.tasks.get(id)
-                {
-                    todo.extend(t.depends_on.iter().map(String::as_str));
-                }
+    /// Whether `target` is one of `from` or of their transitive `depends_on` (cycles
+    /// tolerated). Asked once per task an expression refers to, rather than holding every
+    /// task's ancestors, which grows with the square of a chain's length.
+    fn reaches(&self, from: &[&'a str], target: &str) -> bool {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut todo: Vec<&str> = from.to_vec();
+        while let Some(id) = todo.pop() {
+            if id == target {
+                return true;
             }
-            out.insert(task.id.as_str(), seen);
+            if seen.insert(id)
+                && let Some(t) = self.wf.tasks.get(id)
+            {
+                todo.extend(t.depends_on.iter().map(String::as_str));
+            }
         }
-        out
+        false
     }
 
     fn switches(&mut self) {
@@ -293,16 +298,15 @@ impl<'a> Validator<'a> {
 
     fn expressions(&mut self) {
         let wf = self.wf;
-        let ancestors = self.ancestors();
-        // Tasks a fallback may see: those it stands in for, and what they may see.
-        let mut fallback_sees: HashMap<&str, HashSet<String>> = HashMap::new();
+        // Tasks a fallback may see: those it stands in for, what they may see, and what its
+        // own dependencies may.
+        let mut fallback_sees: HashMap<&str, Vec<&'a str>> = HashMap::new();
         for (fallback, of) in &self.fallbacks {
             let sees = fallback_sees.entry(fallback).or_default();
-            sees.extend(ancestors.get(fallback).into_iter().flatten().cloned());
-            for t in of {
-                sees.insert(t.to_string());
-                sees.extend(ancestors.get(t).into_iter().flatten().cloned());
+            if let Some(task) = wf.tasks.get(*fallback) {
+                sees.extend(task.depends_on.iter().map(String::as_str));
             }
+            sees.extend(of.iter().copied());
         }
         let base = [
             Root::Input,
@@ -334,7 +338,6 @@ impl<'a> Validator<'a> {
                 },
             );
         }
-        let empty = HashSet::new();
         for task in all_tasks(wf) {
             let id = task.id.as_str();
             let on_failure = id == ON_FAILURE;
@@ -343,12 +346,13 @@ impl<'a> Validator<'a> {
             if on_failure || is_fallback {
                 roots.push(Root::Failure);
             }
+            let own: Vec<&str> = task.depends_on.iter().map(String::as_str).collect();
             let tasks = if on_failure {
                 None
             } else if is_fallback {
-                fallback_sees.get(id)
+                fallback_sees.get(id).map(Vec::as_slice)
             } else {
-                Some(ancestors.get(id).unwrap_or(&empty))
+                Some(own.as_slice())
             };
             let site = |what: &str, extra: &[Root]| Site {
                 place: format!("`{what}` of task `{id}`"),
@@ -431,8 +435,8 @@ impl<'a> Validator<'a> {
                 );
                 continue;
             }
-            let Some(allowed) = site.tasks else { continue };
-            if allowed.contains(t) {
+            let Some(from) = site.tasks else { continue };
+            if self.reaches(from, t) {
                 continue;
             }
             let owner = site.owner.unwrap_or_default();

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::diag::Diagnostic;
 use crate::expr::template::find_close;
+use crate::limits::Limits;
 use crate::types::Span;
 
 /// A node of a YAML document.
@@ -224,13 +225,19 @@ enum Open {
     Map(Span, usize, Vec<(Node, Node)>, Option<Node>),
 }
 
-/// Parses one YAML (or JSON) document. A syntax error is one diagnostic.
-pub(crate) fn parse(text: &str) -> Result<Node, Diagnostic> {
+/// Parses one YAML (or JSON) document. A syntax error is one diagnostic, and so is a
+/// document over `limits` (nesting depth, nodes with aliases expanded): it is refused as
+/// soon as the count passes the limit, so the tree never grows beyond it.
+pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Node, Diagnostic> {
     let shielded = shield(text);
     let source = shielded.as_deref().unwrap_or(text);
     let mut parser = Parser::new_from_str(source);
     let mut stack: Vec<Open> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each anchored node with the number of nodes it holds: an alias costs that many.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    // Nodes of the tree so far, and of each open collection (to size an anchored one).
+    let mut nodes = 0usize;
+    let mut opened_at: Vec<usize> = Vec::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
     while let Some(event) = parser.next_event() {
@@ -241,6 +248,7 @@ pub(crate) fn parse(text: &str) -> Result<Node, Diagnostic> {
             )
         })?;
         let at = span_of(span.start);
+        let is_end = matches!(event, Event::SequenceEnd | Event::MappingEnd);
         let done = match event {
             Event::DocumentStart(_) => {
                 documents += 1;
@@ -273,15 +281,23 @@ pub(crate) fn parse(text: &str) -> Result<Node, Diagnostic> {
                 Some((node, anchor))
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((node.clone(), 0)),
+                Some((node, size)) => {
+                    // Counted before the copy is made.
+                    count(&mut nodes, *size - 1, limits, at)?;
+                    Some((node.clone(), 0))
+                }
                 None => return Err(Diagnostic::new(at, "alias to an unknown anchor")),
             },
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Open::Seq(at, anchor, Vec::new()));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Open::Map(at, anchor, Vec::new(), None));
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= limits.max_depth {
+                    let message = Limits::exceeded("the nesting of mappings and lists", limits.max_depth, "workflow_max_depth");
+                    return Err(Diagnostic::new(at, message));
+                }
+                opened_at.push(nodes);
+                stack.push(match event {
+                    Event::SequenceStart(..) => Open::Seq(at, anchor, Vec::new()),
+                    _ => Open::Map(at, anchor, Vec::new(), None),
+                });
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
@@ -304,8 +320,11 @@ pub(crate) fn parse(text: &str) -> Result<Node, Diagnostic> {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
         let Some((node, anchor)) = done else { continue };
+        // The node itself; a collection's contents were counted as they came.
+        let before = if is_end { opened_at.pop().unwrap_or(nodes) } else { nodes };
+        count(&mut nodes, 1, limits, at)?;
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), nodes - before));
         }
         match stack.last_mut() {
             Some(Open::Seq(_, _, items)) => items.push(node),
@@ -325,6 +344,16 @@ pub(crate) fn parse(text: &str) -> Result<Node, Diagnostic> {
             "the file is empty",
         )),
     }
+}
+
+/// Adds `more` nodes to the count, refusing the document past the limit.
+fn count(nodes: &mut usize, more: usize, limits: &Limits, at: Span) -> Result<(), Diagnostic> {
+    *nodes = nodes.saturating_add(more);
+    if *nodes > limits.max_nodes {
+        let what = "the number of YAML nodes (with aliases expanded)";
+        return Err(Diagnostic::new(at, Limits::exceeded(what, limits.max_nodes, "workflow_max_nodes")));
+    }
+    Ok(())
 }
 
 /// A tree to write out as YAML: nodes kept as written, or JSON values.
@@ -472,7 +501,7 @@ mod tests {
         let mut back = shielded.clone();
         unshield(&mut back);
         assert_eq!(back, text);
-        let node = parse(text).unwrap();
+        let node = parse(text, &Limits::default()).unwrap();
         let Kind::Map(entries) = node.kind else {
             panic!()
         };
@@ -485,11 +514,53 @@ mod tests {
 
     #[test]
     fn anchors_and_aliases_are_copies() {
-        let node = parse("a: &x { k: 1 }\nb: *x\n").unwrap();
+        let node = parse("a: &x { k: 1 }\nb: *x\n", &Limits::default()).unwrap();
         let Kind::Map(entries) = node.kind else {
             panic!()
         };
         assert!(matches!(&entries[1].1.kind, Kind::Map(m) if m.len() == 1));
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused_where_it_goes_too_deep() {
+        let limits = Limits::default();
+        // Block lists 100,000 deep overflowed the stack; flow ones too, in the parser.
+        for text in [format!("k:\n{}x\n", "- ".repeat(100_000)), format!("k: {}{}\n", "[".repeat(100_000), "]".repeat(100_000))] {
+            let e = parse(&text, &limits).unwrap_err();
+            assert!(e.message.contains("nesting") || e.message.contains("recursion limit"), "{}", e.message);
+        }
+        let e = parse(&format!("k:\n{}x\n", "- ".repeat(100_000)), &limits).unwrap_err();
+        assert!(e.message.contains("limit of 64 (workflow_max_depth"), "{}", e.message);
+        assert_eq!(e.line, 2);
+        // Up to the limit is fine, and an operator's higher limit lets more through.
+        let at_limit = format!("{}x\n", "- ".repeat(64));
+        assert!(parse(&at_limit, &limits).is_ok());
+        let deeper = format!("{}x\n", "- ".repeat(100));
+        assert!(parse(&deeper, &limits).is_err());
+        assert!(parse(&deeper, &Limits { max_depth: 100, ..limits }).is_ok());
+    }
+
+    #[test]
+    fn aliases_count_as_every_node_they_copy() {
+        // 8 levels of 10 aliases: 433 bytes that expanded to 10^8 nodes (out of memory).
+        let mut text = String::from("a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+        for i in 1..=8 {
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(",")));
+        }
+        let e = parse(&text, &Limits::default()).unwrap_err();
+        assert!(e.message.contains("the number of YAML nodes (with aliases expanded) exceeds the limit of 1000000"), "{}", e.message);
+        assert!(e.message.contains("workflow_max_nodes"), "{}", e.message);
+        // Five of them (a0 to a4: lists of 11, 111, ... 111,111 nodes) are well within.
+        let small: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+        let node = parse(&small, &Limits::default()).unwrap();
+        let Kind::Map(entries) = &node.kind else { panic!() };
+        let Kind::Seq(a4) = &entries[4].1.kind else { panic!() };
+        assert_eq!(a4.len(), 10);
+        // The count is exact: a document of n nodes passes a limit of n and fails n - 1
+        // (the root mapping, its five keys and their lists).
+        let nodes = 1 + 5 + 11 + 111 + 1_111 + 11_111 + 111_111;
+        assert!(parse(&small, &Limits { max_nodes: nodes, ..Limits::default() }).is_ok());
+        assert!(parse(&small, &Limits { max_nodes: nodes - 1, ..Limits::default() }).is_err());
     }
 
     #[test]
@@ -500,7 +571,7 @@ mod tests {
             ("d".into(), Out::Value(value.clone())),
         ]);
         let text = emit(&out);
-        let node = parse(&text).unwrap();
+        let node = parse(&text, &Limits::default()).unwrap();
         let Kind::Map(entries) = &node.kind else {
             panic!()
         };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use harmonia_engine::Plan;
 use harmonia_host::Host;
-use harmonia_model::{Diagnostics, PluginCatalog, Workflow, WorkflowCatalog};
+use harmonia_model::{Diagnostics, Limits, PluginCatalog, Workflow, WorkflowCatalog};
 
 use crate::runner::WorkflowSource;
 
@@ -43,13 +43,14 @@ impl WorkflowDirs {
     /// Reads every workflow file directly in each directory; files that do not parse are
     /// skipped here (they are reported when used on their own).
     pub fn load(dirs: &[PathBuf]) -> WorkflowDirs {
-        Self::load_checked(dirs, |_| Ok(())).0
+        Self::load_checked(dirs, &Limits::default(), |_| Ok(())).0
     }
 
     /// Like [`WorkflowDirs::load`], with a further check per workflow; returns the errors of
     /// the files that were skipped.
     pub fn load_checked(
         dirs: &[PathBuf],
+        limits: &Limits,
         check: impl Fn(&Workflow) -> Result<(), Diagnostics>,
     ) -> (WorkflowDirs, Vec<Diagnostics>) {
         let mut found = WorkflowDirs::default();
@@ -66,7 +67,7 @@ impl WorkflowDirs {
                         continue;
                     }
                 };
-                match harmonia_model::parse_workflow(&text, Some(&file)).and_then(|w| check(&w).map(|()| w)) {
+                match harmonia_model::parse_workflow_with(&text, Some(&file), limits).and_then(|w| check(&w).map(|()| w)) {
                     Ok(workflow) => found.insert_text(workflow, text.into()),
                     Err(e) => errors.push(e),
                 }

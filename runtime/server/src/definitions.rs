@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use harmonia_model::Limits;
 use harmonia_store::{Batch, Space, Store, StoreError, keys, scan_pages};
 
 use crate::catalog::WorkflowDirs;
@@ -10,7 +11,8 @@ use crate::catalog::WorkflowDirs;
 /// Stores every version of `dirs` not stored yet, and adds the stored versions `dirs` does
 /// not have. A file whose version is stored with other content is reported, and the
 /// stored content kept: a version, once used, does not change (give the file a new one).
-pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, StoreError> {
+/// Stored versions are read within `limits`; one over them is reported and stays stored.
+pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs, limits: &Limits) -> Result<Vec<String>, StoreError> {
     let mut warnings = Vec::new();
     let mut batch = Batch::new();
     let mut changed = Vec::new();
@@ -33,7 +35,7 @@ pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, S
     }
     store.commit(batch)?;
     for text in changed {
-        if let Ok(workflow) = harmonia_model::parse_workflow(&text, None) {
+        if let Ok(workflow) = harmonia_model::parse_workflow_with(&text, None, limits) {
             dirs.replace(workflow, text.into());
         }
     }
@@ -46,7 +48,7 @@ pub fn sync(store: &dyn Store, dirs: &mut WorkflowDirs) -> Result<Vec<String>, S
         if deleted.contains(name.as_bytes()) {
             continue; // deleted over the API: kept for its executions, not offered for new ones
         }
-        match harmonia_model::parse_workflow(&text, None) {
+        match harmonia_model::parse_workflow_with(&text, None, limits) {
             Ok(workflow) if dirs.plan_exact(&workflow.name, &workflow.version).is_none() => {
                 dirs.insert_text(workflow, Arc::from(text));
             }
@@ -143,13 +145,13 @@ mod tests {
     fn every_version_is_stored_a_changed_version_is_refused_and_gone_files_stay_usable() {
         let store = MemStore::new();
         let (_d, mut dirs) = dirs_with(&[("wf.yaml", V1)]);
-        assert!(sync(&store, &mut dirs).unwrap().is_empty());
+        assert!(sync(&store, &mut dirs, &Limits::default()).unwrap().is_empty());
 
         // The file gets a second task under the same version, and a version 2 appears.
         let changed = V1.replace("tasks:\n", "tasks:\n  b: { component: core, action: echo }\n");
         let v2 = changed.replace("\"1\"", "\"2\"");
         let (_d, mut dirs) = dirs_with(&[("wf.yaml", &changed), ("wf2.yaml", &v2)]);
-        let warnings = sync(&store, &mut dirs).unwrap();
+        let warnings = sync(&store, &mut dirs, &Limits::default()).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("workflow wf version 1 differs"), "{warnings:?}");
         assert_eq!(dirs.plan("wf", Some("1")).unwrap().workflow.tasks.len(), 1, "the stored v1 is kept");
@@ -157,7 +159,7 @@ mod tests {
 
         // Without any file, both stored versions are there (for executions picked up later).
         let (_d, mut dirs) = dirs_with(&[]);
-        assert!(sync(&store, &mut dirs).unwrap().is_empty());
+        assert!(sync(&store, &mut dirs, &Limits::default()).unwrap().is_empty());
         assert_eq!(dirs.list(), [("wf".to_string(), vec!["1".to_string(), "2".to_string()])]);
     }
 }

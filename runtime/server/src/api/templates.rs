@@ -214,7 +214,7 @@ async fn instantiate(
         RenderError::Params(d) => invalid("invalid_params", d),
         RenderError::Workflow(d) => invalid("invalid_workflow", d),
     })?;
-    let workflow = harmonia_model::parse_workflow(&rendered, None).map_err(|d| invalid("invalid_workflow", &d))?;
+    let (workflow, rendered) = super::workflows::parse(&state, rendered).await?;
     if !body.dry_run {
         return super::workflows::store(&state, workflow, rendered).await;
     }

@@ -109,8 +109,19 @@ pub(super) fn body_text(headers: &HeaderMap, body: Result<String, StringRejectio
 
 async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<String, StringRejection>) -> Result<Response, ApiError> {
     let body = body_text(&headers, body, "workflow")?;
-    let workflow = harmonia_model::parse_workflow(&body, None).map_err(|d| invalid("invalid_workflow", &d))?;
+    let (workflow, body) = parse(&state, body).await?;
     store(&state, workflow, body).await
+}
+
+/// Parses and validates a workflow within the runner's limits, off the async workers: a
+/// document of many tasks takes a while to check, and requests must not wait for it.
+/// Gives the text back with the workflow.
+pub(super) async fn parse(state: &AppState, text: String) -> Result<(Workflow, String), ApiError> {
+    let limits = state.runner.limits();
+    let (parsed, text) = tokio::task::spawn_blocking(move || (harmonia_model::parse_workflow_with(&text, None, &limits), text))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the workflow check stopped: {e}")))?;
+    Ok((parsed.map_err(|d| invalid("invalid_workflow", &d))?, text))
 }
 
 /// What storing checks: the plugins and the sub-workflows the workflow calls are known.

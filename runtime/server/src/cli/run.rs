@@ -89,7 +89,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     dirs.replace(workflow, text.into());
     let store = args.data.as_ref().map(|data| args.state.open_store(data)).transpose()?;
     if let Some(store) = &store {
-        for warning in harmonia::definitions::sync(&**store, &mut dirs)? {
+        for warning in harmonia::definitions::sync(&**store, &mut dirs, &args.state.limits())? {
             eprintln!("warning: {warning}");
         }
     }

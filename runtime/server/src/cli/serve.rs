@@ -17,6 +17,7 @@ use harmonia::api::auth::Auth;
 use harmonia::api::{AppState, SharedWorkflows, router};
 use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
 use harmonia_host::{Host, HostConfig};
+use harmonia_model::Limits;
 use harmonia_store::{RocksStore, StoreOptions, SyncMode};
 
 #[derive(Args)]
@@ -78,6 +79,9 @@ struct FileConfig {
     retention: Option<String>,
     max_body: Option<usize>,
     max_upload: Option<usize>,
+    workflow_max_tasks: Option<usize>,
+    workflow_max_depth: Option<usize>,
+    workflow_max_nodes: Option<usize>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -112,6 +116,9 @@ impl ServeArgs {
             state.sync = file.sync.as_deref().map(parse_sync).transpose().map_err(|e| anyhow::anyhow!("{}: sync: {e}", path.display()))?;
         }
         state.checkpoint_every = state.checkpoint_every.or(file.checkpoint_every);
+        state.workflow_max_tasks = state.workflow_max_tasks.or(file.workflow_max_tasks);
+        state.workflow_max_depth = state.workflow_max_depth.or(file.workflow_max_depth);
+        state.workflow_max_nodes = state.workflow_max_nodes.or(file.workflow_max_nodes);
         if state.retention.is_none() {
             state.retention = file.retention.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: retention: {e}", path.display()))?;
         }
@@ -152,6 +159,15 @@ pub struct StateArgs {
     /// `30d`, `12h`, `90m`, `45s`. Off by default: everything is kept.
     #[arg(long, env = "HARMONIA_RETENTION", value_parser = parse_age)]
     pub retention: Option<Duration>,
+    /// The most tasks a workflow may have [default: 10000].
+    #[arg(long, env = "HARMONIA_WORKFLOW_MAX_TASKS")]
+    pub workflow_max_tasks: Option<usize>,
+    /// The deepest nesting of mappings and lists in a workflow document [default: 64].
+    #[arg(long, env = "HARMONIA_WORKFLOW_MAX_DEPTH")]
+    pub workflow_max_depth: Option<usize>,
+    /// The most YAML nodes in a workflow document, with aliases expanded [default: 1000000].
+    #[arg(long, env = "HARMONIA_WORKFLOW_MAX_NODES")]
+    pub workflow_max_nodes: Option<usize>,
 }
 
 fn parse_sync(text: &str) -> Result<SyncMode, String> {
@@ -179,6 +195,16 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
 }
 
 impl StateArgs {
+    /// What a workflow document may hold: the defaults, less or more as the settings say.
+    pub fn limits(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            max_tasks: self.workflow_max_tasks.unwrap_or(defaults.max_tasks),
+            max_depth: self.workflow_max_depth.unwrap_or(defaults.max_depth),
+            max_nodes: self.workflow_max_nodes.unwrap_or(defaults.max_nodes),
+        }
+    }
+
     /// Opens the store in `<data>/state`.
     pub fn open_store(&self, data: &Path) -> anyhow::Result<Arc<RocksStore>> {
         std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
@@ -189,19 +215,20 @@ impl StateArgs {
     /// A runner keeping executions in `store`.
     pub fn runner(&self, host: Host, workflows: Arc<dyn WorkflowSource>, store: Arc<RocksStore>) -> Runner {
         let defaults = RunnerSettings::default();
-        let settings = RunnerSettings { checkpoint_every: self.checkpoint_every.unwrap_or(defaults.checkpoint_every), ..defaults };
+        let checkpoint_every = self.checkpoint_every.unwrap_or(defaults.checkpoint_every);
+        let settings = RunnerSettings { checkpoint_every, limits: self.limits(), ..defaults };
         Runner::new(host, workflows, Arc::new(SystemClock)).with_store(store).with_settings(settings)
     }
 }
 
 /// Reads every workflow file of `dir`; a file that does not parse or uses unknown plugins
 /// is reported and skipped.
-fn load_workflows(dir: &Path, host: &Host) -> WorkflowDirs {
+fn load_workflows(dir: &Path, host: &Host, limits: &Limits) -> WorkflowDirs {
     if !dir.is_dir() {
         eprintln!("warning: workflows directory {} not found", dir.display());
     }
     let check = |w: &harmonia_model::Workflow| harmonia_model::check_plugins(w, &HostCatalog(host));
-    let (found, errors) = WorkflowDirs::load_checked(&[dir.to_path_buf()], check);
+    let (found, errors) = WorkflowDirs::load_checked(&[dir.to_path_buf()], limits, check);
     for error in errors {
         eprintln!("warning: workflow skipped:\n{error}");
     }
@@ -269,8 +296,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: plugin {} not loaded: {}", failure.file.display(), failure.reason);
     }
     let _watcher = host.watch()?;
-    let mut workflows = load_workflows(&args.workflows, &host);
-    for warning in definitions::sync(&*store, &mut workflows)? {
+    let limits = args.state.limits();
+    let mut workflows = load_workflows(&args.workflows, &host, &limits);
+    for warning in definitions::sync(&*store, &mut workflows, &limits)? {
         eprintln!("warning: {warning}");
     }
     *shared.write().expect("workflows lock") = workflows;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use harmonia_engine::{Event, Execution, Failure, Plan};
 use harmonia_host::Host;
+use harmonia_model::Limits;
 use harmonia_store::{MemStore, Space, Store, StoreError, keys};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,11 +48,14 @@ pub struct RunnerSettings {
     /// How many automatic checkpoints of an execution are kept, the newest (those asked for
     /// are all kept).
     pub keep_checkpoints: usize,
+    /// What a workflow document may hold: for those stored through this runner's API and
+    /// for stored ones read back.
+    pub limits: Limits,
 }
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        RunnerSettings { checkpoint_every: 100, keep_checkpoints: 3 }
+        RunnerSettings { checkpoint_every: 100, keep_checkpoints: 3, limits: Limits::default() }
     }
 }
 
@@ -163,6 +167,11 @@ impl Runner {
         self
     }
 
+    /// What a workflow document may hold (its settings' limits).
+    pub fn limits(&self) -> Limits {
+        self.inner.settings.limits
+    }
+
     pub fn with_settings(mut self, settings: RunnerSettings) -> Runner {
         self.configure().settings = settings;
         self
@@ -197,7 +206,7 @@ impl Runner {
             return Ok(plan.clone());
         }
         let text = self.inner.store.get(Space::Workflows, &keys::workflow_key(workflow, version)?)?.ok_or_else(unknown)?;
-        let parsed = harmonia_model::parse_workflow(&String::from_utf8_lossy(&text), None);
+        let parsed = harmonia_model::parse_workflow_with(&String::from_utf8_lossy(&text), None, &self.inner.settings.limits);
         let plan = Arc::new(Plan::new(Arc::new(parsed.map_err(|_| unknown())?)));
         self.inner.stored_plans.lock().expect("plans lock").insert(key, plan.clone());
         Ok(plan)

@@ -1,0 +1,84 @@
+//! Workflow documents that used to crash or bloat a real `harmonia serve` (and `harmonia
+//! validate`): each is refused with a 400 naming its limit while the server keeps serving,
+//! and an operator's higher limit lets the large-but-legitimate ones through.
+
+use std::process::Command;
+use std::time::Instant;
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+use crate::support::{Launch, Server, expect, repo};
+
+/// `name: NAME`, `version: 1`, and `tasks` a chain of `n` echo calls.
+fn chain(name: &str, n: usize) -> String {
+    let mut text = format!("name: {name}\nversion: 1\ntasks:\n  t0: {{ component: core, action: echo, input: {{}} }}\n");
+    for i in 1..n {
+        text.push_str(&format!("  t{i}: {{ component: core, action: echo, input: {{}}, depends_on: [t{}] }}\n", i - 1));
+    }
+    text
+}
+
+/// Block lists nested 100,000 deep under a task's input: a stack overflow in the server.
+fn deep() -> String {
+    format!("name: deep\nversion: 1\ntasks:\n  a:\n    component: core\n    action: echo\n    input:\n      k:\n      {}x\n", "- ".repeat(100_000))
+}
+
+/// 8 levels of 10 aliases: 433 bytes, out of memory in 12 s.
+fn alias_bomb() -> String {
+    let mut text = String::from("name: bomb\nversion: 1\nvars:\n  a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..=8 {
+        text.push_str(&format!("  a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(",")));
+    }
+    text + "tasks:\n  a: { component: core, action: echo, input: {} }\n"
+}
+
+fn post(http: &Client, server: &Server, yaml: String) -> reqwest::blocking::Response {
+    http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml").body(yaml).send().unwrap()
+}
+
+#[test]
+fn workflow_bombs_are_refused_naming_their_limit_and_the_server_stays_up() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &repo().join("workflows"));
+    let http = Client::new();
+    for (yaml, limit) in [(deep(), "workflow_max_depth"), (alias_bomb(), "workflow_max_nodes"), (chain("long", 20_000), "workflow_max_tasks")] {
+        let started = Instant::now();
+        let body = expect(post(&http, &server, yaml), 400, Some("invalid_workflow"));
+        assert!(body.to_string().contains(limit), "{body}");
+        eprintln!("{limit}: refused in {:?}", started.elapsed());
+        expect(http.get(server.url("/health")).send().unwrap(), 200, None);
+    }
+    // A long chain within the limit is stored and runs to its end.
+    expect(post(&http, &server, chain("chain", 2_000)), 201, None);
+    let run = http.post(server.url("/api/v1/workflows/chain/executions?wait=60s")).json(&serde_json::json!({ "input": {} })).send().unwrap();
+    let body: Value = expect(run, 200, None);
+    assert_eq!(body["status"], "completed", "{body}");
+}
+
+#[test]
+fn an_operator_raises_the_task_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = repo().join("workflows");
+    let env = [("HARMONIA_WORKFLOW_MAX_TASKS", "20000")];
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), &workflows) });
+    let started = Instant::now();
+    expect(post(&Client::new(), &server, chain("long", 20_000)), 201, None);
+    eprintln!("a chain of 20,000 tasks stored in {:?}", started.elapsed());
+    server.stop();
+    // After a restart with the default limit, the stored version is reported, not lost.
+    let server = Server::start_with(data.path(), &workflows);
+    let log = server.stderr();
+    assert!(log.contains("a stored version of workflow long does not parse") && log.contains("workflow_max_tasks"), "{log}");
+}
+
+#[test]
+fn validate_reports_a_bomb_instead_of_crashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.yaml");
+    std::fs::write(&file, deep()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harmonia")).current_dir(repo()).arg("validate").arg(&file).output().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{printed}");
+    assert!(printed.contains("deep.yaml:9:") && printed.contains("exceeds the limit of 64 (workflow_max_depth"), "{printed}");
+}
