@@ -471,3 +471,65 @@ fn every_route_refuses_the_roles_below_its_own_and_every_change_is_audited() {
     assert!(entries.iter().all(|e| e["method"] != "GET"), "reads are not audited");
     server.stop();
 }
+
+/// A server without tokens (`./dev serve`) serves the clients on its machine, not the web
+/// pages their browsers show: a rebound host name, a foreign `Origin` (on a request or a
+/// WebSocket handshake) and a `text/plain` body are refused; tools that send none of these
+/// (curl, the CLI) and the server's own origin go through. With tokens, none of it applies.
+#[test]
+fn without_tokens_web_pages_cannot_use_the_server_through_a_browser() {
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let http = Client::new();
+    let own = server.base().to_string();
+    let port = own.rsplit(':').next().unwrap().to_string();
+    let workflow = "name: page\nversion: 1\ntasks:\n  a: { component: core, action: echo, input: {} }\n";
+    let post = |headers: &[(&str, &str)], body: &str| {
+        let mut request = http.post(server.url("/api/v1/workflows")).body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().unwrap()
+    };
+
+    // DNS rebinding: the page's own name, resolved to 127.0.0.1.
+    let rebound = format!("rebound.evil.example:{port}");
+    let body = expect(http.get(server.url("/api/v1/executions")).header("host", &rebound).send().unwrap(), 403, Some("forbidden_host"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("rebound.evil.example"), "{body}");
+    // A cross-site POST (a form or fetch from another site) carries its Origin.
+    let yaml = [("content-type", "application/yaml")];
+    let body = expect(post(&[yaml[0], ("origin", "https://evil.example")], workflow), 403, Some("cross_origin"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("https://evil.example"), "{body}");
+    expect(post(&[yaml[0], ("origin", "null")], workflow), 403, Some("cross_origin"));
+    // text/plain needs no preflight: not a workflow body any more.
+    expect(post(&[("content-type", "text/plain")], workflow), 415, Some("unsupported_media_type"));
+    assert_eq!(http.get(server.url("/api/v1/workflows/page")).send().unwrap().status(), 404, "nothing was stored");
+
+    // A WebSocket handshake from another site's page.
+    let ws = |origin: Option<&str>| {
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        tungstenite::connect(request).map(drop)
+    };
+    match ws(Some("https://evil.example")) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("a foreign origin's WebSocket must be refused, got {other:?}"),
+    }
+    ws(Some(&own)).expect("the server's own origin");
+    ws(None).expect("a client that is not a browser");
+
+    // Its own origin, loopback names and plain tools are served.
+    expect(post(&[yaml[0], ("origin", own.as_str())], workflow), 201, None);
+    expect(http.get(server.url("/api/v1/workflows/page")).header("host", format!("localhost:{port}")).send().unwrap(), 200, None);
+    drop(server);
+
+    // With a token, a browser cannot act on its own: the checks are not needed, and a
+    // proxy's host name works.
+    let admin = create_token(data.path(), "admin", "root");
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let request = http.get(server.url("/api/v1/workflows/page")).header("host", "harmonia.internal");
+    expect(with(request, Some(&admin)).send().unwrap(), 200, None);
+}

@@ -263,6 +263,9 @@ pub struct Auth {
     /// Whether no tokens means open: true on loopback or with `--insecure`. False on a
     /// public address, so that revoking the last token does not open the server to anyone.
     open_without_tokens: bool,
+    /// Whether the server listens on loopback only: then, without tokens, it answers only
+    /// to loopback host names (see [`super::browser`]).
+    loopback_only: bool,
     /// Set when the tokens could not be loaded: every request is refused, rather than
     /// served as if there were none.
     unavailable: Option<String>,
@@ -273,7 +276,14 @@ pub struct Auth {
 impl Auth {
     pub fn new(tokens: Vec<TokenRecord>, open_without_tokens: bool) -> Auth {
         let tokens = tokens.into_iter().map(|t| (t.name.clone(), t)).collect();
-        Auth { tokens: RwLock::new(tokens), open_without_tokens, unavailable: None, writes: tokio::sync::Mutex::new(()) }
+        let writes = tokio::sync::Mutex::new(());
+        Auth { tokens: RwLock::new(tokens), open_without_tokens, loopback_only: open_without_tokens, unavailable: None, writes }
+    }
+
+    /// Says whether the server listens on loopback only (assumed when no tokens mean open).
+    pub fn listening_on_loopback(mut self, loopback_only: bool) -> Auth {
+        self.loopback_only = loopback_only;
+        self
     }
 
     /// The tokens of `store`.
@@ -344,6 +354,9 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     }
     let allowed = match state.auth.identify(request.headers()) {
         Err(refused) => Err((Caller::Unauthenticated, refused)),
+        Ok(Caller::Anonymous) if let Err(refused) = super::browser::check(request.headers(), request.uri(), state.auth.loopback_only) => {
+            Err((Caller::Anonymous, refused))
+        }
         Ok(caller) => {
             let needed = required_role(&method, &path);
             match &caller {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 mod audit;
 pub mod auth;
+mod browser;
 mod events;
 mod executions;
 pub(crate) mod metrics;

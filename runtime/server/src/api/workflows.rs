@@ -96,7 +96,8 @@ pub(super) fn body_text(headers: &HeaderMap, body: Result<String, StringRejectio
     })?;
     let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/yaml");
     let kind = kind.split(';').next().unwrap_or_default().trim();
-    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
+    // Not text/plain: a web page may send it to any site without asking (see browser.rs).
+    let known = ["application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"];
     if !known.contains(&kind) {
         let message = format!("content type {kind} is not a {what}: send application/json or application/yaml");
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message));

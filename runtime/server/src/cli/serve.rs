@@ -269,7 +269,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Err(e) if guarded => return Err(e.context(refuse())),
         opened => opened?,
     };
-    let auth = Auth::load(&*store, !guarded).context("cannot read the API tokens")?;
+    let auth = Auth::load(&*store, !guarded).context("cannot read the API tokens")?.listening_on_loopback(args.listen.ip().is_loopback());
     if guarded && auth.is_empty() {
         return Err(refuse());
     }
