@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 mod audit;
 pub mod auth;
 mod browser;
+pub mod connections;
 mod events;
 mod executions;
 pub(crate) mod metrics;

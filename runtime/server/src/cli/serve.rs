@@ -1,7 +1,6 @@
 //! `harmonia serve`: the HTTP API on one port, with the plugins and workflows of the
 //! working directory by default.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,6 +13,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use clap::Args;
 use harmonia::api::auth::Auth;
+use harmonia::api::connections::{self, ConnectionLimits};
 use harmonia::api::{AppState, SharedWorkflows, router};
 use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
 use harmonia_host::{Host, HostConfig};
@@ -54,6 +54,13 @@ pub struct ServeArgs {
     /// [default: 256 MiB].
     #[arg(long, env = "HARMONIA_MAX_UPLOAD")]
     max_upload: Option<usize>,
+    /// A connection that takes longer than this to send a request's headers, or sits idle
+    /// this long between requests, is closed: `30s`, `2m` [default: 30s].
+    #[arg(long, env = "HARMONIA_HEADER_TIMEOUT", value_parser = parse_age)]
+    header_timeout: Option<Duration>,
+    /// Connections served at once; more wait to be accepted [default: 512].
+    #[arg(long, env = "HARMONIA_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Settings file; `harmonia.toml` in the working directory is read if it exists. Flags
     /// and `HARMONIA_*` variables override it.
     #[arg(long, env = "HARMONIA_CONFIG")]
@@ -82,6 +89,8 @@ struct FileConfig {
     workflow_max_tasks: Option<usize>,
     workflow_max_depth: Option<usize>,
     workflow_max_nodes: Option<usize>,
+    header_timeout: Option<String>,
+    max_connections: Option<usize>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -95,6 +104,7 @@ struct Settings {
     tls: Option<(PathBuf, PathBuf)>,
     max_body: usize,
     max_upload: usize,
+    connections: ConnectionLimits,
     state: StateArgs,
 }
 
@@ -129,6 +139,19 @@ impl ServeArgs {
             (Some(_), None) => bail!("--tls-cert needs --tls-key (HARMONIA_TLS_KEY, tls_key): give both to serve HTTPS, or neither"),
             (None, Some(_)) => bail!("--tls-key needs --tls-cert (HARMONIA_TLS_CERT, tls_cert): give both to serve HTTPS, or neither"),
         };
+        let header_timeout = match (self.header_timeout, file.header_timeout) {
+            (Some(timeout), _) => Some(timeout),
+            (None, Some(text)) => Some(parse_age(&text).map_err(|e| anyhow::anyhow!("{}: header_timeout: {e}", path.display()))?),
+            (None, None) => None,
+        };
+        let defaults = ConnectionLimits::default();
+        let connections = ConnectionLimits {
+            header_timeout: header_timeout.unwrap_or(defaults.header_timeout),
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(defaults.max_connections),
+        };
+        if connections.header_timeout.is_zero() || connections.max_connections == 0 {
+            bail!("header_timeout and max_connections must be above zero");
+        }
         Ok(Settings {
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             plugins: self.plugins.or(file.plugins).unwrap_or_else(|| "plugins".into()),
@@ -138,6 +161,7 @@ impl ServeArgs {
             tls,
             max_body: self.max_body.or(file.max_body).unwrap_or(harmonia::api::DEFAULT_MAX_BODY),
             max_upload: self.max_upload.or(file.max_upload).unwrap_or(harmonia::api::DEFAULT_MAX_UPLOAD),
+            connections,
             state,
         })
     }
@@ -333,11 +357,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let graceful = stop.clone();
     let mut deadline = stop;
     let app = router(state);
+    let connections = args.connections;
     let server = async move {
         match tls {
-            Some(config) => serve_until(harmonia::tls::TlsListener::new(listener, config)?, app, graceful).await,
-            None => serve_until(listener, app, graceful).await,
+            Some(config) => connections::serve(harmonia::tls::TlsListener::new(listener, config)?, app, connections, graceful).await,
+            None => connections::serve(listener, app, connections, graceful).await,
         }
+        Ok::<_, std::io::Error>(())
     };
     tokio::select! {
         served = server => served?,
@@ -350,19 +376,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runner.stop().await;
     eprintln!("harmonia stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// Serves `app` on `listener` (plain TCP, or TLS) until `stop` turns true, then lets the
-/// requests in progress finish.
-async fn serve_until<L>(listener: L, app: axum::Router, mut stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let graceful = async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    };
-    axum::serve(listener, app).with_graceful_shutdown(graceful).into_future().await
 }
 
 /// How long requests in progress get to finish after SIGTERM.
