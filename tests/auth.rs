@@ -249,8 +249,11 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
             (s("who"), s("method"), s("path"), e["status"].as_u64().unwrap(), s("result"))
         })
         .collect();
-    let path = "/api/v1/workflows/echo/executions".to_string();
+    let path = "/api/v1/workflows/echo/executions?wait=10s".to_string();
+    let cli = |name: &str| ("cli".to_string(), "CLI".to_string(), "harmonia token create".to_string(), 201, name.to_string());
     let expected = vec![
+        cli("ok"),
+        cli("ok"),
         ("root".into(), "POST".into(), path.clone(), 200, "ok".into()),
         ("dash".into(), "POST".into(), path.clone(), 403, "forbidden".into()),
         ("unauthenticated".into(), "POST".into(), path.clone(), 401, "unauthorized".into()),
@@ -260,20 +263,21 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
     ];
     assert_eq!(summary, expected);
     let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(entries[0]["details"], json!({ "token": "root", "role": "admin" }), "the CLI's tokens are recorded");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     assert!(entries.iter().all(|e| e["at"].as_u64().is_some_and(|at| at <= now && now - at < 120_000)));
-    // Neither tokens nor bodies nor queries.
+    // Neither secrets nor bodies (queries are kept: `?force=true` says what a DELETE did).
     let text = serde_json::to_string(&entries).unwrap();
-    assert!(!text.contains(&admin[3..]) && !text.contains("hm_") && !text.contains("audited") && !text.contains("wait="), "{text}");
+    assert!(!text.contains(&admin[3..]) && !text.contains("hm_") && !text.contains("audited"), "{text}");
 
     // Pages, oldest first.
     let page = expect(with(http.get(server.url("/api/v1/audit?limit=4")), a).send().unwrap(), 200, None);
     assert_eq!(page["entries"].as_array().unwrap().len(), 4);
     assert_eq!(page["next"], 4);
-    let rest = expect(with(http.get(server.url("/api/v1/audit?after=4&limit=4")), a).send().unwrap(), 200, None);
+    let rest = expect(with(http.get(server.url("/api/v1/audit?after=4&limit=10")), a).send().unwrap(), 200, None);
     let rest_seqs: Vec<u64> = rest["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!((rest_seqs, rest["next"].clone()), (vec![5, 6], Value::Null));
+    assert_eq!((rest_seqs, rest["next"].clone()), (vec![5, 6, 7, 8], Value::Null));
     expect(with(http.get(server.url("/api/v1/audit?after=x")), a).send().unwrap(), 400, Some("bad_request"));
 
     // Durable: the same log after a restart, continued from where it was.
@@ -283,8 +287,8 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
     let again = with(http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")), a).json(&json!({})).send().unwrap();
     expect(again, 200, None);
     let after = audit(&http, &server, a);
-    assert_eq!(after.len(), 7);
-    assert_eq!((after[6]["seq"].as_u64(), after[6]["who"].as_str()), (Some(7), Some("root")));
+    assert_eq!(after.len(), 9);
+    assert_eq!((after[8]["seq"].as_u64(), after[8]["who"].as_str()), (Some(9), Some("root")));
     server.stop();
 }
 
@@ -532,4 +536,58 @@ fn without_tokens_web_pages_cannot_use_the_server_through_a_browser() {
     let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     let request = http.get(server.url("/api/v1/workflows/page")).header("host", "harmonia.internal");
     expect(with(request, Some(&admin)).send().unwrap(), 200, None);
+}
+
+/// What the audit log keeps is bounded and says what was done: a flood of refused requests
+/// to a 60,000-character path is recorded briefly (paths cut, refusals past 20 a second
+/// counted into one entry), and the entries of tokens made by the CLI or the API, queries
+/// and WebSocket refusals say what they were.
+#[test]
+fn the_audit_log_is_bounded_and_complete() {
+    use tungstenite::Message;
+    let data = tempfile::tempdir().unwrap();
+    let flows = workflows();
+    let admin = create_token(data.path(), "admin", "root");
+    let viewer = create_token(data.path(), "viewer", "dash");
+    let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
+    let http = Client::new();
+
+    // 300 refused POSTs, each to a 60,000-character path: 121 MB of log before.
+    let long = format!("/api/v1/{}", "x".repeat(60_000));
+    for _ in 0..300 {
+        assert_eq!(http.post(server.url(&long)).send().unwrap().status(), 401);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(http.post(server.url("/api/v1/workflows")).send().unwrap().status(), 401);
+    let entries = audit(&http, &server, Some(&admin));
+    let refused: Vec<&Value> = entries.iter().filter(|e| e["who"] == "unauthenticated").collect();
+    let counted: u64 = refused.iter().filter(|e| e["result"] == "refusals_counted").map(|e| e["details"]["count"].as_u64().unwrap()).sum();
+    let one_by_one = refused.iter().filter(|e| e["result"] == "unauthorized").count() as u64;
+    assert_eq!(one_by_one + counted, 301, "every refusal is recorded or counted: {refused:?}");
+    assert!(one_by_one < 100, "{one_by_one} refusals recorded one by one");
+    let cut = refused.iter().find(|e| e["path_bytes"] == 60_008).expect("a cut path");
+    assert_eq!(cut["path"].as_str().unwrap().len(), 512 + 3);
+    let page = with(http.get(server.url("/api/v1/audit?limit=1000")), Some(&admin)).send().unwrap().bytes().unwrap();
+    assert!(page.len() < 200_000, "the audit page is {} bytes", page.len());
+
+    // The CLI's token, the API's token with its name and role, a query kept.
+    let cli = entries.iter().find(|e| e["path"] == "harmonia token create" && e["details"]["token"] == "dash").expect("the CLI's token");
+    assert_eq!((cli["who"].as_str(), cli["details"]["role"].as_str()), (Some("cli"), Some("viewer")));
+    let made = with(http.post(server.url("/api/v1/tokens")), Some(&admin)).json(&json!({ "name": "ci", "role": "operator" })).send().unwrap();
+    expect(made, 201, None);
+    expect(with(http.delete(server.url("/api/v1/workflows/echo?force=true")), Some(&admin)).send().unwrap(), 200, None);
+    let entries = audit(&http, &server, Some(&admin));
+    let token = entries.iter().find(|e| e["path"] == "/api/v1/tokens" && e["status"] == 201).unwrap();
+    assert_eq!(token["details"], json!({ "token": "ci", "role": "operator" }));
+    assert!(entries.iter().any(|e| e["path"] == "/api/v1/workflows/echo?force=true"), "the query is kept");
+
+    // A viewer's start over the WebSocket is refused: 403, as over HTTP.
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {viewer}").parse().unwrap());
+    let (mut socket, _) = tungstenite::connect(request).unwrap();
+    socket.send(Message::Text(json!({ "op": "start", "workflow": "slow" }).to_string().into())).unwrap();
+    while !matches!(socket.read().unwrap(), Message::Text(_)) {}
+    let entries = audit(&http, &server, Some(&admin));
+    let ws = entries.iter().find(|e| e["method"] == "WS").unwrap();
+    assert_eq!((ws["status"].as_u64(), ws["result"].as_str()), (Some(403), Some("forbidden")), "{ws}");
 }

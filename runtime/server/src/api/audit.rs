@@ -1,10 +1,16 @@
 //! The audit log: one entry per state-changing request (every method but GET and HEAD,
 //! refused requests included), kept in the store's `audit` space under a global sequence
 //! number: who (the token's name, `anonymous` without tokens, `unauthenticated`), what
-//! (method and path, never the body or the query), when, and the result (the status, and
-//! `ok` or the error code). Admins read it at `GET /api/v1/audit?after=SEQ&limit=N`.
+//! (method, path and query, never the body; what a handler adds as [`AuditDetails`], such
+//! as the name and role of a token made), when, and the result (the status, and `ok` or
+//! the error code). Admins read it at `GET /api/v1/audit?after=SEQ&limit=N`.
+//!
+//! What one entry keeps is bounded ([`MAX_PATH`]), and so is what refused requests can add:
+//! past [`REFUSALS_PER_SECOND`] in a second, refusals are counted and written as one entry,
+//! so that a flood of requests without a token cannot fill the disk through the log.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::QueryRejection;
@@ -24,6 +30,16 @@ use super::{ApiError, AppState};
 /// passed on untouched and recorded by their status.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 
+/// The longest path (with its query) an entry keeps; a longer one is cut, with its length.
+pub const MAX_PATH: usize = 512;
+
+/// Refused requests recorded one by one in a second; more are counted into one entry.
+pub const REFUSALS_PER_SECOND: u32 = 20;
+
+/// What a handler adds to its request's entry (a response extension): the token made, say.
+#[derive(Clone)]
+pub struct AuditDetails(pub Value);
+
 /// Appends entries to the audit space.
 pub struct AuditLog {
     store: Arc<dyn Store>,
@@ -31,44 +47,111 @@ pub struct AuditLog {
     /// handed to the store, so that entries are committed in sequence order and a reader
     /// paging with `after` never skips one committed late.
     next: Mutex<Option<u64>>,
+    refusals: Mutex<RefusalWindow>,
+}
+
+/// Refused requests of the current second: how many were recorded, how many only counted.
+struct RefusalWindow {
+    started: Instant,
+    recorded: u32,
+    counted: u64,
+}
+
+/// One entry: who did what, and how it ended.
+pub struct Entry<'a> {
+    pub who: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub result: &'a str,
+    pub details: Option<Value>,
+}
+
+impl Entry<'_> {
+    fn to_json(&self, seq: u64) -> Value {
+        let mut entry = json!({ "seq": seq, "at": now_ms(), "who": self.who, "method": self.method, "path": bounded(self.path),
+                                "status": self.status, "result": self.result });
+        if self.path.len() > MAX_PATH {
+            entry["path_bytes"] = json!(self.path.len());
+        }
+        if let Some(details) = &self.details {
+            entry["details"] = details.clone();
+        }
+        entry
+    }
+}
+
+/// At most [`MAX_PATH`] bytes of `path` (cut at a character), marked when cut.
+fn bounded(path: &str) -> String {
+    if path.len() <= MAX_PATH {
+        return path.to_owned();
+    }
+    let mut end = MAX_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &path[..end])
 }
 
 impl AuditLog {
     pub fn new(store: Arc<dyn Store>) -> AuditLog {
-        AuditLog { store, next: Mutex::new(None) }
+        let refusals = RefusalWindow { started: Instant::now(), recorded: 0, counted: 0 };
+        AuditLog { store, next: Mutex::new(None), refusals: Mutex::new(refusals) }
     }
 
     /// Records the request and passes `response` on once the entry is committed, so that
     /// nothing acknowledged is missing from the log. A failed write is logged, not turned
-    /// into an error: what the request did is done.
-    pub(super) async fn record(&self, who: &str, method: &Method, path: &str, response: Response) -> Response {
+    /// into an error: what the request did is done. A request refused before it was
+    /// authenticated (`refused_unknown`) may only be counted (see [`REFUSALS_PER_SECOND`]).
+    pub(super) async fn record(&self, who: &str, method: &Method, path: &str, refused_unknown: bool, response: Response) -> Response {
         let status = response.status();
+        let details = response.extensions().get::<AuditDetails>().map(|d| d.0.clone());
         let (response, result) = result_of(response).await;
-        let committed = self.append(|seq| {
-            json!({ "seq": seq, "at": now_ms(), "who": who, "method": method.as_str(), "path": path,
-                    "status": status.as_u16(), "result": result })
-        });
-        let outcome = match committed {
-            Ok(done) => done.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() })),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = outcome {
-            tracing::error!("audit entry for {method} {path} by {who} not written: {e}");
+        let entry = Entry { who, method: method.as_str(), path, status: status.as_u16(), result: &result, details };
+        if refused_unknown && !self.admit_refusal().await {
+            return response;
         }
+        self.write(&entry).await;
         response
     }
 
     /// Records one action taken inside a request (a WebSocket message), once committed.
-    pub(super) async fn note(&self, who: &str, method: &str, path: &str, status: u16, result: &str) {
-        let committed = self.append(|seq| {
-            json!({ "seq": seq, "at": now_ms(), "who": who, "method": method, "path": path, "status": status, "result": result })
-        });
-        let outcome = match committed {
+    pub(super) async fn note(&self, entry: Entry<'_>) {
+        self.write(&entry).await;
+    }
+
+    /// Whether a refusal gets an entry of its own; when a new second begins, the refusals
+    /// only counted in the last one are written as one entry first.
+    async fn admit_refusal(&self) -> bool {
+        let (admit, counted) = {
+            let mut window = self.refusals.lock().expect("audit lock");
+            let mut counted = 0;
+            if window.started.elapsed() >= Duration::from_secs(1) {
+                counted = std::mem::take(&mut window.counted);
+                *window = RefusalWindow { started: Instant::now(), recorded: 0, counted: 0 };
+            }
+            let admit = window.recorded < REFUSALS_PER_SECOND;
+            if admit {
+                window.recorded += 1;
+            } else {
+                window.counted += 1;
+            }
+            (admit, counted)
+        };
+        if counted > 0 {
+            let details = Some(json!({ "count": counted, "why": format!("over {REFUSALS_PER_SECOND} refused requests in a second: counted, not recorded one by one") }));
+            self.write(&Entry { who: "unauthenticated", method: "*", path: "*", status: 401, result: "refusals_counted", details }).await;
+        }
+        admit
+    }
+
+    async fn write(&self, entry: &Entry<'_>) {
+        let outcome = match self.append(|seq| entry.to_json(seq)) {
             Ok(done) => done.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() })),
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
-            tracing::error!("audit entry for {method} {path} by {who} not written: {e}");
+            tracing::error!("audit entry for {} {} by {} not written: {e}", entry.method, bounded(entry.path), entry.who);
         }
     }
 
@@ -77,10 +160,7 @@ impl AuditLog {
         let mut next = self.next.lock().expect("audit lock");
         let seq = match *next {
             Some(seq) => seq,
-            None => match self.store.last(Space::Audit, b"")? {
-                Some((key, _)) => keys::seq_of(&key).map_or(1, |s| s + 1),
-                None => 1,
-            },
+            None => next_seq(&*self.store)?,
         };
         let mut batch = Batch::new();
         batch.put(Space::Audit, keys::log_key(seq), serde_json::to_vec(&entry(seq)).expect("an entry is JSON"));
@@ -90,6 +170,22 @@ impl AuditLog {
         *next = Some(seq + 1);
         Ok(result)
     }
+}
+
+fn next_seq(store: &dyn Store) -> Result<u64, StoreError> {
+    Ok(match store.last(Space::Audit, b"")? {
+        Some((key, _)) => keys::seq_of(&key).map_or(1, |s| s + 1),
+        None => 1,
+    })
+}
+
+/// Appends one entry to the audit log of a store no server holds (the CLI's `harmonia
+/// token` commands, which run while the server is stopped).
+pub fn append_offline(store: &dyn Store, entry: &Entry<'_>) -> Result<(), StoreError> {
+    let mut batch = Batch::new();
+    let seq = next_seq(store)?;
+    batch.put(Space::Audit, keys::log_key(seq), serde_json::to_vec(&entry.to_json(seq)).expect("an entry is JSON"));
+    store.commit(batch)
 }
 
 /// `ok` for a success, else the error code of the `{"error": {"code"}}` body (put back for

@@ -347,6 +347,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// has every request that is not a read (refused ones too) recorded in the audit log.
 pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
+    // The audit log keeps the query too (`?force=true` says what a DELETE did).
+    let target = request.uri().path_and_query().map_or_else(|| path.clone(), |p| p.as_str().to_owned());
     let method = request.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
     if is_probe(&method, &path) {
@@ -368,6 +370,7 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
             }
         }
     };
+    let refused_unknown = matches!(&allowed, Err((Caller::Unauthenticated | Caller::Anonymous, _)));
     let (caller, response) = match allowed {
         Ok(caller) => {
             // Handlers that do more than one thing per request (the WebSocket) check each
@@ -381,7 +384,7 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     if read {
         return response;
     }
-    state.audit.record(caller.name(), &method, &path, response).await
+    state.audit.record(caller.name(), &method, &target, refused_unknown, response).await
 }
 
 /// How long a refused request's body is read and dropped, at most (and no more than the
@@ -462,8 +465,11 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateBody
     commit(&*state.store, batch).await.map_err(TokenError::from)?;
     let mut shown = record.public();
     shown["token"] = json!(secret);
+    let details = super::audit::AuditDetails(json!({ "token": record.name, "role": record.role.to_string() }));
     state.auth.tokens.write().expect("tokens lock").insert(record.name.clone(), record);
-    Ok((StatusCode::CREATED, Json(shown)).into_response())
+    let mut response = (StatusCode::CREATED, Json(shown)).into_response();
+    response.extensions_mut().insert(details);
+    Ok(response)
 }
 
 /// `DELETE /api/v1/tokens/{name}`: the token stops working at once.

@@ -13,7 +13,7 @@ use harmonia_host::Host;
 use harmonia_store::Store;
 use serde_json::{Value, json};
 
-mod audit;
+pub mod audit;
 pub mod auth;
 mod browser;
 pub mod connections;

@@ -202,9 +202,23 @@ fn refuse(caller: &Caller, reference: &Option<Value>) -> Option<Value> {
 
 async fn audit(state: &AppState, caller: &Caller, op: &str, target: &str, answer: Value) -> Value {
     let result = answer["error"]["code"].as_str().unwrap_or("ok").to_string();
-    let status = if result == "ok" { 200 } else { 400 };
-    state.audit.note(caller.name(), "WS", &format!("/api/v1/ws {op} {target}"), status, &result).await;
+    let path = format!("/api/v1/ws {op} {target}");
+    let entry = super::audit::Entry { who: caller.name(), method: "WS", path: &path, status: status_of(&result), result: &result, details: None };
+    state.audit.note(entry).await;
     answer
+}
+
+/// The HTTP status the same refusal has over HTTP, for the audit log.
+fn status_of(code: &str) -> u16 {
+    match code {
+        "ok" => 200,
+        "forbidden" => 403,
+        "unknown_workflow" | "unknown_execution" | "unknown_subscription" => 404,
+        "not_running" | "exists" => 409,
+        "store" => 503,
+        "internal" => 500,
+        _ => 400,
+    }
 }
 
 async fn start(state: &AppState, workflow: &str, version: Option<String>, input: Option<Value>, reference: Option<Value>) -> Value {

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use harmonia::api::audit::{self, Entry};
 use harmonia::api::auth::{self, Role, TokenRecord};
 use harmonia_store::{RocksStore, StoreError, StoreOptions};
 
@@ -47,6 +48,9 @@ pub fn run(command: TokenCommand, data: &Path) -> anyhow::Result<ExitCode> {
             let hint = "create the token through its API: POST /api/v1/tokens {\"name\": ..., \"role\": ...} with an admin token";
             let store = open(data, hint)?;
             let (record, secret) = auth::create_token(&store, &name, role)?;
+            let details = Some(serde_json::json!({ "token": record.name, "role": record.role.to_string() }));
+            let entry = Entry { who: "cli", method: "CLI", path: "harmonia token create", status: 201, result: "ok", details };
+            audit::append_offline(&store, &entry).context("the token was created, but its audit entry could not be written")?;
             // The secret alone on stdout, so that `TOKEN=$(harmonia token create ...)` works.
             println!("{secret}");
             eprintln!("created token {:?} with role {}; it is shown only this once, keep it", record.name, record.role);
@@ -70,6 +74,9 @@ pub fn run(command: TokenCommand, data: &Path) -> anyhow::Result<ExitCode> {
         TokenCommand::Revoke { name } => {
             let store = open(data, "revoke it through its API: DELETE /api/v1/tokens/NAME with an admin token")?;
             let record = auth::revoke_token(&store, &name)?;
+            let details = Some(serde_json::json!({ "token": record.name, "role": record.role.to_string() }));
+            let entry = Entry { who: "cli", method: "CLI", path: "harmonia token revoke", status: 200, result: "ok", details };
+            audit::append_offline(&store, &entry).context("the token was revoked, but its audit entry could not be written")?;
             eprintln!("revoked token {:?} ({})", record.name, record.role);
         }
     }
