@@ -9,11 +9,12 @@ echo "== host workspace: build"
 # other features and compile half of the dependencies twice).
 cargo test --workspace --no-run "$@"
 
-# Compile the bundled plugins once into plugins/.cache before the tests start: the CLI and
+# Compile the bundled plugins once into the tests' compile cache (target/compile-cache; the
+# tests point HARMONIA_COMPILE_CACHE there) before the tests start: the CLI and
 # workflow tests start many hosts at once, and Python and JavaScript components take seconds
 # each to compile.
 echo "== compile cache"
-"${CARGO_TARGET_DIR:-target}/debug/harmonia" plugin list --plugins plugins >/dev/null
+HARMONIA_COMPILE_CACHE=target/compile-cache "${CARGO_TARGET_DIR:-target}/debug/harmonia" plugin list --plugins plugins >/dev/null
 
 echo "== host workspace: test"
 cargo test --workspace --no-fail-fast "$@"

@@ -1,7 +1,7 @@
 //! The `harmonia` binary as a user runs it, against the bundled plugins.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -10,7 +10,7 @@ fn plugins_dir() -> PathBuf {
 }
 
 fn harmonia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harmonia"))
+    crate::support::harmonia_command()
         .args(args)
         .env("HARMONIA_PLUGINS", plugins_dir())
         .output()
@@ -83,7 +83,7 @@ fn plugins_flag_and_broken_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(plugins_dir().join("core.wasm"), dir.path().join("core.wasm")).unwrap();
     std::fs::write(dir.path().join("junk.wasm"), b"junk").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+    let out = crate::support::harmonia_command()
         .args(["plugin", "list", "--plugins"])
         .arg(dir.path())
         .output()
@@ -98,7 +98,7 @@ fn plugins_flag_and_broken_files() {
 fn ergon_reads_a_relative_path_from_the_working_directory() {
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("doc.txt"), "one two three").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+    let out = crate::support::harmonia_command()
         .current_dir(work.path())
         .args(["plugin", "invoke", "ergon", "extract_text_from_document", "--input", r#"{"document_path":"doc.txt"}"#])
         .env("HARMONIA_PLUGINS", plugins_dir().canonicalize().unwrap())
@@ -116,7 +116,7 @@ fn output_cut_short_by_a_closed_pipe_ends_quietly() {
     // As `harmonia openapi | head -c 0`: nobody reads the pipe by the time it writes.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_harmonia")).arg("openapi").stdout(writer).output().unwrap();
+    let out = crate::support::harmonia_command().arg("openapi").stdout(writer).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
     assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, like other tools: {:?}", out.status);

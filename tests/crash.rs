@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -116,7 +116,7 @@ impl Server {
     fn start(dirs: &Dirs, life: usize) -> Server {
         let stdout = dirs.logs.join(format!("life-{life}.stdout"));
         let stderr = dirs.logs.join(format!("life-{life}.stderr"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        let mut child = crate::support::harmonia_command()
             .current_dir(repo())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--plugins")

@@ -55,7 +55,7 @@ async fn env() -> Env {
     let plugins = tempfile::tempdir().unwrap();
     std::fs::copy(repo().join("plugins/core.wasm"), plugins.path().join("core.wasm")).unwrap();
     let mut config = HostConfig::new(plugins.path());
-    config.cache_dir = Some(repo().join("plugins/.cache"));
+    config.cache_dir = Some(crate::support::compile_cache());
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
     Env { _plugins: plugins, host, plan: plan_of(CHAIN), flaky: plan_of(FLAKY) }

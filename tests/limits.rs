@@ -2,7 +2,6 @@
 //! validate`): each is refused with a 400 naming its limit while the server keeps serving,
 //! and an operator's higher limit lets the large-but-legitimate ones through.
 
-use std::process::Command;
 use std::time::Instant;
 
 use reqwest::blocking::Client;
@@ -77,7 +76,7 @@ fn validate_reports_a_bomb_instead_of_crashing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("deep.yaml");
     std::fs::write(&file, deep()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_harmonia")).current_dir(repo()).arg("validate").arg(&file).output().unwrap();
+    let out = crate::support::harmonia_command().current_dir(repo()).arg("validate").arg(&file).output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(2), "{printed}");
     assert!(printed.contains("deep.yaml:9:") && printed.contains("exceeds the limit of 64 (workflow_max_depth"), "{printed}");

@@ -68,10 +68,6 @@ impl Fixture {
     fn with_env(env: &[(&str, &str)]) -> Fixture {
         let plugins = tempfile::tempdir().unwrap();
         std::fs::write(plugins.path().join("core.wasm"), bundled("core")).unwrap();
-        // The bundled plugins' compile cache: a Python component takes seconds to compile.
-        let cache = repo().join("plugins/.cache");
-        std::fs::create_dir_all(&cache).unwrap();
-        std::os::unix::fs::symlink(&cache, plugins.path().join(".cache")).unwrap();
         let (data, workflows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         std::fs::write(workflows.path().join("slow.yaml"), SLOW).unwrap();
         std::fs::write(workflows.path().join("echo.yaml"), ECHO).unwrap();
@@ -175,14 +171,11 @@ impl Fixture {
     }
 }
 
-/// The files under `dir`, except the compile cache.
+/// The files under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
         let path = entry.path();
-        if entry.file_name() == ".cache" {
-            continue;
-        }
         if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
     }
     files
@@ -348,7 +341,7 @@ fn deleting_a_plugin_in_use_needs_force_and_lets_the_running_call_finish() {
     let audited = f.audited();
     let expected = [
         ("DELETE".to_string(), "/api/v1/plugins/core".to_string(), 409, "in_use".to_string()),
-        ("DELETE".into(), "/api/v1/plugins/core".into(), 200, "ok".into()),
+        ("DELETE".into(), "/api/v1/plugins/core?force=true".into(), 200, "ok".into()),
         ("DELETE".into(), "/api/v1/plugins/core".into(), 404, "unknown_plugin".into()),
     ];
     assert_eq!(audited[..3], expected, "{audited:?}");

@@ -2,7 +2,7 @@
 //! loopback port, driven with a real HTTP client, and stopped with SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -113,7 +113,7 @@ fn bad_requests_get_4xx_with_a_json_error() {
 
 #[test]
 fn refuses_a_public_address_without_tokens() {
-    let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+    let out = crate::support::harmonia_command()
         .current_dir(repo())
         .args(["serve", "--listen", "0.0.0.0:0"])
         .output()
@@ -154,7 +154,7 @@ fn plugin_kv_data_survives_a_restart_and_the_data_dir_has_one_owner() {
     assert_eq!(run_workflow(&server, "remember", json!({"value": "written before the restart"})), json!({"result": true}));
 
     // A second server on the same data directory is refused, naming the directory.
-    let second = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+    let second = crate::support::harmonia_command()
         .current_dir(repo())
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data.path())
@@ -236,7 +236,7 @@ fn workflows_are_stored_by_version_read_and_deleted_over_the_api() {
     let cancelled: Value = http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json().unwrap();
     assert_eq!(cancelled["status"], "cancelled");
     // ...and replayed from the stored definition (the deletion marker is not a workflow).
-    let replay = Command::new(env!("CARGO_BIN_EXE_harmonia")).args(["exec", "replay", &id, "--data"]).arg(data.path()).output().unwrap();
+    let replay = crate::support::harmonia_command().args(["exec", "replay", &id, "--data"]).arg(data.path()).output().unwrap();
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
 
     // A restart does not bring a deleted workflow back; a new version does.
@@ -422,14 +422,14 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
     std::fs::create_dir(cwd.path().join("workflows")).unwrap();
     std::fs::copy(repo().join("workflows/examples-data/review.txt"), cwd.path().join("review.txt")).unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_harmonia"));
+    let mut serve = crate::support::harmonia_command();
     serve.current_dir(cwd.path()).args(["serve", "--listen", "127.0.0.1:0"]).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_DATA");
     let server = Server::spawn(serve);
     let base = server.base().to_string();
     assert!(cwd.path().join("data/state").is_dir(), "the data directory is ./data");
 
     let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        let out = crate::support::harmonia_command()
             .current_dir(repo())
             .args(args)
             .env("HARMONIA_SERVER", &base)
@@ -512,7 +512,7 @@ fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
     std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
     std::fs::write(cwd.path().join("harmonia.toml"), "listen = \"127.0.0.1:0\"\ndata = \"from-file\"\nworkflows = \"flows\"\nsync = \"none\"\n").unwrap();
     let serve = |extra: &[&str]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harmonia"))
+        let mut child = crate::support::harmonia_command()
             .current_dir(cwd.path())
             .arg("serve")
             .args(extra)
@@ -534,7 +534,7 @@ fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
     assert!(cwd.path().join("from-flag/state").is_dir(), "a flag wins over the file");
 
     std::fs::write(cwd.path().join("harmonia.toml"), "listen = \"127.0.0.1:0\"\nport = 8080\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_harmonia")).current_dir(cwd.path()).arg("serve").output().unwrap();
+    let out = crate::support::harmonia_command().current_dir(cwd.path()).arg("serve").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("harmonia.toml") && stderr.contains("line 2") && stderr.contains("port"), "{stderr}");
@@ -731,7 +731,7 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
     let doc: Value = http.get(server.url("/api/v1/openapi.json")).send().unwrap().json().unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     // `harmonia openapi` prints the same document without a server.
-    let printed = Command::new(env!("CARGO_BIN_EXE_harmonia")).arg("openapi").output().unwrap();
+    let printed = crate::support::harmonia_command().arg("openapi").output().unwrap();
     assert!(printed.status.success());
     assert_eq!(serde_json::from_slice::<Value>(&printed.stdout).unwrap(), doc);
     let ops = operations(&doc);

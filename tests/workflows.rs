@@ -2,14 +2,14 @@
 //! from the repository root as a user would.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
 use crate::support::repo;
 
 fn harmonia(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harmonia"))
+    crate::support::harmonia_command()
         .current_dir(repo())
         .args(args)
         .env_remove("HARMONIA_PLUGINS")

@@ -16,11 +16,24 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// The tests' compile cache, which `scripts/test.sh` fills with the bundled plugins: a
+/// server on a fresh data directory would otherwise compile each (Python's for seconds).
+pub fn compile_cache() -> PathBuf {
+    repo().join("target/compile-cache")
+}
+
+/// The `harmonia` binary, from the repository root, with the tests' compile cache.
+pub fn harmonia_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harmonia"));
+    command.current_dir(repo()).env("HARMONIA_COMPILE_CACHE", compile_cache());
+    command
+}
+
 /// `harmonia ARGS --data DATA`, from the repository root, without the caller's
 /// `HARMONIA_*` settings that would point it elsewhere.
 pub fn harmonia(args: &[&str], data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_harmonia"));
-    command.current_dir(repo()).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_LISTEN").args(args).arg("--data").arg(data);
+    let mut command = harmonia_command();
+    command.env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_LISTEN").args(args).arg("--data").arg(data);
     command
 }
 

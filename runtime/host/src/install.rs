@@ -321,12 +321,12 @@ mod tests {
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; build the plugins with plugins/build.sh", path.display()))
     }
 
-    /// A host over an empty temporary plugins directory, with the bundled plugins' compile
-    /// cache (`plugins/.cache`) so that nothing is compiled twice.
+    /// A host over an empty temporary plugins directory, with the tests' compile cache
+    /// (`target/compile-cache`) so that nothing is compiled twice.
     async fn host() -> (tempfile::TempDir, Host) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = HostConfig::new(dir.path());
-        config.cache_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/.cache"));
+        config.cache_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/compile-cache"));
         config.slots = 8;
         let host = Host::new(config).unwrap();
         host.load_all().await.unwrap();
@@ -340,9 +340,7 @@ mod tests {
         while let Some(d) = todo.pop() {
             for entry in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
                 let path = entry.path();
-                if path.file_name().is_some_and(|n| n == ".cache") {
-                    continue;
-                } else if path.is_dir() {
+                if path.is_dir() {
                     todo.push(path);
                 } else {
                     files.push((path.clone(), std::fs::read(&path).unwrap()));

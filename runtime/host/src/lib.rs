@@ -47,7 +47,8 @@ use state::{Sandbox, State};
 pub struct HostConfig {
     /// Where `*.wasm` plugins and their `*.toml` manifests are.
     pub plugins_dir: PathBuf,
-    /// Where compiled components are cached; `None` disables the cache.
+    /// Where compiled components are cached (their key is made there too); `None`
+    /// disables the cache. Never in the plugins directory: [`Host::new`] refuses that.
     pub cache_dir: Option<PathBuf>,
     /// The directory relative manifest paths are taken from (the process's working directory).
     pub work_dir: PathBuf,
@@ -63,11 +64,12 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
-    /// Defaults for a plugins directory: cache in `<plugins>/.cache`, in-memory kv.
+    /// Defaults for a plugins directory: the user's compile cache ([`user_cache_dir`]),
+    /// in-memory kv.
     pub fn new(plugins_dir: impl Into<PathBuf>) -> HostConfig {
         let plugins_dir = plugins_dir.into();
         HostConfig {
-            cache_dir: Some(plugins_dir.join(".cache")),
+            cache_dir: user_cache_dir(),
             plugins_dir,
             work_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             secrets: HashMap::new(),
@@ -300,6 +302,16 @@ impl Drop for HostInner {
     }
 }
 
+/// The user's compile cache: `$XDG_CACHE_HOME/harmonia/compiled`, else
+/// `$HOME/.cache/harmonia/compiled`; none without either.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?).join(".cache"),
+    };
+    Some(base.join("harmonia").join("compiled"))
+}
+
 impl Host {
     /// Starts the engine. Plugins are loaded by [`Host::load_all`].
     pub fn new(mut config: HostConfig) -> Result<Host, HostError> {
@@ -317,7 +329,7 @@ impl Host {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         engine::start_epoch_ticker(engine.clone(), stop_ticker.clone());
         let shared = HostShared {
-            cache: Arc::new(CompileCache::new(&engine, config.cache_dir.clone())),
+            cache: Arc::new(CompileCache::new(&engine, config.cache_dir.clone(), &config.plugins_dir)?),
             engine,
             kv: config.kv.clone(),
             work_dir: config.work_dir.clone(),

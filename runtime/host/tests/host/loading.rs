@@ -101,12 +101,71 @@ async fn second_load_uses_the_compile_cache() {
     };
     let first = load().await;
     assert!(first.plugins().iter().all(|p| !p.from_cache));
-    let cached = std::fs::read_dir(cache.path()).unwrap().count();
+    let cached = artefacts(cache.path()).len();
     assert_eq!(cached, 2, "one compiled artifact per plugin");
     let second = load().await;
     assert!(second.plugins().iter().all(|p| p.from_cache));
     let out = second.invoke("sophia", Call::new("analyze_sentiment", json!({"text": "great"}))).await.unwrap();
     assert_eq!(out.output.unwrap()["sentiment"], "positive");
+}
+
+/// The compiled components in a cache directory.
+fn artefacts(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "cwasm")).collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn a_cached_artefact_runs_only_with_its_tag() {
+    // Whoever can write a file where compiled components are taken from runs native code:
+    // a planted artefact (another component's, or one without our tag) must not be loaded.
+    let dir = Dir::new();
+    dir.write("alpha.wasm", &wat::ok("alpha", "1.0.0")).write("beta.wasm", &wat::ok("beta", "1.0.0"));
+    let cache = tempfile::tempdir().unwrap();
+    let load = || async {
+        let mut config = dir.config();
+        config.cache_dir = Some(cache.path().to_path_buf());
+        let host = Host::new(config).unwrap();
+        host.load_all().await.unwrap();
+        host
+    };
+    load().await;
+    let key = cache.path().join("key");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions()) & 0o777, 0o600);
+    let files = artefacts(cache.path());
+    let alpha = files.iter().find(|f| f.file_name().unwrap().to_str().unwrap().starts_with(&first_hash(&dir, "alpha.wasm"))).unwrap().clone();
+    let beta = files.iter().find(|f| **f != alpha).unwrap().clone();
+
+    // beta's artefact (tag and all) planted as alpha's: its tag names beta's component.
+    std::fs::copy(&beta, &alpha).unwrap();
+    let host = load().await;
+    let plugin = host.plugin("alpha").expect("alpha loads, compiled afresh");
+    assert!(!plugin.from_cache, "a tag for another component was accepted");
+    assert!(host.failures().is_empty(), "{:?}", host.failures());
+
+    // An artefact without a valid tag (one byte of it changed): compiled again, replaced.
+    let mut bytes = std::fs::read(&alpha).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&alpha, &bytes).unwrap();
+    assert!(!load().await.plugin("alpha").unwrap().from_cache);
+    assert!(load().await.plugin("alpha").unwrap().from_cache, "the replaced artefact is used again");
+}
+
+/// The cache's name for a plugin file: its content hash.
+fn first_hash(dir: &Dir, file: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::fs::read(dir.path().join(file)).unwrap());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_compile_cache_in_the_plugins_directory_is_refused() {
+    let dir = Dir::new();
+    let mut config = dir.config();
+    config.cache_dir = Some(dir.path().join(".cache"));
+    let Err(e) = Host::new(config) else { panic!("a cache in the plugins directory was accepted") };
+    assert!(e.to_string().contains("must not be in the plugins directory"), "{e}");
 }
 
 async fn wait_for(what: &str, mut check: impl FnMut() -> bool) -> Duration {

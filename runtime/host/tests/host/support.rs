@@ -58,10 +58,10 @@ impl Dir {
     }
 }
 
-/// The compile cache of the bundled plugins (`plugins/.cache`), which `scripts/test.sh`
-/// fills before the tests: large guests (Python, JavaScript) compile in seconds.
-fn shared_cache() -> PathBuf {
-    bundled_dir().join(".cache")
+/// The tests' compile cache (`target/compile-cache`), which `scripts/test.sh` fills with
+/// the bundled plugins before the tests: large guests (Python, JavaScript) compile in seconds.
+pub fn shared_cache() -> PathBuf {
+    bundled_dir().join("../target/compile-cache")
 }
 
 /// Records what a call reports.

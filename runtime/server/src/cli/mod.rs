@@ -14,14 +14,28 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use harmonia_host::{Host, HostConfig};
 
-/// The plugin host over a plugins directory, with every plugin loaded.
+/// The plugin host over a plugins directory, with every plugin loaded; compiled components
+/// cached as [`compile_cache`] says (without a data directory).
 async fn open_host(dir: &std::path::Path) -> anyhow::Result<Host> {
     if !dir.is_dir() {
         bail!("plugins directory {} does not exist", dir.display());
     }
-    let host = Host::new(HostConfig::new(dir))?;
+    let mut config = HostConfig::new(dir);
+    config.cache_dir = compile_cache(None);
+    let host = Host::new(config)?;
     host.load_all().await?;
     Ok(host)
+}
+
+/// Where compiled components are cached: `HARMONIA_COMPILE_CACHE` if set (empty: nowhere),
+/// else `<data>/compiled` with a data directory, else the user's cache
+/// (`~/.cache/harmonia/compiled`). Never the plugins directory, which the host refuses.
+fn compile_cache(data: Option<&std::path::Path>) -> Option<PathBuf> {
+    match std::env::var_os("HARMONIA_COMPILE_CACHE") {
+        Some(dir) if dir.is_empty() => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => data.map(|data| data.join("compiled")).or_else(harmonia_host::user_cache_dir),
+    }
 }
 
 /// Harmonia: a workflow engine whose tasks are WebAssembly components.

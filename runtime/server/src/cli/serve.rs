@@ -311,6 +311,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut config = HostConfig::new(&args.plugins);
+    config.cache_dir = super::compile_cache(Some(&args.data));
     config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
     let shared = Arc::new(RwLock::new(WorkflowDirs::default()));
