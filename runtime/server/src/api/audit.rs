@@ -108,10 +108,10 @@ impl AuditLog {
         let details = response.extensions().get::<AuditDetails>().map(|d| d.0.clone());
         let (response, result) = result_of(response).await;
         let entry = Entry { who, method: method.as_str(), path, status: status.as_u16(), result: &result, details };
-        if refused_unknown && !self.admit_refusal().await {
-            return response;
+        let admitted = self.admit(refused_unknown).await;
+        if admitted {
+            self.write(&entry).await;
         }
-        self.write(&entry).await;
         response
     }
 
@@ -120,9 +120,10 @@ impl AuditLog {
         self.write(&entry).await;
     }
 
-    /// Whether a refusal gets an entry of its own; when a new second begins, the refusals
-    /// only counted in the last one are written as one entry first.
-    async fn admit_refusal(&self) -> bool {
+    /// Whether an entry is written: always, unless it is a refusal past the second's
+    /// allowance (then it is counted). Once a second is over, whatever entry comes next
+    /// first writes the refusals counted in it as one entry.
+    async fn admit(&self, refusal: bool) -> bool {
         let (admit, counted) = {
             let mut window = self.refusals.lock().expect("audit lock");
             let mut counted = 0;
@@ -130,11 +131,11 @@ impl AuditLog {
                 counted = std::mem::take(&mut window.counted);
                 *window = RefusalWindow { started: Instant::now(), recorded: 0, counted: 0 };
             }
-            let admit = window.recorded < REFUSALS_PER_SECOND;
-            if admit {
-                window.recorded += 1;
-            } else {
-                window.counted += 1;
+            let admit = !refusal || window.recorded < REFUSALS_PER_SECOND;
+            match (refusal, admit) {
+                (false, _) => {}
+                (true, true) => window.recorded += 1,
+                (true, false) => window.counted += 1,
             }
             (admit, counted)
         };
