@@ -1,4 +1,5 @@
-//! Control actions: `fail`, `sleep` and `spin`, for testing retries and timeouts.
+//! Control actions: `fail`, `crash`, `sleep` and `spin`, for testing retries, timeouts and
+//! what the host reports of a plugin that breaks.
 
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,19 @@ pub struct Millis {
 pub fn sleep(_: &Context, input: Millis) -> Result<Value, TaskError> {
     std::thread::sleep(Duration::from_millis(input.ms));
     Ok(json!({ "slept_ms": input.ms }))
+}
+
+/// Input of `crash`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashInput {
+    message: String,
+}
+
+/// A bug on demand: panics with `message`, which a Rust guest prints to stderr before it
+/// traps.
+pub fn crash(_: &Context, input: CrashInput) -> Result<Value, TaskError> {
+    panic!("{}", input.message)
 }
 
 pub fn spin(_: &Context, input: Millis) -> Result<Value, TaskError> {

@@ -38,6 +38,11 @@ impl Plugin for Core {
                 control::fail,
             )
             .action(
+                "crash",
+                "Panics with `message`: a plugin bug on demand, to see what the host reports",
+                control::crash,
+            )
+            .action(
                 "journal",
                 "Appends a JSON line {execution, task, attempt, key, value} to the file at `path` \
                  (needs a writable granted directory), then returns {value}",

@@ -260,7 +260,7 @@ impl Plugin {
         // The epoch callback stops guest code; this also stops a guest waiting in the host
         // (a sleep, an HTTP request), where no epoch check runs.
         let result = tokio::time::timeout(timeout, run).await;
-        flush_stdio(instance.store.data());
+        let stderr = flush_stdio(instance.store.data());
         let state = instance.store.data_mut();
         let events = std::mem::take(&mut state.scope.events);
         match result {
@@ -276,7 +276,7 @@ impl Plugin {
             }
             // A trapped or interrupted instance is never used again.
             Err(_elapsed) => Err(CallError::Timeout { plugin: plugin_name, action, after: timeout }),
-            Ok(Err(e)) => Err(classify_trap(state, e, plugin_name, action, timeout)),
+            Ok(Err(e)) => Err(classify_trap(state, e, plugin_name, action, timeout, &stderr)),
         }
     }
 
@@ -320,29 +320,73 @@ impl Plugin {
     }
 }
 
-/// Turns a wasmtime error into the call error that says what happened.
-fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: String, timeout: Duration) -> CallError {
+/// Turns a wasmtime error into the call error that says what happened: the trap in a few
+/// words (its wasm backtrace goes to the debug log, not to the task), with what the plugin
+/// said last on stderr, where a Rust guest writes its panic message before it traps.
+fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: String, timeout: Duration, stderr: &str) -> CallError {
     if state.timed_out {
         return CallError::Timeout { plugin, action, after: timeout };
     }
     if state.limiter.hit {
         return CallError::MemoryLimit { plugin, action, limit_bytes: state.limiter.limit() };
     }
-    if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::OutOfFuel)) {
+    let trap = e.downcast_ref::<wasmtime::Trap>();
+    if matches!(trap, Some(wasmtime::Trap::OutOfFuel)) {
         return CallError::FuelExhausted { plugin, action };
     }
-    CallError::Trap { plugin, action, message: format!("{e:#}") }
+    tracing::debug!(%plugin, %action, "trap: {e:?}");
+    let what = match trap {
+        Some(wasmtime::Trap::StackOverflow) => "stack overflow: the plugin recursed deeper than its stack allows".to_owned(),
+        // A Rust or C guest's own stack lives in its linear memory: running off its end
+        // lands here too.
+        Some(wasmtime::Trap::MemoryOutOfBounds) => "out of bounds memory access (a stack overflow in the plugin ends so too)".to_owned(),
+        Some(trap) => trap.to_string(),
+        None => format!("{:#}", e.root_cause()),
+    };
+    let message = match last_words(stderr) {
+        Some(words) => format!("{what}; {words}"),
+        None => what,
+    };
+    CallError::Trap { plugin, action, message }
 }
 
-/// Sends what the guest wrote to stdout and stderr to the log, line by line.
-fn flush_stdio(state: &State) {
+/// What a trapping guest said last on stderr: a Rust panic's location and message, or the
+/// last few lines (at most 500 bytes).
+fn last_words(stderr: &str) -> Option<String> {
+    if let Some(at) = stderr.rfind("panicked at ") {
+        let panic: Vec<&str> = stderr[at..].lines().filter(|l| !l.is_empty() && !l.starts_with("note: run with")).collect();
+        return Some(format!("the plugin {}", bounded(&panic.join(" "), 500)));
+    }
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+    (!tail.is_empty()).then(|| format!("its stderr ended with: {}", bounded(&tail, 500)))
+}
+
+/// At most `max` bytes of `text`, cut at a character.
+fn bounded(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Sends what the guest wrote to stdout and stderr to the log, line by line; returns what
+/// it wrote to stderr.
+fn flush_stdio(state: &State) -> String {
+    let mut stderr = String::new();
     for (pipe, level) in [(&state.stdout, tracing::Level::INFO), (&state.stderr, tracing::Level::WARN)] {
         let bytes = pipe.drain();
-        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+        let text = String::from_utf8_lossy(&bytes);
+        for line in text.lines().filter(|l| !l.is_empty()) {
             bindings::log_line(&state.scope, level, line);
             if let Some(observer) = &state.scope.observer {
                 observer.log(&state.scope.plugin, level, line);
             }
         }
+        if level == tracing::Level::WARN {
+            stderr = text.into_owned();
+        }
     }
+    stderr
 }

@@ -85,6 +85,21 @@ async fn trap_fails_the_call_with_a_clear_error() {
 }
 
 #[tokio::test]
+async fn a_rust_guests_panic_is_the_calls_error_without_a_backtrace() {
+    // The task used to see a 20-frame wasm backtrace ending in "unreachable", and the panic
+    // message only reached the server's log.
+    let dir = Dir::new();
+    dir.add_bundled("core");
+    let host = dir.host().await;
+    let err = host.invoke("core", Call::new("crash", json!({ "message": "the ledger is unbalanced" }))).await.unwrap_err();
+    let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
+    assert!(message.starts_with("wasm trap: wasm `unreachable` instruction executed; the plugin panicked at core/src/control.rs:"), "{message}");
+    assert!(message.ends_with(": the ledger is unbalanced"), "{message}");
+    assert!(!message.contains("backtrace") && !message.contains("0x"), "{message}");
+    echo_still_works(&host).await;
+}
+
+#[tokio::test]
 async fn fuel_budget_stops_a_loop() {
     let dir = Dir::new();
     dir.write("looper.wasm", &wat::endless_loop("looper")).write("looper.toml", b"fuel = 100000\n");
