@@ -95,12 +95,15 @@ fn plugins_flag_and_broken_files() {
 }
 
 #[test]
-fn ergon_reads_a_relative_path_from_the_working_directory() {
+fn ergon_reads_a_relative_path_in_its_documents_directory() {
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("doc.txt"), "one two three").unwrap();
+    let documents = work.path().join("workflows/examples-data");
+    std::fs::create_dir_all(&documents).unwrap();
+    std::fs::write(documents.join("doc.txt"), "one two three").unwrap();
+    let input = r#"{"document_path":"workflows/examples-data/doc.txt"}"#;
     let out = crate::support::harmonia_command()
         .current_dir(work.path())
-        .args(["plugin", "invoke", "ergon", "extract_text_from_document", "--input", r#"{"document_path":"doc.txt"}"#])
+        .args(["plugin", "invoke", "ergon", "extract_text_from_document", "--input", input])
         .env("HARMONIA_PLUGINS", plugins_dir().canonicalize().unwrap())
         .output()
         .unwrap();

@@ -421,7 +421,10 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     let cwd = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
     std::fs::create_dir(cwd.path().join("workflows")).unwrap();
-    std::fs::copy(repo().join("workflows/examples-data/review.txt"), cwd.path().join("review.txt")).unwrap();
+    std::fs::create_dir_all(cwd.path().join("workflows/examples-data")).unwrap();
+    std::fs::copy(repo().join("workflows/examples-data/review.txt"), cwd.path().join("workflows/examples-data/review.txt")).unwrap();
+    // What a README recipe leaves beside the server: not a document.
+    std::fs::write(cwd.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----\nsecret\n").unwrap();
     let mut serve = crate::support::harmonia_command();
     serve.current_dir(cwd.path()).args(["serve", "--listen", "127.0.0.1:0"]).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_DATA");
     let server = Server::spawn(serve);
@@ -456,10 +459,16 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     let (_, listed, _) = cli(&["workflow", "list"]);
     assert!(listed.contains("parallel_reviews") || listed.lines().count() >= 10, "{listed}");
 
-    let (code, stdout, stderr) = cli(&["exec", "start", "document_processing", "--input", "document_path=review.txt", "--wait"]);
+    let (code, stdout, stderr) = cli(&["exec", "start", "document_processing", "--input", "document_path=workflows/examples-data/review.txt", "--wait"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let result: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!((result["status"].as_str(), result["output"]["sentiment"].as_str()), (Some("completed"), Some("positive")), "{result}");
+    // The bundled reader sees its documents only: not the key beside the server, not ./data.
+    for path in ["key.pem", "data/state/CURRENT"] {
+        let (_, stdout, stderr) = cli(&["exec", "start", "document_processing", "--input", &format!("document_path={path}"), "--wait"]);
+        assert!(!stdout.contains("secret") && !stdout.contains("MANIFEST"), "{path}: {stdout}");
+        assert!(stdout.contains("\"failed\"") || stderr.contains("failed"), "{path}: {stdout}{stderr}");
+    }
 
     let (code, id, stderr) = cli(&["exec", "start", "poll_until_done", "--input", "target=2"]);
     assert_eq!(code, Some(0), "{stderr}");

@@ -134,6 +134,11 @@ impl CompileCache {
         Ok(CompileCache { dir: Some((canonical, key)), engine_key })
     }
 
+    /// The directory of the cache, if there is one (canonical).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|(dir, _)| dir.as_path())
+    }
+
     /// The content hash of a component's bytes.
     pub fn content_hash(bytes: &[u8]) -> String {
         let digest = Sha256::digest(bytes);

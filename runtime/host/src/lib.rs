@@ -20,7 +20,7 @@ mod warm;
 mod watch;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -61,6 +61,10 @@ pub struct HostConfig {
     pub fuel: bool,
     /// Where plugins' `kv-get`/`kv-set` go.
     pub kv: Arc<dyn KvStore>,
+    /// Directories no plugin may see (the server's data directory: other plugins' kv data,
+    /// workflows, inputs, tokens): a manifest granting one of them, or a directory that
+    /// holds one, fails its plugin's load. The compile cache is always among them.
+    pub protected: Vec<PathBuf>,
 }
 
 impl HostConfig {
@@ -76,6 +80,7 @@ impl HostConfig {
             slots: 256,
             fuel: false,
             kv: Arc::new(MemKv::default()),
+            protected: Vec::new(),
         }
     }
 }
@@ -229,17 +234,44 @@ pub(crate) struct HostShared {
     pub warm_places: Arc<tokio::sync::Semaphore>,
     pub fuel: bool,
     pub pooling: bool,
+    /// [`HostConfig::protected`] and the compile cache, canonical.
+    pub protected: Vec<PathBuf>,
 }
 
 impl HostShared {
+    /// Refuses a manifest that grants a protected directory, or one that holds it.
+    fn check_grants(&self, manifest: &Manifest) -> Result<(), String> {
+        for dir in manifest.resolved_dirs(&self.work_dir) {
+            if let Some(protected) = self.protected.iter().find(|p| p.starts_with(&dir.host) || dir.host.starts_with(p)) {
+                return Err(format!(
+                    "its manifest grants {}, which would expose {} (the server's data or compiled plugins): \
+                     grant a directory that neither holds it nor is in it",
+                    dir.host.display(),
+                    protected.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The sandbox a manifest describes.
     fn sandbox_for(&self, manifest: &Manifest) -> Sandbox {
-        let dirs = manifest.resolved_dirs(&self.work_dir);
+        // A granted directory that does not exist here (the bundled reader's documents, run
+        // from another directory) is left out: the plugin loads, and sees nothing there.
+        let (dirs, missing): (Vec<_>, Vec<_>) = manifest.resolved_dirs(&self.work_dir).into_iter().partition(|d| d.host.is_dir());
+        for dir in missing {
+            tracing::warn!(dir = %dir.host.display(), "a granted directory does not exist: left out of the sandbox");
+        }
         let mut env: Vec<(String, String)> =
             manifest.env.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.clone(), v))).collect();
-        // A plugin that sees the host's working directory resolves relative paths from it.
+        // A plugin that sees the host's working directory, or a directory at its own host
+        // path (so that the guest shares the host's paths), resolves relative paths from the
+        // host's working directory.
         let work_dir = std::fs::canonicalize(&self.work_dir).unwrap_or_else(|_| self.work_dir.clone());
-        let cwd = dirs.iter().find(|d| d.host == work_dir).map(|d| d.guest.clone());
+        let cwd = dirs.iter().find(|d| d.host == work_dir).map(|d| d.guest.clone()).or_else(|| {
+            let same_paths = dirs.iter().any(|d| Path::new(&d.guest) == d.host);
+            same_paths.then(|| work_dir.to_string_lossy().into_owned())
+        });
         if let Some(cwd) = &cwd {
             env.push(("PWD".into(), cwd.clone()));
         }
@@ -328,8 +360,19 @@ impl Host {
         bindings::Adapter::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(link_err)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         engine::start_epoch_ticker(engine.clone(), stop_ticker.clone());
+        let cache = CompileCache::new(&engine, config.cache_dir.clone(), &config.plugins_dir)?;
+        let mut protected: Vec<PathBuf> = config
+            .protected
+            .iter()
+            .map(|p| {
+                let joined = config.work_dir.join(p);
+                std::fs::canonicalize(&joined).unwrap_or(joined)
+            })
+            .collect();
+        protected.extend(cache.dir().map(Path::to_path_buf));
         let shared = HostShared {
-            cache: Arc::new(CompileCache::new(&engine, config.cache_dir.clone(), &config.plugins_dir)?),
+            cache: Arc::new(cache),
+            protected,
             engine,
             kv: config.kv.clone(),
             work_dir: config.work_dir.clone(),

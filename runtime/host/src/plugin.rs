@@ -98,6 +98,7 @@ impl Plugin {
         let manifest_path = path.with_extension("toml");
         let manifest =
             if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
+        shared.check_grants(&manifest).map_err(fail)?;
         let hash = CompileCache::content_hash(&bytes);
         let size_bytes = bytes.len() as u64;
         let engine = shared.engine.clone();

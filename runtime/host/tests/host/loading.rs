@@ -34,7 +34,7 @@ async fn bundled_plugins_load_with_their_actions() {
         assert!(!p.version.is_empty());
         assert!(p.size_bytes > 0);
     }
-    // The bundled manifest of ergon grants the working directory, read-only.
+    // The bundled manifest of ergon grants its documents directory, read-only.
     let ergon = host.plugin("ergon").unwrap();
     assert!(ergon.grants.iter().any(|g| g.starts_with("fs-ro:")), "{:?}", ergon.grants);
 }

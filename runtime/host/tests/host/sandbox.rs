@@ -146,3 +146,37 @@ async fn http_only_to_allowed_hosts() {
     let err = output(&host, "http", "request", json!({"url": other})).await.unwrap_err();
     assert_eq!(err.code.as_deref(), Some("forbidden"), "{err}");
 }
+
+#[tokio::test]
+async fn no_grant_exposes_a_protected_directory_or_the_compile_cache() {
+    // A manifest that grants the directory holding the data directory (as the bundled
+    // ergon's granted the working directory) could read other plugins' kv data from
+    // RocksDB's files: such a plugin is refused, naming the grant; a sibling grant is fine.
+    let root = tempfile::tempdir().unwrap();
+    let (data, documents) = (root.path().join("data"), root.path().join("documents"));
+    std::fs::create_dir_all(data.join("state")).unwrap();
+    std::fs::create_dir_all(&documents).unwrap();
+    let dir = Dir::new();
+    dir.add_bundled("core")
+        .write("core.toml", format!("[[dirs]]\nhost = {:?}\n", root.path()).as_bytes())
+        .write("ergon.wasm", &crate::support::bundled("ergon"))
+        .write("ergon.toml", format!("[[dirs]]\nhost = {:?}\n", documents).as_bytes());
+    let mut config = dir.config();
+    config.protected = vec![data.clone()];
+    let cache = config.cache_dir.clone().unwrap();
+    let host = Host::new(config).unwrap();
+    host.load_all().await.unwrap();
+    let refused = host.failures().into_iter().find(|f| f.file.ends_with("core.wasm")).expect("core is refused");
+    assert!(refused.reason.contains("would expose") && refused.reason.contains(&data.display().to_string()), "{}", refused.reason);
+    assert!(host.plugin("ergon").is_some(), "a grant beside the data directory loads");
+
+    // Inside it, and the compile cache itself, are refused the same way.
+    for granted in [data.join("state"), cache] {
+        dir.write("core.toml", format!("[[dirs]]\nhost = {granted:?}\n").as_bytes());
+        let mut config = dir.config();
+        config.protected = vec![data.clone()];
+        let host = Host::new(config).unwrap();
+        host.load_all().await.unwrap();
+        assert!(host.plugin("core").is_none(), "a grant of {} was accepted", granted.display());
+    }
+}

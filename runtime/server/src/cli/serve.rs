@@ -312,6 +312,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let mut config = HostConfig::new(&args.plugins);
     config.cache_dir = super::compile_cache(Some(&args.data));
+    // No manifest may grant the data directory, nor a directory that holds it.
+    config.protected = vec![args.data.clone()];
     config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
     let shared = Arc::new(RwLock::new(WorkflowDirs::default()));
