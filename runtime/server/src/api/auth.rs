@@ -396,22 +396,27 @@ const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// the answer, and the connection can carry its next request. A body beyond the bounds is
 /// left, and the connection closed after the answer (the client is told so).
 async fn refuse(request: Request, error: ApiError) -> Response {
+    refuse_draining(request, error, super::max_body().max(super::max_upload())).await
+}
+
+/// [`refuse`], reading at most `up_to` bytes of the body.
+pub(super) async fn refuse_draining(request: Request, error: ApiError, up_to: usize) -> Response {
     let mut response = error.into_response();
-    if !drain(request.into_body()).await {
+    if !drain(request.into_body(), up_to).await {
         response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
     response
 }
 
-/// Reads `body` to its end within the bounds; whether it got there.
-async fn drain(body: axum::body::Body) -> bool {
+/// Reads `body` to its end within `up_to` bytes and [`DRAIN_TIME`]; whether it got there.
+async fn drain(body: axum::body::Body, up_to: usize) -> bool {
     use futures_util::StreamExt;
     let mut stream = body.into_data_stream();
     let mut seen = 0;
     let read_all = async {
         while let Some(chunk) = stream.next().await {
             seen += chunk.map_err(drop)?.len();
-            if seen > super::max_body().max(super::max_upload()) {
+            if seen > up_to {
                 return Err(());
             }
         }

@@ -92,6 +92,14 @@ async fn upload(
 ) -> Result<Response, Response> {
     // Before reading what may be hundreds of megabytes.
     check_plugin_name(&name).map_err(|message| unread(invalid_name(message)))?;
+    // Declared over the limit: refused before the body is read, and the body read and
+    // dropped (up to the default limit) so that a client still sending it gets the answer
+    // rather than a reset connection.
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|bytes| bytes > super::max_upload()) {
+        let refused = body_error(StatusCode::PAYLOAD_TOO_LARGE, String::new());
+        return Err(super::auth::refuse_draining(request, refused, super::DEFAULT_MAX_UPLOAD.max(super::max_upload())).await);
+    }
     let (component, manifest) = read_upload(&state, request).await.map_err(unread)?;
     let installed =
         state.host.install(&name, component, manifest).await.map_err(|e| install_error(e).into_response())?;
