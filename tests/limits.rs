@@ -81,3 +81,16 @@ fn validate_reports_a_bomb_instead_of_crashing() {
     assert_eq!(out.status.code(), Some(2), "{printed}");
     assert!(printed.contains("deep.yaml:9:") && printed.contains("exceeds the limit of 64 (workflow_max_depth"), "{printed}");
 }
+
+#[test]
+fn an_operator_bounds_a_task_calls_output() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("big.yaml"), "name: big\nversion: 1\ntasks:\n  r: { component: core, action: range, input: { end: 1000 } }\n").unwrap();
+    let env = [("HARMONIA_MAX_TASK_OUTPUT", "1000")];
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
+    let run = Client::new().post(server.url("/api/v1/workflows/big/executions?wait=30s")).json(&serde_json::json!({ "input": {} })).send().unwrap();
+    let body: Value = run.json().unwrap();
+    assert_eq!(body["status"], "failed", "{body}");
+    assert!(body.to_string().contains("over the limit of 1000"), "{body}");
+}

@@ -13,6 +13,13 @@ pub struct LogInput {
     message: String,
     progress: Option<(u8, String)>,
     event: Option<EventInput>,
+    /// Log the line (and emit the event) this many times (default 1): a flood on demand.
+    #[serde(default = "once")]
+    times: u32,
+}
+
+fn once() -> u32 {
+    1
 }
 
 fn info() -> Level {
@@ -29,12 +36,14 @@ struct EventInput {
 }
 
 pub fn log(ctx: &Context, input: LogInput) -> Result<Value, TaskError> {
-    ctx.log(input.level, &input.message);
+    for _ in 0..input.times {
+        ctx.log(input.level, &input.message);
+        if let Some(event) = &input.event {
+            ctx.emit_event(&event.event_type, &event.data)?;
+        }
+    }
     if let Some((percent, message)) = input.progress {
         ctx.progress(percent, message);
-    }
-    if let Some(event) = input.event {
-        ctx.emit_event(&event.event_type, &event.data)?;
     }
     Ok(json!({ "ok": true }))
 }

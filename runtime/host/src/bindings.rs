@@ -69,6 +69,9 @@ impl Host for State {
             Level::Warn => TraceLevel::WARN,
             Level::Error => TraceLevel::ERROR,
         };
+        if !self.scope.admit_line() {
+            return Ok(());
+        }
         log_line(&self.scope, level, &message);
         if let Some(observer) = &self.scope.observer {
             observer.log(&self.scope.plugin, level, &message);
@@ -86,6 +89,10 @@ impl Host for State {
     }
 
     fn emit_event(&mut self, event_type: String, data: String) -> wasmtime::Result<()> {
+        if self.scope.events.len() >= self.scope.limits.max_events as usize {
+            self.scope.dropped_events += 1;
+            return Ok(());
+        }
         // A plugin that sends malformed JSON still gets its event out, as a string.
         let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data));
         let event = EmittedEvent { event_type, data };

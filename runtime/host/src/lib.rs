@@ -61,6 +61,8 @@ pub struct HostConfig {
     pub fuel: bool,
     /// Where plugins' `kv-get`/`kv-set` go.
     pub kv: Arc<dyn KvStore>,
+    /// What one call may produce, at most; a manifest may only lower these.
+    pub call_limits: CallLimits,
     /// Directories no plugin may see (the server's data directory: other plugins' kv data,
     /// workflows, inputs, tokens): a manifest granting one of them, or a directory that
     /// holds one, fails its plugin's load. The compile cache is always among them.
@@ -81,6 +83,7 @@ impl HostConfig {
             fuel: false,
             kv: Arc::new(MemKv::default()),
             protected: Vec::new(),
+            call_limits: CallLimits::default(),
         }
     }
 }
@@ -236,6 +239,7 @@ pub(crate) struct HostShared {
     pub pooling: bool,
     /// [`HostConfig::protected`] and the compile cache, canonical.
     pub protected: Vec<PathBuf>,
+    pub call_limits: CallLimits,
 }
 
 impl HostShared {
@@ -334,6 +338,36 @@ impl Drop for HostInner {
     }
 }
 
+/// What one call may produce: a bigger output fails the call with a clear error; log lines
+/// (with stdout and stderr lines) and events past their limit are dropped, and one line
+/// says how many. Operator-wide (`HostConfig::call_limits`); a manifest may only lower them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CallLimits {
+    /// Bytes of the output's JSON (`max_task_output`, 4 MiB by default).
+    pub max_output_bytes: usize,
+    /// Log lines, stdout and stderr lines included (`max_log_lines`, 1,000 by default).
+    pub max_log_lines: u32,
+    /// Events emitted (`max_events`, 1,000 by default).
+    pub max_events: u32,
+}
+
+impl Default for CallLimits {
+    fn default() -> CallLimits {
+        CallLimits { max_output_bytes: 4 << 20, max_log_lines: 1_000, max_events: 1_000 }
+    }
+}
+
+impl CallLimits {
+    /// These limits, lowered where `manifest` lowers them.
+    pub(crate) fn lowered_by(self, manifest: &Manifest) -> CallLimits {
+        CallLimits {
+            max_output_bytes: manifest.max_output_bytes.map_or(self.max_output_bytes, |m| m.min(self.max_output_bytes)),
+            max_log_lines: manifest.max_log_lines.map_or(self.max_log_lines, |m| m.min(self.max_log_lines)),
+            max_events: manifest.max_events.map_or(self.max_events, |m| m.min(self.max_events)),
+        }
+    }
+}
+
 /// The user's compile cache: `$XDG_CACHE_HOME/harmonia/compiled`, else
 /// `$HOME/.cache/harmonia/compiled`; none without either.
 pub fn user_cache_dir() -> Option<PathBuf> {
@@ -373,6 +407,7 @@ impl Host {
         let shared = HostShared {
             cache: Arc::new(cache),
             protected,
+            call_limits: config.call_limits,
             engine,
             kv: config.kv.clone(),
             work_dir: config.work_dir.clone(),

@@ -45,6 +45,11 @@ pub struct Manifest {
     /// Directories of the host made visible inside the sandbox.
     #[serde(default)]
     pub dirs: Vec<DirGrant>,
+    /// Lower the host's limits of what one call may produce (never raise them): bytes of
+    /// output, log lines, events.
+    pub max_output_bytes: Option<usize>,
+    pub max_log_lines: Option<u32>,
+    pub max_events: Option<u32>,
 }
 
 /// One directory granted to a plugin.

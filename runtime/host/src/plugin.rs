@@ -50,6 +50,8 @@ pub struct Plugin {
     permits: Arc<Semaphore>,
     /// Calls one instance may serve (manifest `reuse_instance`; 1: a fresh one each call).
     pub reuse_instance: u32,
+    /// What one call may produce (the host's limits, lowered by the manifest).
+    pub limits: crate::CallLimits,
     #[serde(skip)]
     warm: WarmPool,
 }
@@ -118,6 +120,7 @@ impl Plugin {
         let sandbox = shared.sandbox_for(&manifest);
         let max_concurrency = manifest.max_concurrency.unwrap_or(shared.slots);
         let reuse_instance = manifest.reuse_instance.unwrap_or(1);
+        let limits = shared.call_limits.lowered_by(&manifest);
         let mut plugin = Plugin {
             name: String::new(),
             version: String::new(),
@@ -131,6 +134,7 @@ impl Plugin {
             from_cache,
             memory_limit_bytes: manifest.memory_limit_bytes(),
             max_concurrency,
+            limits,
             manifest,
             pre,
             sandbox,
@@ -190,11 +194,28 @@ impl Plugin {
             kv: shared.kv.clone(),
             observer: call.observer,
             events: Vec::new(),
+            limits: self.limits,
+            log_lines: 0,
+            dropped_lines: 0,
+            dropped_events: 0,
         };
         let (returned, events) =
             self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
         let Returned::Output(result) = returned else { unreachable!("invoke returns an output") };
         let output = match result {
+            // Refused before it is parsed: a 120 MB output stalled every other call while it
+            // was parsed, stored and sent.
+            Ok(text) if text.len() > self.limits.max_output_bytes => Err(TaskError {
+                kind: crate::ErrorKind::Fatal,
+                message: format!(
+                    "the output is {} bytes, over the limit of {} a call (max_task_output, or the manifest's max_output_bytes)",
+                    text.len(),
+                    self.limits.max_output_bytes
+                ),
+                code: Some("output_too_large".into()),
+                details: None,
+                retry_after_ms: None,
+            }),
             Ok(text) => Ok(serde_json::from_str(&text).map_err(|e| CallError::Trap {
                 plugin: self.name.clone(),
                 action: call.action.clone(),
@@ -221,6 +242,10 @@ impl Plugin {
             kv: shared.kv.clone(),
             observer: None,
             events: Vec::new(),
+            limits: self.limits,
+            log_lines: 0,
+            dropped_lines: 0,
+            dropped_events: 0,
         };
         self.run_scoped(shared, scope, entry, timeout).await
     }
@@ -261,8 +286,9 @@ impl Plugin {
         // The epoch callback stops guest code; this also stops a guest waiting in the host
         // (a sleep, an HTTP request), where no epoch check runs.
         let result = tokio::time::timeout(timeout, run).await;
-        let stderr = flush_stdio(instance.store.data());
+        let stderr = flush_stdio(instance.store.data_mut());
         let state = instance.store.data_mut();
+        note_dropped(&state.scope);
         let events = std::mem::take(&mut state.scope.events);
         match result {
             Ok(Ok((adapter, returned))) => {
@@ -372,14 +398,35 @@ fn bounded(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Sends what the guest wrote to stdout and stderr to the log, line by line; returns what
-/// it wrote to stderr.
-fn flush_stdio(state: &State) -> String {
+/// One line in the call's log saying what went over the call's limits, if anything did.
+fn note_dropped(scope: &crate::state::CallScope) {
+    if scope.dropped_lines == 0 && scope.dropped_events == 0 {
+        return;
+    }
+    let limits = scope.limits;
+    let line = format!(
+        "{} log lines and {} events of this call were dropped: over the limits of {} lines and {} events a call \
+         (max_log_lines, max_events)",
+        scope.dropped_lines, scope.dropped_events, limits.max_log_lines, limits.max_events
+    );
+    bindings::log_line(scope, tracing::Level::WARN, &line);
+    if let Some(observer) = &scope.observer {
+        observer.log(&scope.plugin, tracing::Level::WARN, &line);
+    }
+}
+
+/// Sends what the guest wrote to stdout and stderr to the log, line by line (within the
+/// call's limit of lines); returns what it wrote to stderr.
+fn flush_stdio(state: &mut State) -> String {
     let mut stderr = String::new();
-    for (pipe, level) in [(&state.stdout, tracing::Level::INFO), (&state.stderr, tracing::Level::WARN)] {
+    for level in [tracing::Level::INFO, tracing::Level::WARN] {
+        let pipe = if level == tracing::Level::INFO { &state.stdout } else { &state.stderr };
         let bytes = pipe.drain();
         let text = String::from_utf8_lossy(&bytes);
         for line in text.lines().filter(|l| !l.is_empty()) {
+            if !state.scope.admit_line() {
+                continue;
+            }
             bindings::log_line(&state.scope, level, line);
             if let Some(observer) = &state.scope.observer {
                 observer.log(&state.scope.plugin, level, line);

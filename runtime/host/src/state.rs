@@ -39,6 +39,24 @@ pub(crate) struct CallScope {
     pub kv: Arc<dyn KvStore>,
     pub observer: Option<Arc<dyn CallObserver>>,
     pub events: Vec<EmittedEvent>,
+    /// What this call may produce, and what it produced past that (dropped).
+    pub limits: crate::CallLimits,
+    pub log_lines: u32,
+    pub dropped_lines: u32,
+    pub dropped_events: u32,
+}
+
+impl CallScope {
+    /// Counts one log line; whether it is within the limit (else it is dropped).
+    pub fn admit_line(&mut self) -> bool {
+        if self.log_lines < self.limits.max_log_lines {
+            self.log_lines += 1;
+            true
+        } else {
+            self.dropped_lines += 1;
+            false
+        }
+    }
 }
 
 /// A `Store`'s data.

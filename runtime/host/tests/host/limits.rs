@@ -142,3 +142,53 @@ async fn concurrency_limit_holds() {
     // Six 200 ms calls, two at a time, need at least three rounds.
     assert!(started.elapsed() >= Duration::from_millis(600), "ran more than 2 at once: {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn an_output_over_the_limit_fails_the_call_and_a_manifest_only_lowers_it() {
+    // A 120 MB output used to succeed and then stall every other call while it was parsed,
+    // stored and sent.
+    let dir = Dir::new();
+    dir.add_bundled("core").write("core.toml", b"max_output_bytes = 2000\n");
+    let host = dir.host().await;
+    let range = |end: u32| Call::new("range", json!({ "end": end }));
+    let big = host.invoke("core", range(1_000)).await.unwrap().output.unwrap_err();
+    assert_eq!((big.kind, big.code.as_deref()), (harmonia_host::ErrorKind::Fatal, Some("output_too_large")), "{big:?}");
+    assert!(big.message.contains("over the limit of 2000"), "{}", big.message);
+    assert!(host.invoke("core", range(10)).await.unwrap().output.is_ok());
+
+    // The manifest cannot raise the host's limit.
+    dir.write("core.toml", b"max_output_bytes = 100000000\n");
+    let mut config = dir.config();
+    config.call_limits.max_output_bytes = 1_000;
+    let host = Host::new(config).unwrap();
+    host.load_all().await.unwrap();
+    assert_eq!(host.plugin("core").unwrap().limits.max_output_bytes, 1_000);
+    assert!(host.invoke("core", range(1_000)).await.unwrap().output.is_err());
+    echo_still_works(&host).await;
+}
+
+#[tokio::test]
+async fn log_lines_and_events_past_the_limit_are_dropped_and_counted_in_one_line() {
+    // 1,000,000 events grew the server by 512 MB; 628,000 log lines went to the log in 2 s.
+    let dir = Dir::new();
+    dir.add_bundled("core").write("core.toml", b"max_log_lines = 5\nmax_events = 3\n");
+    let host = dir.host().await;
+    let recorder = crate::support::Recorder::arc();
+    let mut call = Call::new("log", json!({ "message": "again", "times": 50, "event": { "type": "tick" } }));
+    call.observer = Some(recorder.clone());
+    let outcome = host.invoke("core", call).await.unwrap();
+    assert!(outcome.output.is_ok());
+    assert_eq!(outcome.events.len(), 3, "events past the limit are dropped");
+    let logs = recorder.logs.lock().unwrap().clone();
+    assert_eq!(logs.iter().filter(|(_, _, m)| m == "again").count(), 5, "{logs:?}");
+    let note = logs.last().unwrap();
+    assert!(note.2.starts_with("45 log lines and 47 events of this call were dropped"), "{note:?}");
+
+    // Lines printed to stdout count too.
+    let mut call = Call::new("stdout", json!({ "text": "a\nb\nc\nd\ne\nf\ng" }));
+    let recorder = crate::support::Recorder::arc();
+    call.observer = Some(recorder.clone());
+    host.invoke("core", call).await.unwrap().output.unwrap();
+    let logs = recorder.logs.lock().unwrap().clone();
+    assert!(logs.last().unwrap().2.contains("log lines and 0 events of this call were dropped"), "{logs:?}");
+}

@@ -16,7 +16,7 @@ use harmonia::api::auth::Auth;
 use harmonia::api::connections::{self, ConnectionLimits};
 use harmonia::api::{AppState, SharedWorkflows, router};
 use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
-use harmonia_host::{Host, HostConfig};
+use harmonia_host::{CallLimits, Host, HostConfig};
 use harmonia_model::Limits;
 use harmonia_store::{RocksStore, StoreOptions, SyncMode};
 
@@ -61,6 +61,18 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted [default: 512].
     #[arg(long, env = "HARMONIA_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// The largest output of one task call, in bytes; a bigger one fails the call
+    /// [default: 4 MiB]. A plugin's manifest may lower it.
+    #[arg(long, env = "HARMONIA_MAX_TASK_OUTPUT")]
+    max_task_output: Option<usize>,
+    /// Log lines (stdout and stderr included) kept of one call; more are dropped and counted
+    /// [default: 1000]. A plugin's manifest may lower it.
+    #[arg(long, env = "HARMONIA_MAX_LOG_LINES")]
+    max_log_lines: Option<u32>,
+    /// Events one call may emit; more are dropped and counted [default: 1000]. A plugin's
+    /// manifest may lower it.
+    #[arg(long, env = "HARMONIA_MAX_EVENTS")]
+    max_events: Option<u32>,
     /// Settings file; `harmonia.toml` in the working directory is read if it exists. Flags
     /// and `HARMONIA_*` variables override it.
     #[arg(long, env = "HARMONIA_CONFIG")]
@@ -91,6 +103,9 @@ struct FileConfig {
     workflow_max_nodes: Option<usize>,
     header_timeout: Option<String>,
     max_connections: Option<usize>,
+    max_task_output: Option<usize>,
+    max_log_lines: Option<u32>,
+    max_events: Option<u32>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -105,6 +120,7 @@ struct Settings {
     max_body: usize,
     max_upload: usize,
     connections: ConnectionLimits,
+    call_limits: CallLimits,
     state: StateArgs,
 }
 
@@ -152,6 +168,12 @@ impl ServeArgs {
         if connections.header_timeout.is_zero() || connections.max_connections == 0 {
             bail!("header_timeout and max_connections must be above zero");
         }
+        let calls = CallLimits::default();
+        let call_limits = CallLimits {
+            max_output_bytes: self.max_task_output.or(file.max_task_output).unwrap_or(calls.max_output_bytes),
+            max_log_lines: self.max_log_lines.or(file.max_log_lines).unwrap_or(calls.max_log_lines),
+            max_events: self.max_events.or(file.max_events).unwrap_or(calls.max_events),
+        };
         Ok(Settings {
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             plugins: self.plugins.or(file.plugins).unwrap_or_else(|| "plugins".into()),
@@ -162,6 +184,7 @@ impl ServeArgs {
             max_body: self.max_body.or(file.max_body).unwrap_or(harmonia::api::DEFAULT_MAX_BODY),
             max_upload: self.max_upload.or(file.max_upload).unwrap_or(harmonia::api::DEFAULT_MAX_UPLOAD),
             connections,
+            call_limits,
             state,
         })
     }
@@ -314,6 +337,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.cache_dir = super::compile_cache(Some(&args.data));
     // No manifest may grant the data directory, nor a directory that holds it.
     config.protected = vec![args.data.clone()];
+    config.call_limits = args.call_limits;
     config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
     let shared = Arc::new(RwLock::new(WorkflowDirs::default()));
