@@ -802,3 +802,29 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
     let executions: Value = http.get(server.url("/api/v1/executions")).send().unwrap().json().unwrap();
     assert_eq!(executions["executions"], json!([]));
 }
+
+/// Every 4xx is the JSON error, also where axum's extractors refuse a query, a body or a
+/// WebSocket handshake (they answered in plain text), and `limit` is held to its documented
+/// range (0 was taken as 1).
+#[test]
+fn every_refusal_is_the_json_error() {
+    let server = Server::start();
+    let http = reqwest::blocking::Client::new();
+    let refusals = [
+        ("GET /api/v1/ws without an upgrade", http.get(server.url("/api/v1/ws"))),
+        ("DELETE ?force=null", http.delete(server.url("/api/v1/workflows/document_processing?force=null"))),
+        ("a list's limit=0", http.get(server.url("/api/v1/executions?limit=0"))),
+        ("an audit limit=5000", http.get(server.url("/api/v1/audit?limit=5000"))),
+        ("a start body that is not an object", http.post(server.url("/api/v1/workflows/document_processing/executions")).header("content-type", "application/json").body("[1]")),
+        ("a start body as text/plain", http.post(server.url("/api/v1/workflows/document_processing/executions")).header("content-type", "text/plain").body("{}")),
+    ];
+    for (what, request) in refusals {
+        let response = request.send().unwrap();
+        let status = response.status();
+        let kind = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        assert!(status.is_client_error(), "{what}: {status}");
+        assert!(kind.starts_with("application/json"), "{what}: {status} answered as {kind:?}");
+        assert!(body["error"]["code"].is_string() && !body["error"]["message"].as_str().unwrap_or_default().is_empty(), "{what}: {body}");
+    }
+}

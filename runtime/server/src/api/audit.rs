@@ -236,7 +236,7 @@ struct ReadQuery {
 /// the `after` of the next page, or null at the end.
 async fn read(State(state): State<Arc<AppState>>, query: Result<Query<ReadQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::page_limit(query.limit)?;
     let start = (query.after > 0).then(|| keys::log_key(query.after));
     let page = state
         .store

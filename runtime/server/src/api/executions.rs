@@ -249,7 +249,7 @@ async fn list_executions(
         Some(status) => Some(serde_json::from_value(json!(status)).expect("each of STATUSES is an ExecStatus")),
         None => None,
     };
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::page_limit(query.limit)?;
     let page = super::blocking(&state, move |store| {
         let filter = crate::records::RecordFilter { workflow: query.workflow.as_deref(), status };
         crate::records::list_records(store, filter, query.after.as_deref(), limit)

@@ -148,10 +148,64 @@ pub fn router(state: Arc<AppState>) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
         })
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        // Every error is the JSON error, also those of axum's extractors (a query, a body or
+        // a WebSocket handshake that does not parse), which answer in plain text.
+        .layer(middleware::from_fn(json_errors))
         // Outermost: every route and the fallback are authorized and audited.
         .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(axum::extract::DefaultBodyLimit::max(max_body()))
         .with_state(state)
+}
+
+/// Turns an error answer that is not JSON (axum's rejections are plain text) into the
+/// API's `{"error": {"code", "message"}}`, keeping its status, its text as the message, and
+/// the headers that go with it (`Allow`, `Connection`, `Retry-After`).
+async fn json_errors(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let message = if text.is_empty() { reason.to_owned() } else { text };
+    let mut json = ApiError::new(status, error_code(status), message).into_response();
+    for name in [axum::http::header::ALLOW, axum::http::header::CONNECTION, axum::http::header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            json.headers_mut().insert(name, value.clone());
+        }
+    }
+    json
+}
+
+/// A page's `limit`: 100 by default, 1 to 1000 as the document says (0 was taken as 1).
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(100) {
+        limit @ 1..=1000 => Ok(limit),
+        limit => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("limit must be 1 to 1000, got {limit}"))),
+    }
+}
+
+/// The error code of a status, for answers that came without one.
+fn error_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+        StatusCode::UPGRADE_REQUIRED => "upgrade_required",
+        s if s.is_client_error() => "bad_request",
+        _ => "internal",
+    }
 }
 
 /// Runs a store operation off the async workers: a store error is a 503, a panic a 500.
