@@ -101,8 +101,8 @@ pub fn check_plugin_name(name: &str) -> Result<(), String> {
 
 impl Host {
     /// Installs `component` as plugin `name`: `<name>.wasm` in the plugins directory, with
-    /// its manifest kept, replaced or removed. Refused, with nothing changed and the earlier version still
-    /// serving, unless the component loads in full and describes itself as `name`.
+    /// its manifest kept, replaced or removed. Refused, with nothing changed and the earlier
+    /// version still serving, unless the component loads in full and describes itself as `name`.
     pub async fn install(
         &self,
         name: &str,
@@ -283,7 +283,6 @@ impl Drop for Staging {
     }
 }
 
-/// Removes staged uploads a crashed process left behind.
 /// Removes the staged uploads that no upload will finish: those of processes that are gone
 /// (an upload's directory is named `<pid>-<n>`, and a killed server leaves its own), and any
 /// older than [`STALE_STAGING`]. Run at start ([`Host::load_all`]) and before each upload.

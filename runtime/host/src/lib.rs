@@ -243,9 +243,9 @@ pub(crate) struct HostShared {
 }
 
 impl HostShared {
-    /// Refuses a manifest that grants a protected directory, or one that holds it.
-    fn check_grants(&self, manifest: &Manifest) -> Result<(), String> {
-        for dir in manifest.resolved_dirs(&self.work_dir) {
+    /// Refuses granted directories that are protected, in one, or hold one.
+    fn check_grants(&self, dirs: &[manifest::ResolvedDir]) -> Result<(), String> {
+        for dir in dirs {
             if let Some(protected) = self.protected.iter().find(|p| p.starts_with(&dir.host) || dir.host.starts_with(p)) {
                 return Err(format!(
                     "its manifest grants {}, which would expose {} (the server's data or compiled plugins): \
@@ -398,10 +398,7 @@ impl Host {
         let mut protected: Vec<PathBuf> = config
             .protected
             .iter()
-            .map(|p| {
-                let joined = config.work_dir.join(p);
-                std::fs::canonicalize(&joined).unwrap_or(joined)
-            })
+            .map(|p| manifest::resolve(&config.work_dir, p))
             .collect();
         protected.extend(cache.dir().map(Path::to_path_buf));
         let shared = HostShared {

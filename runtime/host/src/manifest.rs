@@ -65,6 +65,12 @@ pub struct DirGrant {
     pub writable: bool,
 }
 
+/// `path` taken from `work_dir` if relative, canonical where it exists.
+pub(crate) fn resolve(work_dir: &Path, path: &Path) -> PathBuf {
+    let joined = work_dir.join(path);
+    std::fs::canonicalize(&joined).unwrap_or(joined)
+}
+
 /// A directory grant resolved against the host's working directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedDir {
@@ -125,8 +131,7 @@ impl Manifest {
         self.dirs
             .iter()
             .map(|d| {
-                let joined = work_dir.join(&d.host);
-                let host = std::fs::canonicalize(&joined).unwrap_or(joined);
+                let host = resolve(work_dir, &d.host);
                 let guest = d.guest.clone().unwrap_or_else(|| host.to_string_lossy().into_owned());
                 ResolvedDir { host, guest, writable: d.writable }
             })

@@ -100,7 +100,9 @@ impl Plugin {
         let manifest_path = path.with_extension("toml");
         let manifest =
             if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
-        shared.check_grants(&manifest).map_err(fail)?;
+        // The directories the plugin would see, resolved once: checked before the compile.
+        let sandbox = shared.sandbox_for(&manifest);
+        shared.check_grants(&sandbox.dirs).map_err(fail)?;
         let hash = CompileCache::content_hash(&bytes);
         let size_bytes = bytes.len() as u64;
         let engine = shared.engine.clone();
@@ -117,7 +119,6 @@ impl Plugin {
         let pre = AdapterPre::new(instance_pre).map_err(|e| {
             fail(format!("does not implement the harmonia:plugin/adapter world: {e:#}"))
         })?;
-        let sandbox = shared.sandbox_for(&manifest);
         let max_concurrency = manifest.max_concurrency.unwrap_or(shared.slots);
         let reuse_instance = manifest.reuse_instance.unwrap_or(1);
         let limits = shared.call_limits.lowered_by(&manifest);
@@ -187,17 +188,10 @@ impl Plugin {
         let _permit = self.permits.acquire().await.expect("plugin semaphore is never closed");
         let started = Instant::now();
         let scope = CallScope {
-            plugin: Arc::from(self.name.as_str()),
-            action: call.action.clone(),
             execution_id: call.execution_id,
             task_id: call.task_id,
-            kv: shared.kv.clone(),
             observer: call.observer,
-            events: Vec::new(),
-            limits: self.limits,
-            log_lines: 0,
-            dropped_lines: 0,
-            dropped_events: 0,
+            ..CallScope::new(Arc::from(self.name.as_str()), call.action.clone(), self.limits, shared.kv.clone())
         };
         let (returned, events) =
             self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
@@ -234,19 +228,7 @@ impl Plugin {
         entry: Entry,
         timeout: Duration,
     ) -> Result<(Returned, Vec<crate::EmittedEvent>), CallError> {
-        let scope = CallScope {
-            plugin,
-            action: action.to_string(),
-            execution_id: String::new(),
-            task_id: String::new(),
-            kv: shared.kv.clone(),
-            observer: None,
-            events: Vec::new(),
-            limits: self.limits,
-            log_lines: 0,
-            dropped_lines: 0,
-            dropped_events: 0,
-        };
+        let scope = CallScope::new(plugin, action.to_string(), self.limits, shared.kv.clone());
         self.run_scoped(shared, scope, entry, timeout).await
     }
 
@@ -418,12 +400,9 @@ fn note_dropped(scope: &crate::state::CallScope) {
 /// Sends what the guest wrote to stdout and stderr to the log, line by line (within the
 /// call's limit of lines); returns what it wrote to stderr.
 fn flush_stdio(state: &mut State) -> String {
-    let mut stderr = String::new();
-    for level in [tracing::Level::INFO, tracing::Level::WARN] {
-        let pipe = if level == tracing::Level::INFO { &state.stdout } else { &state.stderr };
-        let bytes = pipe.drain();
-        let text = String::from_utf8_lossy(&bytes);
-        for line in text.lines().filter(|l| !l.is_empty()) {
+    let (stdout, stderr) = (state.stdout.drain(), state.stderr.drain());
+    for (bytes, level) in [(&stdout, tracing::Level::INFO), (&stderr, tracing::Level::WARN)] {
+        for line in String::from_utf8_lossy(bytes).lines().filter(|l| !l.is_empty()) {
             if !state.scope.admit_line() {
                 continue;
             }
@@ -432,9 +411,6 @@ fn flush_stdio(state: &mut State) -> String {
                 observer.log(&state.scope.plugin, level, line);
             }
         }
-        if level == tracing::Level::WARN {
-            stderr = text.into_owned();
-        }
     }
-    stderr
+    String::from_utf8_lossy(&stderr).into_owned()
 }

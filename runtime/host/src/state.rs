@@ -47,6 +47,23 @@ pub(crate) struct CallScope {
 }
 
 impl CallScope {
+    /// The scope of one call of `plugin`, nothing produced yet.
+    pub fn new(plugin: Arc<str>, action: String, limits: crate::CallLimits, kv: Arc<dyn KvStore>) -> CallScope {
+        CallScope {
+            plugin,
+            action,
+            execution_id: String::new(),
+            task_id: String::new(),
+            kv,
+            observer: None,
+            events: Vec::new(),
+            limits,
+            log_lines: 0,
+            dropped_lines: 0,
+            dropped_events: 0,
+        }
+    }
+
     /// Counts one log line; whether it is within the limit (else it is dropped).
     pub fn admit_line(&mut self) -> bool {
         if self.log_lines < self.limits.max_log_lines {
