@@ -133,19 +133,17 @@ impl<'a> Validator<'a> {
         let mut found: Vec<Vec<usize>> = Vec::new();
         // Depth-first with a stack of its own (a chain of 20,000 tasks would overflow the
         // thread's): each entry is a task on the path and the next of its dependencies to
-        // look at; `path` is the tasks alone, to cut a cycle out of.
+        // look at.
         for start in 0..deps.len() {
             if state[start] != 0 {
                 continue;
             }
             let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
-            let mut path: Vec<usize> = vec![start];
             state[start] = 1;
             while let Some((n, next)) = stack.last_mut() {
                 let n = *n;
                 let Some(&d) = deps[n].get(*next) else {
                     stack.pop();
-                    path.pop();
                     state[n] = 2;
                     continue;
                 };
@@ -155,8 +153,8 @@ impl<'a> Validator<'a> {
                 }
                 match state[d] {
                     1 => {
-                        let from = path.iter().position(|&s| s == d).unwrap_or(0);
-                        let mut cycle = path[from..].to_vec();
+                        let from = stack.iter().position(|&(s, _)| s == d).unwrap_or(0);
+                        let mut cycle: Vec<usize> = stack[from..].iter().map(|&(s, _)| s).collect();
                         let min = cycle.iter().enumerate().min_by_key(|(_, n)| **n).map_or(0, |(i, _)| i);
                         cycle.rotate_left(min);
                         if !found.contains(&cycle) {
@@ -166,7 +164,6 @@ impl<'a> Validator<'a> {
                     0 => {
                         state[d] = 1;
                         stack.push((d, 0));
-                        path.push(d);
                     }
                     _ => {}
                 }
