@@ -112,6 +112,11 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
+    /// What the audit log keeps of a token made or revoked: its name and role.
+    pub fn audit_details(&self) -> Value {
+        json!({ "token": self.name, "role": self.role.to_string() })
+    }
+
     /// What lists show: everything but the hash (useless to readers, and one step closer to
     /// the secret than needed).
     pub fn public(&self) -> Value {
@@ -470,7 +475,7 @@ async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateBody
     commit(&*state.store, batch).await.map_err(TokenError::from)?;
     let mut shown = record.public();
     shown["token"] = json!(secret);
-    let details = super::audit::AuditDetails(json!({ "token": record.name, "role": record.role.to_string() }));
+    let details = super::audit::AuditDetails(record.audit_details());
     state.auth.tokens.write().expect("tokens lock").insert(record.name.clone(), record);
     let mut response = (StatusCode::CREATED, Json(shown)).into_response();
     response.extensions_mut().insert(details);

@@ -155,10 +155,9 @@ impl ServeArgs {
             (Some(_), None) => bail!("--tls-cert needs --tls-key (HARMONIA_TLS_KEY, tls_key): give both to serve HTTPS, or neither"),
             (None, Some(_)) => bail!("--tls-key needs --tls-cert (HARMONIA_TLS_CERT, tls_cert): give both to serve HTTPS, or neither"),
         };
-        let header_timeout = match (self.header_timeout, file.header_timeout) {
-            (Some(timeout), _) => Some(timeout),
-            (None, Some(text)) => Some(parse_age(&text).map_err(|e| anyhow::anyhow!("{}: header_timeout: {e}", path.display()))?),
-            (None, None) => None,
+        let header_timeout = match self.header_timeout {
+            Some(timeout) => Some(timeout),
+            None => file.header_timeout.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: header_timeout: {e}", path.display()))?,
         };
         let defaults = ConnectionLimits::default();
         let connections = ConnectionLimits {
