@@ -94,3 +94,72 @@ fn an_operator_bounds_a_task_calls_output() {
     assert_eq!(body["status"], "failed", "{body}");
     assert!(body.to_string().contains("over the limit of 1000"), "{body}");
 }
+
+/// `a` echoes; `b`, after it, evaluates `n` lists of `n` elements.
+const HEAVY: &str = "name: heavy\nversion: 1\ninput:\n  n: { type: integer }\ntasks:\n  a: { component: core, action: echo, input: {} }\n  b: { component: core, action: echo, depends_on: [a], input: { v: \"${lists.range(input.n).map(x, lists.range(input.n).size()).size()}\" } }\n";
+
+fn millis_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[test]
+fn an_expression_over_its_cost_fails_its_execution_naming_the_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("heavy.yaml"), HEAVY).unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    let http = Client::new();
+    // 30,000 lists of 30,000 elements ran for 27 s of CPU on the thread serving requests.
+    let run = http.post(server.url("/api/v1/workflows/heavy/executions?wait=60s")).json(&serde_json::json!({ "input": { "n": 30000 } })).send().unwrap();
+    let body: Value = expect(run, 200, None);
+    assert_eq!(body["status"], "failed", "{body}");
+    assert_eq!(body["error"]["task"], "b", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().ends_with("the expression's cost exceeds the limit of 10000000 (expression_max_cost; an operator can raise it)"), "{body}");
+    // Within its budget, the same expression gives its value.
+    let run = http.post(server.url("/api/v1/workflows/heavy/executions?wait=60s")).json(&serde_json::json!({ "input": { "n": 300 } })).send().unwrap();
+    let body: Value = expect(run, 200, None);
+    assert_eq!(body["status"], "completed", "{body}");
+    let id = body["id"].as_str().unwrap();
+    let state: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+    assert_eq!(state["tasks"]["b"]["output"]["v"], 300, "{state}");
+}
+
+#[test]
+fn expressions_that_run_long_do_not_stall_requests_and_stop_at_their_cpu_time() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("heavy.yaml"), HEAVY).unwrap();
+    // No cost limit to speak of: the CPU time stops them.
+    let env = [("HARMONIA_EXPRESSION_MAX_COST", "1000000000000000"), ("HARMONIA_EXPRESSION_MAX_TIME", "3s")];
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
+    let http = Client::new();
+    // As many as this machine has cores (two of them stalled every request for 27 s).
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let ids: Vec<String> = (0..cores)
+        .map(|_| {
+            let run = http.post(server.url("/api/v1/workflows/heavy/executions")).json(&serde_json::json!({ "input": { "n": 1000000 } })).send().unwrap();
+            expect(run, 201, None)["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    expect(http.get(server.url("/health")).send().unwrap(), 200, None);
+    let answered = millis_now();
+    for id in &ids {
+        let body = loop {
+            let body: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+            if body["status"] != "running" {
+                break body;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert_eq!(body["status"], "failed", "{body}");
+        assert!(body.to_string().contains("CPU time exceeds the limit of 3000 ms (expression_max_time"), "{body}");
+    }
+    // /health answered while the expressions were still running: their failures were
+    // committed after it.
+    let list: Value = expect(http.get(server.url("/api/v1/executions?workflow=heavy")).send().unwrap(), 200, None);
+    for execution in list["executions"].as_array().unwrap() {
+        let failed_at = execution["updated_at"].as_u64().unwrap();
+        assert!(answered < failed_at, "health answered at {answered}, an expression failed at {failed_at}: {list}");
+    }
+}

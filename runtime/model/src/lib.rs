@@ -23,6 +23,7 @@ pub use check::{
 };
 pub use diag::{Diagnostic, Diagnostics};
 pub use expr::{
+    Budget,
     EvalError, Expr, ExprError, NoTasks, Part, Root, Scope, TaskLookup, TaskView, Template,
 };
 pub use limits::Limits;

@@ -70,3 +70,94 @@ fn names_versions_and_task_ids_are_bounded() {
         assert_eq!(parse_workflow(&text, None).unwrap().version, version);
     }
 }
+
+/// Evaluates `source` over `input` within `budget`.
+fn eval_within(source: &str, input: &serde_json::Value, budget: harmonia_model::Budget) -> Result<serde_json::Value, String> {
+    let empty = serde_json::json!({});
+    let mut scope = harmonia_model::Scope::new(input, &empty, &harmonia_model::NoTasks, &empty);
+    scope.budget = budget;
+    let expr = harmonia_model::Expr::parse(source, harmonia_model::Span::default())?;
+    expr.eval(&scope).map_err(|e| e.message)
+}
+
+const OVER_COST: &str = "the expression's cost exceeds the limit of 10000000 (expression_max_cost; an operator can raise it)";
+
+#[test]
+fn an_expression_that_would_run_for_half_a_minute_is_stopped_by_its_cost() {
+    // 30,000 lists of 30,000 elements: 27 s of one core, on the thread serving requests.
+    let no_time = harmonia_model::Budget { max_time: std::time::Duration::from_secs(3600), ..Default::default() };
+    let e = eval_within("lists.range(30000).map(x, lists.range(30000).size()).size()", &serde_json::json!({}), no_time).unwrap_err();
+    assert_eq!(e, OVER_COST);
+}
+
+#[test]
+fn nested_maps_that_would_fill_the_memory_are_stopped_by_their_cost() {
+    // Nine `map`s over ten items: a billion values.
+    let mut source = String::from("x8");
+    for depth in (0..9).rev() {
+        source = format!("lists.range(10).map(x{depth}, {source})");
+    }
+    // (Without a time limit, which a debug build could reach first.)
+    let no_time = harmonia_model::Budget { max_time: std::time::Duration::from_secs(3600), ..Default::default() };
+    let e = eval_within(&source, &serde_json::json!({}), no_time).unwrap_err();
+    assert_eq!(e, OVER_COST);
+    // Values that double at each level are charged as they are made.
+    let mut doubling = String::from("input.s");
+    for _ in 0..40 {
+        doubling = format!("[{doubling}].map(a, a + a)[0]");
+    }
+    let e = with_stack(move || eval_within(&format!("size({doubling})"), &serde_json::json!({ "s": "0123456789abcdef" }), no_time)).unwrap_err();
+    assert_eq!(e, OVER_COST);
+}
+
+#[test]
+fn the_cost_limit_holds_when_exists_would_absorb_its_error() {
+    // `exists` takes `error || true` as true: the limit must still be reported.
+    let e = eval_within("[2, 1].exists(x, x == 1 || lists.range(20000000).size() > 0)", &serde_json::json!({}), Default::default()).unwrap_err();
+    assert_eq!(e, OVER_COST);
+}
+
+#[test]
+fn work_the_cost_does_not_see_is_stopped_by_the_cpu_time_limit() {
+    // Comparing two large lists is one operator, not charged by size; a loop of them is
+    // stopped by the CPU time.
+    let input = serde_json::json!({ "big": (0..20_000).collect::<Vec<_>>() });
+    let budget = harmonia_model::Budget { max_cost: u64::MAX, max_time: std::time::Duration::from_millis(100) };
+    let e = eval_within("lists.range(1000000).all(x, input.big == input.big)", &input, budget).unwrap_err();
+    assert_eq!(e, "the expression's CPU time exceeds the limit of 100 ms (expression_max_time; an operator can raise it)");
+}
+
+#[test]
+fn expressions_within_their_budget_give_their_results() {
+    let input = serde_json::json!({ "items": (0..10_000).map(|i| serde_json::json!({ "id": i, "name": format!("item {i}") })).collect::<Vec<_>>() });
+    let none = Default::default();
+    assert_eq!(eval_within("input.items.filter(i, i.id % 2 == 0).map(i, i.name).size()", &input, none).unwrap(), serde_json::json!(5000));
+    assert_eq!(eval_within("lists.range(1000).map(x, lists.range(100).size()).size()", &input, none).unwrap(), serde_json::json!(1000));
+    assert_eq!(eval_within("input.items.exists(i, i.name == 'item 9999')", &input, none).unwrap(), serde_json::json!(true));
+    assert_eq!(eval_within("input.items.map(i, i.id).sortBy(i, -i)[0]", &input, none).unwrap(), serde_json::json!(9999));
+    // The result is charged too: a small budget refuses a large result.
+    let small = harmonia_model::Budget { max_cost: 1_000, ..Default::default() };
+    assert_eq!(eval_within("lists.range(400)", &input, small).unwrap().as_array().unwrap().len(), 400);
+    let e = eval_within("lists.range(400) + lists.range(400)", &input, small).unwrap_err();
+    assert!(e.contains("limit of 1000 (expression_max_cost"), "{e}");
+}
+
+/// Runs `f` on a thread with a large stack: CEL's parser, in a debug build, needs more than
+/// a test thread's 2 MiB for an expression nested 40 deep (a release build does not).
+fn with_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new().stack_size(256 << 20).spawn(f).unwrap().join().unwrap()
+}
+
+#[test]
+fn expressions_too_long_or_too_deep_for_the_parser_are_refused() {
+    // 10,000 `+` overflowed the parser's stack, 2,000 the evaluator's.
+    let e = with_stack(|| eval_within(&format!("1{}", " + 1".repeat(10_000)), &serde_json::json!({}), Default::default())).unwrap_err();
+    assert_eq!(e, "the expression is 40001 characters long, over the limit of 8192 (compute large values in a task, or split the expression)");
+    let e = with_stack(|| eval_within(&format!("1{}", "+1".repeat(2_000)), &serde_json::json!({}), Default::default())).unwrap_err();
+    assert_eq!(e, "the expression nests deeper than 250 levels (split it, or compute the value in a task)");
+    // In a workflow, the error points at the expression.
+    let text = format!("name: deep\nversion: 1\ntasks:\n  a: {{ component: core, action: echo, input: {{ v: \"${{1{}}}\" }} }}\n", "+1".repeat(2_000));
+    let e = with_stack(move || parse_workflow(&text, None).unwrap_err());
+    assert_eq!((e.0[0].line, e.0[0].column), (4, 52), "{e}");
+    assert!(e.0[0].message.contains("nests deeper than 250 levels"), "{e}");
+}

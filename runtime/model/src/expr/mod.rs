@@ -7,6 +7,7 @@
 
 mod analyze;
 mod convert;
+mod meter;
 mod scope;
 pub(crate) mod template;
 
@@ -14,11 +15,12 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use cel::{Context, Env, ExecutionError, Program};
+use cel::{Context, Env, ExecutionError, IdedExpr};
 use serde_json::Value;
 
 use crate::types::Span;
 use analyze::{Paths, Usage};
+pub use meter::Budget;
 pub use scope::{NoTasks, Scope, TaskLookup, TaskView};
 pub use template::{Part, Template};
 
@@ -35,6 +37,7 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
         .expect("math extension");
     env.add_extension(cel::extensions::encoders)
         .expect("encoders extension");
+    meter::register(&mut env);
     Arc::new(env)
 });
 
@@ -144,7 +147,10 @@ pub struct Expr {
 }
 
 struct Compiled {
-    program: Program,
+    /// What is evaluated: the compiled program with the charges of its budget ([`meter`]).
+    metered: IdedExpr,
+    /// It has a loop: evaluated where it may take its time.
+    loops: bool,
     usage: Usage,
 }
 
@@ -198,6 +204,17 @@ impl Expr {
                 span,
             });
         }
+        // CEL's parser and evaluator recurse: a chain of 10,000 `+` overflowed the stack.
+        let length = source.chars().count();
+        if length > MAX_SOURCE_CHARS {
+            return Err(ExprError {
+                message: format!(
+                    "the expression is {length} characters long, over the limit of {MAX_SOURCE_CHARS}"
+                ),
+                hint: Some("compute large values in a task, or split the expression".into()),
+                span,
+            });
+        }
         let program = ENV.compile(source).map_err(|errors| {
             let first = errors.errors.first();
             let (line, column) = first.map(|e| e.pos).unwrap_or((1, 1));
@@ -214,6 +231,13 @@ impl Expr {
                 span: inner(offset),
             }
         })?;
+        if depth(program.expression()) > MAX_DEPTH {
+            return Err(ExprError {
+                message: format!("the expression nests deeper than {MAX_DEPTH} levels"),
+                hint: Some("split it, or compute the value in a task".into()),
+                span,
+            });
+        }
         let source_info = program.source_info();
         let offset_of = |id: u64| source_info.offset_for(id).map(|(start, _)| start);
         let usage = analyze::analyze(program.expression(), &offset_of).map_err(|e| ExprError {
@@ -221,10 +245,16 @@ impl Expr {
             hint: e.hint,
             span: e.offset.map_or(span, |o| inner(o as usize)),
         })?;
+        let metered = meter::metered(program.expression());
+        let loops = meter::loops(program.expression());
         Ok(Expr {
             source: source.to_string(),
             span,
-            compiled: Arc::new(Compiled { program, usage }),
+            compiled: Arc::new(Compiled {
+                metered,
+                loops,
+                usage,
+            }),
         })
     }
 
@@ -317,10 +347,16 @@ impl Expr {
             };
             ctx.add_variable_as_val(root.name(), value);
         }
-        self.compiled
-            .program
-            .execute(&ctx)
-            .map_err(|e| self.error(execution_message(&e)))
+        let evaluate = || meter::run(scope.budget, || cel::Value::resolve(&self.compiled.metered, &ctx));
+        let (result, over) = if self.compiled.loops {
+            meter::offloaded(evaluate)
+        } else {
+            evaluate()
+        };
+        if let Some(over) = over {
+            return Err(self.error(over.message()));
+        }
+        result.map_err(|e| self.error(execution_message(&e)))
     }
 
     /// `tasks` holding only the tasks the expression refers to.
@@ -360,6 +396,47 @@ impl Expr {
 }
 
 static NULL: Value = Value::Null;
+
+/// Characters of one expression. With [`MAX_DEPTH`], keeps CEL's recursive parser and
+/// evaluator well within a thread's 2 MiB stack (a parse of 8,192 characters of any
+/// shape, and an evaluation 1,000 levels deep, were measured to fit).
+const MAX_SOURCE_CHARS: usize = 8192;
+/// Levels of a compiled expression (macros included): what cel-go allows by default.
+const MAX_DEPTH: usize = 250;
+
+/// How deep `expr` nests, found without recursion.
+fn depth(expr: &IdedExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(expr, 1)];
+    while let Some((expr, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        stack.extend(children(expr).into_iter().map(|child| (child, level + 1)));
+    }
+    deepest
+}
+
+/// The expressions directly inside `expr`.
+fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
+    use cel::common::ast::{EntryExpr, Expr as Ast, IdedEntryExpr};
+    fn entries(entries: &[IdedEntryExpr]) -> Vec<&IdedExpr> {
+        entries
+            .iter()
+            .flat_map(|entry| match &entry.expr {
+                EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect()
+    }
+    match &expr.expr {
+        Ast::Call(call) => call.target.as_deref().into_iter().chain(&call.args).collect(),
+        Ast::Comprehension(c) => vec![&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result],
+        Ast::List(list) => list.elements.iter().collect(),
+        Ast::Map(map) => entries(&map.entries),
+        Ast::Struct(s) => entries(&s.entries),
+        Ast::Select(select) => vec![&select.operand],
+        Ast::Ident(_) | Ast::Literal(_) | Ast::Unspecified => Vec::new(),
+    }
+}
 
 impl Span {
     /// The same position `n` columns further.

@@ -72,6 +72,8 @@ pub struct Scope<'a> {
     pub event: Option<&'a Value>,
     /// Template parameters (only while rendering a template).
     pub params: Option<&'a Value>,
+    /// What an evaluation may spend: the configured budget unless set.
+    pub budget: super::Budget,
 }
 
 impl<'a> Scope<'a> {
@@ -94,6 +96,7 @@ impl<'a> Scope<'a> {
             failure: None,
             event: None,
             params: None,
+            budget: super::Budget::configured(),
         }
     }
 

@@ -17,7 +17,7 @@ use harmonia::api::connections::{self, ConnectionLimits};
 use harmonia::api::{AppState, SharedWorkflows, router};
 use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
 use harmonia_host::{CallLimits, Host, HostConfig};
-use harmonia_model::Limits;
+use harmonia_model::{Budget, Limits};
 use harmonia_store::{RocksStore, StoreOptions, SyncMode};
 
 #[derive(Args)]
@@ -106,6 +106,8 @@ struct FileConfig {
     max_task_output: Option<usize>,
     max_log_lines: Option<u32>,
     max_events: Option<u32>,
+    expression_max_cost: Option<u64>,
+    expression_max_time: Option<String>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -145,6 +147,10 @@ impl ServeArgs {
         state.workflow_max_tasks = state.workflow_max_tasks.or(file.workflow_max_tasks);
         state.workflow_max_depth = state.workflow_max_depth.or(file.workflow_max_depth);
         state.workflow_max_nodes = state.workflow_max_nodes.or(file.workflow_max_nodes);
+        state.expression_max_cost = state.expression_max_cost.or(file.expression_max_cost);
+        if state.expression_max_time.is_none() {
+            state.expression_max_time = file.expression_max_time.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: expression_max_time: {e}", path.display()))?;
+        }
         if state.retention.is_none() {
             state.retention = file.retention.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: retention: {e}", path.display()))?;
         }
@@ -214,6 +220,13 @@ pub struct StateArgs {
     /// The most YAML nodes in a workflow document, with aliases expanded [default: 1000000].
     #[arg(long, env = "HARMONIA_WORKFLOW_MAX_NODES")]
     pub workflow_max_nodes: Option<usize>,
+    /// What one `${...}` evaluation may cost: one unit per iteration and per value made
+    /// (a string counts one per 16 bytes) [default: 10000000].
+    #[arg(long, env = "HARMONIA_EXPRESSION_MAX_COST")]
+    pub expression_max_cost: Option<u64>,
+    /// The CPU time one `${...}` evaluation may take: `500ms`, `2s` [default: 1s].
+    #[arg(long, env = "HARMONIA_EXPRESSION_MAX_TIME", value_parser = parse_age)]
+    pub expression_max_time: Option<Duration>,
 }
 
 fn parse_sync(text: &str) -> Result<SyncMode, String> {
@@ -224,13 +237,14 @@ fn parse_sync(text: &str) -> Result<SyncMode, String> {
     }
 }
 
-/// `30d`, `12h`, `90m`, `45s`.
+/// `30d`, `12h`, `90m`, `45s`, `500ms`.
 pub fn parse_age(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?}: expected a number and a unit, like 30d, 12h, 90m or 45s");
+    let bad = || format!("{text:?}: expected a number and a unit, like 30d, 12h, 90m, 45s or 500ms");
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| bad())?;
     let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
         "d" => n * 86_400,
         "h" => n * 3_600,
         "m" => n * 60,
@@ -258,8 +272,19 @@ impl StateArgs {
         Ok(Arc::new(RocksStore::open(data.join("state"), options)?))
     }
 
-    /// A runner keeping executions in `store`.
+    /// What one expression evaluation may spend.
+    pub fn budget(&self) -> Budget {
+        let defaults = Budget::default();
+        Budget {
+            max_cost: self.expression_max_cost.unwrap_or(defaults.max_cost),
+            max_time: self.expression_max_time.unwrap_or(defaults.max_time),
+        }
+    }
+
+    /// A runner keeping executions in `store`. Every expression this process evaluates
+    /// gets [`StateArgs::budget`].
     pub fn runner(&self, host: Host, workflows: Arc<dyn WorkflowSource>, store: Arc<RocksStore>) -> Runner {
+        Budget::configure(self.budget());
         let defaults = RunnerSettings::default();
         let checkpoint_every = self.checkpoint_every.unwrap_or(defaults.checkpoint_every);
         let settings = RunnerSettings { checkpoint_every, limits: self.limits(), ..defaults };

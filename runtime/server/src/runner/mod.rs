@@ -137,6 +137,7 @@ struct Inner {
 impl Runner {
     /// A runner keeping executions in memory (a [`MemStore`]); see [`Runner::with_store`].
     pub fn new(host: Host, workflows: Arc<dyn WorkflowSource>, clock: Arc<dyn Clock>) -> Runner {
+        harmonia_model::Budget::offload_loops_with(off_the_async_workers);
         let inner = Inner {
             host,
             workflows,
@@ -583,4 +584,16 @@ fn child_id(key: &str, attempt: u32) -> String {
 async fn finished(mut done: watch::Receiver<Option<Arc<Execution>>>) -> Option<Execution> {
     let state = done.wait_for(Option::is_some).await.ok()?;
     state.as_ref().map(|exec| (**exec).clone())
+}
+
+/// Runs an expression with a loop (which may take up to its CPU budget) so that the other
+/// tasks of this async worker move to another thread meanwhile: two such expressions on a
+/// two-core machine used to stall every request. On a single-threaded runtime (tests), it
+/// runs in place.
+fn off_the_async_workers(evaluate: &mut dyn FnMut()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(evaluate),
+        _ => evaluate(),
+    }
 }
