@@ -120,7 +120,7 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
     runner.resume("cp").unwrap();
     let again = runner.wait("cp").await.unwrap();
     assert_eq!((again.status, again.output.clone()), (ExecStatus::Completed, Some(json!(3))));
-    let history = runner.history("cp").unwrap();
+    let history = runner.history("cp", 0, usize::MAX).unwrap();
     let kinds = kinds(&history);
     let restored = kinds.iter().position(|k| k == "restored").expect("the rollback is in the history");
     assert_eq!(kinds.iter().filter(|k| *k == "completed").count(), 2, "{kinds:?}");
@@ -167,7 +167,7 @@ async fn an_execution_exported_and_imported_elsewhere_is_the_same_and_a_paused_o
         second.import(export).unwrap();
     }
     assert_eq!(second.get("done").await.unwrap(), finished);
-    assert_eq!(second.history("done").unwrap(), first.history("done").unwrap());
+    assert_eq!(second.history("done", 0, usize::MAX).unwrap(), first.history("done", 0, usize::MAX).unwrap());
     // The import indexed them as the runs did where they ran.
     let (second_store, first_store) = (&**second.store(), &**first.store());
     assert_eq!(index_of(second_store, "done"), expected_keys("done", "chain", "completed", finished.finished_at));
@@ -208,7 +208,7 @@ async fn after_a_restart_a_paused_execution_stays_paused_and_finished_ones_are_n
     runner.cancel("cut", "enough").unwrap();
     runner.resume("paused").unwrap();
     assert_eq!(runner.wait("paused").await.unwrap().output, Some(json!(4)));
-    let history = runner.history("finished").unwrap();
+    let history = runner.history("finished", 0, usize::MAX).unwrap();
     assert!(!kinds(&history).contains(&"recovered".to_string()), "a finished execution is left alone");
 }
 
@@ -226,7 +226,7 @@ async fn a_second_writer_of_one_execution_gets_a_conflict_and_the_first_steps_ag
     let done = second.wait("race").await.unwrap();
     assert_eq!(done.output, Some(json!(3)));
     tokio::time::sleep(Duration::from_millis(400)).await; // the first runner's call ends
-    let history = second.history("race").unwrap();
+    let history = second.history("race", 0, usize::MAX).unwrap();
     let a_done = history.iter().filter(|e| matches!(e, Event::CallSucceeded { call, .. } if call.task == "a")).count();
     assert_eq!(a_done, 1, "only one writer's result of a was committed: {:?}", kinds(&history));
     assert_eq!(kinds(&history).iter().filter(|k| *k == "completed").count(), 1);
@@ -689,12 +689,19 @@ async fn a_full_disk_fails_the_write_keeps_the_last_committed_state_and_is_repor
     let stored = records::load_state(&*store, &env.plan, "before").unwrap().2;
     assert_eq!(stored.seq, version);
     assert_eq!(stored.tasks["a"].status, harmonia_engine::TaskStatus::Running, "the last committed state is kept");
+    // A read answers from the stored state, with the retry, instead of waiting for space
+    // (the timeout only keeps a hang from stalling the suite).
+    let read = tokio::time::timeout(Duration::from_secs(10), runner.get("before")).await.expect("a read does not wait for the disk");
+    assert_eq!(read.unwrap(), stored);
+    let retry = runner.commit_retry("before").expect("the retry is visible");
+    assert!(retry.attempts >= 1 && retry.error.contains("is full"), "{retry:?}");
     let refused = runner.start(env.plan.clone(), "during", json!({ "n": 1, "wait_ms": 0 })).await.unwrap_err();
     assert!(refused.to_string().contains("is full"), "a new execution is refused, saying why: {refused}");
 
     std::fs::remove_file(filler).unwrap();
     let done = tokio::time::timeout(Duration::from_secs(20), runner.wait("before")).await.expect("it goes on once there is space");
     assert_eq!(done.unwrap().output, Some(json!(3)));
+    assert!(runner.commit_retry("before").is_none());
     runner.run(env.plan.clone(), "after", json!({ "n": 10, "wait_ms": 0 })).await.unwrap();
     runner.stop().await;
 }

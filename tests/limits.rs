@@ -163,3 +163,57 @@ fn expressions_that_run_long_do_not_stall_requests_and_stop_at_their_cpu_time() 
         assert!(answered < failed_at, "health answered at {answered}, an expression failed at {failed_at}: {list}");
     }
 }
+
+/// A loop that would run a billion times.
+const RUNAWAY: &str = "name: runaway\nversion: 1\ntasks:\n  spin:\n    component: core\n    action: echo\n    input: { i: \"${iteration}\" }\n    repeat: { until: \"${false}\", max_iterations: 1000000000 }\n";
+
+#[test]
+fn a_runaway_execution_stops_at_its_history_limit_and_its_history_reads_a_page_at_a_time() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("runaway.yaml"), RUNAWAY).unwrap();
+    let env = [("HARMONIA_EXECUTION_MAX_EVENTS", "2000")];
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
+    let http = Client::new();
+    // (812,607 events were written before, at 4 MB/s of server memory.)
+    let run = http.post(server.url("/api/v1/workflows/runaway/executions?wait=60s")).json(&serde_json::json!({ "input": {} })).send().unwrap();
+    let body: Value = expect(run, 200, None);
+    assert_eq!(body["status"], "failed", "{body}");
+    assert_eq!(body["error"]["kind"], "history_limit", "{body}");
+    assert_eq!(body["error"]["message"], "the execution's history reached the limit of 2000 events (execution_max_events; an operator can raise it)");
+    let id = body["id"].as_str().unwrap().to_string();
+    let state: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+    let total = state["seq"].as_u64().unwrap();
+    assert!((2000..2000 + 300).contains(&total), "{total} events");
+    assert_eq!(state["tasks"]["spin"]["status"], "cancelled", "{state}");
+
+    // The history, 500 events a page: every event once, in order, the abort last.
+    let mut after = 0;
+    let mut seqs = Vec::new();
+    let mut last = Value::Null;
+    loop {
+        let url = server.url(&format!("/api/v1/executions/{id}/history?limit=500&after={after}"));
+        let page: Value = expect(http.get(url).send().unwrap(), 200, None);
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 500);
+        seqs.extend(events.iter().map(|e| e["seq"].as_u64().unwrap()));
+        last = events.last().cloned().unwrap_or(last);
+        match page["next"].as_u64() {
+            Some(next) => {
+                assert_eq!(events.len(), 500);
+                after = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+    assert_eq!(last["type"], "aborted", "{last}");
+    // Without a limit, a page is at most 1000 events; past the end, an empty last page.
+    let page: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap(), 200, None);
+    assert_eq!((page["events"].as_array().unwrap().len(), page["next"].as_u64()), (1000, Some(1000)));
+    let page: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}/history?after={total}"))).send().unwrap(), 200, None);
+    assert_eq!((page["events"].as_array().unwrap().len(), &page["next"]), (0, &Value::Null));
+    for bad in ["limit=0", "limit=1001", "after=x", "page=2"] {
+        expect(http.get(server.url(&format!("/api/v1/executions/{id}/history?{bad}"))).send().unwrap(), 400, None);
+    }
+}

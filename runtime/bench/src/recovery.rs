@@ -87,7 +87,7 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
         }
         // And the step is in the store, not only in the drivers.
         for id in stopped_at.keys().take(100) {
-            let history = runner.history(id)?;
+            let history = runner.history(id, 0, usize::MAX)?;
             let recovered = history.iter().any(|e| matches!(e, harmonia_engine::Event::Recovered { .. }));
             anyhow::ensure!(recovered, "{id}: no Recovered event stored");
         }

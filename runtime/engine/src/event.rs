@@ -108,6 +108,10 @@ pub enum Event {
     Paused { at: Millis },
     Resumed { at: Millis },
     Cancelled { reason: String, at: Millis },
+    /// The runner stopped the execution as failed, for a limit of the server rather than of
+    /// the workflow (its history reached `execution_max_events`): calls in flight are
+    /// cancelled and `on_failure` does not run (it could only add to what is over a limit).
+    Aborted { error: Failure, at: Millis },
     /// The driver restarted (after a crash or a stop) and picks the execution up again:
     /// calls that were in flight run again with their next attempt, and timers are set again.
     Recovered { at: Millis },
@@ -165,6 +169,7 @@ impl Event {
             Event::Paused { .. } => "paused",
             Event::Resumed { .. } => "resumed",
             Event::Cancelled { .. } => "cancelled",
+            Event::Aborted { .. } => "aborted",
             Event::Recovered { .. } => "recovered",
             Event::Restored { .. } => "restored",
             Event::OutputSet { .. } => "output_set",
@@ -202,6 +207,7 @@ impl Event {
                 | Event::Paused { .. }
                 | Event::Resumed { .. }
                 | Event::Cancelled { .. }
+                | Event::Aborted { .. }
                 | Event::Recovered { .. }
                 | Event::Restored { .. }
                 | Event::OutputSet { .. }

@@ -37,6 +37,7 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::Paused { at }
         | Event::Resumed { at }
         | Event::Cancelled { at, .. }
+        | Event::Aborted { at, .. }
         | Event::Recovered { at }
         | Event::Restored { at, .. }
         | Event::OutputSet { at, .. }
@@ -151,7 +152,7 @@ impl Machine<'_> {
                 }
                 self.change(input);
             }
-            Event::Cancelled { .. } => {
+            Event::Cancelled { .. } | Event::Aborted { .. } => {
                 let calls: Vec<CallId> = self.exec.in_flight.keys().cloned().collect();
                 for call in calls {
                     self.command(Command::CancelCall { call });

@@ -311,6 +311,20 @@ impl Execution {
         self.release_calls(task);
     }
 
+    /// Ends the execution from outside (cancelled, or aborted for a limit): nothing runs or
+    /// waits any more, and every open task is cancelled.
+    fn end(&mut self, status: ExecStatus, error: Failure, at: Millis) {
+        self.status = status;
+        self.error = Some(error);
+        self.finished_at = Some(at);
+        self.in_flight.clear();
+        self.retrying.clear();
+        self.queue.clear();
+        for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal()) {
+            task.status = TaskStatus::Cancelled;
+        }
+    }
+
     /// Applies one event. Events come from the engine, which only emits valid ones.
     pub fn apply(&mut self, event: &Event) {
         self.seq += 1;
@@ -342,16 +356,9 @@ impl Execution {
             Event::Paused { .. } => self.status = ExecStatus::Paused,
             Event::Resumed { .. } => self.status = ExecStatus::Running,
             Event::Cancelled { reason, at } => {
-                self.status = ExecStatus::Cancelled;
-                self.error = Some(Failure::new("cancelled", reason.clone()));
-                self.finished_at = Some(*at);
-                self.in_flight.clear();
-                self.retrying.clear();
-                self.queue.clear();
-                for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal()) {
-                    task.status = TaskStatus::Cancelled;
-                }
+                self.end(ExecStatus::Cancelled, Failure::new("cancelled", reason.clone()), *at);
             }
+            Event::Aborted { error, at } => self.end(ExecStatus::Failed, error.clone(), *at),
             Event::Recovered { .. } => {
                 // The engine starts these calls again (with their next attempt) right after.
                 self.in_flight.clear();

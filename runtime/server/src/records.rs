@@ -134,9 +134,9 @@ pub fn read_record(store: &dyn Store, id: &str) -> Result<(u64, ExecRecord), Rea
     Ok((version, record))
 }
 
-/// The events of `id` after event `after` (0: all of them), checked to follow each other
-/// without a gap.
-pub fn read_history(store: &dyn Store, id: &str, after: u64) -> Result<Vec<Event>, ReadError> {
+/// At most `limit` events of `id` after event `after` (0: from the first), checked to
+/// follow each other without a gap.
+pub fn read_history(store: &dyn Store, id: &str, after: u64, limit: usize) -> Result<Vec<Event>, ReadError> {
     let prefix = keys::execution_prefix(id).map_err(|e| ReadError::store(id, e))?;
     let start = (after > 0).then(|| keys::history_key(id, after)).transpose().map_err(|e| ReadError::store(id, e))?;
     let mut events = Vec::new();
@@ -155,7 +155,7 @@ pub fn read_history(store: &dyn Store, id: &str, after: u64) -> Result<Vec<Event
                 return Ok(false);
             }
         }
-        Ok(true)
+        Ok(events.len() < limit)
     })
     .map_err(|e| ReadError::store(id, e))?;
     match broken {
@@ -221,7 +221,7 @@ pub fn load_state_of(
         Some(checkpoint) => checkpoint.state,
         None => Execution::new(id, &plan.workflow, &plan.fallbacks),
     };
-    for event in read_history(store, id, exec.seq)? {
+    for event in read_history(store, id, exec.seq, usize::MAX)? {
         exec.apply(&event);
     }
     if exec.seq != version {
@@ -386,7 +386,7 @@ pub const EXPORT_FORMAT: &str = "harmonia-execution/1";
 
 pub fn export(store: &dyn Store, id: &str) -> Result<ExecExport, ReadError> {
     let (version, record) = read_record(store, id)?;
-    let history = read_history(store, id, 0)?;
+    let history = read_history(store, id, 0, usize::MAX)?;
     let checkpoints = list_checkpoints(store, id)?;
     let definition_key = keys::workflow_key(&record.workflow, &record.version).map_err(|e| ReadError::store(id, e))?;
     let definition = store.get(Space::Workflows, &definition_key).map_err(|e| ReadError::store(id, e))?;

@@ -36,11 +36,14 @@ pub(super) fn ops() -> Vec<Op> {
                 "executions": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["string", "null"] } } }))
             .errors(&[400]),
         Op::get("/api/v1/executions/{id}", "getExecution", "An execution: status, per-task state, output or error", get_execution)
-            .ok(200, "The execution", json!({ "type": "object" }))
+            .ok(200, "The execution. While its last step cannot be stored (a full disk), the state last stored, with `commit_retry`: `since`, `attempts`, `error`", json!({ "type": "object" }))
             .errors(&[404]),
-        Op::get("/api/v1/executions/{id}/history", "getHistory", "Every event of an execution, in order", history)
-            .ok(200, "The events, each with its `seq`", json!({ "type": "object", "properties": { "id": { "type": "string" }, "events": { "type": "array", "items": { "type": "object" } } } }))
-            .errors(&[404]),
+        Op::get("/api/v1/executions/{id}/history", "getHistory", "The events of an execution, in order, a page at a time", history)
+            .query("after", json!({ "type": "integer", "minimum": 0 }), "Only the events after this `seq`: the `next` of the previous page")
+            .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (1000 by default)")
+            .ok(200, "A page of events, each with its `seq`; `next` is null on the last", json!({ "type": "object", "properties": {
+                "id": { "type": "string" }, "events": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["integer", "null"] } } }))
+            .errors(&[400, 404]),
         control(Op::post("/api/v1/executions/{id}/pause", "pauseExecution", "Pause: no new task starts; calls in flight finish", pause)),
         control(Op::post("/api/v1/executions/{id}/resume", "resumeExecution", "Resume a paused execution", resume)),
         control(Op::post("/api/v1/executions/{id}/cancel", "cancelExecution", "Cancel: calls in flight are cancelled", cancel)),
@@ -140,21 +143,45 @@ async fn start_execution(
 
 async fn get_execution(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let exec = state.runner.get(&id).await?;
-    Ok(Json(serde_json::to_value(&exec).expect("an execution is JSON")))
+    let mut value = serde_json::to_value(&exec).expect("an execution is JSON");
+    // While its driver cannot commit (a full disk), the state is the one last stored.
+    if let Some(retry) = state.runner.commit_retry(&id) {
+        value["commit_retry"] = serde_json::to_value(retry).expect("a retry is JSON");
+    }
+    Ok(Json(value))
 }
 
-async fn history(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let events = state.runner.history(&id)?;
-    let events: Vec<Value> = events
-        .iter()
-        .enumerate()
-        .map(|(n, event)| {
+async fn history(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let limit = super::page_limit(Some(query.limit.unwrap_or(1000)))?;
+    let after = query.after.unwrap_or(0);
+    // One more than asked, to know whether there is a next page; off the async workers.
+    let runner = state.runner.clone();
+    let read = tokio::task::spawn_blocking(move || runner.history(&id, after, limit + 1).map(|events| (id, events)));
+    let (id, mut events) = read.await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    let last = after + events.len() as u64;
+    let events: Vec<Value> = (after + 1..)
+        .zip(&events)
+        .map(|(seq, event)| {
             let mut value = serde_json::to_value(event).expect("an event is JSON");
-            value["seq"] = json!(n + 1);
+            value["seq"] = json!(seq);
             value
         })
         .collect();
-    Ok(Json(json!({ "id": id, "events": events })))
+    Ok(Json(json!({ "id": id, "events": events, "next": more.then_some(last) })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
 }
 
 /// The current state after a control request, once the driver has handled it.

@@ -426,10 +426,11 @@ pub async fn control(server: &ServerArgs, id: &str, what: &str) -> anyhow::Resul
     let value = match what {
         "get" => remote.get(&format!("/api/v1/executions/{id}")).await?,
         "history" => {
-            let history = remote.get(&format!("/api/v1/executions/{id}/history")).await?;
-            for event in history["events"].as_array().into_iter().flatten() {
+            each_event(&remote, id, |event| {
                 println!("{event}");
-            }
+                Ok(None::<()>)
+            })
+            .await?;
             return Ok(ExitCode::SUCCESS);
         }
         action => remote.post(&format!("/api/v1/executions/{id}/{action}"), json!({})).await?,
@@ -469,14 +470,15 @@ pub async fn watch(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
     if !stream.status().is_success() {
         bail!("{} from the event stream", stream.status());
     }
-    let history = remote.get(&format!("/api/v1/executions/{id}/history")).await?;
     let mut seen = 0u64;
     let mut printer = super::run::Live::default();
-    for value in history["events"].as_array().into_iter().flatten() {
+    let ended = each_event(&remote, id, |value| {
         seen = value["seq"].as_u64().unwrap_or(seen + 1);
-        if let Some(code) = show(&mut printer, value)? {
-            return Ok(code);
-        }
+        show(&mut printer, value)
+    })
+    .await?;
+    if let Some(code) = ended {
+        return Ok(code);
     }
     let mut buffer = String::new();
     let mut body = stream.into_body();
@@ -500,6 +502,24 @@ pub async fn watch(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
     bail!("the event stream ended before execution {id} did")
 }
 
+/// Hands each event of an execution's history to `each`, a page at a time, until `each`
+/// returns a value.
+async fn each_event<T>(remote: &Remote, id: &str, mut each: impl FnMut(&Value) -> anyhow::Result<Option<T>>) -> anyhow::Result<Option<T>> {
+    let mut after = 0;
+    loop {
+        let page = remote.get(&format!("/api/v1/executions/{id}/history?after={after}")).await?;
+        for event in page["events"].as_array().into_iter().flatten() {
+            if let Some(done) = each(event)? {
+                return Ok(Some(done));
+            }
+        }
+        match page["next"].as_u64() {
+            Some(next) => after = next,
+            None => return Ok(None),
+        }
+    }
+}
+
 /// Prints one event; the exit code once the execution ended.
 fn show(printer: &mut super::run::Live, value: &Value) -> anyhow::Result<Option<ExitCode>> {
     let event: Event = serde_json::from_value(value.clone()).context("an event the CLI does not know")?;
@@ -509,7 +529,7 @@ fn show(printer: &mut super::run::Live, value: &Value) -> anyhow::Result<Option<
             println!("{}", serde_json::to_string_pretty(output)?);
             Some(ExitCode::SUCCESS)
         }
-        Event::Failed { error, .. } => {
+        Event::Failed { error, .. } | Event::Aborted { error, .. } => {
             eprintln!("failed: {error}");
             Some(ExitCode::FAILURE)
         }

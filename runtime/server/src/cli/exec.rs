@@ -97,11 +97,20 @@ fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
         ExecCommand::History { id } => {
             records::read_record(&store, &id)?;
             let mut out = std::io::stdout().lock();
-            for (n, event) in records::read_history(&store, &id, 0)?.iter().enumerate() {
-                let mut value = serde_json::to_value(event)?;
-                value["seq"] = (n + 1).into();
-                if writeln!(out, "{value}").is_err() {
-                    break; // the reader has gone (`| head`)
+            // A page at a time: a history can be long.
+            let mut seq = 0;
+            'pages: loop {
+                let page = records::read_history(&store, &id, seq, 1000)?;
+                if page.is_empty() {
+                    break;
+                }
+                for event in &page {
+                    seq += 1;
+                    let mut value = serde_json::to_value(event)?;
+                    value["seq"] = seq.into();
+                    if writeln!(out, "{value}").is_err() {
+                        break 'pages; // the reader has gone (`| head`)
+                    }
                 }
             }
         }
@@ -175,7 +184,7 @@ fn replay_check(store: &RocksStore, id: &str) -> anyhow::Result<ExitCode> {
     let Some(plan) = workflows.plan_exact(&record.workflow, &record.version) else {
         bail!("execution {id} runs {}@{}, which is not stored", record.workflow, record.version);
     };
-    let history = records::read_history(store, id, 0)?;
+    let history = records::read_history(store, id, 0, usize::MAX)?;
     let replayed = replay(&plan, id, &history);
     let (_, _, stored) = records::load_state(store, &plan, id)?;
     if replayed == stored {

@@ -108,6 +108,7 @@ struct FileConfig {
     max_events: Option<u32>,
     expression_max_cost: Option<u64>,
     expression_max_time: Option<String>,
+    execution_max_events: Option<u64>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -148,6 +149,7 @@ impl ServeArgs {
         state.workflow_max_depth = state.workflow_max_depth.or(file.workflow_max_depth);
         state.workflow_max_nodes = state.workflow_max_nodes.or(file.workflow_max_nodes);
         state.expression_max_cost = state.expression_max_cost.or(file.expression_max_cost);
+        state.execution_max_events = state.execution_max_events.or(file.execution_max_events);
         if state.expression_max_time.is_none() {
             state.expression_max_time = file.expression_max_time.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: expression_max_time: {e}", path.display()))?;
         }
@@ -227,6 +229,10 @@ pub struct StateArgs {
     /// The CPU time one `${...}` evaluation may take: `500ms`, `2s` [default: 1s].
     #[arg(long, env = "HARMONIA_EXPRESSION_MAX_TIME", value_parser = parse_age)]
     pub expression_max_time: Option<Duration>,
+    /// The most events in one execution's history; one that reaches it fails (`aborted`)
+    /// [default: 100000].
+    #[arg(long, env = "HARMONIA_EXECUTION_MAX_EVENTS")]
+    pub execution_max_events: Option<u64>,
 }
 
 fn parse_sync(text: &str) -> Result<SyncMode, String> {
@@ -287,7 +293,8 @@ impl StateArgs {
         Budget::configure(self.budget());
         let defaults = RunnerSettings::default();
         let checkpoint_every = self.checkpoint_every.unwrap_or(defaults.checkpoint_every);
-        let settings = RunnerSettings { checkpoint_every, limits: self.limits(), ..defaults };
+        let max_history = self.execution_max_events.unwrap_or(defaults.max_history);
+        let settings = RunnerSettings { checkpoint_every, limits: self.limits(), max_history, ..defaults };
         Runner::new(host, workflows, Arc::new(SystemClock)).with_store(store).with_settings(settings)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use harmonia_engine::{CallId, Command, Event, ExecStatus, Execution, Plan, step};
+use harmonia_engine::{CallId, Command, Event, ExecStatus, Execution, Failure, Plan, step};
 use harmonia_host::Call;
 use harmonia_store::StoreError;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,7 +15,7 @@ use tokio::task::AbortHandle;
 
 use super::calls::{ProgressForward, call_result};
 use super::log::LoggedEvent;
-use super::{ChildCall, Input, Live, RunError, Runner};
+use super::{ChildCall, CommitRetry, Input, Live, RunError, Runner};
 use crate::records::{self, Checkpoint, CheckpointInfo, ExecRecord, StepWrite};
 
 /// The most inputs handled in one round (one commit).
@@ -36,7 +36,8 @@ pub(super) fn spawn(
     runner.index_executions()?;
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done) = watch::channel(None);
-    let live = Live { workflow: Arc::from(exec.workflow.as_str()), tx: tx.clone(), done };
+    let (retry_tx, retry) = watch::channel(None);
+    let live = Live { workflow: Arc::from(exec.workflow.as_str()), tx: tx.clone(), done, retry };
     {
         let mut running = runner.inner.live.lock().expect("live lock");
         if running.contains_key(&exec.id) {
@@ -53,6 +54,7 @@ pub(super) fn spawn(
         rx,
         tx,
         done: done_tx,
+        retry: retry_tx,
         created,
         spawned: Spawned::default(),
         steps: 0,
@@ -92,6 +94,8 @@ struct Driver {
     /// For results of calls and timers.
     tx: mpsc::UnboundedSender<Input>,
     done: watch::Sender<Option<Arc<Execution>>>,
+    /// The commit being tried again, for readers.
+    retry: watch::Sender<Option<CommitRetry>>,
     /// Told the result of the first commit, which creates the execution.
     created: Option<oneshot::Sender<Result<(), RunError>>>,
     spawned: Spawned,
@@ -137,6 +141,13 @@ impl Driver {
             let Some(finished) = self.round(std::mem::take(&mut inputs)).await else { break };
             if finished || self.exec.status.is_finished() {
                 break;
+            }
+            let max_history = self.runner.inner.settings.max_history;
+            if self.exec.seq >= max_history {
+                let message = format!("the execution's history reached the limit of {max_history} events (execution_max_events; an operator can raise it)");
+                tracing::warn!(execution = %self.exec.id, "{message}");
+                inputs.push(Input::Event(Event::Aborted { error: Failure::new("history_limit", message), at: self.runner.now() }));
+                continue;
             }
             if stalled(&self.exec) {
                 // Nothing runs and nothing will: an engine bug. End it rather than hang.
@@ -306,6 +317,7 @@ impl Driver {
                         }
                     }
                     self.version = Some(self.exec.seq);
+                    self.retry.send_if_modified(|retry| retry.take().is_some());
                     self.steps += round.steps;
                     if let Some(checkpoint) = &checkpoint {
                         self.steps = 0;
@@ -332,6 +344,11 @@ impl Driver {
                 }
                 Err(error) => {
                     tracing::error!(execution = %self.exec.id, "cannot commit (retrying in {backoff:?}): {error}");
+                    self.retry.send_modify(|retry| {
+                        let retry = retry.get_or_insert_with(|| CommitRetry { since: now, attempts: 0, error: String::new() });
+                        retry.attempts += 1;
+                        retry.error = error.to_string();
+                    });
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

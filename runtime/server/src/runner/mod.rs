@@ -51,11 +51,17 @@ pub struct RunnerSettings {
     /// What a workflow document may hold: for those stored through this runner's API and
     /// for stored ones read back.
     pub limits: Limits,
+    /// The most events in an execution's history (`execution_max_events`): one that reaches
+    /// it is aborted as failed, so that a runaway loop cannot fill the disk.
+    pub max_history: u64,
 }
+
+/// The default of [`RunnerSettings::max_history`].
+pub const DEFAULT_MAX_HISTORY: u64 = 100_000;
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        RunnerSettings { checkpoint_every: 100, keep_checkpoints: 3, limits: Limits::default() }
+        RunnerSettings { checkpoint_every: 100, keep_checkpoints: 3, limits: Limits::default(), max_history: DEFAULT_MAX_HISTORY }
     }
 }
 
@@ -105,6 +111,20 @@ struct Live {
     workflow: Arc<str>,
     tx: mpsc::UnboundedSender<Input>,
     done: watch::Receiver<Option<Arc<Execution>>>,
+    /// Set while the driver cannot commit (a full disk) and tries again: reads then answer
+    /// from the stored state instead of waiting for it.
+    retry: watch::Receiver<Option<CommitRetry>>,
+}
+
+/// A commit that failed and is being tried again.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommitRetry {
+    /// When the first attempt failed.
+    pub since: u64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub error: String,
 }
 
 /// How deep sub-workflows may nest, so that a workflow calling itself ends.
@@ -265,14 +285,23 @@ impl Runner {
     /// The current state of an execution: from its driver if it runs here, else as stored.
     pub async fn get(&self, id: &str) -> Result<Execution, RunError> {
         if let Some(live) = self.live(id) {
+            let mut retry = live.retry.clone();
             let (reply, answer) = oneshot::channel();
-            if live.tx.send(Input::Snapshot(reply)).is_ok()
-                && let Ok(exec) = answer.await
-            {
-                return Ok(exec);
+            // A driver that cannot commit answers nothing until it can: the stored state
+            // answers instead.
+            if retry.borrow().is_none() && live.tx.send(Input::Snapshot(reply)).is_ok() {
+                tokio::select! {
+                    exec = answer => if let Ok(exec) = exec { return Ok(exec) },
+                    _ = retry.wait_for(Option::is_some) => {}
+                }
             }
         }
         self.stored(id)
+    }
+
+    /// The commit a running execution's driver is trying again, if it is.
+    pub fn commit_retry(&self, id: &str) -> Option<CommitRetry> {
+        self.live(id)?.retry.borrow().clone()
     }
 
     /// The state of an execution as stored.
@@ -288,10 +317,10 @@ impl Runner {
         Ok(records::load_state(&*self.inner.store, &plan, id)?.2)
     }
 
-    /// The stored history of an execution.
-    pub fn history(&self, id: &str) -> Result<Vec<Event>, RunError> {
+    /// At most `limit` events of an execution's stored history, after event `after`.
+    pub fn history(&self, id: &str, after: u64, limit: usize) -> Result<Vec<Event>, RunError> {
         records::read_record(&*self.inner.store, id)?;
-        Ok(records::read_history(&*self.inner.store, id, 0)?)
+        Ok(records::read_history(&*self.inner.store, id, after, limit)?)
     }
 
     /// The checkpoints of an execution, oldest first.
