@@ -74,13 +74,28 @@ pub fn sleep(_: &Context, input: Millis) -> Result<Value, TaskError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashInput {
+    #[serde(default)]
     message: String,
+    /// Recurse until the stack runs out instead of panicking.
+    #[serde(default)]
+    overflow: bool,
 }
 
 /// A bug on demand: panics with `message`, which a Rust guest prints to stderr before it
-/// traps.
+/// traps, or with `overflow`, recurses without end (a Rust guest's stack is in its linear
+/// memory: running off it is an out-of-bounds access).
 pub fn crash(_: &Context, input: CrashInput) -> Result<Value, TaskError> {
+    if input.overflow {
+        return Ok(json!(recurse(std::hint::black_box(1))));
+    }
     panic!("{}", input.message)
+}
+
+/// Calls itself with a frame of 1 KiB until the stack runs out.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 128]);
+    recurse(depth + 1).wrapping_add(frame[depth as usize % 128])
 }
 
 pub fn spin(_: &Context, input: Millis) -> Result<Value, TaskError> {

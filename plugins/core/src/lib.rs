@@ -39,7 +39,7 @@ impl Plugin for Core {
             )
             .action(
                 "crash",
-                "Panics with `message`: a plugin bug on demand, to see what the host reports",
+                "Panics with `message`, or with `overflow: true` recurses until its stack runs out: a plugin bug on demand, to see what the host reports",
                 control::crash,
             )
             .action(

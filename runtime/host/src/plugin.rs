@@ -346,9 +346,15 @@ fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: Stri
     tracing::debug!(%plugin, %action, "trap: {e:?}");
     let what = match trap {
         Some(wasmtime::Trap::StackOverflow) => "stack overflow: the plugin recursed deeper than its stack allows".to_owned(),
-        // A Rust or C guest's own stack lives in its linear memory: running off its end
-        // lands here too.
-        Some(wasmtime::Trap::MemoryOutOfBounds) => "out of bounds memory access (a stack overflow in the plugin ends so too)".to_owned(),
+        // A Rust or C guest's own stack lives in its linear memory: running off its end is
+        // an out-of-bounds access, deep in a recursion.
+        Some(wasmtime::Trap::MemoryOutOfBounds) => match recursion(&e) {
+            Some(function) => {
+                let in_function = function.map(|f| format!(" (in {f})")).unwrap_or_default();
+                format!("stack overflow: the plugin recursed deeper than its stack allows{in_function}")
+            }
+            None => "out of bounds memory access".to_owned(),
+        },
         Some(trap) => trap.to_string(),
         None => format!("{:#}", e.root_cause()),
     };
@@ -357,6 +363,22 @@ fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: Stri
         None => what,
     };
     CallError::Trap { plugin, action, message }
+}
+
+/// Whether a trap's wasm backtrace is a recursion: the 16 innermost frames (wasmtime keeps
+/// 20) all one function; with its name, where the component kept names.
+fn recursion(e: &wasmtime::Error) -> Option<Option<String>> {
+    let frames = e.downcast_ref::<wasmtime::WasmBacktrace>()?.frames();
+    let innermost = frames.get(..16)?;
+    let first = innermost[0].func_index();
+    innermost.iter().all(|f| f.func_index() == first).then(|| innermost[0].func_name().map(short_name))
+}
+
+/// A function name without its path and Rust hash (`core::control::recurse::h0123456789abcdef`
+/// is `recurse`).
+fn short_name(name: &str) -> String {
+    let name = name.rsplit_once("::h").filter(|(_, hash)| hash.len() == 16).map_or(name, |(n, _)| n);
+    format!("`{}`", name.rsplit("::").next().unwrap_or(name))
 }
 
 /// What a trapping guest said last on stderr: a Rust panic's location and message, or the

@@ -192,3 +192,17 @@ async fn log_lines_and_events_past_the_limit_are_dropped_and_counted_in_one_line
     let logs = recorder.logs.lock().unwrap().clone();
     assert!(logs.last().unwrap().2.contains("log lines and 0 events of this call were dropped"), "{logs:?}");
 }
+
+#[tokio::test]
+async fn a_rust_guests_stack_overflow_is_called_so() {
+    // It was reported as "out of bounds memory access": a Rust guest's stack is in its
+    // linear memory, and running off it is an access below address 0.
+    let dir = Dir::new();
+    dir.add_bundled("core");
+    let host = dir.host().await;
+    let err = host.invoke("core", Call::new("crash", json!({ "overflow": true }))).await.unwrap_err();
+    let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
+    // (The bundled plugins are built without a name section: no function name.)
+    assert_eq!(message, "stack overflow: the plugin recursed deeper than its stack allows");
+    echo_still_works(&host).await;
+}
