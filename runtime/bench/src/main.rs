@@ -7,8 +7,10 @@ mod engine;
 mod host_call;
 mod host_call_lang;
 mod http_3step;
+mod limits;
 mod list_executions;
 mod recovery;
+mod server;
 mod store_commit;
 
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use clap::Parser;
 #[command(name = "harmonia-bench", about = "Harmonia benchmarks")]
 struct Args {
     /// Which scenario to run: host-call, host-call-lang, engine-steps, long-history, fanout,
-    /// store-commit, durable-3step, http-3step, recovery, list-executions, or all.
+    /// store-commit, durable-3step, http-3step, recovery, list-executions, limits, or all.
     scenario: String,
     /// A short run (under 20 seconds), for smoke checks.
     #[arg(long)]
@@ -47,7 +49,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout", "store-commit", "durable-3step", "http-3step", "recovery", "list-executions"];
+    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout", "store-commit", "durable-3step", "http-3step", "recovery", "list-executions", "limits"];
     let scenarios: Vec<&str> = if args.scenario == "all" { all.to_vec() } else { vec![args.scenario.as_str()] };
     for scenario in scenarios {
         match scenario {
@@ -64,6 +66,8 @@ fn main() -> anyhow::Result<()> {
             "recovery" => recovery::run(&args.plugins, args.quick)?,
             // Also builds its own runtime, to fill the store, then measures outside it.
             "list-executions" => list_executions::run(&args.plugins, args.quick)?,
+            // Fresh release servers as child processes, one per input.
+            "limits" => limits::run(&args.plugins, args.quick)?,
             other => anyhow::bail!("unknown scenario {other:?} (known: {}, all)", all.join(", ")),
         }
     }
