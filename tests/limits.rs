@@ -217,3 +217,26 @@ fn a_runaway_execution_stops_at_its_history_limit_and_its_history_reads_a_page_a
         expect(http.get(server.url(&format!("/api/v1/executions/{id}/history?{bad}"))).send().unwrap(), 400, None);
     }
 }
+
+#[test]
+fn a_plugins_kv_quota_holds_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    // Each execution stores 43 bytes (a key of 1, a JSON string of 42) under the key it is given.
+    let store = format!("name: store\nversion: 1\ninput:\n  key: {{ type: string }}\ntasks:\n  put: {{ component: core, action: kv_set, input: {{ key: \"${{input.key}}\", value: {} }} }}\n", "x".repeat(40));
+    std::fs::write(workflows.path().join("store.yaml"), store).unwrap();
+    let env = [("HARMONIA_MAX_KV_BYTES", "100")];
+    let put = |server: &Server, key: &str| -> Value {
+        let run = Client::new().post(server.url("/api/v1/workflows/store/executions?wait=30s")).json(&serde_json::json!({ "input": { "key": key } })).send().unwrap();
+        expect(run, 200, None)
+    };
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
+    assert_eq!(put(&server, "a")["status"], "completed");
+    assert_eq!(put(&server, "b")["status"], "completed");
+    server.stop();
+    // After a restart, what the plugin holds is counted from the store.
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
+    let refused = put(&server, "c");
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("over its limit of 100 (max_kv_bytes"), "{refused}");
+}

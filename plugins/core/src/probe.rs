@@ -54,10 +54,15 @@ pub fn log(ctx: &Context, input: LogInput) -> Result<Value, TaskError> {
 pub struct KvSetInput {
     key: String,
     value: Value,
+    /// Then sleeps this long before returning (to see what a call that times out after a
+    /// write leaves).
+    #[serde(default)]
+    then_sleep_ms: u64,
 }
 
 pub fn kv_set(ctx: &Context, input: KvSetInput) -> Result<Value, TaskError> {
     ctx.kv_set_json(&input.key, &input.value)?;
+    std::thread::sleep(std::time::Duration::from_millis(input.then_sleep_ms));
     Ok(json!({ "ok": true }))
 }
 

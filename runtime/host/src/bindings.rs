@@ -53,6 +53,26 @@ pub(crate) fn log_line(scope: &crate::state::CallScope, level: TraceLevel, messa
     }
 }
 
+impl State {
+    /// Keeps a kv write for when the call returns; a call cannot hold more writes than its
+    /// plugin's quota.
+    fn pend_kv(&mut self, key: String, value: Option<Vec<u8>>) -> wasmtime::Result<()> {
+        let scope = &mut self.scope;
+        let size = |key: &str, value: &Option<Vec<u8>>| (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
+        let replaced = scope.kv_writes.get(&key).map_or(0, |old| size(&key, old));
+        let written = scope.kv_written - replaced + size(&key, &value);
+        if written > scope.limits.max_kv_bytes {
+            wasmtime::bail!(
+                "kv writes of {written} bytes in one call are over the plugin's limit of {} (max_kv_bytes)",
+                scope.limits.max_kv_bytes
+            );
+        }
+        scope.kv_written = written;
+        scope.kv_writes.insert(key, value);
+        Ok(())
+    }
+}
+
 fn check_key(key: &str) -> wasmtime::Result<()> {
     if key.len() > MAX_KV_KEY {
         wasmtime::bail!("kv key of {} bytes is over the limit of {MAX_KV_KEY}", key.len());
@@ -105,6 +125,10 @@ impl Host for State {
 
     fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
         check_key(&key)?;
+        // The call's own writes first: they are applied when it returns.
+        if let Some(pending) = self.scope.kv_writes.get(&key) {
+            return Ok(pending.clone());
+        }
         self.scope.kv.get(&self.scope.plugin, &key).map_err(wasmtime::Error::from_anyhow)
     }
 
@@ -113,12 +137,12 @@ impl Host for State {
         if value.len() > MAX_KV_VALUE {
             wasmtime::bail!("kv value of {} bytes is over the limit of {MAX_KV_VALUE}", value.len());
         }
-        self.scope.kv.set(&self.scope.plugin, &key, &value).map_err(wasmtime::Error::from_anyhow)
+        self.pend_kv(key, Some(value))
     }
 
     fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
         check_key(&key)?;
-        self.scope.kv.delete(&self.scope.plugin, &key).map_err(wasmtime::Error::from_anyhow)
+        self.pend_kv(key, None)
     }
 
     fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {

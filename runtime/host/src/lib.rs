@@ -32,7 +32,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use error::{CallError, HostError};
 pub use install::{InstallError, Installed, ManifestChange, RemoveError, Removed, check_plugin_name};
-pub use kv::{KvStore, MemKv};
+pub use kv::{KvQuotaExceeded, KvStore, KvWrites, MemKv, size_after};
 pub use manifest::{DirGrant, HostPattern, Manifest};
 pub use plugin::Plugin;
 pub use registry::{LoadFailure, LoadReport};
@@ -295,7 +295,7 @@ impl HostShared {
             cwd,
             allowed_hosts: Arc::new(manifest.host_patterns()),
             secrets: Arc::new(secrets),
-            memory_limit: manifest.memory_limit_bytes(),
+            memory_limit: self.call_limits.lowered_by(manifest).max_memory_bytes,
         }
     }
 }
@@ -349,11 +349,26 @@ pub struct CallLimits {
     pub max_log_lines: u32,
     /// Events emitted (`max_events`, 1,000 by default).
     pub max_events: u32,
+    /// Bytes of keys and values a plugin's kv space holds (`max_kv_bytes`, 64 MiB).
+    pub max_kv_bytes: u64,
+    /// Linear memory of one instance (`max_plugin_memory_mb`, 1 GiB): a manifest's
+    /// `memory_mb` above it is lowered to it.
+    pub max_memory_bytes: u64,
+    /// Calls of one plugin at once (`max_plugin_concurrency`, 64): a manifest's
+    /// `max_concurrency` above it is lowered to it.
+    pub max_concurrency: u32,
 }
 
 impl Default for CallLimits {
     fn default() -> CallLimits {
-        CallLimits { max_output_bytes: 4 << 20, max_log_lines: 1_000, max_events: 1_000 }
+        CallLimits {
+            max_output_bytes: 4 << 20,
+            max_log_lines: 1_000,
+            max_events: 1_000,
+            max_kv_bytes: 64 << 20,
+            max_memory_bytes: 1 << 30,
+            max_concurrency: 64,
+        }
     }
 }
 
@@ -364,6 +379,9 @@ impl CallLimits {
             max_output_bytes: manifest.max_output_bytes.map_or(self.max_output_bytes, |m| m.min(self.max_output_bytes)),
             max_log_lines: manifest.max_log_lines.map_or(self.max_log_lines, |m| m.min(self.max_log_lines)),
             max_events: manifest.max_events.map_or(self.max_events, |m| m.min(self.max_events)),
+            max_kv_bytes: manifest.max_kv_bytes.map_or(self.max_kv_bytes, |m| m.min(self.max_kv_bytes)),
+            max_memory_bytes: manifest.memory_limit_bytes().min(self.max_memory_bytes),
+            max_concurrency: manifest.max_concurrency.map_or(self.max_concurrency, |m| m.min(self.max_concurrency)),
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct Manifest {
     pub max_output_bytes: Option<usize>,
     pub max_log_lines: Option<u32>,
     pub max_events: Option<u32>,
+    /// Lowers the host's `max_kv_bytes` for this plugin.
+    pub max_kv_bytes: Option<u64>,
 }
 
 /// One directory granted to a plugin.

@@ -119,9 +119,9 @@ impl Plugin {
         let pre = AdapterPre::new(instance_pre).map_err(|e| {
             fail(format!("does not implement the harmonia:plugin/adapter world: {e:#}"))
         })?;
-        let max_concurrency = manifest.max_concurrency.unwrap_or(shared.slots);
-        let reuse_instance = manifest.reuse_instance.unwrap_or(1);
         let limits = shared.call_limits.lowered_by(&manifest);
+        let max_concurrency = limits.max_concurrency.min(shared.slots);
+        let reuse_instance = manifest.reuse_instance.unwrap_or(1);
         let mut plugin = Plugin {
             name: String::new(),
             version: String::new(),
@@ -133,7 +133,7 @@ impl Plugin {
             size_bytes,
             hash,
             from_cache,
-            memory_limit_bytes: manifest.memory_limit_bytes(),
+            memory_limit_bytes: limits.max_memory_bytes,
             max_concurrency,
             limits,
             manifest,
@@ -193,9 +193,15 @@ impl Plugin {
             observer: call.observer,
             ..CallScope::new(Arc::from(self.name.as_str()), call.action.clone(), self.limits, shared.kv.clone())
         };
-        let (returned, events) =
+        let (returned, events, kv_writes) =
             self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
         let Returned::Output(result) = returned else { unreachable!("invoke returns an output") };
+        // The call returned: its kv writes take effect, all of them or (over the quota) none.
+        let result = result.map_err(TaskError::from);
+        let result = match self.write_kv(shared, &kv_writes).await {
+            Ok(()) => result,
+            Err(refused) => Err(refused),
+        };
         let output = match result {
             // Refused before it is parsed: a 120 MB output stalled every other call while it
             // was parsed, stored and sent.
@@ -215,9 +221,32 @@ impl Plugin {
                 action: call.action.clone(),
                 message: format!("the plugin returned invalid JSON: {e}"),
             })?),
-            Err(e) => Err(TaskError::from(e)),
+            Err(e) => Err(e),
         };
         Ok(CallOutcome { output, events, duration: started.elapsed() })
+    }
+
+    /// Applies a returned call's kv writes (off the async workers: the store syncs); a
+    /// refusal is the call's error.
+    async fn write_kv(&self, shared: &HostShared, writes: &crate::KvWrites) -> Result<(), TaskError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (kv, plugin, writes, max) = (shared.kv.clone(), self.name.clone(), writes.clone(), self.limits.max_kv_bytes);
+        let written = tokio::task::spawn_blocking(move || kv.write(&plugin, &writes, max)).await;
+        let error = match written {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e,
+            Err(e) => anyhow::anyhow!("the kv write stopped: {e}"),
+        };
+        let quota = error.downcast_ref::<crate::KvQuotaExceeded>().is_some();
+        Err(TaskError {
+            kind: if quota { crate::ErrorKind::Fatal } else { crate::ErrorKind::Retryable },
+            message: format!("{error:#}"),
+            code: Some(if quota { "kv_quota" } else { "kv_write" }.into()),
+            details: None,
+            retry_after_ms: None,
+        })
     }
 
     async fn run_entry(
@@ -229,7 +258,8 @@ impl Plugin {
         timeout: Duration,
     ) -> Result<(Returned, Vec<crate::EmittedEvent>), CallError> {
         let scope = CallScope::new(plugin, action.to_string(), self.limits, shared.kv.clone());
-        self.run_scoped(shared, scope, entry, timeout).await
+        let (returned, events, _writes) = self.run_scoped(shared, scope, entry, timeout).await?;
+        Ok((returned, events))
     }
 
     /// Calls one export in a warm instance (when the manifest allows reuse and one is
@@ -240,7 +270,7 @@ impl Plugin {
         scope: CallScope,
         entry: Entry,
         timeout: Duration,
-    ) -> Result<(Returned, Vec<crate::EmittedEvent>), CallError> {
+    ) -> Result<(Returned, Vec<crate::EmittedEvent>, crate::KvWrites), CallError> {
         let plugin_name = scope.plugin.to_string();
         let action = scope.action.clone();
         let mut instance = match self.warm.take() {
@@ -272,6 +302,7 @@ impl Plugin {
         let state = instance.store.data_mut();
         note_dropped(&state.scope);
         let events = std::mem::take(&mut state.scope.events);
+        let kv_writes = std::mem::take(&mut state.scope.kv_writes);
         match result {
             Ok(Ok((adapter, returned))) => {
                 // An instance that reached its memory limit cannot shrink: the next call
@@ -281,9 +312,10 @@ impl Plugin {
                     instance.adapter = Some(adapter);
                     self.warm.park(instance, &shared.warm_places);
                 }
-                Ok((returned, events))
+                Ok((returned, events, kv_writes))
             }
-            // A trapped or interrupted instance is never used again.
+            // A trapped or interrupted instance is never used again; its kv writes are
+            // dropped with it.
             Err(_elapsed) => Err(CallError::Timeout { plugin: plugin_name, action, after: timeout }),
             Ok(Err(e)) => Err(classify_trap(state, e, plugin_name, action, timeout, &stderr)),
         }

@@ -44,6 +44,10 @@ pub(crate) struct CallScope {
     pub log_lines: u32,
     pub dropped_lines: u32,
     pub dropped_events: u32,
+    /// The call's kv writes, applied when it returns ([`crate::kv`]).
+    pub kv_writes: crate::kv::KvWrites,
+    /// Bytes of keys and values in `kv_writes`.
+    pub kv_written: u64,
 }
 
 impl CallScope {
@@ -61,6 +65,8 @@ impl CallScope {
             log_lines: 0,
             dropped_lines: 0,
             dropped_events: 0,
+            kv_writes: Default::default(),
+            kv_written: 0,
         }
     }
 

@@ -119,7 +119,7 @@ async fn textstats_keeps_a_corpus_in_the_kv_store() {
     assert_eq!(err.details, Some(json!({"corpus": "default"})));
 
     // A Python exception the plugin did not handle is a fatal task error naming it, not a trap.
-    kv.set("textstats", "corpus/broken", b"[1, 2]").unwrap();
+    kv.write("textstats", &[("corpus/broken".to_string(), Some(b"[1, 2]".to_vec()))].into(), u64::MAX).unwrap();
     let err = call(&host, "corpus_add", json!({"text": "x", "corpus": "broken"})).await.unwrap_err();
     assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::Fatal, Some("exception")));
     assert!(err.message.starts_with("action `corpus_add` raised TypeError: "), "{err:?}");

@@ -206,3 +206,74 @@ async fn a_rust_guests_stack_overflow_is_called_so() {
     assert_eq!(message, "stack overflow: the plugin recursed deeper than its stack allows");
     echo_still_works(&host).await;
 }
+
+/// A host with `core` (and `manifest` as its core.toml), its kv space in `kv`, and the
+/// operator's limits changed by `limits`.
+async fn core_host(manifest: &str, kv: std::sync::Arc<harmonia_host::MemKv>, limits: impl FnOnce(&mut harmonia_host::CallLimits)) -> (Dir, Host) {
+    let dir = Dir::new();
+    dir.add_bundled("core");
+    dir.write("core.toml", manifest.as_bytes());
+    let mut config = dir.config();
+    config.kv = kv;
+    limits(&mut config.call_limits);
+    let host = Host::new(config).unwrap();
+    host.load_all().await.unwrap();
+    (dir, host)
+}
+
+#[tokio::test]
+async fn the_kv_writes_of_a_call_that_times_out_are_dropped() {
+    // They used to persist: a call cut short by its deadline had written half its work.
+    let kv = std::sync::Arc::new(harmonia_host::MemKv::default());
+    let (_dir, host) = core_host("", kv.clone(), |_| {}).await;
+    let mut call = Call::new("kv_set", json!({ "key": "k", "value": "late", "then_sleep_ms": 5000 }));
+    call.timeout = Some(Duration::from_millis(300));
+    let err = host.invoke("core", call).await.unwrap_err();
+    assert!(matches!(err, CallError::Timeout { .. }), "{err}");
+    assert_eq!(harmonia_host::KvStore::get(&*kv, "core", "k").unwrap(), None);
+    // A call that returns writes, and reads its own writes before it returns.
+    host.invoke("core", Call::new("kv_set", json!({ "key": "k", "value": "kept" }))).await.unwrap().output.unwrap();
+    assert_eq!(harmonia_host::KvStore::get(&*kv, "core", "k").unwrap(), Some(b"\"kept\"".to_vec()));
+}
+
+#[tokio::test]
+async fn a_plugins_kv_space_is_held_to_its_quota() {
+    let kv = std::sync::Arc::new(harmonia_host::MemKv::default());
+    // The operator allows 1 MiB; the manifest lowers it to 100 bytes (it cannot raise it).
+    let (_dir, host) = core_host("max_kv_bytes = 100\n", kv.clone(), |l| l.max_kv_bytes = 1 << 20).await;
+    assert_eq!(host.plugin("core").unwrap().limits.max_kv_bytes, 100);
+    let set = |key: &str, len: usize| Call::new("kv_set", json!({ "key": key, "value": "x".repeat(len) }));
+    host.invoke("core", set("a", 40)).await.unwrap().output.unwrap();
+    // 43 bytes held; 43 more would be 86, within; then 129 would not be.
+    host.invoke("core", set("b", 40)).await.unwrap().output.unwrap();
+    let refused = host.invoke("core", set("c", 40)).await.unwrap().output.unwrap_err();
+    assert_eq!(refused.code.as_deref(), Some("kv_quota"), "{refused:?}");
+    assert!(refused.message.contains("over its limit of 100 (max_kv_bytes"), "{}", refused.message);
+    assert_eq!(harmonia_host::KvStore::get(&*kv, "core", "c").unwrap(), None, "nothing of the refused call is written");
+    // Deleting makes room again.
+    host.invoke("core", Call::new("kv_delete", json!({ "key": "a" }))).await.unwrap().output.unwrap();
+    host.invoke("core", set("c", 40)).await.unwrap().output.unwrap();
+    // One call's writes cannot hold more than the quota either: it fails while it writes.
+    let err = host.invoke("core", set("d", 200)).await.unwrap_err();
+    let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
+    assert!(message.contains("over the plugin's limit of 100 (max_kv_bytes)"), "{message}");
+}
+
+#[tokio::test]
+async fn a_manifest_cannot_give_its_plugin_more_memory_or_concurrency_than_the_operator_allows() {
+    // A manifest gave its own plugin 4 GiB per instance and 256 instances at once.
+    let kv = std::sync::Arc::new(harmonia_host::MemKv::default());
+    let (_dir, host) = core_host("memory_mb = 4096\nmax_concurrency = 256\n", kv, |l| {
+        l.max_memory_bytes = 128 << 20;
+        l.max_concurrency = 4;
+    })
+    .await;
+    let core = host.plugin("core").unwrap();
+    assert_eq!((core.memory_limit_bytes, core.max_concurrency), (128 << 20, 4));
+    echo_still_works(&host).await;
+    // Below the operator's caps, the manifest's own values hold.
+    let kv = std::sync::Arc::new(harmonia_host::MemKv::default());
+    let (_dir, host) = core_host("memory_mb = 32\nmax_concurrency = 2\n", kv, |_| {}).await;
+    let core = host.plugin("core").unwrap();
+    assert_eq!((core.memory_limit_bytes, core.max_concurrency), (32 << 20, 2));
+}

@@ -73,6 +73,19 @@ pub struct ServeArgs {
     /// manifest may lower it.
     #[arg(long, env = "HARMONIA_MAX_EVENTS")]
     max_events: Option<u32>,
+    /// Bytes of keys and values a plugin may keep in its key-value space; a call whose
+    /// writes would pass it fails and writes nothing [default: 64 MiB]. A manifest may
+    /// lower it.
+    #[arg(long, env = "HARMONIA_MAX_KV_BYTES")]
+    max_kv_bytes: Option<u64>,
+    /// The most memory one plugin instance may have, in MiB: a manifest's `memory_mb`
+    /// above it is lowered to it [default: 1024].
+    #[arg(long, env = "HARMONIA_MAX_PLUGIN_MEMORY_MB")]
+    max_plugin_memory_mb: Option<u64>,
+    /// The most calls of one plugin at once: a manifest's `max_concurrency` above it is
+    /// lowered to it [default: 64].
+    #[arg(long, env = "HARMONIA_MAX_PLUGIN_CONCURRENCY")]
+    max_plugin_concurrency: Option<u32>,
     /// Settings file; `harmonia.toml` in the working directory is read if it exists. Flags
     /// and `HARMONIA_*` variables override it.
     #[arg(long, env = "HARMONIA_CONFIG")]
@@ -106,6 +119,9 @@ struct FileConfig {
     max_task_output: Option<usize>,
     max_log_lines: Option<u32>,
     max_events: Option<u32>,
+    max_kv_bytes: Option<u64>,
+    max_plugin_memory_mb: Option<u64>,
+    max_plugin_concurrency: Option<u32>,
     expression_max_cost: Option<u64>,
     expression_max_time: Option<String>,
     execution_max_events: Option<u64>,
@@ -180,7 +196,13 @@ impl ServeArgs {
             max_output_bytes: self.max_task_output.or(file.max_task_output).unwrap_or(calls.max_output_bytes),
             max_log_lines: self.max_log_lines.or(file.max_log_lines).unwrap_or(calls.max_log_lines),
             max_events: self.max_events.or(file.max_events).unwrap_or(calls.max_events),
+            max_kv_bytes: self.max_kv_bytes.or(file.max_kv_bytes).unwrap_or(calls.max_kv_bytes),
+            max_memory_bytes: self.max_plugin_memory_mb.or(file.max_plugin_memory_mb).map_or(calls.max_memory_bytes, |mb| mb << 20),
+            max_concurrency: self.max_plugin_concurrency.or(file.max_plugin_concurrency).unwrap_or(calls.max_concurrency),
         };
+        if call_limits.max_memory_bytes == 0 || call_limits.max_concurrency == 0 {
+            bail!("max_plugin_memory_mb and max_plugin_concurrency must be above zero");
+        }
         Ok(Settings {
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             plugins: self.plugins.or(file.plugins).unwrap_or_else(|| "plugins".into()),
