@@ -4,9 +4,12 @@
 //! refused within 1 s, and under 200 MB above idle.
 //!
 //! Workflow documents (refused with a 400): block YAML nested 100,000 deep, an alias bomb of
-//! 8 levels of 10, a chain of 20,000 tasks. Executions (ended as failed): CEL CPU and memory
-//! bombs, a task output of about 120 MB, a million events from one call. A read: the whole
-//! history of an execution at its event limit, a page at a time.
+//! 8 levels of 10, a chain of 20,000 tasks, a CEL expression whose literal sizes make it cost
+//! 900 million. Executions (ended as failed): CEL CPU and memory bombs sized by their input,
+//! a task output over the limit, a million events from one call. A read: the whole
+//! history of an execution at its event limit, a page at a time. And what the largest
+//! workflows accepted by default cost: 10,000 tasks in a chain or side by side, stored, run
+//! and read back.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -48,7 +51,7 @@ fn chain(n: usize) -> String {
 fn nested_maps() -> String {
     let mut source = String::from("x8");
     for depth in (0..9).rev() {
-        source = format!("lists.range(10).map(x{depth}, {source})");
+        source = format!("lists.range(input.n).map(x{depth}, {source})");
     }
     format!("{{ v: \"${{{source}}}\" }}")
 }
@@ -120,9 +123,13 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     bomb(plugins, "deep_yaml", &[], &[], |c, b| refused(c, b, deep_yaml(), "workflow_max_depth"))?;
     bomb(plugins, "alias_bomb", &[], &[], |c, b| refused(c, b, alias_bomb(), "workflow_max_nodes"))?;
     bomb(plugins, "chain_20000", &[], &[], |c, b| refused(c, b, chain(20_000), "workflow_max_tasks"))?;
-    let cpu = one_task("cpu", "echo", "{ v: \"${lists.range(30000).map(x, lists.range(30000).size()).size()}\" }");
+    // Expressions whose literal sizes fix their cost are refused when stored; those whose
+    // sizes come from the input run until their budget is spent.
+    let literal = one_task("cpu", "echo", "{ v: \"${lists.range(30000).map(x, lists.range(30000).size()).size()}\" }");
+    bomb(plugins, "cel_cpu_literal", &[], &[], |c, b| refused(c, b, literal, "expression_max_cost"))?;
+    let cpu = format!("{}input:\n  n: {{ type: integer, default: 30000 }}\n", one_task("cpu", "echo", "{ v: \"${lists.range(input.n).map(x, lists.range(input.n).size()).size()}\" }"));
     bomb(plugins, "cel_cpu", &[("cpu.yaml", &cpu)], &[], |c, b| fails(c, b, "cpu", "expression_max_cost").map(drop))?;
-    let memory = one_task("memory", "echo", &nested_maps());
+    let memory = format!("{}input:\n  n: {{ type: integer, default: 10 }}\n", one_task("memory", "echo", &nested_maps()));
     bomb(plugins, "cel_memory", &[("memory.yaml", &memory)], &[], |c, b| fails(c, b, "memory", "expression_max_cost").map(drop))?;
     // A million numbers (about 7 MB, the most `range` makes; 120 MB needs a plugin with a
     // 1 GiB memory grant): over max_task_output.
@@ -135,7 +142,31 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
         ensure!(body["status"] == "completed", "{body:.300}");
         Ok(())
     })?;
+    // The largest workflows accepted by default: stored, run to their end and read back.
+    bomb(plugins, "chain_10000_run", &[], &[], |c, b| runs(c, b, chain(10_000), "chain"))?;
+    bomb(plugins, "wide_10000_run", &[], &[], |c, b| runs(c, b, wide(10_000), "wide"))?;
     history_read(plugins, if quick { 20_000 } else { 420_000 })
+}
+
+/// `n` tasks that depend on nothing.
+fn wide(n: usize) -> String {
+    let mut text = String::from("name: wide\nversion: 1\ntasks:\n");
+    for i in 0..n {
+        text.push_str(&format!("  t{i}: {{ component: core, action: echo, input: {{}} }}\n"));
+    }
+    text
+}
+
+/// Stores workflow `name` from `yaml`, runs it to its end and reads its state back.
+fn runs(client: &Client, base: &str, yaml: String, name: &str) -> anyhow::Result<()> {
+    let stored = client.post(format!("{base}/api/v1/workflows")).header("content-type", "application/yaml").body(yaml).send()?;
+    ensure!(stored.status() == 201, "storing {name}: {}", stored.status());
+    let run: Value = client.post(format!("{base}/api/v1/workflows/{name}/executions?wait=10m")).json(&json!({ "input": {} })).send()?.json()?;
+    ensure!(run["status"] == "completed", "{name}: {run:.300}");
+    let id = run["id"].as_str().context("no id")?;
+    let state: Value = client.get(format!("{base}/api/v1/executions/{id}")).send()?.json()?;
+    ensure!(state["status"] == "completed", "{name}: {state:.300}");
+    Ok(())
 }
 
 /// An execution that runs until its history holds `events` events, then its whole history

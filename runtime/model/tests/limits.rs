@@ -86,7 +86,7 @@ const OVER_COST: &str = "the expression's cost exceeds the limit of 10000000 (ex
 fn an_expression_that_would_run_for_half_a_minute_is_stopped_by_its_cost() {
     // 30,000 lists of 30,000 elements: 27 s of one core, on the thread serving requests.
     let no_time = harmonia_model::Budget { max_time: std::time::Duration::from_secs(3600), ..Default::default() };
-    let e = eval_within("lists.range(30000).map(x, lists.range(30000).size()).size()", &serde_json::json!({}), no_time).unwrap_err();
+    let e = eval_within("lists.range(input.n).map(x, lists.range(input.n).size()).size()", &serde_json::json!({ "n": 30000 }), no_time).unwrap_err();
     assert_eq!(e, OVER_COST);
 }
 
@@ -95,11 +95,11 @@ fn nested_maps_that_would_fill_the_memory_are_stopped_by_their_cost() {
     // Nine `map`s over ten items: a billion values.
     let mut source = String::from("x8");
     for depth in (0..9).rev() {
-        source = format!("lists.range(10).map(x{depth}, {source})");
+        source = format!("lists.range(input.n).map(x{depth}, {source})");
     }
     // (Without a time limit, which a debug build could reach first.)
     let no_time = harmonia_model::Budget { max_time: std::time::Duration::from_secs(3600), ..Default::default() };
-    let e = eval_within(&source, &serde_json::json!({}), no_time).unwrap_err();
+    let e = eval_within(&source, &serde_json::json!({ "n": 10 }), no_time).unwrap_err();
     assert_eq!(e, OVER_COST);
     // Values that double at each level are charged as they are made.
     let mut doubling = String::from("input.s");
@@ -113,7 +113,7 @@ fn nested_maps_that_would_fill_the_memory_are_stopped_by_their_cost() {
 #[test]
 fn the_cost_limit_holds_when_exists_would_absorb_its_error() {
     // `exists` takes `error || true` as true: the limit must still be reported.
-    let e = eval_within("[2, 1].exists(x, x == 1 || lists.range(20000000).size() > 0)", &serde_json::json!({}), Default::default()).unwrap_err();
+    let e = eval_within("[2, 1].exists(x, x == 1 || lists.range(input.n).size() > 0)", &serde_json::json!({ "n": 20000000 }), Default::default()).unwrap_err();
     assert_eq!(e, OVER_COST);
 }
 
@@ -160,4 +160,17 @@ fn expressions_too_long_or_too_deep_for_the_parser_are_refused() {
     let e = with_stack(move || parse_workflow(&text, None).unwrap_err());
     assert_eq!((e.0[0].line, e.0[0].column), (4, 52), "{e}");
     assert!(e.0[0].message.contains("nests deeper than 250 levels"), "{e}");
+}
+
+#[test]
+fn an_expression_certain_to_pass_its_budget_is_refused_when_its_workflow_is_read() {
+    // Literal sizes fix its cost: 30,000 lists of 30,000 elements.
+    let e = eval_within("lists.range(30000).map(x, lists.range(30000).size()).size()", &serde_json::json!({}), Default::default()).unwrap_err();
+    assert_eq!(e, "the expression costs at least 900090000, over the limit of 10000000 (expression_max_cost; an operator can raise it) (nested loops multiply: compute large values in a task)");
+    let text = "name: bomb\nversion: 1\ntasks:\n  a: { component: core, action: echo, input: { v: \"${[1, 2, 3].map(a, lists.range(10000).map(b, lists.range(1000)))}\" } }\n";
+    let e = parse_workflow(text, None).unwrap_err();
+    assert_eq!((e.0[0].line, e.0[0].column), (4, 52), "{e}");
+    assert!(e.0[0].message.contains("over the limit of 10000000 (expression_max_cost"), "{e}");
+    // What data decides is left to the evaluation's budget.
+    assert!(harmonia_model::Expr::parse("lists.range(input.n).map(x, lists.range(input.n))", harmonia_model::Span::default()).is_ok());
 }

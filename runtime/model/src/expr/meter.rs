@@ -282,6 +282,43 @@ pub(crate) fn metered(expr: &IdedExpr) -> IdedExpr {
     wrap(COST, meter(expr))
 }
 
+/// What evaluating `expr` costs at least, whatever the data: the part of its cost that
+/// literal sizes fix (`lists.range(30000)`, `[1, 2, 3]`), so that an expression certain to
+/// go over its budget is refused when its workflow is read rather than when it runs.
+pub(crate) fn least_cost(expr: &IdedExpr) -> u64 {
+    match &expr.expr {
+        Ast::Call(call) if is_range(call) => {
+            let n = match call.args.as_slice() {
+                [IdedExpr { expr: Ast::Literal(cel::common::ast::LiteralValue::Int(n)), .. }] => u64::try_from(*n.inner()).unwrap_or(0),
+                _ => 0,
+            };
+            n.saturating_add(call.args.iter().map(least_cost).fold(0, u64::saturating_add))
+        }
+        Ast::Comprehension(c) => {
+            let size = match &c.iter_range.expr {
+                Ast::Call(call) if is_range(call) => match call.args.as_slice() {
+                    [IdedExpr { expr: Ast::Literal(cel::common::ast::LiteralValue::Int(n)), .. }] => u64::try_from(*n.inner()).unwrap_or(0),
+                    _ => 0,
+                },
+                Ast::List(list) => list.elements.len() as u64,
+                _ => 0,
+            };
+            // `all` and `exists` may stop at their first item; `map` and `filter` do not.
+            let iterations = if matches!(c.loop_cond.expr, Ast::Literal(_)) { size } else { size.min(1) };
+            let each = 1u64.saturating_add(least_cost(&c.loop_step));
+            [least_cost(&c.iter_range), size, iterations.saturating_mul(each), least_cost(&c.accu_init), least_cost(&c.result)]
+                .into_iter()
+                .fold(0, u64::saturating_add)
+        }
+        _ => super::children(expr).into_iter().map(least_cost).fold(0, u64::saturating_add),
+    }
+}
+
+/// `lists.range(..)`.
+fn is_range(call: &CallExpr) -> bool {
+    call.func_name == "range" && matches!(call.target.as_deref(), Some(IdedExpr { expr: Ast::Ident(ns), .. }) if ns == "lists")
+}
+
 /// Whether `expr` has a comprehension (a loop).
 pub(crate) fn loops(expr: &IdedExpr) -> bool {
     let mut stack = vec![expr];
@@ -401,8 +438,7 @@ fn meter_call(id: u64, call: &CallExpr) -> IdedExpr {
         target: call.target.as_ref().map(|t| Box::new(meter(t))),
         args: call.args.iter().map(meter).collect(),
     };
-    let is_range = call.func_name == "range"
-        && matches!(call.target.as_deref(), Some(IdedExpr { expr: Ast::Ident(ns), .. }) if ns == "lists");
+    let is_range = is_range(&call);
     if is_range {
         call.args = call.args.drain(..).map(|a| wrap(COST_RANGE, a)).collect();
     }

@@ -245,6 +245,17 @@ impl Expr {
             hint: e.hint,
             span: e.offset.map_or(span, |o| inner(o as usize)),
         })?;
+        let max_cost = Budget::configured().max_cost;
+        let least = meter::least_cost(program.expression());
+        if least > max_cost {
+            return Err(ExprError {
+                message: format!(
+                    "the expression costs at least {least}, over the limit of {max_cost} (expression_max_cost; an operator can raise it)"
+                ),
+                hint: Some("nested loops multiply: compute large values in a task".into()),
+                span,
+            });
+        }
         let metered = meter::metered(program.expression());
         let loops = meter::loops(program.expression());
         Ok(Expr {
