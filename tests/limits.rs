@@ -240,3 +240,17 @@ fn a_plugins_kv_quota_holds_across_restarts() {
     assert_eq!(refused["status"], "failed", "{refused}");
     assert!(refused["error"]["message"].as_str().unwrap().contains("over its limit of 100 (max_kv_bytes"), "{refused}");
 }
+
+#[test]
+fn an_expression_certain_to_pass_its_budget_is_refused_when_stored_unless_the_operator_allows_it() {
+    let bomb = "name: bomb\nversion: 1\ntasks:\n  a: { component: core, action: echo, input: { v: \"${lists.range(30000).map(x, lists.range(30000).size()).size()}\" } }\n".to_string();
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    let body = expect(post(&Client::new(), &server, bomb.clone()), 400, Some("invalid_workflow"));
+    assert!(body.to_string().contains("costs at least 900090000, over the limit of 10000000 (expression_max_cost"), "{body}");
+    server.stop();
+    let env = [("HARMONIA_EXPRESSION_MAX_COST", "1000000000")];
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
+    expect(post(&Client::new(), &server, bomb), 201, None);
+}

@@ -63,6 +63,8 @@ fn check(file: &Path, host: &Host, dirs: &WorkflowDirs) -> Result<Workflow, Stri
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // Before any workflow is read: an expression's cost is checked as it is parsed.
+    harmonia_model::Budget::configure(args.state.budget());
     let host = super::open_host(&args.plugins).await?;
     for failure in host.failures() {
         eprintln!("warning: plugin {} not loaded: {}", failure.file.display(), failure.reason);

@@ -300,7 +300,8 @@ impl StateArgs {
         Ok(Arc::new(RocksStore::open(data.join("state"), options)?))
     }
 
-    /// What one expression evaluation may spend.
+    /// What one expression evaluation may spend: set for the process with
+    /// [`Budget::configure`] before any workflow is read.
     pub fn budget(&self) -> Budget {
         let defaults = Budget::default();
         Budget {
@@ -309,10 +310,8 @@ impl StateArgs {
         }
     }
 
-    /// A runner keeping executions in `store`. Every expression this process evaluates
-    /// gets [`StateArgs::budget`].
+    /// A runner keeping executions in `store`.
     pub fn runner(&self, host: Host, workflows: Arc<dyn WorkflowSource>, store: Arc<RocksStore>) -> Runner {
-        Budget::configure(self.budget());
         let defaults = RunnerSettings::default();
         let checkpoint_every = self.checkpoint_every.unwrap_or(defaults.checkpoint_every);
         let max_history = self.execution_max_events.unwrap_or(defaults.max_history);
@@ -344,6 +343,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     harmonia::api::set_max_body(args.max_body);
     harmonia::api::set_max_upload(args.max_upload);
+    // Before any workflow is read: an expression's cost is checked as it is parsed.
+    Budget::configure(args.state.budget());
     // Without tokens the API is open: only loopback then, unless --insecure.
     let guarded = !args.listen.ip().is_loopback() && !args.insecure;
     let refuse = || {
