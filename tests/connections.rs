@@ -1,10 +1,13 @@
 //! Connections a client holds open: a slow sender of headers and an idle keep-alive
 //! connection are closed after the header timeout, and no more than the connection cap
-//! are served at once. Raw TCP against a real `harmonia serve`.
+//! are served at once; a request that is not valid HTTP gets the JSON error. Raw TCP
+//! against a real `harmonia serve`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::support::{Launch, Server, repo};
 
@@ -78,4 +81,50 @@ fn connections_over_the_cap_wait_until_one_closes() {
     third.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     third.read_exact(&mut answer).unwrap();
     assert_eq!(&answer, b"HTTP/1.1 200");
+}
+
+/// What the server sends back on `stream` until it closes the connection.
+fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("reading the answer: {e}"),
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The requests hyper refuses before the router sees them (it answered them with a bare
+/// status and an empty body) carry the JSON error too, and the connection is closed.
+#[test]
+fn requests_hyper_cannot_parse_get_the_json_error() {
+    let (server, _data) = serve(&[]);
+    let many_headers: String = (0..200).map(|i| format!("X-Header-{i}: a\r\n")).collect();
+    let cases = [
+        ("a header line without a colon", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon here\r\n\r\n".to_string(), 400, "bad_request"),
+        ("a NUL in a header value", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nul: a\0b\r\n\r\n".to_string(), 400, "bad_request"),
+        ("200 headers", format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{many_headers}\r\n"), 431, "headers_too_large"),
+        ("a header of 500 kB", format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000)), 431, "headers_too_large"),
+        ("a URI of 100 kB", format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(100_000)), 414, "uri_too_long"),
+    ];
+    for (what, request, status, code) in cases {
+        let mut stream = connect(&server);
+        stream.write_all(request.as_bytes()).unwrap();
+        let answer = read_to_close(&mut stream);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{what}: {answer:?}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {head}");
+        assert!(head.contains("content-type: application/json") && head.contains(&format!("content-length: {}", body.len())), "{what}: {head}");
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body:?}"));
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(!body["error"]["message"].as_str().unwrap_or_default().is_empty(), "{what}: {body}");
+    }
+    // After a request answered on the same connection (pipelined): that answer is whole,
+    // then the JSON error.
+    let mut stream = connect(&server);
+    stream.write_all(&[HEALTH, b"GET /health HTTP/1.1\r\nBad header\r\n\r\n"].concat()).unwrap();
+    let answer = read_to_close(&mut stream);
+    let (first, second) = answer.split_once("{\"status\":\"ok\"}").unwrap_or_else(|| panic!("{answer:?}"));
+    assert!(first.starts_with("HTTP/1.1 200 "), "{answer:?}");
+    assert!(second.starts_with("HTTP/1.1 400 ") && second.ends_with("}}"), "{answer:?}");
+    assert!(second.contains("\"code\":\"bad_request\""), "{answer:?}");
 }
