@@ -373,8 +373,10 @@ fn events_stream_in_order_over_sse_and_a_reconnect_with_last_event_id_misses_not
     let tasks = http.get(server.url("/api/v1/events/stream?type=task_*")).header("last-event-id", "0").send().unwrap();
     let task_events = read_sse(tasks, |e| e.data["event"]["task"] == "hello");
     assert_eq!(task_events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["task_succeeded", "task_succeeded"]);
-    let bad = http.get(server.url("/api/v1/events/stream")).header("last-event-id", "yesterday").send().unwrap();
-    assert_eq!(bad.status(), 400);
+    for bad in ["yesterday", "+1", "-1"] {
+        let refused = http.get(server.url("/api/v1/events/stream")).header("last-event-id", bad).send().unwrap();
+        assert_eq!(refused.status(), 400, "Last-Event-ID {bad}");
+    }
 }
 
 #[test]
@@ -826,5 +828,65 @@ fn every_refusal_is_the_json_error() {
         assert!(status.is_client_error(), "{what}: {status}");
         assert!(kind.starts_with("application/json"), "{what}: {status} answered as {kind:?}");
         assert!(body["error"]["code"].is_string() && !body["error"]["message"].as_str().unwrap_or_default().is_empty(), "{what}: {body}");
+    }
+}
+
+/// What the document allows is taken, and answered with a status it lists (what
+/// scripts/fuzz-api.sh found otherwise): a start without a body, `wait` of any length
+/// (200 when finished), null for `version` and `input`, a whole number written `7.0`; and
+/// what it refuses is a 4xx JSON error, never a 422, a 503 or a crash.
+#[test]
+fn requests_are_taken_and_answered_as_the_openapi_document_says() {
+    let server = Server::start();
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let doc: Value = http.get(server.url("/api/v1/openapi.json")).send().unwrap().json().unwrap();
+    let statuses = |method: &str, path: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"].as_object().unwrap_or_else(|| panic!("{method} {path}")).keys().cloned().collect()
+    };
+    let answer = |response: reqwest::blocking::Response| -> (u16, Value) {
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    };
+    let start = "/api/v1/workflows/sentence_sentiments/executions";
+    for status in ["200", "201", "202", "400", "404"] {
+        assert!(statuses("post", "/api/v1/workflows/{name}/executions").contains(&status.to_string()), "start does not document {status}");
+    }
+
+    // The body is optional: no body starts the workflow with its defaults.
+    let (status, started) = answer(http.post(server.url(start)).send().unwrap());
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    // A wait longer than u64 milliseconds is the 10-minute cap (it overflowed); 200 once finished.
+    let (status, finished) = answer(http.post(server.url(&format!("{start}?wait=99999999999999999999999m"))).json(&json!({ "version": null, "input": null })).send().unwrap());
+    assert_eq!(status, 200, "{finished}");
+    assert_eq!(finished["status"], "completed", "{finished}");
+    for wait in ["", "5x", "+5", "1.5s"] {
+        let (status, body) = answer(http.post(server.url(&format!("{start}?wait={wait}"))).send().unwrap());
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_wait")), "wait={wait}: {body}");
+    }
+
+    // Optional bodies that are not objects: a 400 JSON error, like every other body (422).
+    for path in [format!("/api/v1/executions/{id}/checkpoints"), format!("/api/v1/executions/{id}/tasks/split/skip")] {
+        let (status, body) = answer(http.post(server.url(&path)).header("content-type", "application/json").body("[null]").send().unwrap());
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{path}: {body}");
+    }
+    // `7.0` is an integer to JSON Schema: taken (this execution has no such checkpoint).
+    let (status, body) = answer(http.post(server.url(&format!("/api/v1/executions/{id}/restore"))).json(&json!({ "checkpoint": 7.0 })).send().unwrap());
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_checkpoint")), "{body}");
+    // Not a whole number; an array of the fields (serde's derive took it for the object).
+    for body in [json!({ "checkpoint": 7.5 }), json!([7])] {
+        let (status, refused) = answer(http.post(server.url(&format!("/api/v1/executions/{id}/restore"))).json(&body).send().unwrap());
+        assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad_request")), "{body}: {refused}");
+    }
+
+    // The page after the last possible event is empty (it overflowed).
+    let (status, page) = answer(http.get(server.url(&format!("/api/v1/executions/{id}/history?after={}", u64::MAX))).send().unwrap());
+    assert_eq!(status, 200, "{page}");
+    assert_eq!((page["events"].clone(), page["next"].clone()), (json!([]), Value::Null));
+
+    // An id with a NUL byte names no execution: 404, not the store's 503.
+    for path in ["/api/v1/executions/a%00b", "/api/v1/executions/a%00b/history", "/api/v1/executions/a%00b/checkpoints"] {
+        let (status, body) = answer(http.get(server.url(path)).send().unwrap());
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_execution")), "{path}: {body}");
     }
 }

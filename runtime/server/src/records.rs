@@ -116,6 +116,8 @@ impl ReadError {
     fn store(id: &str, source: StoreError) -> ReadError {
         match source {
             StoreError::Corrupt { .. } => ReadError::corrupt(id, source.to_string()),
+            // An id no key can hold (a NUL byte) names no execution.
+            StoreError::InvalidKey(_) => ReadError::NotFound(id.to_string()),
             source => ReadError::Store { id: id.to_string(), source },
         }
     }

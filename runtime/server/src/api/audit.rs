@@ -216,7 +216,7 @@ async fn result_of(response: Response) -> (Response, String) {
 
 pub(super) fn ops() -> Vec<Op> {
     vec![Op::get("/api/v1/audit", "readAudit", "The audit log: every state-changing request, oldest first", read)
-        .query("after", json!({ "type": "integer" }), "Entries after this sequence number (the `next` of the previous page)")
+        .query("after", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), "Entries after this sequence number (the `next` of the previous page)")
         .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (100 by default)")
         .ok(200, "A page of entries (who, method, path, status, time); `next` is null at the end", json!({ "type": "object", "properties": {
             "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["integer", "null"] } } }))

@@ -14,7 +14,6 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -26,7 +25,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::table::Op;
-use super::{ApiError, AppState, bad_body};
+use super::{ApiError, AppState, JsonObject};
 
 /// What a token may do; each role may do everything the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -150,6 +149,9 @@ impl From<TokenError> for ApiError {
         ApiError::new(status, code, e.to_string())
     }
 }
+
+/// What [`check_name`] takes, as the OpenAPI document says it.
+const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 
 /// Names go into URLs (`DELETE /api/v1/tokens/{name}`), store keys and the audit log: keep
 /// them plain.
@@ -431,16 +433,24 @@ async fn drain(body: axum::body::Body, up_to: usize) -> bool {
 }
 
 pub(super) fn ops() -> Vec<Op> {
-    let token = json!({ "type": "object", "properties": { "name": { "type": "string" }, "role": { "enum": ["viewer", "operator", "admin"] }, "created_at": { "type": "integer" } } });
+    let roles = json!({ "enum": ["viewer", "operator", "admin"] });
+    let token = json!({ "type": "object", "required": ["name", "role", "created_at"], "properties": {
+        "name": { "type": "string" }, "role": roles.clone(), "created_at": { "type": "integer", "description": "In ms since the Unix epoch" } } });
+    let mut made = token.clone();
+    made["properties"]["token"] = json!({ "type": "string", "description": "The secret: `Authorization: Bearer` it (shown this once)" });
+    made["required"] = json!(["name", "role", "created_at", "token"]);
+    let name = json!({ "type": "string", "pattern": NAME_PATTERN });
     vec![
         Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list)
-            .ok(200, "The tokens", json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token } } })),
+            .ok(200, "The tokens", json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token.clone() } } })),
         Op::post("/api/v1/tokens", "createToken", "Create a token; its secret is in this answer only", create)
-            .json_body(json!({ "type": "object", "required": ["name", "role"], "properties": { "name": { "type": "string" }, "role": { "enum": ["viewer", "operator", "admin"] } } }), true)
-            .ok(201, "The token, with `secret`", json!({ "type": "object" }))
-            .errors(&[400, 409]),
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["name", "role"], "properties": {
+                "name": name.clone(), "role": roles } }), true)
+            .ok(201, "The token, with its secret in `token`", made)
+            .errors(&[409]),
         Op::delete("/api/v1/tokens/{name}", "revokeToken", "Revoke a token", revoke)
-            .ok(200, "Revoked", token)
+            .path_param("name", name, "1 to 64 letters, digits, `.`, `_` and `-`")
+            .ok(200, "Revoked", json!({ "type": "object", "required": ["revoked"], "properties": { "revoked": token } }))
             .errors(&[404]),
     ]
 }
@@ -465,8 +475,7 @@ pub(super) async fn commit(store: &dyn Store, batch: Batch) -> Result<(), StoreE
 }
 
 /// `POST /api/v1/tokens {name, role}`: 201 with the secret, shown this once.
-async fn create(State(state): State<Arc<AppState>>, body: Result<Json<CreateBody>, JsonRejection>) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(bad_body)?;
+async fn create(State(state): State<Arc<AppState>>, JsonObject(body): JsonObject<CreateBody>) -> Result<Response, ApiError> {
     let _writing = state.auth.writes.lock().await;
     if state.auth.tokens.read().expect("tokens lock").contains_key(&body.name) {
         return Err(TokenError::Exists(body.name).into());

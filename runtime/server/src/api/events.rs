@@ -26,8 +26,8 @@ pub(super) fn ops() -> Vec<Op> {
         .query("execution", json!({ "type": "string" }), &pattern("these executions"))
         .query("workflow", json!({ "type": "string" }), &pattern("executions of these workflows"))
         .query("type", json!({ "type": "string", "examples": ["task_succeeded", "call_*", "*_failed"] }), &pattern("these types"))
-        .query("after", json!({ "type": "integer" }), "Start after this event id")
-        .header("Last-Event-ID", "Resume after this event id (sent by browsers on reconnect)")
+        .query("after", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), "Start after this event id")
+        .header("Last-Event-ID", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), false, "Resume after this event id (sent by browsers on reconnect); over `after`")
         .ok_as(200, "The stream of events, each a JSON object", json!({ "text/event-stream": { "schema": { "type": "string" } } }))
         .errors(&[400])]
 }
@@ -137,7 +137,8 @@ async fn stream_events(
     let Query(filter) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
     let resume = match resume {
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+        // Digits only, as the document's integer says (`parse` would take `+1`).
+        Some(text) => Some(text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok()).flatten().ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_last_event_id", format!("Last-Event-ID {text:?} is not an event id"))
         })?),
         None => filter.after,

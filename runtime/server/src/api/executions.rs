@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,18 +13,23 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::table::Op;
-use super::{ApiError, AppState, bad_body};
+use super::{ApiError, AppState, JsonObject};
 use crate::runner::WorkflowSource;
 
 pub(super) fn ops() -> Vec<Op> {
     vec![
         Op::post("/api/v1/workflows/{name}/executions", "startExecution", "Start an execution of a workflow", start_execution)
-            .describe("Starts the latest version, or `version`. With `wait`, answers once the execution has finished (200) or the wait is over (202), so a workflow can be called like a function.")
-            .query("wait", json!({ "type": "string", "examples": ["500ms", "30s", "2m"] }), "Wait up to this long for the result (10 minutes at most)")
+            .describe("Starts the latest version, or `version`. With `wait`, answers once the execution has finished (200) or the wait is over (202), so a workflow can be called like a function. \
+                       The input is checked against the parameters the workflow declares: a missing, unknown or ill-typed one is a 400 `invalid_input`.")
+            .query("wait", json!({ "type": "string", "pattern": "^[0-9]+(ms|s|m)?$", "examples": ["500ms", "30s", "2m"] }),
+                "Wait up to this long for the result: a number of milliseconds (`ms`), seconds (`s`, the default) or minutes (`m`); 10 minutes at most, longer waits are cut to that")
             .json_body(json!({ "type": "object", "additionalProperties": false, "properties": {
-                "input": { "type": "object", "description": "The workflow's input parameters" },
-                "version": { "type": "string" } } }), false)
-            .ok(201, "Started: `{id}`; with `wait`, 200 and the finished execution (202 if still running)", json!({ "type": "object", "properties": { "id": { "type": "string" } } }))
+                "input": { "type": ["object", "null"], "description": "The workflow's input parameters (null: none)" },
+                "version": { "type": ["string", "null"], "description": "null: the latest" } } }), false)
+            .ok(201, "Started: `{id}`", json!({ "type": "object", "required": ["id"], "properties": { "id": { "type": "string" } } }))
+            .apply(id_links)
+            .also(200, "With `wait`: the execution finished within the wait", summary_schema())
+            .also(202, "With `wait`: the execution is still running when the wait is over", summary_schema())
             .errors(&[400, 404]),
         Op::get("/api/v1/executions", "listExecutions", "Executions, oldest first, a page at a time", list_executions)
             .query("workflow", json!({ "type": "string" }), "Only executions of this workflow")
@@ -39,7 +43,7 @@ pub(super) fn ops() -> Vec<Op> {
             .ok(200, "The execution. While its last step cannot be stored (a full disk), the state last stored, with `commit_retry`: `since`, `attempts`, `error`", json!({ "type": "object" }))
             .errors(&[404]),
         Op::get("/api/v1/executions/{id}/history", "getHistory", "The events of an execution, in order, a page at a time", history)
-            .query("after", json!({ "type": "integer", "minimum": 0 }), "Only the events after this `seq`: the `next` of the previous page")
+            .query("after", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), "Only the events after this `seq`: the `next` of the previous page")
             .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (1000 by default)")
             .ok(200, "A page of events, each with its `seq`; `next` is null on the last", json!({ "type": "object", "properties": {
                 "id": { "type": "string" }, "events": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["integer", "null"] } } }))
@@ -52,26 +56,43 @@ pub(super) fn ops() -> Vec<Op> {
             .ok(200, "The checkpoints: seq (the event taken after), time, label or auto, status", json!({ "type": "object" }))
             .errors(&[404]),
         Op::post("/api/v1/executions/{id}/checkpoints", "takeCheckpoint", "Take a checkpoint now", take_checkpoint)
-            .json_body(json!({ "type": "object", "properties": { "label": { "type": "string" } } }), false)
+            .describe("Refused with 409 `not_running` unless the execution is running or paused in this server.")
+            .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "label": { "type": ["string", "null"] } } }), false)
             .ok(201, "The checkpoint", json!({ "type": "object" }))
-            .errors(&[400, 404]),
+            .errors(&[404, 409]),
         control(Op::post("/api/v1/executions/{id}/restore", "restoreCheckpoint", "Roll back to a checkpoint and go on from there", restore)
-            .json_body(json!({ "type": "object", "required": ["checkpoint"], "properties": { "checkpoint": { "type": "integer", "description": "Its seq" } } }), true)),
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["checkpoint"], "properties": {
+                "checkpoint": { "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Its seq" } } }), true)),
         change(Op::post("/api/v1/executions/{id}/tasks/{task}/output", "setTaskOutput", "Set a task's output and mark it done (paused execution)", set_output)
-            .json_body(json!({ "type": "object", "required": ["output"], "properties": { "output": {} } }), true)),
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["output"], "properties": { "output": {} } }), true)),
         change(Op::post("/api/v1/executions/{id}/tasks/{task}/skip", "skipTask", "Skip a task that has not finished (paused execution)", skip_task)
-            .json_body(json!({ "type": "object", "properties": { "reason": { "type": "string" } } }), false)),
+            .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string" } } }), false)),
         change(Op::post("/api/v1/executions/{id}/vars", "setVars", "Change variables (paused execution)", set_vars)
-            .json_body(json!({ "type": "object", "required": ["vars"], "properties": { "vars": { "type": "object" } } }), true)),
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["vars"], "properties": {
+                "vars": { "type": "object", "minProperties": 1 } } }), true)),
     ]
+}
+
+/// The links of a started execution's id: every operation on it.
+fn id_links(op: Op) -> Op {
+    let operations = [
+        ("get", "getExecution"), ("history", "getHistory"), ("pause", "pauseExecution"), ("resume", "resumeExecution"),
+        ("cancel", "cancelExecution"), ("retry", "retryExecution"), ("checkpoints", "listCheckpoints"),
+        ("checkpoint", "takeCheckpoint"), ("restore", "restoreCheckpoint"), ("output", "setTaskOutput"), ("skip", "skipTask"), ("vars", "setVars"),
+    ];
+    operations.into_iter().fold(op, |op, (name, operation)| op.link(name, operation, json!({ "id": "$response.body#/id" })))
+}
+
+/// What control requests and the `wait` of a start answer: the execution's summary.
+fn summary_schema() -> Value {
+    json!({ "type": "object", "required": ["id", "workflow", "version", "status"], "properties": {
+        "id": { "type": "string" }, "workflow": { "type": "string" }, "version": { "type": "string" },
+        "status": { "enum": STATUSES }, "output": {}, "error": {} } })
 }
 
 /// What control requests answer: the execution once the request is handled.
 fn control(op: Op) -> Op {
-    op.ok(202, "Handled: the execution's summary", json!({ "type": "object", "properties": {
-        "id": { "type": "string" }, "workflow": { "type": "string" }, "version": { "type": "string" },
-        "status": { "enum": STATUSES }, "output": {}, "error": {} } }))
-        .errors(&[400, 404, 409])
+    op.ok(202, "Handled: the execution's summary", summary_schema()).errors(&[404, 409])
 }
 
 /// Changes of a paused execution, each recorded in its history.
@@ -94,17 +115,25 @@ struct StartQuery {
     wait: Option<String>,
 }
 
+/// The longest `wait`; longer ones are cut to it.
+const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// `500ms`, `30s`, `2m`, `30` (seconds): digits and a unit, as the document's pattern says.
 fn parse_wait(text: &str) -> Result<Duration, ApiError> {
     let bad = || ApiError::new(StatusCode::BAD_REQUEST, "bad_wait", format!("wait={text:?}: expected a duration like 500ms, 30s or 2m"));
     let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = number.parse().map_err(|_| bad())?;
+    if number.is_empty() {
+        return Err(bad());
+    }
+    // Digits only (`+5` is not a wait); more than u64 holds is longer than the cap anyway.
+    let n: u64 = number.parse().unwrap_or(u64::MAX);
     let ms = match unit {
         "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
+        "s" => n.saturating_mul(1000),
+        "m" => n.saturating_mul(60_000),
         _ => return Err(bad()),
     };
-    Ok(Duration::from_millis(ms.min(10 * 60_000)))
+    Ok(Duration::from_millis(ms).min(MAX_WAIT))
 }
 
 fn summary(exec: &Execution) -> Value {
@@ -115,10 +144,12 @@ fn summary(exec: &Execution) -> Value {
 async fn start_execution(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Query(query): Query<StartQuery>,
-    body: Result<Json<StartBody>, JsonRejection>,
+    query: Result<Query<StartQuery>, axum::extract::rejection::QueryRejection>,
+    body: Option<JsonObject<StartBody>>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(bad_body)?;
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    // No body (and no content type) starts with an empty input, as documented.
+    let body = body.map(|JsonObject(body)| body).unwrap_or_default();
     let wait = query.wait.as_deref().map(parse_wait).transpose()?;
     let plan = state.workflows.read().expect("workflows lock").plan(&name, body.version.as_deref());
     let plan = plan.ok_or_else(|| {
@@ -165,8 +196,8 @@ async fn history(
     let (id, mut events) = read.await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
     let more = events.len() > limit;
     events.truncate(limit);
-    let last = after + events.len() as u64;
-    let events: Vec<Value> = (after + 1..)
+    let last = after.saturating_add(events.len() as u64);
+    let events: Vec<Value> = (after.saturating_add(1)..)
         .zip(&events)
         .map(|(seq, event)| {
             let mut value = serde_json::to_value(event).expect("an event is JSON");
@@ -224,9 +255,9 @@ struct CheckpointBody {
 async fn take_checkpoint(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Option<Json<CheckpointBody>>,
+    body: Option<JsonObject<CheckpointBody>>,
 ) -> Result<Response, ApiError> {
-    let label = body.and_then(|Json(b)| b.label);
+    let label = body.and_then(|JsonObject(b)| b.label);
     let info = state.runner.checkpoint(&id, label).await?;
     Ok((StatusCode::CREATED, Json(serde_json::to_value(info).expect("a checkpoint is JSON"))).into_response())
 }
@@ -235,15 +266,26 @@ async fn take_checkpoint(
 #[serde(deny_unknown_fields)]
 struct RestoreBody {
     /// The checkpoint: the event it was taken after.
+    #[serde(deserialize_with = "whole_number")]
     checkpoint: u64,
+}
+
+/// A JSON integer as JSON Schema (and so the document) counts them: `7` and `7.0` alike.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(d)?;
+    // 2^64: the first whole float past u64::MAX.
+    let whole = |f: &f64| f.fract() == 0.0 && *f >= 0.0 && *f < 18_446_744_073_709_551_616.0;
+    number
+        .as_u64()
+        .or_else(|| number.as_f64().filter(whole).map(|f| f as u64))
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number from 0 to {}, got {number}", u64::MAX)))
 }
 
 async fn restore(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Result<Json<RestoreBody>, JsonRejection>,
+    JsonObject(body): JsonObject<RestoreBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(bad_body)?;
     state.runner.restore(&id, body.checkpoint).await?;
     after_control(&state, &id).await
 }
@@ -303,9 +345,8 @@ struct OutputBody {
 async fn set_output(
     State(state): State<Arc<AppState>>,
     Path((id, task)): Path<(String, String)>,
-    body: Result<Json<OutputBody>, JsonRejection>,
+    JsonObject(body): JsonObject<OutputBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(bad_body)?;
     let event = harmonia_engine::Event::OutputSet { task, output: body.output, at: state.runner.now() };
     state.runner.change(&id, event).await?;
     after_control(&state, &id).await
@@ -322,9 +363,9 @@ struct SkipBody {
 async fn skip_task(
     State(state): State<Arc<AppState>>,
     Path((id, task)): Path<(String, String)>,
-    body: Option<Json<SkipBody>>,
+    body: Option<JsonObject<SkipBody>>,
 ) -> Result<Response, ApiError> {
-    let reason = body.map(|Json(b)| b.reason).unwrap_or_default();
+    let reason = body.map(|JsonObject(b)| b.reason).unwrap_or_default();
     let event = harmonia_engine::Event::SkipRequested { task, reason, at: state.runner.now() };
     state.runner.change(&id, event).await?;
     after_control(&state, &id).await
@@ -340,9 +381,8 @@ struct VarsBody {
 async fn set_vars(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    body: Result<Json<VarsBody>, JsonRejection>,
+    JsonObject(body): JsonObject<VarsBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(bad_body)?;
     let event = harmonia_engine::Event::VarsChanged { vars: body.vars, at: state.runner.now() };
     state.runner.change(&id, event).await?;
     after_control(&state, &id).await

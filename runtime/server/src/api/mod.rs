@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{FromRequest, OptionalFromRequest, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::middleware;
@@ -107,6 +107,7 @@ impl From<RunError> for ApiError {
             RunError::Exists(_) => (StatusCode::CONFLICT, "exists"),
             RunError::Read(ReadError::Corrupt { .. }) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_execution"),
             RunError::UnknownWorkflow(_) => (StatusCode::INTERNAL_SERVER_ERROR, "unknown_workflow"),
+            RunError::Store(harmonia_store::StoreError::InvalidKey(_)) => (StatusCode::BAD_REQUEST, "invalid_key"),
             RunError::Read(ReadError::Store { .. }) | RunError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
             RunError::Change(change) => match change.code() {
                 code @ ("not_a_change" | "no_vars") => (StatusCode::BAD_REQUEST, code),
@@ -120,14 +121,15 @@ impl From<RunError> for ApiError {
 
 /// Every operation of the API, from each module's part of the route table.
 fn ops() -> Vec<table::Op> {
+    let plugins = json!({ "type": "object", "properties": { "loaded": { "type": "integer" }, "failed": { "type": "integer" } } });
     let service = vec![
         table::Op::get("/health", "health", "Liveness: the process answers", || async { Json(json!({ "status": "ok" })) })
             .ok(200, "Alive", json!({ "type": "object", "properties": { "status": { "const": "ok" } } })),
         table::Op::get("/ready", "ready", "Readiness: the store is open and the plugins are loaded", ready)
             .ok(200, "Ready: the store answers; the plugins loaded and failed", json!({ "type": "object", "properties": {
-                "status": { "const": "ready" }, "store": { "const": "ok" },
-                "plugins": { "type": "object", "properties": { "loaded": { "type": "integer" }, "failed": { "type": "integer" } } } } }))
-            .errors(&[503]),
+                "status": { "const": "ready" }, "store": { "const": "ok" }, "plugins": plugins.clone() } }))
+            .also(503, "Not ready: the store does not answer (`store` says why)", json!({ "type": "object", "properties": {
+                "status": { "const": "unavailable" }, "store": { "type": "string" }, "plugins": plugins } })),
     ];
     let parts = [service, plugins::ops(), workflows::ops(), templates::ops(), executions::ops(), events::ops(), ws::ops(), metrics::ops(), auth::ops(), audit::ops()];
     parts.into_iter().flatten().collect()
@@ -217,7 +219,16 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || op(&*store))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))
+        .map_err(store_error)
+}
+
+/// A store error as an answer: 503, but 400 for a key no record can have (a name or id
+/// with a NUL byte), which is the request's fault and will never work.
+pub(crate) fn store_error(e: harmonia_store::StoreError) -> ApiError {
+    match e {
+        harmonia_store::StoreError::InvalidKey(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_key", e.to_string()),
+        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
+    }
 }
 
 /// A JSON body that did not parse: 400, saying why.
@@ -226,6 +237,44 @@ pub(crate) fn bad_body(e: JsonRejection) -> ApiError {
         return too_large();
     }
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+}
+
+/// A JSON body that is an object, read into `T`; as `Option<JsonObject<T>>`, a body that may
+/// be left out (with no content type). serde's derived structs also take an array of their
+/// fields in order (`[7]` for `{"checkpoint": 7}`), which the document does not allow: any
+/// other JSON than an object is refused like a body that does not parse, with a 400.
+pub(crate) struct JsonObject<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonObject<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let kind = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let kind = kind.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        // As axum's Json: application/json or application/*+json.
+        if !(kind == "application/json" || kind.starts_with("application/") && kind.ends_with("+json")) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Expected request with `Content-Type: application/json`"));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+        })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the body must be a JSON object"));
+        }
+        Json::<T>::from_bytes(&bytes).map(|Json(value)| JsonObject(value)).map_err(bad_body)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> OptionalFromRequest<S> for JsonObject<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Option<Self>, ApiError> {
+        if request.headers().get(axum::http::header::CONTENT_TYPE).is_none() {
+            return Ok(None);
+        }
+        <JsonObject<T> as FromRequest<S>>::from_request(request, state).await.map(Some)
+    }
 }
 
 /// The largest request body accepted by default (a workflow, an input).

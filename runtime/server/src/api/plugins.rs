@@ -30,24 +30,30 @@ pub(super) fn ops() -> Vec<Op> {
         "grants": { "type": "array", "items": { "type": "string" } },
         "file": { "type": "string" }, "size_bytes": { "type": "integer" }, "hash": { "type": "string" },
         "memory_limit_bytes": { "type": "integer" }, "max_concurrency": { "type": "integer" } } });
+    let name = json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" });
+    let named = |op: Op| op.path_param("name", name.clone(), "1 to 64 letters, digits, `_` and `-`: its file is `<name>.wasm`");
+    let component = json!({ "type": "string", "contentMediaType": "application/wasm" });
     vec![
         Op::get("/api/v1/plugins", "listPlugins", "The plugins loaded, with their actions and capabilities, and the files that failed", list)
             .ok(200, "The plugins and the failures", json!({ "type": "object", "properties": {
                 "plugins": { "type": "array", "items": plugin.clone() },
                 "failed": { "type": "array", "items": { "type": "object", "properties": { "file": { "type": "string" }, "reason": { "type": "string" } } } } } })),
-        Op::get("/api/v1/plugins/{name}", "getPlugin", "One plugin in full", one).ok(200, "The plugin", plugin.clone()).errors(&[400, 404]),
-        Op::put("/api/v1/plugins/{name}", "installPlugin", "Install or replace a plugin's component (and manifest)", upload)
-            .describe("Checked in full first (it compiles, links, describes itself under `name`, its manifest parses); a refused upload changes nothing and the plugin it would replace keeps serving. The raw component keeps the existing manifest; multipart's `manifest` part replaces it, or removes it when empty. Up to `--max-upload` bytes (256 MiB by default).")
+        named(Op::get("/api/v1/plugins/{name}", "getPlugin", "One plugin in full", one)).ok(200, "The plugin", plugin.clone()).errors(&[404]),
+        named(Op::put("/api/v1/plugins/{name}", "installPlugin", "Install or replace a plugin's component (and manifest)", upload))
+            .describe("Checked in full first (it compiles, links, describes itself under `name`, its manifest parses); a refused upload changes nothing and the plugin it would replace keeps serving: \
+                       a 400 `invalid_component`, `name_mismatch` or `invalid_manifest` says why. The raw component keeps the existing manifest; multipart's `manifest` part replaces it, or removes it when empty. Up to `--max-upload` bytes (256 MiB by default).")
             .body(json!({
-                "application/wasm": { "schema": { "type": "string", "contentMediaType": "application/wasm" } },
-                "multipart/form-data": { "schema": { "type": "object", "required": ["component"], "properties": {
-                    "component": { "type": "string", "contentMediaType": "application/wasm" },
+                "application/wasm": { "schema": component.clone() },
+                "application/octet-stream": { "schema": component.clone() },
+                "multipart/form-data": { "schema": { "type": "object", "additionalProperties": false, "required": ["component"], "properties": {
+                    "component": component,
                     "manifest": { "type": "string", "description": "The manifest (TOML): what the plugin is granted" } } } },
             }), "The component, raw or with its manifest")
             .body_limit(super::max_upload())
-            .ok(201, "Installed (200 when it replaced a plugin)", plugin)
+            .ok(201, "Installed", plugin.clone())
+            .also(200, "Replaced a plugin of that name", plugin)
             .errors(&[400, 415]),
-        Op::delete("/api/v1/plugins/{name}", "removePlugin", "Remove a plugin: its files are deleted and it is unloaded", remove)
+        named(Op::delete("/api/v1/plugins/{name}", "removePlugin", "Remove a plugin: its files are deleted and it is unloaded", remove))
             .describe("Refused with 409 while executions of workflows that use it run, unless `force`; calls in flight finish.")
             .query("force", json!({ "type": "boolean" }), "Remove even while executions that use it run")
             .ok(200, "Removed: the files and the workflows that used it", json!({ "type": "object" }))

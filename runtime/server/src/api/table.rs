@@ -28,10 +28,16 @@ pub(crate) struct Doc {
     id: &'static str,
     summary: &'static str,
     description: Option<&'static str>,
+    /// Path parameters whose schema is not any string: (name, schema, description).
+    params: Vec<(&'static str, Value, &'static str)>,
     query: Vec<Value>,
     headers: Vec<Value>,
     body: Option<Value>,
     ok: (u16, &'static str, Value),
+    /// Other answers than `ok` and the JSON error: (status, description, content).
+    also: Vec<(u16, &'static str, Value)>,
+    /// OpenAPI links of the `ok` answer: what can be done next with what it returned.
+    links: Map<String, Value>,
     errors: Vec<u16>,
 }
 
@@ -41,7 +47,9 @@ const JSON: &str = "application/json";
 impl Op {
     fn new(method: Method, path: &'static str, id: &'static str, summary: &'static str, handler: MethodRouter<Arc<AppState>>) -> Op {
         let ok = (200, "Done", json!({ JSON: {} }));
-        let doc = Doc { method, path, id, summary, description: None, query: vec![], headers: vec![], body: None, ok, errors: vec![] };
+        let doc = Doc {
+            method, path, id, summary, description: None, params: vec![], query: vec![], headers: vec![], body: None, ok, also: vec![], links: Map::new(), errors: vec![],
+        };
         Op { doc, handler }
     }
 
@@ -67,15 +75,23 @@ impl Op {
         self
     }
 
+    /// The schema of a path parameter that is not any string (a name with a pattern).
+    pub fn path_param(mut self, name: &'static str, schema: Value, description: &'static str) -> Op {
+        debug_assert!(self.doc.path.contains(&format!("{{{name}}}")), "{} has no {{{name}}}", self.doc.path);
+        self.doc.params.push((name, schema, description));
+        self
+    }
+
     /// A query parameter with its JSON schema.
     pub fn query(mut self, name: &str, schema: Value, description: &str) -> Op {
         self.doc.query.push(json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description }));
         self
     }
 
-    /// A request header the operation reads.
-    pub fn header(mut self, name: &str, description: &str) -> Op {
-        self.doc.headers.push(json!({ "name": name, "in": "header", "required": false, "schema": { "type": "string" }, "description": description }));
+    /// A request header the operation reads, with its JSON schema; `required` when it may not
+    /// be left out.
+    pub fn header(mut self, name: &str, schema: Value, required: bool, description: &str) -> Op {
+        self.doc.headers.push(json!({ "name": name, "in": "header", "required": required, "schema": schema, "description": description }));
         self
     }
 
@@ -102,13 +118,38 @@ impl Op {
         self
     }
 
+    /// Another success answer than `ok` (a 200 where `ok` is a 201), with its JSON schema.
+    pub fn also(self, status: u16, description: &'static str, schema: Value) -> Op {
+        self.also_as(status, description, json!({ JSON: { "schema": schema } }))
+    }
+
+    /// Another answer than `ok` and the JSON error, in other media types (`content` as in
+    /// OpenAPI).
+    pub fn also_as(mut self, status: u16, description: &'static str, content: Value) -> Op {
+        self.doc.also.push((status, description, content));
+        self
+    }
+
+    /// An OpenAPI link of the `ok` answer: `operation` (an operationId) takes its path
+    /// parameters from it, each a runtime expression such as `$response.body#/id`.
+    pub fn link(mut self, name: &str, operation: &str, parameters: Value) -> Op {
+        self.doc.links.insert(name.to_owned(), json!({ "operationId": operation, "parameters": parameters }));
+        self
+    }
+
+    /// `f(self)`: a step shared by several operations, in a chain.
+    pub fn apply(self, f: impl FnOnce(Op) -> Op) -> Op {
+        f(self)
+    }
+
     /// A body limit of its own for this operation, instead of the server's `--max-body`.
     pub fn body_limit(mut self, bytes: usize) -> Op {
         self.handler = self.handler.layer(axum::extract::DefaultBodyLimit::max(bytes));
         self
     }
 
-    /// The error statuses this operation answers besides 401 and 403 (and 413 with a body).
+    /// The error statuses this operation answers besides 401, 403 and 503 (400 with path or
+    /// query parameters, 400 and 413 with a body).
     pub fn errors(mut self, statuses: &[u16]) -> Op {
         self.doc.errors.extend_from_slice(statuses);
         self
@@ -188,27 +229,38 @@ fn error_schema() -> Value {
 fn operation(doc: &Doc) -> Value {
     let open = is_probe(&doc.method, doc.path);
     let role = required_role(&doc.method, &sample_path(doc.path, "x"));
-    let mut parameters: Vec<Value> = path_params(doc.path);
+    let mut parameters: Vec<Value> = path_params(doc.path, &doc.params);
     parameters.extend(doc.query.iter().cloned());
     parameters.extend(doc.headers.iter().cloned());
-    let (status, description, content) = &doc.ok;
     let mut responses = Map::new();
-    let mut ok = json!({ "description": description });
-    if content.as_object().is_some_and(|c| !c.is_empty()) {
-        ok["content"] = content.clone();
+    for (status, description, content) in std::iter::once(&doc.ok).chain(&doc.also) {
+        let mut answer = json!({ "description": description });
+        if content.as_object().is_some_and(|c| !c.is_empty()) {
+            answer["content"] = content.clone();
+        }
+        if *status == doc.ok.0 && !doc.links.is_empty() {
+            answer["links"] = Value::Object(doc.links.clone());
+        }
+        responses.insert(status.to_string(), answer);
     }
-    responses.insert(status.to_string(), ok);
     let mut errors = doc.errors.clone();
     if !open {
-        errors.extend([401, 403]);
+        // No token, or one of a lesser role; the tokens or the store cannot be read.
+        errors.extend([401, 403, 503]);
     }
     if doc.body.is_some() {
-        errors.push(413);
+        // A body that does not parse, or is over the limit.
+        errors.extend([400, 413]);
+    }
+    if doc.path.contains('{') || !doc.query.is_empty() {
+        // A path parameter that is not UTF-8 once decoded; a query that does not parse.
+        errors.push(400);
     }
     errors.sort_unstable();
     errors.dedup();
     for status in errors {
-        responses.insert(status.to_string(), json!({ "$ref": "#/components/responses/Error" }));
+        // An answer of its own (`/ready`'s 503) is not the JSON error.
+        responses.entry(status.to_string()).or_insert_with(|| json!({ "$ref": "#/components/responses/Error" }));
     }
     let tag = tag_of(doc.path);
     let mut op = json!({
@@ -231,10 +283,13 @@ fn operation(doc: &Doc) -> Value {
     op
 }
 
-fn path_params(path: &str) -> Vec<Value> {
+fn path_params(path: &str, given: &[(&str, Value, &str)]) -> Vec<Value> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| match given.iter().find(|(n, _, _)| *n == name) {
+            Some((_, schema, description)) => json!({ "name": name, "in": "path", "required": true, "schema": schema, "description": description }),
+            None => json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }),
+        })
         .collect()
 }
 
@@ -260,6 +315,32 @@ mod tests {
     fn sample_paths_fill_every_parameter() {
         assert_eq!(sample_path("/api/v1/executions/{id}/tasks/{task}/skip", "x"), "/api/v1/executions/x/tasks/x/skip");
         assert_eq!(sample_path("/health", "x"), "/health");
+    }
+
+    #[test]
+    fn answers_of_their_own_are_kept_and_every_link_names_an_operation() {
+        let doc = super::super::openapi_document();
+        // /ready's 503 is its own body, not the JSON error that 503 is elsewhere.
+        let ready = &doc["paths"]["/ready"]["get"]["responses"]["503"];
+        assert_eq!(ready["content"][JSON]["schema"]["properties"]["status"]["const"], "unavailable", "{ready}");
+        let start = &doc["paths"]["/api/v1/workflows/{name}/executions"]["post"]["responses"];
+        for status in ["200", "201", "202", "400", "401", "403", "404", "413", "503"] {
+            assert!(start.get(status).is_some(), "startExecution does not document {status}: {start}");
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut links = Vec::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                ids.insert(op["operationId"].as_str().unwrap().to_owned());
+                for answer in op["responses"].as_object().unwrap().values() {
+                    links.extend(answer["links"].as_object().into_iter().flatten().map(|(_, l)| l["operationId"].as_str().unwrap().to_owned()));
+                }
+            }
+        }
+        assert!(links.contains(&"restoreCheckpoint".to_owned()), "{links:?}");
+        for link in links {
+            assert!(ids.contains(&link), "a link names {link}, which is no operation");
+        }
     }
 
     #[test]

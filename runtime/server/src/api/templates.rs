@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, StringRejection};
+use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,37 +45,54 @@ pub(super) fn ops() -> Vec<Op> {
         "dry_run": { "const": true, "description": "Only with `dry_run`" },
         "workflow": { "type": "string", "description": "Only with `dry_run`: the workflow made, as YAML" },
     } });
+    let name = json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]+$" });
+    let named = |op: Op| op.path_param("name", name.clone(), "Letters, digits, `_` and `-`");
     vec![
         Op::get("/api/v1/templates", "listTemplates", "Every template, by name, with its parameters", list)
             .ok(200, "The templates", json!({ "type": "object", "properties": { "templates": { "type": "array", "items": summary } } })),
-        Op::get("/api/v1/templates/{name}", "getTemplate", "A template: its parameters and its text", read)
+        named(Op::get("/api/v1/templates/{name}", "getTemplate", "A template: its parameters and its text", read))
             .ok(200, "The template", template)
             .errors(&[404]),
-        Op::put("/api/v1/templates/{name}", "putTemplate", "Check and store a template, replacing one of that name", put)
+        named(Op::put("/api/v1/templates/{name}", "putTemplate", "Check and store a template, replacing one of that name", put))
             .describe("The body is the template, as YAML or JSON: a workflow with a top-level `parameters:` map (each a type, `default`, `description`, `required`) whose `${params.x}` placeholders are filled in when it is instantiated. \
                        Errors in the YAML, the parameters or a placeholder are a 400 `invalid_template` with each error's line and column in `details`. \
                        Templates may be replaced; the workflows made from them are versions, which never change.")
             .body(json!({
-                "application/yaml": { "schema": { "type": "string" } },
-                "application/json": { "schema": { "type": "object" } },
+                "application/yaml": { "schema": template_document() },
+                "application/json": { "schema": template_document() },
             }), "The template")
-            .ok(201, "Stored under a new name (200: replaced or unchanged)", stored)
+            .ok(201, "Stored under a new name", stored.clone())
+            .link("get", "getTemplate", json!({ "name": "$request.path.name" }))
+            .link("instantiate", "instantiateTemplate", json!({ "name": "$request.path.name" }))
+            .link("delete", "deleteTemplate", json!({ "name": "$request.path.name" }))
+            .also(200, "Replaced, or stored already with the same text", stored)
             .errors(&[400, 415]),
-        Op::delete("/api/v1/templates/{name}", "deleteTemplate", "Delete a template; the workflows made from it stay", delete)
+        named(Op::delete("/api/v1/templates/{name}", "deleteTemplate", "Delete a template; the workflows made from it stay", delete))
             .ok(200, "Deleted", json!({ "type": "object", "properties": { "name": { "type": "string" }, "deleted": { "const": true } } }))
             .errors(&[404]),
-        Op::post("/api/v1/templates/{name}/instantiate", "instantiateTemplate", "Make a workflow version from a template and store it", instantiate)
+        named(Op::post("/api/v1/templates/{name}/instantiate", "instantiateTemplate", "Make a workflow version from a template and store it", instantiate))
             .describe("Each value in `params` must be of its parameter's declared type (as an execution's input): missing, unknown or ill-typed values are a 400 `invalid_params`. \
                        The workflow made is stored as `POST /api/v1/workflows` stores one: 201 when new, 200 when that version is stored with the same text, 409 `version_exists` when with other text, \
                        400 `invalid_workflow` when it does not validate, `unknown_plugin` or `unknown_workflow` for what it calls. \
                        With `dry_run`, the same checks and a 200 with the workflow's text; nothing is stored.")
-            .json_body(json!({ "type": "object", "properties": {
+            .json_body(json!({ "type": "object", "additionalProperties": false, "properties": {
                 "params": { "type": "object", "description": "A value for each parameter, of its type" },
                 "dry_run": { "type": "boolean", "default": false },
             } }), true)
-            .ok(201, "The workflow made and stored (200: stored already, or a dry run)", made)
+            .ok(201, "The workflow made and stored", made.clone())
+            .also(200, "Stored already with the same text, or a dry run", made)
             .errors(&[400, 404, 409]),
     ]
+}
+
+/// What the document says of a template's text: a workflow with `parameters:` (checked in
+/// full when stored, with line and column).
+fn template_document() -> Value {
+    json!({
+        "type": "object",
+        "required": ["parameters"],
+        "properties": { "parameters": { "type": ["object", "null"], "description": "Each parameter by its name: `type`, `default`, `description`, `required` (null: none)" } },
+    })
 }
 
 fn unknown(name: &str) -> ApiError {
@@ -205,9 +222,8 @@ struct InstantiateBody {
 async fn instantiate(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Result<Json<InstantiateBody>, JsonRejection>,
+    super::JsonObject(body): super::JsonObject<InstantiateBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(super::bad_body)?;
     let record = find(&state, &name).await?;
     let rendered = harmonia_model::render_template_json(&record.text, None, &body.params).map_err(|e| match &e {
         RenderError::Template(d) => invalid("invalid_template", d),

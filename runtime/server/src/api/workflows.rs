@@ -27,12 +27,18 @@ pub(super) fn ops() -> Vec<Op> {
                 "name": { "type": "string" }, "versions": { "type": "array", "items": { "type": "string" } } } } } },
         })),
         Op::post("/api/v1/workflows", "createWorkflow", "Validate and store a workflow version", create)
-            .describe("The body is the workflow, as YAML or JSON. A version once stored never changes: the same text again is a 200, other text under a stored name and version a 409.")
+            .describe("The body is the workflow, as YAML or JSON (the language is in `workflows/README.md`). A version once stored never changes: the same text again is a 200, other text under a stored name and version a 409. \
+                       A workflow that does not validate is a 400 `invalid_workflow` with each error's line and column in `details`; one calling a plugin or workflow that is not there, `unknown_plugin` or `unknown_workflow`.")
             .body(json!({
-                "application/yaml": { "schema": { "type": "string" } },
-                "application/json": { "schema": { "type": "object" } },
+                "application/yaml": { "schema": workflow_document() },
+                "application/json": { "schema": workflow_document() },
             }), "The workflow definition")
-            .ok(201, "Stored as a new version", name_version)
+            .ok(201, "Stored as a new version", name_version.clone())
+            .link("get", "getWorkflow", json!({ "name": "$response.body#/name" }))
+            .link("version", "getWorkflowVersion", json!({ "name": "$response.body#/name", "version": "$response.body#/version" }))
+            .link("start", "startExecution", json!({ "name": "$response.body#/name" }))
+            .link("delete", "deleteWorkflow", json!({ "name": "$response.body#/name" }))
+            .also(200, "Stored already with the same text", name_version)
             .errors(&[400, 409, 415]),
         Op::get("/api/v1/workflows/{name}", "getWorkflow", "The latest version of a workflow, with the list of its versions", latest)
             .ok(200, "The workflow", workflow_schema())
@@ -41,11 +47,26 @@ pub(super) fn ops() -> Vec<Op> {
             .describe("Refused with 409 while executions of it are running, unless `force`. Stored definitions are kept, so its executions can still be read and resumed.")
             .query("force", json!({ "type": "boolean" }), "Delete even while executions of it are running")
             .ok(200, "Deleted", json!({ "type": "object" }))
-            .errors(&[404, 409]),
+            .errors(&[400, 404, 409]),
         Op::get("/api/v1/workflows/{name}/versions/{version}", "getWorkflowVersion", "One version of a workflow", version)
             .ok(200, "The version", workflow_schema())
             .errors(&[404]),
     ]
+}
+
+/// What the document says of a workflow's text: its top level (the rest is checked by the
+/// parser, with line and column).
+pub(super) fn workflow_document() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "version", "tasks"],
+        "properties": {
+            "name": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$" },
+            "version": { "type": ["string", "number"], "description": "1 to 64 letters, digits, `.`, `_`, `-` and `+`" },
+            "description": { "type": "string" },
+            "tasks": { "type": "object", "minProperties": 1, "description": "Each task by its id" },
+        },
+    })
 }
 
 fn workflow_schema() -> Value {

@@ -30,6 +30,11 @@ use crate::runner::{LoggedEvent, WorkflowSource, read_log};
 pub(super) fn ops() -> Vec<Op> {
     vec![Op::get("/api/v1/ws", "webSocket", "A WebSocket for live events and control", upgrade)
         .describe("JSON messages with an `op`: `subscribe` (`id` and the filters of the event stream, `after`), `unsubscribe`, `start` (`workflow`, `version`, `input`, `ref`), `pause`, `resume`, `cancel` (`execution`, `ref`). Starting and controlling need the operator role.")
+        // The handshake of RFC 6455 over HTTP/1.1, as axum checks it (case-insensitively).
+        .header("Connection", json!({ "type": "string", "pattern": "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]" }), true, "Holds `upgrade`")
+        .header("Upgrade", json!({ "type": "string", "pattern": "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$" }), true, "`websocket`")
+        .header("Sec-WebSocket-Version", json!({ "const": "13" }), true, "`13`")
+        .header("Sec-WebSocket-Key", json!({ "type": "string" }), true, "The client's nonce: 16 random bytes in base64")
         .ok_as(101, "Switching to the WebSocket protocol", json!({}))
         .errors(&[400])]
 }
