@@ -13,9 +13,9 @@
 #       npm resolves package.json afresh (--package-lock-only, in an empty directory); every
 #       package path and version must match the committed lock (a new platform package that a
 #       tool lists, a changed pin). Needs npm.
-#   scripts/openapi-requirements.txt
-#       pip installs openapi-spec-validator at its pinned version into an empty virtualenv;
-#       what it resolved must equal the file.
+#   scripts/openapi-requirements.txt, scripts/fuzz-requirements.txt
+#       pip installs openapi-spec-validator (schemathesis) at its pinned version into an
+#       empty virtualenv; what it resolved must equal the file.
 #   sdk/python/install.sh (componentize-py)
 #       the pinned componentize-py still needs nothing else from PyPI.
 #   Cargo.lock of every workspace (., plugins, sdk/rust, sdk/c/tool)
@@ -71,16 +71,23 @@ pip_freeze() {
 npm_lock sdk/js/toolchain
 npm_lock sdk/js/node
 
-requirements=scripts/openapi-requirements.txt
-validator="$(grep -m1 '^openapi-spec-validator==' "$requirements")"
-pip_freeze "$validator" "$scratch/openapi.txt"
-if diff <(grep -v '^#' "$requirements") "$scratch/openapi.txt" >"$scratch/openapi.diff"; then
-    log "$requirements: current"
-else
-    sed 's/^/    /' "$scratch/openapi.diff" >&2
-    { grep '^#' "$requirements"; cat "$scratch/openapi.txt"; } >"$scratch/openapi-requirements.txt"
-    differs "pip" "$requirements" "$scratch/openapi-requirements.txt"
-fi
+# pip_pins <requirements> <package>: the pins of <requirements> against what pip resolves for
+# <package> at the version pinned there, in an empty virtualenv.
+pip_pins() {
+    local requirements="$1" package="$2" name
+    name="$(basename "$requirements" .txt)"
+    pip_freeze "$(grep -m1 "^$package==" "$requirements")" "$scratch/$name.txt"
+    if diff <(grep -v '^#' "$requirements") "$scratch/$name.txt" >"$scratch/$name.diff"; then
+        log "$requirements: current"
+    else
+        sed 's/^/    /' "$scratch/$name.diff" >&2
+        { grep '^#' "$requirements"; cat "$scratch/$name.txt"; } >"$scratch/$name.new"
+        differs "pip" "$requirements" "$scratch/$name.new"
+    fi
+}
+
+pip_pins scripts/openapi-requirements.txt openapi-spec-validator
+pip_pins scripts/fuzz-requirements.txt schemathesis
 
 componentize_py="componentize-py==$(sed -n 's/^componentize_py_version=//p' sdk/python/install.sh)"
 pip_freeze "$componentize_py" "$scratch/componentize-py.txt"

@@ -24,6 +24,11 @@ cargo test --workspace --no-fail-fast "$@"
 echo "== OpenAPI document"
 bash scripts/check-openapi.sh
 
+# The API against that document: schemathesis fuzzes every operation of a real server (no
+# 5xx, every status and body as documented, every 4xx the JSON error).
+echo "== API fuzzing"
+bash scripts/fuzz-api.sh
+
 # The guest crates' pure logic also runs on the host target (wit-bindgen stubs the imports).
 echo "== guest SDK and bundled plugins (host target)"
 cargo test --manifest-path sdk/rust/Cargo.toml --target-dir target/guest-test
