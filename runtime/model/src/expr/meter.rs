@@ -288,18 +288,12 @@ pub(crate) fn metered(expr: &IdedExpr) -> IdedExpr {
 pub(crate) fn least_cost(expr: &IdedExpr) -> u64 {
     match &expr.expr {
         Ast::Call(call) if is_range(call) => {
-            let n = match call.args.as_slice() {
-                [IdedExpr { expr: Ast::Literal(cel::common::ast::LiteralValue::Int(n)), .. }] => u64::try_from(*n.inner()).unwrap_or(0),
-                _ => 0,
-            };
+            let n = literal_range(call).unwrap_or(0);
             n.saturating_add(call.args.iter().map(least_cost).fold(0, u64::saturating_add))
         }
         Ast::Comprehension(c) => {
             let size = match &c.iter_range.expr {
-                Ast::Call(call) if is_range(call) => match call.args.as_slice() {
-                    [IdedExpr { expr: Ast::Literal(cel::common::ast::LiteralValue::Int(n)), .. }] => u64::try_from(*n.inner()).unwrap_or(0),
-                    _ => 0,
-                },
+                Ast::Call(call) if is_range(call) => literal_range(call).unwrap_or(0),
                 Ast::List(list) => list.elements.len() as u64,
                 _ => 0,
             };
@@ -311,6 +305,14 @@ pub(crate) fn least_cost(expr: &IdedExpr) -> u64 {
                 .fold(0, u64::saturating_add)
         }
         _ => super::children(expr).into_iter().map(least_cost).fold(0, u64::saturating_add),
+    }
+}
+
+/// `n` of `lists.range(n)` written as a literal.
+fn literal_range(call: &CallExpr) -> Option<u64> {
+    match call.args.as_slice() {
+        [IdedExpr { expr: Ast::Literal(cel::common::ast::LiteralValue::Int(n)), .. }] => u64::try_from(*n.inner()).ok(),
+        _ => None,
     }
 }
 
