@@ -6,7 +6,7 @@
 //! Workflow documents (refused with a 400): block YAML nested 100,000 deep, an alias bomb of
 //! 8 levels of 10, a chain of 20,000 tasks, a CEL expression whose literal sizes make it cost
 //! 900 million. Executions (ended as failed): CEL CPU and memory bombs sized by their input,
-//! a task output over the limit, a million events from one call. A read: the whole
+//! task outputs of 7 MB and 120 MB (over `max_task_output`), a million events from one call. A read: the whole
 //! history of an execution at its event limit, a page at a time. And what the largest
 //! workflows accepted by default cost: 10,000 tasks in a chain or side by side, stored, run
 //! and read back.
@@ -135,6 +135,7 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     // 1 GiB memory grant): over max_task_output.
     let output = one_task("output", "range", "{ end: 1000000 }");
     bomb(plugins, "output_7mb", &[("output.yaml", &output)], &[], |c, b| fails(c, b, "output", "output_too_large").map(drop))?;
+    output_120mb(plugins)?;
     let events = one_task("events", "log", "{ message: m, times: 1000000, event: { type: e, data: {} } }");
     bomb(plugins, "events_1m", &[("events.yaml", &events)], &[], |client, base| {
         let response = client.post(format!("{base}/api/v1/workflows/events/executions?wait=10m")).json(&json!({ "input": {} })).send()?;
@@ -146,6 +147,22 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     bomb(plugins, "chain_10000_run", &[], &[], |c, b| runs(c, b, chain(10_000), "chain"))?;
     bomb(plugins, "wide_10000_run", &[], &[], |c, b| runs(c, b, wide(10_000), "wide"))?;
     history_read(plugins, if quick { 20_000 } else { 420_000 })
+}
+
+/// A task output of 120 MB, as the issue found it: `core` granted 1 GiB of memory and a
+/// directory holding a 120 MB file, which `read_file` returns. Most of the memory is the
+/// plugin's own (the file and its JSON in its linear memory, which its grant allows); the
+/// host holds one copy of the output before it refuses it.
+fn output_120mb(plugins: &Path) -> anyhow::Result<()> {
+    let granted = tempfile::tempdir()?;
+    let file = granted.path().join("big.txt");
+    std::fs::write(&file, "x".repeat(120 << 20))?;
+    let own_plugins = tempfile::tempdir()?;
+    std::fs::copy(plugins.join("core.wasm"), own_plugins.path().join("core.wasm"))?;
+    let manifest = format!("memory_mb = 1024\n[[dirs]]\nhost = \"{}\"\n", granted.path().display());
+    std::fs::write(own_plugins.path().join("core.toml"), manifest)?;
+    let workflow = one_task("output", "read_file", &format!("{{ path: \"{}\" }}", file.display()));
+    bomb(own_plugins.path(), "output_120mb", &[("output.yaml", &workflow)], &[], |c, b| fails(c, b, "output", "output_too_large").map(drop))
 }
 
 /// `n` tasks that depend on nothing.
