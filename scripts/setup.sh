@@ -66,5 +66,17 @@ if ! grep -qx wasm32-wasip2 <<<"$installed_targets"; then
   }
 fi
 
+# rustfmt and clippy: the test suite checks formatting and lints.
+installed_components="$(rustup component list --installed)"
+for component in rustfmt clippy; do
+  if ! grep -q "^$component" <<<"$installed_components"; then
+    log "adding the $component component"
+    rustup component add "$component" || {
+      log "error: rustup could not add $component (see above); run \`rustup component add $component\` when it can reach its server"
+      exit 1
+    }
+  fi
+done
+
 log "building the bundled plugins"
 bash plugins/build.sh

@@ -16,6 +16,14 @@ cargo test --workspace --no-run "$@"
 echo "== compile cache"
 HARMONIA_COMPILE_CACHE=target/compile-cache "${CARGO_TARGET_DIR:-target}/debug/harmonia" plugin list --plugins plugins >/dev/null
 
+# The habits every change keeps: rustfmt.toml's formatting (host workspace, guest SDK and
+# bundled plugins) and no clippy warning with the workspace's lints.
+echo "== format and lints"
+cargo fmt --all --check
+cargo fmt --all --check --manifest-path sdk/rust/Cargo.toml
+cargo fmt --all --check --manifest-path plugins/Cargo.toml
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== host workspace: test"
 cargo test --workspace --no-fail-fast "$@"
 

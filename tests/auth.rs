@@ -125,7 +125,11 @@ fn each_role_may_do_what_it_should_and_no_more() {
     expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 401, Some("unauthorized"));
     let wrong = format!("hm_{}", "0".repeat(64));
     expect(with(http.get(server.url("/api/v1/workflows")), Some(&wrong)).send().unwrap(), 401, Some("unauthorized"));
-    expect(http.get(server.url("/api/v1/workflows")).header("authorization", "Basic cm9vdA==").send().unwrap(), 401, Some("unauthorized"));
+    expect(
+        http.get(server.url("/api/v1/workflows")).header("authorization", "Basic cm9vdA==").send().unwrap(),
+        401,
+        Some("unauthorized"),
+    );
     expect(start_slow(&http, &server, None), 401, Some("unauthorized"));
     expect(start_slow(&http, &server, Some(&wrong)), 401, Some("unauthorized"));
     for token in [v, o, a] {
@@ -139,12 +143,15 @@ fn each_role_may_do_what_it_should_and_no_more() {
     let id = expect(start_slow(&http, &server, o), 201, None)["id"].as_str().unwrap().to_string();
     let admins = expect(start_slow(&http, &server, a), 201, None)["id"].as_str().unwrap().to_string();
     for token in [v, o, a] {
-        let exec = expect(with(http.get(server.url(&format!("/api/v1/executions/{id}"))), token).send().unwrap(), 200, None);
+        let exec =
+            expect(with(http.get(server.url(&format!("/api/v1/executions/{id}"))), token).send().unwrap(), 200, None);
         assert_eq!(exec["id"], id.as_str());
     }
 
     // Controlling one: operator and admin.
-    let pause = |token: Option<&str>| with(http.post(server.url(&format!("/api/v1/executions/{id}/pause"))), token).send().unwrap();
+    let pause = |token: Option<&str>| {
+        with(http.post(server.url(&format!("/api/v1/executions/{id}/pause"))), token).send().unwrap()
+    };
     expect(pause(v), 403, Some("forbidden"));
     expect(pause(None), 401, Some("unauthorized"));
     let paused = expect(pause(o), 202, None);
@@ -168,7 +175,9 @@ fn each_role_may_do_what_it_should_and_no_more() {
     assert!(!text.contains(&admin[3..]) && !text.contains("sha256") && !text.contains("hm_"), "{text}");
 
     // Tokens through the API (the CLI cannot write beside the server): seen at once.
-    let create = |token: Option<&str>, body: Value| with(http.post(server.url("/api/v1/tokens")), token).json(&body).send().unwrap();
+    let create = |token: Option<&str>, body: Value| {
+        with(http.post(server.url("/api/v1/tokens")), token).json(&body).send().unwrap()
+    };
     expect(create(o, json!({"name": "ci", "role": "operator"})), 403, Some("forbidden"));
     expect(create(v, json!({"name": "ci", "role": "operator"})), 403, Some("forbidden"));
     expect(create(a, json!({"name": "root", "role": "viewer"})), 409, Some("exists"));
@@ -178,7 +187,11 @@ fn each_role_may_do_what_it_should_and_no_more() {
     assert_eq!((made["name"].as_str(), made["role"].as_str()), (Some("ci"), Some("operator")));
     let ci = made["token"].as_str().unwrap().to_string();
     let ci_run = expect(start_slow(&http, &server, Some(&ci)), 201, None)["id"].as_str().unwrap().to_string();
-    expect(with(http.post(server.url(&format!("/api/v1/executions/{ci_run}/cancel"))), Some(&ci)).send().unwrap(), 202, None);
+    expect(
+        with(http.post(server.url(&format!("/api/v1/executions/{ci_run}/cancel"))), Some(&ci)).send().unwrap(),
+        202,
+        None,
+    );
 
     let cli = token_cmd(data.path(), &["create", "--role", "viewer", "--name", "late"]);
     let stderr = String::from_utf8_lossy(&cli.stderr);
@@ -187,7 +200,9 @@ fn each_role_may_do_what_it_should_and_no_more() {
     assert!(listed.lines().any(|l| l.starts_with("ci\toperator\t")), "listed beside the server: {listed}");
     assert!(!listed.contains(&ci[3..]));
 
-    let revoke = |token: Option<&str>, name: &str| with(http.delete(server.url(&format!("/api/v1/tokens/{name}"))), token).send().unwrap();
+    let revoke = |token: Option<&str>, name: &str| {
+        with(http.delete(server.url(&format!("/api/v1/tokens/{name}"))), token).send().unwrap()
+    };
     expect(revoke(o, "ci"), 403, Some("forbidden"));
     expect(revoke(a, "nobody"), 404, Some("unknown_token"));
     expect(revoke(a, "ci"), 200, None);
@@ -212,7 +227,8 @@ fn each_role_may_do_what_it_should_and_no_more() {
     let list = String::from_utf8(list.stdout).unwrap();
     assert_eq!(list.lines().count(), 3, "{list}");
     let entries = audit(&http, &server, a);
-    let refused_start = entries.iter().find(|e| e["who"] == "dash" && e["path"] == "/api/v1/workflows/slow/executions").unwrap();
+    let refused_start =
+        entries.iter().find(|e| e["who"] == "dash" && e["path"] == "/api/v1/workflows/slow/executions").unwrap();
     assert_eq!((refused_start["status"].as_u64(), refused_start["result"].as_str()), (Some(403), Some("forbidden")));
     server.stop();
 }
@@ -235,7 +251,11 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
     expect(echo(v, json!({})), 403, Some("forbidden"));
     expect(echo(None, json!({})), 401, Some("unauthorized"));
     expect(echo(Some("hm_guess"), json!({})), 401, Some("unauthorized"));
-    expect(with(http.post(server.url("/api/v1/workflows/nope/executions")), a).json(&json!({})).send().unwrap(), 404, Some("unknown_workflow"));
+    expect(
+        with(http.post(server.url("/api/v1/workflows/nope/executions")), a).json(&json!({})).send().unwrap(),
+        404,
+        Some("unknown_workflow"),
+    );
     expect(echo(a, json!({"input": {"text": 3}})), 400, Some("invalid_input"));
     // Reads are not recorded.
     expect(with(http.get(server.url("/api/v1/workflows")), v).send().unwrap(), 200, None);
@@ -250,7 +270,8 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
         })
         .collect();
     let path = "/api/v1/workflows/echo/executions?wait=10s".to_string();
-    let cli = |name: &str| ("cli".to_string(), "CLI".to_string(), "harmonia token create".to_string(), 201, name.to_string());
+    let cli =
+        |name: &str| ("cli".to_string(), "CLI".to_string(), "harmonia token create".to_string(), 201, name.to_string());
     let expected = vec![
         cli("ok"),
         cli("ok"),
@@ -284,7 +305,8 @@ fn the_audit_log_records_every_change_durably_and_only_admins_read_it() {
     server.stop();
     let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     assert_eq!(audit(&http, &server, a), entries);
-    let again = with(http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")), a).json(&json!({})).send().unwrap();
+    let again =
+        with(http.post(server.url("/api/v1/workflows/echo/executions?wait=10s")), a).json(&json!({})).send().unwrap();
     expect(again, 200, None);
     let after = audit(&http, &server, a);
     assert_eq!(after.len(), 9);
@@ -307,7 +329,11 @@ fn without_tokens_loopback_is_open_until_the_first_token() {
     assert_eq!((entries[0]["who"].as_str(), entries[0]["status"].as_u64()), (Some("anonymous"), Some(200)));
 
     // The first token closes the server at once.
-    let made = expect(http.post(server.url("/api/v1/tokens")).json(&json!({"name": "first", "role": "admin"})).send().unwrap(), 201, None);
+    let made = expect(
+        http.post(server.url("/api/v1/tokens")).json(&json!({"name": "first", "role": "admin"})).send().unwrap(),
+        201,
+        None,
+    );
     let first = made["token"].as_str().unwrap().to_string();
     expect(http.get(server.url("/api/v1/workflows")).send().unwrap(), 401, Some("unauthorized"));
     expect(with(http.get(server.url("/api/v1/workflows")), Some(&first)).send().unwrap(), 200, None);
@@ -321,11 +347,17 @@ fn without_tokens_loopback_is_open_until_the_first_token() {
 fn a_public_address_needs_a_token_or_insecure() {
     let data = tempfile::tempdir().unwrap();
     let flows = workflows();
-    let out = harmonia(&["serve", "--listen", "0.0.0.0:0"], data.path()).arg("--workflows").arg(flows.path()).output().unwrap();
+    let out = harmonia(&["serve", "--listen", "0.0.0.0:0"], data.path())
+        .arg("--workflows")
+        .arg(flows.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("harmonia token create") && stderr.contains("--insecure"),
+        stderr.contains("refusing to listen on 0.0.0.0:0")
+            && stderr.contains("harmonia token create")
+            && stderr.contains("--insecure"),
         "{stderr}"
     );
     assert!(!data.path().join("state").exists(), "a refused start creates nothing");
@@ -337,7 +369,11 @@ fn a_public_address_needs_a_token_or_insecure() {
     insecure.stop();
 
     // A store without tokens is refused too.
-    let out = harmonia(&["serve", "--listen", "0.0.0.0:0"], data.path()).arg("--workflows").arg(flows.path()).output().unwrap();
+    let out = harmonia(&["serve", "--listen", "0.0.0.0:0"], data.path())
+        .arg("--workflows")
+        .arg(flows.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("refusing to listen"));
 
     let admin = create_token(data.path(), "admin", "root");
@@ -366,14 +402,19 @@ fn over_the_websocket_a_viewer_may_watch_but_not_start_or_control() {
     let admin = create_token(data.path(), "admin", "root");
     let server = serve(data.path(), flows.path(), "127.0.0.1:0", &[]);
     let connect = |token: Option<&str>| {
-        let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(
+            server.url("/api/v1/ws").replace("http://", "ws://"),
+        )
+        .unwrap();
         if let Some(token) = token {
             request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
         tungstenite::connect(request)
     };
     assert!(connect(None).is_err(), "no token: the upgrade is refused (401)");
-    let ask = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>, request: Value| -> Value {
+    let ask = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+               request: Value|
+     -> Value {
         socket.send(Message::Text(request.to_string().into())).unwrap();
         loop {
             if let Message::Text(text) = socket.read().unwrap() {
@@ -384,7 +425,11 @@ fn over_the_websocket_a_viewer_may_watch_but_not_start_or_control() {
     let (mut watcher, _) = connect(Some(&viewer)).unwrap();
     assert_eq!(ask(&mut watcher, json!({"op": "subscribe", "id": "w"}))["op"], "subscribed");
     let refused = ask(&mut watcher, json!({"op": "start", "workflow": "echo", "ref": 1}));
-    assert_eq!((refused["op"].as_str(), refused["error"]["code"].as_str()), (Some("error"), Some("forbidden")), "{refused}");
+    assert_eq!(
+        (refused["op"].as_str(), refused["error"]["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{refused}"
+    );
     let (mut ops, _) = connect(Some(&operator)).unwrap();
     let started = ask(&mut ops, json!({"op": "start", "workflow": "echo", "ref": 2}));
     assert_eq!(started["op"], "started", "{started}");
@@ -425,7 +470,10 @@ fn every_route_refuses_the_roles_below_its_own_and_every_change_is_audited() {
     let ops = operations(&doc);
     // The roles the document claims are the ones a user is promised.
     let role_of = |method: &str, path: &str| {
-        let op = ops.iter().find(|(m, p, _)| m == method && p == path).unwrap_or_else(|| panic!("{method} {path} not documented"));
+        let op = ops
+            .iter()
+            .find(|(m, p, _)| m == method && p == path)
+            .unwrap_or_else(|| panic!("{method} {path} not documented"));
         op.2["x-required-role"].as_str().unwrap().to_string()
     };
     for (method, path, role) in [
@@ -448,7 +496,9 @@ fn every_route_refuses_the_roles_below_its_own_and_every_change_is_audited() {
     let mut changes = Vec::new();
     for (method, path, op) in &ops {
         let needed = op["x-required-role"].as_str().unwrap();
-        let callers = [(None, "unauthenticated", "none")].into_iter().chain(tokens.iter().map(|(name, role, secret)| (Some(secret.as_str()), *name, *role)));
+        let callers = [(None, "unauthenticated", "none")]
+            .into_iter()
+            .chain(tokens.iter().map(|(name, role, secret)| (Some(secret.as_str()), *name, *role)));
         for (token, who, role) in callers {
             let status = probe(&http, &server, method, path, token).status().as_u16();
             let expected = match (rank(role) >= rank(needed), token) {
@@ -458,7 +508,10 @@ fn every_route_refuses_the_roles_below_its_own_and_every_change_is_audited() {
             };
             match expected {
                 Some(refused) => assert_eq!(status, refused, "{who} ({role}) on {method} {path} (needs {needed})"),
-                None => assert!(status != 401 && status != 403, "{who} ({role}) on {method} {path} (needs {needed}): {status}"),
+                None => assert!(
+                    status != 401 && status != 403,
+                    "{who} ({role}) on {method} {path} (needs {needed}): {status}"
+                ),
             }
             if method != "GET" {
                 changes.push((who, method.clone(), fill(path, "nosuch"), status));
@@ -469,7 +522,9 @@ fn every_route_refuses_the_roles_below_its_own_and_every_change_is_audited() {
     // Every request that may change something is in the audit log: who, what, the result.
     let entries = audit(&http, &server, admin);
     for (who, method, path, status) in &changes {
-        let found = entries.iter().any(|e| e["who"] == *who && e["method"] == *method && e["path"] == *path && e["status"] == *status);
+        let found = entries
+            .iter()
+            .any(|e| e["who"] == *who && e["method"] == *method && e["path"] == *path && e["status"] == *status);
         assert!(found, "no audit entry for {who} {method} {path} -> {status}");
     }
     assert!(entries.iter().all(|e| e["method"] != "GET"), "reads are not audited");
@@ -499,7 +554,11 @@ fn without_tokens_web_pages_cannot_use_the_server_through_a_browser() {
 
     // DNS rebinding: the page's own name, resolved to 127.0.0.1.
     let rebound = format!("rebound.evil.example:{port}");
-    let body = expect(http.get(server.url("/api/v1/executions")).header("host", &rebound).send().unwrap(), 403, Some("forbidden_host"));
+    let body = expect(
+        http.get(server.url("/api/v1/executions")).header("host", &rebound).send().unwrap(),
+        403,
+        Some("forbidden_host"),
+    );
     assert!(body["error"]["message"].as_str().unwrap().contains("rebound.evil.example"), "{body}");
     // A cross-site POST (a form or fetch from another site) carries its Origin.
     let yaml = [("content-type", "application/yaml")];
@@ -512,7 +571,10 @@ fn without_tokens_web_pages_cannot_use_the_server_through_a_browser() {
 
     // A WebSocket handshake from another site's page.
     let ws = |origin: Option<&str>| {
-        let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(
+            server.url("/api/v1/ws").replace("http://", "ws://"),
+        )
+        .unwrap();
         if let Some(origin) = origin {
             request.headers_mut().insert("origin", origin.parse().unwrap());
         }
@@ -527,7 +589,11 @@ fn without_tokens_web_pages_cannot_use_the_server_through_a_browser() {
 
     // Its own origin, loopback names and plain tools are served.
     expect(post(&[yaml[0], ("origin", own.as_str())], workflow), 201, None);
-    expect(http.get(server.url("/api/v1/workflows/page")).header("host", format!("localhost:{port}")).send().unwrap(), 200, None);
+    expect(
+        http.get(server.url("/api/v1/workflows/page")).header("host", format!("localhost:{port}")).send().unwrap(),
+        200,
+        None,
+    );
     drop(server);
 
     // With a token, a browser cannot act on its own: the checks are not needed, and a
@@ -562,11 +628,18 @@ fn the_audit_log_is_bounded_and_complete() {
     let seconds = flood.elapsed().as_secs() + 1;
     // The next entry after the second is over, whatever it is, writes the count first.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let made = with(http.post(server.url("/api/v1/tokens")), Some(&admin)).json(&json!({ "name": "after", "role": "viewer" })).send().unwrap();
+    let made = with(http.post(server.url("/api/v1/tokens")), Some(&admin))
+        .json(&json!({ "name": "after", "role": "viewer" }))
+        .send()
+        .unwrap();
     expect(made, 201, None);
     let entries = audit(&http, &server, Some(&admin));
     let refused: Vec<&Value> = entries.iter().filter(|e| e["who"] == "unauthenticated").collect();
-    let counted: u64 = refused.iter().filter(|e| e["result"] == "refusals_counted").map(|e| e["details"]["count"].as_u64().unwrap()).sum();
+    let counted: u64 = refused
+        .iter()
+        .filter(|e| e["result"] == "refusals_counted")
+        .map(|e| e["details"]["count"].as_u64().unwrap())
+        .sum();
     let one_by_one = refused.iter().filter(|e| e["result"] == "unauthorized").count() as u64;
     assert_eq!(one_by_one + counted, 300, "every refusal is recorded or counted: {refused:?}");
     assert!(one_by_one <= 20 * seconds, "{one_by_one} refusals recorded one by one in {seconds} s");
@@ -577,9 +650,15 @@ fn the_audit_log_is_bounded_and_complete() {
     assert!(page.len() < 200_000, "the audit page is {} bytes", page.len());
 
     // The CLI's token, the API's token with its name and role, a query kept.
-    let cli = entries.iter().find(|e| e["path"] == "harmonia token create" && e["details"]["token"] == "dash").expect("the CLI's token");
+    let cli = entries
+        .iter()
+        .find(|e| e["path"] == "harmonia token create" && e["details"]["token"] == "dash")
+        .expect("the CLI's token");
     assert_eq!((cli["who"].as_str(), cli["details"]["role"].as_str()), (Some("cli"), Some("viewer")));
-    let made = with(http.post(server.url("/api/v1/tokens")), Some(&admin)).json(&json!({ "name": "ci", "role": "operator" })).send().unwrap();
+    let made = with(http.post(server.url("/api/v1/tokens")), Some(&admin))
+        .json(&json!({ "name": "ci", "role": "operator" }))
+        .send()
+        .unwrap();
     expect(made, 201, None);
     expect(with(http.delete(server.url("/api/v1/workflows/echo?force=true")), Some(&admin)).send().unwrap(), 200, None);
     let entries = audit(&http, &server, Some(&admin));
@@ -589,7 +668,10 @@ fn the_audit_log_is_bounded_and_complete() {
     assert!(entries.iter().any(|e| e["path"] == "/api/v1/workflows/echo?force=true"), "the query is kept");
 
     // A viewer's start over the WebSocket is refused: 403, as over HTTP.
-    let mut request = tungstenite::client::IntoClientRequest::into_client_request(server.url("/api/v1/ws").replace("http://", "ws://")).unwrap();
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(
+        server.url("/api/v1/ws").replace("http://", "ws://"),
+    )
+    .unwrap();
     request.headers_mut().insert("authorization", format!("Bearer {viewer}").parse().unwrap());
     let (mut socket, _) = tungstenite::connect(request).unwrap();
     socket.send(Message::Text(json!({ "op": "start", "workflow": "slow" }).to_string().into())).unwrap();

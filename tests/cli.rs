@@ -10,22 +10,29 @@ fn plugins_dir() -> PathBuf {
 }
 
 fn harmonia(args: &[&str]) -> Output {
-    crate::support::harmonia_command()
-        .args(args)
-        .env("HARMONIA_PLUGINS", plugins_dir())
-        .output()
-        .expect("run harmonia")
+    crate::support::harmonia_command().args(args).env("HARMONIA_PLUGINS", plugins_dir()).output().expect("run harmonia")
 }
 
 fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
 #[test]
 fn invoke_sophia_prints_a_positive_sentiment() {
-    let out = harmonia(&["plugin", "invoke", "sophia", "analyze_sentiment", "--input", r#"{"text":"I love this, it is wonderful"}"#]);
+    let out = harmonia(&[
+        "plugin",
+        "invoke",
+        "sophia",
+        "analyze_sentiment",
+        "--input",
+        r#"{"text":"I love this, it is wonderful"}"#,
+    ]);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let json = stdout_json(&out);
     assert_eq!(json["sentiment"], "positive", "{json}");
@@ -83,11 +90,8 @@ fn plugins_flag_and_broken_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(plugins_dir().join("core.wasm"), dir.path().join("core.wasm")).unwrap();
     std::fs::write(dir.path().join("junk.wasm"), b"junk").unwrap();
-    let out = crate::support::harmonia_command()
-        .args(["plugin", "list", "--plugins"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out =
+        crate::support::harmonia_command().args(["plugin", "list", "--plugins"]).arg(dir.path()).output().unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.lines().any(|l| l.starts_with("core")), "{table}");
     assert!(table.contains("FAILED") && table.contains("junk.wasm"), "{table}");

@@ -101,11 +101,36 @@ fn requests_hyper_cannot_parse_get_the_json_error() {
     let (server, _data) = serve(&[]);
     let many_headers: String = (0..200).map(|i| format!("X-Header-{i}: a\r\n")).collect();
     let cases = [
-        ("a header line without a colon", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon here\r\n\r\n".to_string(), 400, "bad_request"),
-        ("a NUL in a header value", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nul: a\0b\r\n\r\n".to_string(), 400, "bad_request"),
-        ("200 headers", format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{many_headers}\r\n"), 431, "headers_too_large"),
-        ("a header of 500 kB", format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000)), 431, "headers_too_large"),
-        ("a URI of 100 kB", format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(100_000)), 414, "uri_too_long"),
+        (
+            "a header line without a colon",
+            "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nNo colon here\r\n\r\n".to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            "a NUL in a header value",
+            "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nul: a\0b\r\n\r\n".to_string(),
+            400,
+            "bad_request",
+        ),
+        (
+            "200 headers",
+            format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{many_headers}\r\n"),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "a header of 500 kB",
+            format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n", "a".repeat(500_000)),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "a URI of 100 kB",
+            format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(100_000)),
+            414,
+            "uri_too_long",
+        ),
     ];
     for (what, request, status, code) in cases {
         let mut stream = connect(&server);
@@ -113,7 +138,11 @@ fn requests_hyper_cannot_parse_get_the_json_error() {
         let answer = read_to_close(&mut stream);
         let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{what}: {answer:?}"));
         assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {head}");
-        assert!(head.contains("content-type: application/json") && head.contains(&format!("content-length: {}", body.len())), "{what}: {head}");
+        assert!(
+            head.contains("content-type: application/json")
+                && head.contains(&format!("content-length: {}", body.len())),
+            "{what}: {head}"
+        );
         let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body:?}"));
         assert_eq!(body["error"]["code"], code, "{what}: {body}");
         assert!(!body["error"]["message"].as_str().unwrap_or_default().is_empty(), "{what}: {body}");

@@ -67,12 +67,16 @@ impl Dirs {
             std::fs::create_dir_all(&dir).unwrap();
             dir
         };
-        let (data, plugins, workflows, journal, logs) = (path("data"), path("plugins"), path("workflows"), path("journal"), path("logs"));
+        let (data, plugins, workflows, journal, logs) =
+            (path("data"), path("plugins"), path("workflows"), path("journal"), path("logs"));
 
         // The core plugin, with its journal directory granted writable (seen at the same path).
         std::fs::copy(repo().join("plugins/core.wasm"), plugins.join("core.wasm")).expect("plugins/core.wasm is built");
-        std::fs::write(plugins.join("core.toml"), format!("[[dirs]]\nhost = {:?}\nwritable = true\n", journal.display().to_string()))
-            .unwrap();
+        std::fs::write(
+            plugins.join("core.toml"),
+            format!("[[dirs]]\nhost = {:?}\nwritable = true\n", journal.display().to_string()),
+        )
+        .unwrap();
 
         // a -> pause_a -> b -> pause_b -> c -> pause_c -> d, each journal task adding 1.
         let log = journal.join("runs.jsonl");
@@ -138,13 +142,19 @@ impl Server {
         let base = loop {
             let text = std::fs::read_to_string(&stdout).unwrap_or_default();
             if let Some(line) = text.lines().next().filter(|_| text.contains('\n')) {
-                let base = line.strip_prefix("harmonia listening on ").unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+                let base = line
+                    .strip_prefix("harmonia listening on ")
+                    .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
                 break base.to_string();
             }
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("life {life}: harmonia serve exited with {status} before listening:\n{}", logs(dirs));
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "life {life}: not listening after 60 s:\n{}", logs(dirs));
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "life {life}: not listening after 60 s:\n{}",
+                logs(dirs)
+            );
             std::thread::sleep(Duration::from_millis(5));
         };
         Server { child, base, life }
@@ -216,7 +226,8 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
 
     // Life 0: every execution is started (a 201 means it is stored), then the kills begin.
     let mut server = Server::start(&dirs, 0);
-    let wanted: Vec<(i64, u64)> = (0..EXECUTIONS).map(|i| (1000 * i as i64 + rng.between(0, 999) as i64, rng.between(100, 400))).collect();
+    let wanted: Vec<(i64, u64)> =
+        (0..EXECUTIONS).map(|i| (1000 * i as i64 + rng.between(0, 999) as i64, rng.between(100, 400))).collect();
     let started: Vec<(String, i64)> = std::thread::scope(|scope| {
         let posters: Vec<_> = wanted
             .chunks(wanted.len().div_ceil(POSTERS))
@@ -248,11 +259,15 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
     // Kills are placed by progress, not by the clock, so that they land while tasks run on
     // any machine: each after a random number of further task runs (journal lines), plus
     // nothing or a random few milliseconds, and always after at least one run in that life.
-    let journal_lines = || std::fs::read(dirs.journal_file()).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
+    let journal_lines =
+        || std::fs::read(dirs.journal_file()).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
     let at_start = journal_lines();
     let total = EXECUTIONS * JOURNAL_TASKS.len() as u64;
     let segment = total.saturating_sub(at_start) / (KILLS as u64 + 1);
-    eprintln!("started {EXECUTIONS} executions in {:?}; {at_start} of {total} journal tasks already ran", test_started.elapsed());
+    eprintln!(
+        "started {EXECUTIONS} executions in {:?}; {at_start} of {total} journal tasks already ran",
+        test_started.elapsed()
+    );
     // Journal lines written before each kill (counted once the process is gone).
     let mut boundaries: Vec<u64> = Vec::new();
     for kill in 1..=KILLS {
@@ -306,7 +321,11 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
             if Instant::now() > deadline {
                 let exec = get(&http, &server, &format!("/api/v1/executions/{id}"));
                 let history = get(&http, &server, &format!("/api/v1/executions/{id}/history"));
-                panic!("{} executions still running after 120 s, e.g. {id}: {exec}\nhistory: {history}\n{}", pending.len(), logs(&dirs));
+                panic!(
+                    "{} executions still running after 120 s, e.g. {id}: {exec}\nhistory: {history}\n{}",
+                    pending.len(),
+                    logs(&dirs)
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -324,7 +343,8 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
     let mut runs: BTreeMap<(String, String), Vec<Run>> = BTreeMap::new();
     let mut lives_of: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
-        let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("journal line is not JSON ({e}): {line:?}"));
+        let entry: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("journal line is not JSON ({e}): {line:?}"));
         let execution = entry["execution"].as_str().unwrap().to_string();
         assert!(inputs.contains_key(&execution), "a run of an unknown execution: {line}");
         let life = boundaries.iter().filter(|b| **b <= index as u64).count();
@@ -344,7 +364,12 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
         let exec = &states[id];
         let history = get(&http, &server, &format!("/api/v1/executions/{id}/history"));
         let events = history["events"].as_array().unwrap();
-        let context = || format!("execution {id} (n = {n}):\nstate: {exec}\nhistory: {}", serde_json::to_string_pretty(events).unwrap());
+        let context = || {
+            format!(
+                "execution {id} (n = {n}):\nstate: {exec}\nhistory: {}",
+                serde_json::to_string_pretty(events).unwrap()
+            )
+        };
 
         // 1. Completed with the right output.
         assert_eq!(exec["status"], "completed", "{}", context());
@@ -353,7 +378,12 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
         // 2. No committed event lost: 1..=N, N being what the state has applied.
         let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
         assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "{}", context());
-        assert_eq!(exec["seq"].as_u64(), Some(events.len() as u64), "the state applied every event of the history: {}", context());
+        assert_eq!(
+            exec["seq"].as_u64(),
+            Some(events.len() as u64),
+            "the state applied every event of the history: {}",
+            context()
+        );
         assert_eq!(events.first().unwrap()["type"], "started", "{}", context());
         assert_eq!(events.last().unwrap()["type"], "completed", "{}", context());
         assert_eq!(events.iter().filter(|e| e["type"] == "completed").count(), 1, "{}", context());
@@ -384,7 +414,12 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
             assert_eq!(succeeded.len(), 1, "task {task} succeeded once: {}", context());
             let success = succeeded[0];
             let started = of_task("call_started", task);
-            assert_eq!(started, (1..=success).collect::<Vec<_>>(), "task {task}: attempts started in order up to the successful one: {}", context());
+            assert_eq!(
+                started,
+                (1..=success).collect::<Vec<_>>(),
+                "task {task}: attempts started in order up to the successful one: {}",
+                context()
+            );
             assert_eq!(exec["tasks"][task]["status"], "succeeded", "{}", context());
             // Nothing fails here, so an attempt after the first follows a recovery.
             let positions: Vec<usize> = events
@@ -408,14 +443,25 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
             let journal = || logged.iter().map(|r| r.line.as_str()).collect::<Vec<_>>().join("\n");
             let attempts: Vec<u64> = logged.iter().map(|r| r.attempt).collect();
             let distinct: BTreeSet<u64> = attempts.iter().copied().collect();
-            assert_eq!(distinct.len(), attempts.len(), "task {task}: an attempt ran twice:\n{}\n{}", journal(), context());
+            assert_eq!(
+                distinct.len(),
+                attempts.len(),
+                "task {task}: an attempt ran twice:\n{}\n{}",
+                journal(),
+                context()
+            );
             assert!(
                 attempts.iter().all(|a| *a <= success),
                 "task {task} ran again after its success (attempt {success}) was committed:\n{}\n{}",
                 journal(),
                 context()
             );
-            assert!(distinct.contains(&success), "task {task}: its successful attempt {success} is not in the journal:\n{}\n{}", journal(), context());
+            assert!(
+                distinct.contains(&success),
+                "task {task}: its successful attempt {success} is not in the journal:\n{}\n{}",
+                journal(),
+                context()
+            );
             let keys: BTreeSet<&str> = logged.iter().map(|r| r.key.as_str()).collect();
             assert_eq!(keys.len(), 1, "task {task}: every attempt has the same idempotency key:\n{}", journal());
             assert!(
@@ -436,7 +482,10 @@ fn executions_survive_repeated_sigkills_without_lost_events_or_repeated_tasks() 
         EXECUTIONS as usize * JOURNAL_TASKS.len(),
         test_started.elapsed()
     );
-    assert!(recovered_executions > 0, "no kill interrupted an execution: the test proved nothing (seed {seed})\n{stderr}");
+    assert!(
+        recovered_executions > 0,
+        "no kill interrupted an execution: the test proved nothing (seed {seed})\n{stderr}"
+    );
     drop(server);
 }
 
@@ -470,7 +519,8 @@ output:
 
     // Life 0: the parent starts its child, whose first task runs; killed during the pause.
     let server = Server::start(&dirs, 0);
-    let response = http.post(server.url("/api/v1/workflows/parent/executions")).json(&json!({ "input": {} })).send().unwrap();
+    let response =
+        http.post(server.url("/api/v1/workflows/parent/executions")).json(&json!({ "input": {} })).send().unwrap();
     assert_eq!(response.status(), 201);
     let id = response.json::<Value>().unwrap()["id"].as_str().unwrap().to_string();
     let started = Instant::now();

@@ -77,7 +77,11 @@ fn rocks(dir: &Path) -> Arc<RocksStore> {
 }
 
 /// Waits until the execution's state satisfies `ready` (the driver works asynchronously).
-async fn until(runner: &Runner, id: &str, ready: impl Fn(&harmonia_engine::Execution) -> bool) -> harmonia_engine::Execution {
+async fn until(
+    runner: &Runner,
+    id: &str,
+    ready: impl Fn(&harmonia_engine::Execution) -> bool,
+) -> harmonia_engine::Execution {
     for _ in 0..500 {
         let exec = runner.get(id).await.unwrap();
         if ready(&exec) {
@@ -140,7 +144,11 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
 async fn automatic_checkpoints_come_every_n_steps_and_only_the_newest_are_kept() {
     let env = env().await;
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
-    let runner = env.runner(store.clone()).with_settings(RunnerSettings { checkpoint_every: 1, keep_checkpoints: 2, ..RunnerSettings::default() });
+    let runner = env.runner(store.clone()).with_settings(RunnerSettings {
+        checkpoint_every: 1,
+        keep_checkpoints: 2,
+        ..RunnerSettings::default()
+    });
     let done = runner.run(env.plan.clone(), "auto", json!({ "n": 5, "wait_ms": 0 })).await.unwrap();
     assert_eq!(done.output, Some(json!(7)), "{done:#?}");
     let checkpoints = runner.checkpoints("auto").unwrap();
@@ -160,7 +168,8 @@ async fn an_execution_exported_and_imported_elsewhere_is_the_same_and_a_paused_o
     until(&first, "held", |e| e.tasks["a"].status == harmonia_engine::TaskStatus::Succeeded).await;
     let exports = ["done", "held"].map(|id| records::export(&**first.store(), id).unwrap());
     // Through JSON text, as a file would carry it.
-    let exports = exports.map(|e| serde_json::from_str::<records::ExecExport>(&serde_json::to_string(&e).unwrap()).unwrap());
+    let exports =
+        exports.map(|e| serde_json::from_str::<records::ExecExport>(&serde_json::to_string(&e).unwrap()).unwrap());
 
     let second = env.runner(rocks(two.path()));
     for export in &exports {
@@ -299,7 +308,9 @@ async fn retention_on_rocksdb_deletes_only_what_finished_before_the_cutoff_and_i
     let runner = env.runner(store.clone());
     let mut ended = Vec::new();
     for id in ["e1", "e2", "e3"] {
-        ended.push(runner.run(env.plan.clone(), id, json!({ "n": 1, "wait_ms": 0 })).await.unwrap().finished_at.unwrap());
+        ended.push(
+            runner.run(env.plan.clone(), id, json!({ "n": 1, "wait_ms": 0 })).await.unwrap().finished_at.unwrap(),
+        );
         tokio::time::sleep(Duration::from_millis(3)).await; // each in a millisecond of its own
     }
     let failed = runner.run(env.flaky.clone(), "f1", json!({})).await.unwrap();
@@ -460,7 +471,11 @@ async fn a_data_directory_without_the_indexes_is_listed_by_scanning_then_indexed
         // run without the marker may leave: its execution deleted by an older version).
         let mut clear = Batch::new();
         clear.delete_prefix(Space::ExecIndex, Vec::new());
-        clear.put(Space::ExecIndex, exec_index::entry(&exec_index::by_status("running").unwrap(), "ghost").unwrap(), Vec::new());
+        clear.put(
+            Space::ExecIndex,
+            exec_index::entry(&exec_index::by_status("running").unwrap(), "ghost").unwrap(),
+            Vec::new(),
+        );
         store.commit(clear).unwrap();
         before
     };
@@ -513,8 +528,16 @@ impl ByHand {
         self.record.status = status;
         self.record.updated_at = at;
         self.record.state = status.is_finished().then(|| Box::new(self.exec.clone()));
-        let write =
-            StepWrite { id: &self.id, from: self.version, before, events: &[], record: &self.record, exec: &self.exec, checkpoint: None, forget: &[] };
+        let write = StepWrite {
+            id: &self.id,
+            from: self.version,
+            before,
+            events: &[],
+            record: &self.record,
+            exec: &self.exec,
+            checkpoint: None,
+            forget: &[],
+        };
         store.commit(write.batch().unwrap()).unwrap();
         self.version = Some(self.exec.seq);
         self
@@ -588,7 +611,8 @@ fn indexed_listings_page_exactly_as_scans_do() {
     for (store, _dir) in both_stores() {
         let store = &*store;
         let plans = [named("a"), named("ab"), named("b")];
-        let statuses = [ExecStatus::Running, ExecStatus::Paused, ExecStatus::Completed, ExecStatus::Failed, ExecStatus::Cancelled];
+        let statuses =
+            [ExecStatus::Running, ExecStatus::Paused, ExecStatus::Completed, ExecStatus::Failed, ExecStatus::Cancelled];
         let mut made = Vec::new();
         // Ids in id order unlike the order they are written in, spread over workflows and
         // statuses unevenly.
@@ -691,7 +715,9 @@ async fn a_full_disk_fails_the_write_keeps_the_last_committed_state_and_is_repor
     assert_eq!(stored.tasks["a"].status, harmonia_engine::TaskStatus::Running, "the last committed state is kept");
     // A read answers from the stored state, with the retry, instead of waiting for space
     // (the timeout only keeps a hang from stalling the suite).
-    let read = tokio::time::timeout(Duration::from_secs(10), runner.get("before")).await.expect("a read does not wait for the disk");
+    let read = tokio::time::timeout(Duration::from_secs(10), runner.get("before"))
+        .await
+        .expect("a read does not wait for the disk");
     assert_eq!(read.unwrap(), stored);
     let retry = runner.commit_retry("before").expect("the retry is visible");
     assert!(retry.attempts >= 1 && retry.error.contains("is full"), "{retry:?}");
@@ -699,7 +725,9 @@ async fn a_full_disk_fails_the_write_keeps_the_last_committed_state_and_is_repor
     assert!(refused.to_string().contains("is full"), "a new execution is refused, saying why: {refused}");
 
     std::fs::remove_file(filler).unwrap();
-    let done = tokio::time::timeout(Duration::from_secs(20), runner.wait("before")).await.expect("it goes on once there is space");
+    let done = tokio::time::timeout(Duration::from_secs(20), runner.wait("before"))
+        .await
+        .expect("it goes on once there is space");
     assert_eq!(done.unwrap().output, Some(json!(3)));
     assert!(runner.commit_retry("before").is_none());
     runner.run(env.plan.clone(), "after", json!({ "n": 10, "wait_ms": 0 })).await.unwrap();

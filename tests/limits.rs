@@ -11,7 +11,8 @@ use crate::support::{Launch, Server, expect, repo};
 
 /// `name: NAME`, `version: 1`, and `tasks` a chain of `n` echo calls.
 fn chain(name: &str, n: usize) -> String {
-    let mut text = format!("name: {name}\nversion: 1\ntasks:\n  t0: {{ component: core, action: echo, input: {{}} }}\n");
+    let mut text =
+        format!("name: {name}\nversion: 1\ntasks:\n  t0: {{ component: core, action: echo, input: {{}} }}\n");
     for i in 1..n {
         text.push_str(&format!("  t{i}: {{ component: core, action: echo, input: {{}}, depends_on: [t{}] }}\n", i - 1));
     }
@@ -20,7 +21,10 @@ fn chain(name: &str, n: usize) -> String {
 
 /// Block lists nested 100,000 deep under a task's input: a stack overflow in the server.
 fn deep() -> String {
-    format!("name: deep\nversion: 1\ntasks:\n  a:\n    component: core\n    action: echo\n    input:\n      k:\n      {}x\n", "- ".repeat(100_000))
+    format!(
+        "name: deep\nversion: 1\ntasks:\n  a:\n    component: core\n    action: echo\n    input:\n      k:\n      {}x\n",
+        "- ".repeat(100_000)
+    )
 }
 
 /// 8 levels of 10 aliases: 433 bytes, out of memory in 12 s.
@@ -41,7 +45,11 @@ fn workflow_bombs_are_refused_naming_their_limit_and_the_server_stays_up() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_with(data.path(), &repo().join("workflows"));
     let http = Client::new();
-    for (yaml, limit) in [(deep(), "workflow_max_depth"), (alias_bomb(), "workflow_max_nodes"), (chain("long", 20_000), "workflow_max_tasks")] {
+    for (yaml, limit) in [
+        (deep(), "workflow_max_depth"),
+        (alias_bomb(), "workflow_max_nodes"),
+        (chain("long", 20_000), "workflow_max_tasks"),
+    ] {
         let started = Instant::now();
         let body = expect(post(&http, &server, yaml), 400, Some("invalid_workflow"));
         assert!(body.to_string().contains(limit), "{body}");
@@ -50,7 +58,11 @@ fn workflow_bombs_are_refused_naming_their_limit_and_the_server_stays_up() {
     }
     // A long chain within the limit is stored and runs to its end.
     expect(post(&http, &server, chain("chain", 2_000)), 201, None);
-    let run = http.post(server.url("/api/v1/workflows/chain/executions?wait=60s")).json(&serde_json::json!({ "input": {} })).send().unwrap();
+    let run = http
+        .post(server.url("/api/v1/workflows/chain/executions?wait=60s"))
+        .json(&serde_json::json!({ "input": {} }))
+        .send()
+        .unwrap();
     let body: Value = expect(run, 200, None);
     assert_eq!(body["status"], "completed", "{body}");
 }
@@ -68,7 +80,10 @@ fn an_operator_raises_the_task_limit() {
     // After a restart with the default limit, the stored version is reported, not lost.
     let server = Server::start_with(data.path(), &workflows);
     let log = server.stderr();
-    assert!(log.contains("a stored version of workflow long does not parse") && log.contains("workflow_max_tasks"), "{log}");
+    assert!(
+        log.contains("a stored version of workflow long does not parse") && log.contains("workflow_max_tasks"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -79,17 +94,28 @@ fn validate_reports_a_bomb_instead_of_crashing() {
     let out = crate::support::harmonia_command().current_dir(repo()).arg("validate").arg(&file).output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(2), "{printed}");
-    assert!(printed.contains("deep.yaml:9:") && printed.contains("exceeds the limit of 64 (workflow_max_depth"), "{printed}");
+    assert!(
+        printed.contains("deep.yaml:9:") && printed.contains("exceeds the limit of 64 (workflow_max_depth"),
+        "{printed}"
+    );
 }
 
 #[test]
 fn an_operator_bounds_a_task_calls_output() {
     let data = tempfile::tempdir().unwrap();
     let workflows = tempfile::tempdir().unwrap();
-    std::fs::write(workflows.path().join("big.yaml"), "name: big\nversion: 1\ntasks:\n  r: { component: core, action: range, input: { end: 1000 } }\n").unwrap();
+    std::fs::write(
+        workflows.path().join("big.yaml"),
+        "name: big\nversion: 1\ntasks:\n  r: { component: core, action: range, input: { end: 1000 } }\n",
+    )
+    .unwrap();
     let env = [("HARMONIA_MAX_TASK_OUTPUT", "1000")];
     let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
-    let run = Client::new().post(server.url("/api/v1/workflows/big/executions?wait=30s")).json(&serde_json::json!({ "input": {} })).send().unwrap();
+    let run = Client::new()
+        .post(server.url("/api/v1/workflows/big/executions?wait=30s"))
+        .json(&serde_json::json!({ "input": {} }))
+        .send()
+        .unwrap();
     let body: Value = run.json().unwrap();
     assert_eq!(body["status"], "failed", "{body}");
     assert!(body.to_string().contains("over the limit of 1000"), "{body}");
@@ -110,13 +136,26 @@ fn an_expression_over_its_cost_fails_its_execution_naming_the_limit() {
     let server = Server::start_with(data.path(), workflows.path());
     let http = Client::new();
     // 30,000 lists of 30,000 elements ran for 27 s of CPU on the thread serving requests.
-    let run = http.post(server.url("/api/v1/workflows/heavy/executions?wait=60s")).json(&serde_json::json!({ "input": { "n": 30000 } })).send().unwrap();
+    let run = http
+        .post(server.url("/api/v1/workflows/heavy/executions?wait=60s"))
+        .json(&serde_json::json!({ "input": { "n": 30000 } }))
+        .send()
+        .unwrap();
     let body: Value = expect(run, 200, None);
     assert_eq!(body["status"], "failed", "{body}");
     assert_eq!(body["error"]["task"], "b", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().ends_with("the expression's cost exceeds the limit of 10000000 (expression_max_cost; an operator can raise it)"), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().ends_with(
+            "the expression's cost exceeds the limit of 10000000 (expression_max_cost; an operator can raise it)"
+        ),
+        "{body}"
+    );
     // Within its budget, the same expression gives its value.
-    let run = http.post(server.url("/api/v1/workflows/heavy/executions?wait=60s")).json(&serde_json::json!({ "input": { "n": 300 } })).send().unwrap();
+    let run = http
+        .post(server.url("/api/v1/workflows/heavy/executions?wait=60s"))
+        .json(&serde_json::json!({ "input": { "n": 300 } }))
+        .send()
+        .unwrap();
     let body: Value = expect(run, 200, None);
     assert_eq!(body["status"], "completed", "{body}");
     let id = body["id"].as_str().unwrap();
@@ -137,7 +176,11 @@ fn expressions_that_run_long_do_not_stall_requests_and_stop_at_their_cpu_time() 
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let ids: Vec<String> = (0..cores)
         .map(|_| {
-            let run = http.post(server.url("/api/v1/workflows/heavy/executions")).json(&serde_json::json!({ "input": { "n": 1000000 } })).send().unwrap();
+            let run = http
+                .post(server.url("/api/v1/workflows/heavy/executions"))
+                .json(&serde_json::json!({ "input": { "n": 1000000 } }))
+                .send()
+                .unwrap();
             expect(run, 201, None)["id"].as_str().unwrap().to_string()
         })
         .collect();
@@ -146,7 +189,8 @@ fn expressions_that_run_long_do_not_stall_requests_and_stop_at_their_cpu_time() 
     let answered = millis_now();
     for id in &ids {
         let body = loop {
-            let body: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+            let body: Value =
+                expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
             if body["status"] != "running" {
                 break body;
             }
@@ -176,11 +220,18 @@ fn a_runaway_execution_stops_at_its_history_limit_and_its_history_reads_a_page_a
     let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
     let http = Client::new();
     // (812,607 events were written before, at 4 MB/s of server memory.)
-    let run = http.post(server.url("/api/v1/workflows/runaway/executions?wait=60s")).json(&serde_json::json!({ "input": {} })).send().unwrap();
+    let run = http
+        .post(server.url("/api/v1/workflows/runaway/executions?wait=60s"))
+        .json(&serde_json::json!({ "input": {} }))
+        .send()
+        .unwrap();
     let body: Value = expect(run, 200, None);
     assert_eq!(body["status"], "failed", "{body}");
     assert_eq!(body["error"]["kind"], "history_limit", "{body}");
-    assert_eq!(body["error"]["message"], "the execution's history reached the limit of 2000 events (execution_max_events; an operator can raise it)");
+    assert_eq!(
+        body["error"]["message"],
+        "the execution's history reached the limit of 2000 events (execution_max_events; an operator can raise it)"
+    );
     let id = body["id"].as_str().unwrap().to_string();
     let state: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
     let total = state["seq"].as_u64().unwrap();
@@ -209,9 +260,14 @@ fn a_runaway_execution_stops_at_its_history_limit_and_its_history_reads_a_page_a
     assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
     assert_eq!(last["type"], "aborted", "{last}");
     // Without a limit, a page is at most 1000 events; past the end, an empty last page.
-    let page: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap(), 200, None);
+    let page: Value =
+        expect(http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap(), 200, None);
     assert_eq!((page["events"].as_array().unwrap().len(), page["next"].as_u64()), (1000, Some(1000)));
-    let page: Value = expect(http.get(server.url(&format!("/api/v1/executions/{id}/history?after={total}"))).send().unwrap(), 200, None);
+    let page: Value = expect(
+        http.get(server.url(&format!("/api/v1/executions/{id}/history?after={total}"))).send().unwrap(),
+        200,
+        None,
+    );
     assert_eq!((page["events"].as_array().unwrap().len(), &page["next"]), (0, &Value::Null));
     for bad in ["limit=0", "limit=1001", "after=x", "page=2"] {
         expect(http.get(server.url(&format!("/api/v1/executions/{id}/history?{bad}"))).send().unwrap(), 400, None);
@@ -223,11 +279,18 @@ fn a_plugins_kv_quota_holds_across_restarts() {
     let data = tempfile::tempdir().unwrap();
     let workflows = tempfile::tempdir().unwrap();
     // Each execution stores 43 bytes (a key of 1, a JSON string of 42) under the key it is given.
-    let store = format!("name: store\nversion: 1\ninput:\n  key: {{ type: string }}\ntasks:\n  put: {{ component: core, action: kv_set, input: {{ key: \"${{input.key}}\", value: {} }} }}\n", "x".repeat(40));
+    let store = format!(
+        "name: store\nversion: 1\ninput:\n  key: {{ type: string }}\ntasks:\n  put: {{ component: core, action: kv_set, input: {{ key: \"${{input.key}}\", value: {} }} }}\n",
+        "x".repeat(40)
+    );
     std::fs::write(workflows.path().join("store.yaml"), store).unwrap();
     let env = [("HARMONIA_MAX_KV_BYTES", "100")];
     let put = |server: &Server, key: &str| -> Value {
-        let run = Client::new().post(server.url("/api/v1/workflows/store/executions?wait=30s")).json(&serde_json::json!({ "input": { "key": key } })).send().unwrap();
+        let run = Client::new()
+            .post(server.url("/api/v1/workflows/store/executions?wait=30s"))
+            .json(&serde_json::json!({ "input": { "key": key } }))
+            .send()
+            .unwrap();
         expect(run, 200, None)
     };
     let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
@@ -248,7 +311,10 @@ fn an_expression_certain_to_pass_its_budget_is_refused_when_stored_unless_the_op
     let workflows = tempfile::tempdir().unwrap();
     let server = Server::start_with(data.path(), workflows.path());
     let body = expect(post(&Client::new(), &server, bomb.clone()), 400, Some("invalid_workflow"));
-    assert!(body.to_string().contains("costs at least 900090000, over the limit of 10000000 (expression_max_cost"), "{body}");
+    assert!(
+        body.to_string().contains("costs at least 900090000, over the limit of 10000000 (expression_max_cost"),
+        "{body}"
+    );
     server.stop();
     let env = [("HARMONIA_EXPRESSION_MAX_COST", "1000000000")];
     let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });

@@ -186,7 +186,9 @@ fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "harmonia-test-3f6a9c1e";
     let mut body = Vec::new();
     for (name, bytes) in parts {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n").bytes());
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n").bytes(),
+        );
         body.extend(b"Content-Type: application/octet-stream\r\n\r\n");
         body.extend(*bytes);
         body.extend(b"\r\n");
@@ -229,7 +231,8 @@ fn an_uploaded_component_is_listed_runs_in_a_workflow_and_survives_a_restart() {
     assert_eq!(f.run("stats", json!({ "text": "Still counting after a restart." })), 5);
 
     let audited = f.audited();
-    let put = |status, result: &str| ("PUT".to_string(), "/api/v1/plugins/textstats".to_string(), status, result.to_string());
+    let put =
+        |status, result: &str| ("PUT".to_string(), "/api/v1/plugins/textstats".to_string(), status, result.to_string());
     assert_eq!(audited, [put(201, "ok"), put(200, "ok")]);
 }
 
@@ -240,9 +243,17 @@ fn a_refused_upload_changes_nothing_and_the_plugin_keeps_answering() {
     let refused = [
         (f.put("core", b"this is not WebAssembly".to_vec()), "invalid_component", "not a WebAssembly file"),
         (f.put("textstats", bundled("core")), "name_mismatch", "describes itself as plugin \"core\""),
-        (f.put_parts("core", &[("component", &bundled("core")), ("manifest", b"memory_mb = \"lots\"")]), "invalid_manifest", "line 1"),
+        (
+            f.put_parts("core", &[("component", &bundled("core")), ("manifest", b"memory_mb = \"lots\"")]),
+            "invalid_manifest",
+            "line 1",
+        ),
         (f.put_parts("core", &[("manifest", b"")]), "bad_request", "`component` part is missing"),
-        (f.put_parts("core", &[("component", &bundled("core")), ("extra", b"")]), "bad_request", "unknown part `extra`"),
+        (
+            f.put_parts("core", &[("component", &bundled("core")), ("extra", b"")]),
+            "bad_request",
+            "unknown part `extra`",
+        ),
         (f.put("bad.name", bundled("core")), "invalid_name", "must be 1-64 characters"),
     ];
     for (response, code, says) in refused {
@@ -259,8 +270,14 @@ fn a_refused_upload_changes_nothing_and_the_plugin_keeps_answering() {
     expect(f.get("/api/v1/plugins/textstats"), 404, Some("unknown_plugin"));
 
     let audited = f.audited();
-    assert!(audited.contains(&("PUT".into(), "/api/v1/plugins/core".into(), 400, "invalid_component".into())), "{audited:?}");
-    assert!(audited.contains(&("PUT".into(), "/api/v1/plugins/textstats".into(), 400, "name_mismatch".into())), "{audited:?}");
+    assert!(
+        audited.contains(&("PUT".into(), "/api/v1/plugins/core".into(), 400, "invalid_component".into())),
+        "{audited:?}"
+    );
+    assert!(
+        audited.contains(&("PUT".into(), "/api/v1/plugins/textstats".into(), 400, "name_mismatch".into())),
+        "{audited:?}"
+    );
 }
 
 #[test]
@@ -295,7 +312,8 @@ fn only_admins_upload_or_delete_plugins() {
     let http = Client::new();
     for token in [&f.viewer, &f.operator] {
         let url = f.server.url("/api/v1/plugins/textstats");
-        let put = with(http.put(&url).header("content-type", "application/wasm").body(bundled("textstats")), Some(token));
+        let put =
+            with(http.put(&url).header("content-type", "application/wasm").body(bundled("textstats")), Some(token));
         expect(put.send().unwrap(), 403, Some("forbidden"));
         let delete = with(http.delete(f.server.url("/api/v1/plugins/core")), Some(token));
         expect(delete.send().unwrap(), 403, Some("forbidden"));
@@ -326,7 +344,10 @@ fn deleting_a_plugin_in_use_needs_force_and_lets_the_running_call_finish() {
     assert_eq!(expect(f.get("/api/v1/plugins/core"), 200, None)["name"], "core");
 
     let removed = expect(f.delete("/api/v1/plugins/core?force=true"), 200, None);
-    assert_eq!((&removed["files"], &removed["unloaded"], &removed["running"]), (&json!(["core.wasm"]), &json!(true), &json!(1)));
+    assert_eq!(
+        (&removed["files"], &removed["unloaded"], &removed["running"]),
+        (&json!(["core.wasm"]), &json!(true), &json!(1))
+    );
     assert_eq!(removed["used_by"], json!(["echo", "slow"]));
     assert!(!f.file("core.wasm").exists());
     expect(f.get("/api/v1/plugins/core"), 404, Some("unknown_plugin"));
@@ -367,7 +388,8 @@ fn an_upload_over_the_limit_is_refused_whole_and_changes_nothing() {
 fn a_refused_file_is_logged_once() {
     let f = Fixture::new();
     std::fs::write(f.file("junk.wasm"), b"not a component").unwrap();
-    let refusals = || f.server.stderr().lines().filter(|l| l.contains("plugin not loaded") && l.contains("junk.wasm")).count();
+    let refusals =
+        || f.server.stderr().lines().filter(|l| l.contains("plugin not loaded") && l.contains("junk.wasm")).count();
     let started = Instant::now();
     while refusals() == 0 {
         assert!(started.elapsed() < Duration::from_secs(10), "junk.wasm never refused:\n{}", f.server.stderr());

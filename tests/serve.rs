@@ -25,7 +25,10 @@ fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
     assert_eq!(ready["plugins"]["loaded"], json!(names.len()), "{ready}");
 
     let workflows: Value = http.get(server.url("/api/v1/workflows")).send().unwrap().json().unwrap();
-    assert!(workflows["workflows"].as_array().unwrap().iter().any(|w| w["name"] == "document_processing"), "{workflows}");
+    assert!(
+        workflows["workflows"].as_array().unwrap().iter().any(|w| w["name"] == "document_processing"),
+        "{workflows}"
+    );
 
     // Called like a function: wait for the result.
     let response = http
@@ -46,7 +49,11 @@ fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
     // Without wait: 201 with the id, then it finishes.
     let response = http.post(server.url("/api/v1/workflows/repeat/executions")).json(&json!({})).send().unwrap();
     assert_eq!(response.status(), 404, "repeat.yaml's workflow is named poll_until_done");
-    let response = http.post(server.url("/api/v1/workflows/poll_until_done/executions")).json(&json!({"input": {"target": 2}})).send().unwrap();
+    let response = http
+        .post(server.url("/api/v1/workflows/poll_until_done/executions"))
+        .json(&json!({"input": {"target": 2}}))
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 201);
     let id = response.json::<Value>().unwrap()["id"].as_str().unwrap().to_string();
     let started = Instant::now();
@@ -69,7 +76,10 @@ fn serve_runs_workflows_over_http_and_stops_on_sigterm() {
 fn bad_requests_get_4xx_with_a_json_error() {
     let data = tempfile::tempdir().unwrap();
     // A small body limit, so that a body over it is sent whole before the answer.
-    let server = Server::launch(Launch { env: &[("HARMONIA_MAX_BODY", "16384")], ..Launch::new(data.path(), &repo().join("workflows")) });
+    let server = Server::launch(Launch {
+        env: &[("HARMONIA_MAX_BODY", "16384")],
+        ..Launch::new(data.path(), &repo().join("workflows"))
+    });
     let http = reqwest::blocking::Client::new();
     let error = |response: reqwest::blocking::Response, status: u16, code: &str| -> String {
         assert_eq!(response.status(), status);
@@ -88,7 +98,8 @@ fn bad_requests_get_4xx_with_a_json_error() {
         .unwrap();
     assert!(!error(malformed, 400, "bad_request").is_empty());
 
-    let no_input = http.post(server.url("/api/v1/workflows/document_processing/executions")).json(&json!({})).send().unwrap();
+    let no_input =
+        http.post(server.url("/api/v1/workflows/document_processing/executions")).json(&json!({})).send().unwrap();
     assert!(error(no_input, 400, "invalid_input").contains("document_path"));
 
     let wrong_type = http
@@ -103,9 +114,18 @@ fn bad_requests_get_4xx_with_a_json_error() {
 
     // Bodies over the limit, JSON or a workflow: a 413 that says so.
     let huge = "x".repeat(20_000);
-    let big_input = http.post(server.url("/api/v1/workflows/document_processing/executions")).json(&json!({"input": {"document_path": huge}})).send().unwrap();
+    let big_input = http
+        .post(server.url("/api/v1/workflows/document_processing/executions"))
+        .json(&json!({"input": {"document_path": huge}}))
+        .send()
+        .unwrap();
     assert!(error(big_input, 413, "body_too_large").contains("16384 bytes"));
-    let big_workflow = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml").body(huge).send().unwrap();
+    let big_workflow = http
+        .post(server.url("/api/v1/workflows"))
+        .header("content-type", "application/yaml")
+        .body(huge)
+        .send()
+        .unwrap();
     error(big_workflow, 413, "body_too_large");
     let route = http.get(server.url("/api/v1/nothing")).send().unwrap();
     error(route, 404, "not_found");
@@ -151,7 +171,10 @@ fn plugin_kv_data_survives_a_restart_and_the_data_dir_has_one_owner() {
     workflow("recall", "kv_get", "{key: note}", "${tasks.kv.output.value}");
 
     let server = Server::start_with(data.path(), workflows.path());
-    assert_eq!(run_workflow(&server, "remember", json!({"value": "written before the restart"})), json!({"result": true}));
+    assert_eq!(
+        run_workflow(&server, "remember", json!({"value": "written before the restart"})),
+        json!({"result": true})
+    );
 
     // A second server on the same data directory is refused, naming the directory.
     let second = crate::support::harmonia_command()
@@ -189,20 +212,32 @@ fn workflows_are_stored_by_version_read_and_deleted_over_the_api() {
     let server = Server::start_with(data.path(), empty.path());
     let http = reqwest::blocking::Client::new();
 
-    assert_eq!(post_workflow(&server, "application/yaml", GREETER_V1), (201, json!({"name": "greeter", "version": "1", "created": true})));
+    assert_eq!(
+        post_workflow(&server, "application/yaml", GREETER_V1),
+        (201, json!({"name": "greeter", "version": "1", "created": true}))
+    );
     assert_eq!(post_workflow(&server, "application/yaml", GREETER_V1).0, 200, "the same version again changes nothing");
-    let (status, body) = post_workflow(&server, "application/yaml", &GREETER_V1.replace("greeting: hello", "greeting: hi"));
+    let (status, body) =
+        post_workflow(&server, "application/yaml", &GREETER_V1.replace("greeting: hello", "greeting: hi"));
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("version_exists")), "{body}");
 
     // JSON bodies, and errors that say where.
     let v2 = json!({"name": "greeter", "version": "2", "tasks": {"hello": {"component": "core", "action": "echo", "input": {"greeting": "hey"}}},
                     "output": "${tasks.hello.output.greeting}"});
     assert_eq!(post_workflow(&server, "application/json", &v2.to_string()).0, 201);
-    let (status, body) = post_workflow(&server, "application/yaml", "name: broken\nversion: 1\ntasks:\n  a: { component: core, action: echo, depends_on: [nowhere] }\n");
+    let (status, body) = post_workflow(
+        &server,
+        "application/yaml",
+        "name: broken\nversion: 1\ntasks:\n  a: { component: core, action: echo, depends_on: [nowhere] }\n",
+    );
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_workflow")), "{body}");
     assert_eq!(body["error"]["details"][0]["line"], 4, "{body}");
     assert!(body["error"]["details"][0]["column"].as_u64().unwrap() > 0, "{body}");
-    let (status, body) = post_workflow(&server, "application/yaml", "name: x\nversion: 1\ntasks:\n  a: { component: nosuch, action: echo }\n");
+    let (status, body) = post_workflow(
+        &server,
+        "application/yaml",
+        "name: x\nversion: 1\ntasks:\n  a: { component: nosuch, action: echo }\n",
+    );
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unknown_plugin")), "{body}");
     assert_eq!(post_workflow(&server, "image/png", "name: x").0, 415);
 
@@ -236,7 +271,8 @@ fn workflows_are_stored_by_version_read_and_deleted_over_the_api() {
     let cancelled: Value = http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json().unwrap();
     assert_eq!(cancelled["status"], "cancelled");
     // ...and replayed from the stored definition (the deletion marker is not a workflow).
-    let replay = crate::support::harmonia_command().args(["exec", "replay", &id, "--data"]).arg(data.path()).output().unwrap();
+    let replay =
+        crate::support::harmonia_command().args(["exec", "replay", &id, "--data"]).arg(data.path()).output().unwrap();
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
 
     // A restart does not bring a deleted workflow back; a new version does.
@@ -260,9 +296,17 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
         done.push(run_workflow(&server, "greeter", json!({})));
     }
     run_workflow(&server, "other", json!({}));
-    let slow: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 30000}})).send().unwrap().json().unwrap();
+    let slow: Value = http
+        .post(server.url("/api/v1/workflows/greeter/executions"))
+        .json(&json!({"input": {"ms": 30000}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
 
-    let list = |query: &str| -> Value { http.get(server.url(&format!("/api/v1/executions?{query}"))).send().unwrap().json().unwrap() };
+    let list = |query: &str| -> Value {
+        http.get(server.url(&format!("/api/v1/executions?{query}"))).send().unwrap().json().unwrap()
+    };
     assert_eq!(list("").as_object().unwrap()["executions"].as_array().unwrap().len(), 5);
     let completed = list("workflow=greeter&status=completed");
     assert_eq!(completed["executions"].as_array().unwrap().len(), 3, "{completed}");
@@ -272,7 +316,13 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
     let first = list("workflow=greeter&limit=2");
     let next = first["next"].as_str().expect("more to come");
     let second = list(&format!("workflow=greeter&limit=2&after={next}"));
-    let ids: Vec<&str> = first["executions"].as_array().unwrap().iter().chain(second["executions"].as_array().unwrap()).map(|e| e["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = first["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["executions"].as_array().unwrap())
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 4);
     let mut unique = ids.clone();
     unique.dedup();
@@ -282,12 +332,18 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
     // Both filters (the workflow-and-status index), a page at a time: `next` after each
     // full page, none after the last.
     let other = list("workflow=other&status=completed");
-    assert_eq!((other["executions"].as_array().unwrap().len(), &other["executions"][0]["workflow"]), (1, &json!("other")), "{other}");
+    assert_eq!(
+        (other["executions"].as_array().unwrap().len(), &other["executions"][0]["workflow"]),
+        (1, &json!("other")),
+        "{other}"
+    );
     let first = list("workflow=greeter&status=completed&limit=2");
     let next = first["next"].as_str().expect("a full page has a next");
     let last = list(&format!("workflow=greeter&status=completed&limit=2&after={next}"));
     assert_eq!((last["executions"].as_array().unwrap().len(), &last["next"]), (1, &Value::Null), "{last}");
-    let ids = |page: &Value| -> Vec<String> { page["executions"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect() };
+    let ids = |page: &Value| -> Vec<String> {
+        page["executions"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    };
     let completed_ids = ids(&completed);
     assert_eq!([ids(&first), ids(&last)].concat(), completed_ids, "in id order, oldest first");
     assert_eq!(list("workflow=nosuch")["executions"], json!([]));
@@ -298,13 +354,17 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
     let (_, status) = server.terminate();
     assert!(status.success(), "{status:?}");
     {
-        let store = harmonia_store::RocksStore::open(data.path().join("state"), harmonia_store::StoreOptions::default()).unwrap();
+        let store =
+            harmonia_store::RocksStore::open(data.path().join("state"), harmonia_store::StoreOptions::default())
+                .unwrap();
         let mut clear = harmonia_store::Batch::new();
         clear.delete_prefix(harmonia_store::Space::ExecIndex, Vec::new());
         harmonia_store::Store::commit(&store, clear).unwrap();
     }
     let server = Server::start_with(data.path(), empty.path());
-    let list = |query: &str| -> Value { http.get(server.url(&format!("/api/v1/executions?{query}"))).send().unwrap().json().unwrap() };
+    let list = |query: &str| -> Value {
+        http.get(server.url(&format!("/api/v1/executions?{query}"))).send().unwrap().json().unwrap()
+    };
     assert!(server.stderr().contains("built the index of executions"), "{}", server.stderr());
     assert!(server.stderr().contains("5 executions indexed"), "{}", server.stderr());
     assert_eq!(ids(&list("workflow=greeter&status=completed")), completed_ids);
@@ -332,7 +392,11 @@ fn read_sse(response: reqwest::blocking::Response, mut done: impl FnMut(&Sse) ->
         } else if let Some(v) = line.strip_prefix("data:") {
             data.push_str(v.trim());
         } else if line.is_empty() && id.is_some() {
-            let event = Sse { id: id.take().unwrap(), kind: std::mem::take(&mut kind), data: serde_json::from_str(&std::mem::take(&mut data)).unwrap() };
+            let event = Sse {
+                id: id.take().unwrap(),
+                kind: std::mem::take(&mut kind),
+                data: serde_json::from_str(&std::mem::take(&mut data)).unwrap(),
+            };
             let stop = done(&event);
             events.push(event);
             if stop {
@@ -352,20 +416,36 @@ fn events_stream_in_order_over_sse_and_a_reconnect_with_last_event_id_misses_not
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let stream = http.get(server.url("/api/v1/events/stream?workflow=greeter")).send().unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 50}})).send().unwrap().json().unwrap();
+    let started: Value = http
+        .post(server.url("/api/v1/workflows/greeter/executions"))
+        .json(&json!({"input": {"ms": 50}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let id = started["id"].as_str().unwrap().to_string();
     let events = read_sse(stream, |e| e.kind == "completed");
     // Every event of the execution, in history order, with growing stream ids.
     let seqs: Vec<u64> = events.iter().map(|e| e.data["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{:?}", events.iter().map(|e| &e.kind).collect::<Vec<_>>());
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "{:?}",
+        events.iter().map(|e| &e.kind).collect::<Vec<_>>()
+    );
     assert!(events.windows(2).all(|w| w[0].id < w[1].id));
     assert!(events.iter().all(|e| e.data["execution"] == id.as_str()));
     assert_eq!(events[0].kind, "started");
-    let history: Value = http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
+    let history: Value =
+        http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
     assert_eq!(history["events"].as_array().unwrap().len(), events.len());
 
     // Reconnect after the third event: the rest, no gap, no repeat.
-    let resumed = http.get(server.url("/api/v1/events/stream?workflow=greeter")).header("last-event-id", events[2].id.to_string()).send().unwrap();
+    let resumed = http
+        .get(server.url("/api/v1/events/stream?workflow=greeter"))
+        .header("last-event-id", events[2].id.to_string())
+        .send()
+        .unwrap();
     let rest = read_sse(resumed, |e| e.kind == "completed");
     assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), events[3..].iter().map(|e| e.id).collect::<Vec<_>>());
 
@@ -386,7 +466,13 @@ fn a_paused_execution_can_have_a_task_output_set_a_task_skipped_and_vars_changed
     let server = Server::start_with(data.path(), empty.path());
     post_workflow(&server, "application/yaml", GREETER_V1);
     let http = reqwest::blocking::Client::new();
-    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 30000}})).send().unwrap().json().unwrap();
+    let started: Value = http
+        .post(server.url("/api/v1/workflows/greeter/executions"))
+        .json(&json!({"input": {"ms": 30000}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let id = started["id"].as_str().unwrap();
     let url = |path: &str| server.url(&format!("/api/v1/executions/{id}{path}"));
     let refused = http.post(url("/tasks/nap/output")).json(&json!({"output": {}})).send().unwrap();
@@ -396,10 +482,16 @@ fn a_paused_execution_can_have_a_task_output_set_a_task_skipped_and_vars_changed
     let unknown = http.post(url("/tasks/nope/skip")).send().unwrap();
     assert_eq!(unknown.status(), 404);
     // The 30 s nap is declared done; hello is queued until resume.
-    assert_eq!(http.post(url("/tasks/nap/output")).json(&json!({"output": {"slept_ms": 0}})).send().unwrap().status(), 202);
+    assert_eq!(
+        http.post(url("/tasks/nap/output")).json(&json!({"output": {"slept_ms": 0}})).send().unwrap().status(),
+        202
+    );
     assert_eq!(http.post(url("/vars")).json(&json!({"vars": {"note": "changed"}})).send().unwrap().status(), 202);
     let state: Value = http.get(url("")).send().unwrap().json().unwrap();
-    assert_eq!((state["status"].as_str(), state["tasks"]["nap"]["status"].as_str()), (Some("paused"), Some("succeeded")));
+    assert_eq!(
+        (state["status"].as_str(), state["tasks"]["nap"]["status"].as_str()),
+        (Some("paused"), Some("succeeded"))
+    );
     assert_eq!(state["vars"]["note"], "changed");
     assert_eq!(http.post(url("/resume")).send().unwrap().status(), 202);
     for _ in 0..200 {
@@ -407,7 +499,8 @@ fn a_paused_execution_can_have_a_task_output_set_a_task_skipped_and_vars_changed
         if state["status"] == "completed" {
             assert_eq!(state["output"], "hello");
             let history: Value = http.get(url("/history")).send().unwrap().json().unwrap();
-            let kinds: Vec<&str> = history["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+            let kinds: Vec<&str> =
+                history["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
             assert!(kinds.contains(&"output_set") && kinds.contains(&"vars_changed"), "{kinds:?}");
             return;
         }
@@ -424,11 +517,19 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
     std::fs::create_dir(cwd.path().join("workflows")).unwrap();
     std::fs::create_dir_all(cwd.path().join("workflows/examples-data")).unwrap();
-    std::fs::copy(repo().join("workflows/examples-data/review.txt"), cwd.path().join("workflows/examples-data/review.txt")).unwrap();
+    std::fs::copy(
+        repo().join("workflows/examples-data/review.txt"),
+        cwd.path().join("workflows/examples-data/review.txt"),
+    )
+    .unwrap();
     // What a README recipe leaves beside the server: not a document.
     std::fs::write(cwd.path().join("key.pem"), "-----BEGIN PRIVATE KEY-----\nsecret\n").unwrap();
     let mut serve = crate::support::harmonia_command();
-    serve.current_dir(cwd.path()).args(["serve", "--listen", "127.0.0.1:0"]).env_remove("HARMONIA_PLUGINS").env_remove("HARMONIA_DATA");
+    serve
+        .current_dir(cwd.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("HARMONIA_PLUGINS")
+        .env_remove("HARMONIA_DATA");
     let server = Server::spawn(serve);
     let base = server.base().to_string();
     assert!(cwd.path().join("data/state").is_dir(), "the data directory is ./data");
@@ -441,7 +542,11 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
             .env_remove("HARMONIA_DATA")
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let mut files: Vec<String> = std::fs::read_dir(repo().join("workflows"))
         .unwrap()
@@ -461,13 +566,25 @@ fn the_cli_applies_the_examples_to_a_server_on_its_defaults_runs_one_and_watches
     let (_, listed, _) = cli(&["workflow", "list"]);
     assert!(listed.contains("parallel_reviews") || listed.lines().count() >= 10, "{listed}");
 
-    let (code, stdout, stderr) = cli(&["exec", "start", "document_processing", "--input", "document_path=workflows/examples-data/review.txt", "--wait"]);
+    let (code, stdout, stderr) = cli(&[
+        "exec",
+        "start",
+        "document_processing",
+        "--input",
+        "document_path=workflows/examples-data/review.txt",
+        "--wait",
+    ]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let result: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((result["status"].as_str(), result["output"]["sentiment"].as_str()), (Some("completed"), Some("positive")), "{result}");
+    assert_eq!(
+        (result["status"].as_str(), result["output"]["sentiment"].as_str()),
+        (Some("completed"), Some("positive")),
+        "{result}"
+    );
     // The bundled reader sees its documents only: not the key beside the server, not ./data.
     for path in ["key.pem", "data/state/CURRENT"] {
-        let (_, stdout, stderr) = cli(&["exec", "start", "document_processing", "--input", &format!("document_path={path}"), "--wait"]);
+        let (_, stdout, stderr) =
+            cli(&["exec", "start", "document_processing", "--input", &format!("document_path={path}"), "--wait"]);
         assert!(!stdout.contains("secret") && !stdout.contains("MANIFEST"), "{path}: {stdout}");
         assert!(stdout.contains("\"failed\"") || stderr.contains("failed"), "{path}: {stdout}{stderr}");
     }
@@ -500,7 +617,13 @@ fn metrics_count_executions_plugin_calls_commit_groups_and_stream_clients() {
     }
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
     let _stream = http.get(server.url("/api/v1/events/stream")).send().unwrap();
-    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 30000}})).send().unwrap().json().unwrap();
+    let started: Value = http
+        .post(server.url("/api/v1/workflows/greeter/executions"))
+        .json(&json!({"input": {"ms": 30000}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert!(started["id"].is_string());
     let response = http.get(server.url("/metrics")).send().unwrap();
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -521,7 +644,11 @@ fn metrics_count_executions_plugin_calls_commit_groups_and_stream_clients() {
 fn harmonia_toml_sets_the_defaults_and_flags_override_it() {
     let cwd = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(repo().join("plugins"), cwd.path().join("plugins")).unwrap();
-    std::fs::write(cwd.path().join("harmonia.toml"), "listen = \"127.0.0.1:0\"\ndata = \"from-file\"\nworkflows = \"flows\"\nsync = \"none\"\n").unwrap();
+    std::fs::write(
+        cwd.path().join("harmonia.toml"),
+        "listen = \"127.0.0.1:0\"\ndata = \"from-file\"\nworkflows = \"flows\"\nsync = \"none\"\n",
+    )
+    .unwrap();
     let serve = |extra: &[&str]| {
         let mut child = crate::support::harmonia_command()
             .current_dir(cwd.path())
@@ -576,7 +703,13 @@ fn a_checkpoint_taken_over_http_is_listed_and_an_execution_rolls_back_to_it() {
     let (data, workflows) = greeter_dirs();
     let server = Server::start_with(data.path(), workflows.path());
     let http = reqwest::blocking::Client::new();
-    let started: Value = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 600}})).send().unwrap().json().unwrap();
+    let started: Value = http
+        .post(server.url("/api/v1/workflows/greeter/executions"))
+        .json(&json!({"input": {"ms": 600}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let id = started["id"].as_str().unwrap().to_string();
     let url = |tail: &str| server.url(&format!("/api/v1/executions/{id}{tail}"));
     let finished = || until_not_running(&http, &server, &id);
@@ -587,7 +720,12 @@ fn a_checkpoint_taken_over_http_is_listed_and_an_execution_rolls_back_to_it() {
     let seq = taken.json::<Value>().unwrap()["seq"].as_u64().unwrap();
     assert_eq!(finished()["output"], "hello");
     let listed: Value = http.get(url("/checkpoints")).send().unwrap().json().unwrap();
-    let ours = listed["checkpoints"].as_array().unwrap().iter().find(|c| c["seq"] == seq).unwrap_or_else(|| panic!("{listed}"));
+    let ours = listed["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["seq"] == seq)
+        .unwrap_or_else(|| panic!("{listed}"));
     assert_eq!(ours["label"], "before hello", "{listed}");
 
     let missing = http.post(url("/restore")).json(&json!({"checkpoint": 999_999})).send().unwrap();
@@ -615,7 +753,13 @@ fn a_failed_execution_is_retried_from_its_failed_task() {
     let flaky = "name: flaky\nversion: \"1\"\ntasks:\n  first: { component: core, action: echo, input: { n: 1 } }\n  shaky: { component: core, action: fail, input: { kind: fatal, times: 1, message: not yet }, depends_on: [first] }\n  last: { component: core, action: echo, input: { done: true }, depends_on: [shaky] }\noutput: \"${tasks.last.output.done}\"\n";
     assert_eq!(post_workflow(&server, "application/yaml", flaky).0, 201);
     let http = reqwest::blocking::Client::new();
-    let failed: Value = http.post(server.url("/api/v1/workflows/flaky/executions?wait=20s")).json(&json!({})).send().unwrap().json().unwrap();
+    let failed: Value = http
+        .post(server.url("/api/v1/workflows/flaky/executions?wait=20s"))
+        .json(&json!({}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(failed["status"], "failed", "{failed}");
     let id = failed["id"].as_str().unwrap();
     let running = http.post(server.url(&format!("/api/v1/executions/{id}/retry"))).send().unwrap();
@@ -644,14 +788,17 @@ fn the_websocket_subscribes_to_events_and_starts_and_controls_executions() {
     post_workflow(&server, "application/yaml", GREETER_V1);
     let url = server.url("/api/v1/ws").replace("http://", "ws://");
     let (mut socket, _) = tungstenite::connect(url).unwrap();
-    let send = |socket: &mut tungstenite::WebSocket<_>, value: Value| socket.send(Message::Text(value.to_string().into())).unwrap();
-    let next = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>| -> Value {
-        loop {
-            if let Message::Text(text) = socket.read().unwrap() {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
+    let send = |socket: &mut tungstenite::WebSocket<_>, value: Value| {
+        socket.send(Message::Text(value.to_string().into())).unwrap()
     };
+    let next =
+        |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>| -> Value {
+            loop {
+                if let Message::Text(text) = socket.read().unwrap() {
+                    return serde_json::from_str(&text).unwrap();
+                }
+            }
+        };
     send(&mut socket, json!({"op": "subscribe", "id": "s1", "workflow": "greeter", "type": "task_*,completed"}));
     assert_eq!(next(&mut socket), json!({"op": "subscribed", "id": "s1"}));
     send(&mut socket, json!({"op": "start", "workflow": "greeter", "input": {"ms": 10}, "ref": 7}));
@@ -685,7 +832,10 @@ fn the_websocket_subscribes_to_events_and_starts_and_controls_executions() {
     assert_eq!(next(&mut socket)["op"], "ok");
     send(&mut socket, json!({"op": "pause", "execution": "nosuch", "ref": "x"}));
     let refused = next(&mut socket);
-    assert_eq!((refused["op"].as_str(), refused["ref"].as_str(), refused["error"]["code"].as_str()), (Some("error"), Some("x"), Some("not_running")));
+    assert_eq!(
+        (refused["op"].as_str(), refused["ref"].as_str(), refused["error"]["code"].as_str()),
+        (Some("error"), Some("x"), Some("not_running"))
+    );
     send(&mut socket, json!({"op": "dance"}));
     assert_eq!(next(&mut socket)["error"]["code"], "bad_request");
     std::thread::sleep(Duration::from_millis(200));
@@ -711,7 +861,11 @@ fn after_sigterm_a_restart_continues_every_execution() {
     let server = Server::start_with(data.path(), workflows.path());
     let http = reqwest::blocking::Client::new();
     let start = |server: &Server| {
-        let response = http.post(server.url("/api/v1/workflows/greeter/executions")).json(&json!({"input": {"ms": 1500}})).send().unwrap();
+        let response = http
+            .post(server.url("/api/v1/workflows/greeter/executions"))
+            .json(&json!({"input": {"ms": 1500}}))
+            .send()
+            .unwrap();
         assert_eq!(response.status(), 201);
         response.json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
     };
@@ -722,12 +876,14 @@ fn after_sigterm_a_restart_continues_every_execution() {
     assert!(status.success() && took < Duration::from_secs(10), "{status:?} after {took:?}");
 
     let server = Server::start_with(data.path(), workflows.path());
-    let get = |id: &str| http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json::<Value>().unwrap();
+    let get =
+        |id: &str| http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap().json::<Value>().unwrap();
     let finished = |id: &str| until_not_running(&http, &server, id);
     for id in &running {
         let exec = finished(id);
         assert_eq!((exec["status"].as_str(), exec["output"].as_str()), (Some("completed"), Some("hello")), "{exec}");
-        let history: Value = http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
+        let history: Value =
+            http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
         assert!(history["events"].as_array().unwrap().iter().any(|e| e["type"] == "recovered"), "{history}");
     }
     assert_eq!(get(&paused)["status"], "paused", "a paused execution stays paused across the restart");
@@ -766,11 +922,20 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
     }
     let mut ids = std::collections::HashSet::new();
     for (method, path, op) in &ops {
-        assert!(ids.insert(op["operationId"].as_str().unwrap().to_string()), "operationId of {method} {path} is not unique");
-        assert!(["none", "viewer", "operator", "admin"].contains(&op["x-required-role"].as_str().unwrap()), "{method} {path}: {op}");
+        assert!(
+            ids.insert(op["operationId"].as_str().unwrap().to_string()),
+            "operationId of {method} {path} is not unique"
+        );
+        assert!(
+            ["none", "viewer", "operator", "admin"].contains(&op["x-required-role"].as_str().unwrap()),
+            "{method} {path}: {op}"
+        );
         let params = op["parameters"].as_array().unwrap();
         for name in path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
-            assert!(params.iter().any(|p| p["name"] == name && p["in"] == "path"), "{method} {path} does not document {{{name}}}");
+            assert!(
+                params.iter().any(|p| p["name"] == name && p["in"] == "path"),
+                "{method} {path} does not document {{{name}}}"
+            );
         }
     }
     // Every path answers exactly the methods documented for it: a documented one is handled
@@ -792,7 +957,8 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
                 let allow = response.headers()["allow"].to_str().unwrap().to_string();
                 let mut allowed: Vec<&str> = allow.split(',').map(str::trim).filter(|m| *m != "HEAD").collect();
                 allowed.sort_unstable();
-                let mut expected: Vec<&str> = ops.iter().filter(|(_, p, _)| p == path).map(|(m, _, _)| m.as_str()).collect();
+                let mut expected: Vec<&str> =
+                    ops.iter().filter(|(_, p, _)| p == path).map(|(m, _, _)| m.as_str()).collect();
                 expected.sort_unstable();
                 assert_eq!(allowed, expected, "Allow of {path}");
                 let body: Value = response.json().unwrap();
@@ -817,8 +983,18 @@ fn every_refusal_is_the_json_error() {
         ("DELETE ?force=null", http.delete(server.url("/api/v1/workflows/document_processing?force=null"))),
         ("a list's limit=0", http.get(server.url("/api/v1/executions?limit=0"))),
         ("an audit limit=5000", http.get(server.url("/api/v1/audit?limit=5000"))),
-        ("a start body that is not an object", http.post(server.url("/api/v1/workflows/document_processing/executions")).header("content-type", "application/json").body("[1]")),
-        ("a start body as text/plain", http.post(server.url("/api/v1/workflows/document_processing/executions")).header("content-type", "text/plain").body("{}")),
+        (
+            "a start body that is not an object",
+            http.post(server.url("/api/v1/workflows/document_processing/executions"))
+                .header("content-type", "application/json")
+                .body("[1]"),
+        ),
+        (
+            "a start body as text/plain",
+            http.post(server.url("/api/v1/workflows/document_processing/executions"))
+                .header("content-type", "text/plain")
+                .body("{}"),
+        ),
     ];
     for (what, request) in refusals {
         let response = request.send().unwrap();
@@ -827,7 +1003,10 @@ fn every_refusal_is_the_json_error() {
         let body: Value = response.json().unwrap_or(Value::Null);
         assert!(status.is_client_error(), "{what}: {status}");
         assert!(kind.starts_with("application/json"), "{what}: {status} answered as {kind:?}");
-        assert!(body["error"]["code"].is_string() && !body["error"]["message"].as_str().unwrap_or_default().is_empty(), "{what}: {body}");
+        assert!(
+            body["error"]["code"].is_string() && !body["error"]["message"].as_str().unwrap_or_default().is_empty(),
+            "{what}: {body}"
+        );
     }
 }
 
@@ -841,7 +1020,12 @@ fn requests_are_taken_and_answered_as_the_openapi_document_says() {
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let doc: Value = http.get(server.url("/api/v1/openapi.json")).send().unwrap().json().unwrap();
     let statuses = |method: &str, path: &str| -> Vec<String> {
-        doc["paths"][path][method]["responses"].as_object().unwrap_or_else(|| panic!("{method} {path}")).keys().cloned().collect()
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"))
+            .keys()
+            .cloned()
+            .collect()
     };
     let answer = |response: reqwest::blocking::Response| -> (u16, Value) {
         let status = response.status().as_u16();
@@ -849,7 +1033,10 @@ fn requests_are_taken_and_answered_as_the_openapi_document_says() {
     };
     let start = "/api/v1/workflows/sentence_sentiments/executions";
     for status in ["200", "201", "202", "400", "404"] {
-        assert!(statuses("post", "/api/v1/workflows/{name}/executions").contains(&status.to_string()), "start does not document {status}");
+        assert!(
+            statuses("post", "/api/v1/workflows/{name}/executions").contains(&status.to_string()),
+            "start does not document {status}"
+        );
     }
 
     // The body is optional: no body starts the workflow with its defaults.
@@ -857,7 +1044,12 @@ fn requests_are_taken_and_answered_as_the_openapi_document_says() {
     assert_eq!(status, 201, "{started}");
     let id = started["id"].as_str().unwrap().to_string();
     // A wait longer than u64 milliseconds is the 10-minute cap (it overflowed); 200 once finished.
-    let (status, finished) = answer(http.post(server.url(&format!("{start}?wait=99999999999999999999999m"))).json(&json!({ "version": null, "input": null })).send().unwrap());
+    let (status, finished) = answer(
+        http.post(server.url(&format!("{start}?wait=99999999999999999999999m")))
+            .json(&json!({ "version": null, "input": null }))
+            .send()
+            .unwrap(),
+    );
     assert_eq!(status, 200, "{finished}");
     assert_eq!(finished["status"], "completed", "{finished}");
     for wait in ["", "5x", "+5", "1.5s"] {
@@ -867,25 +1059,35 @@ fn requests_are_taken_and_answered_as_the_openapi_document_says() {
 
     // Optional bodies that are not objects: a 400 JSON error, like every other body (422).
     for path in [format!("/api/v1/executions/{id}/checkpoints"), format!("/api/v1/executions/{id}/tasks/split/skip")] {
-        let (status, body) = answer(http.post(server.url(&path)).header("content-type", "application/json").body("[null]").send().unwrap());
+        let (status, body) = answer(
+            http.post(server.url(&path)).header("content-type", "application/json").body("[null]").send().unwrap(),
+        );
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{path}: {body}");
     }
     // `7.0` is an integer to JSON Schema: taken (this execution has no such checkpoint).
-    let (status, body) = answer(http.post(server.url(&format!("/api/v1/executions/{id}/restore"))).json(&json!({ "checkpoint": 7.0 })).send().unwrap());
+    let (status, body) = answer(
+        http.post(server.url(&format!("/api/v1/executions/{id}/restore")))
+            .json(&json!({ "checkpoint": 7.0 }))
+            .send()
+            .unwrap(),
+    );
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_checkpoint")), "{body}");
     // Not a whole number; an array of the fields (serde's derive took it for the object).
     for body in [json!({ "checkpoint": 7.5 }), json!([7])] {
-        let (status, refused) = answer(http.post(server.url(&format!("/api/v1/executions/{id}/restore"))).json(&body).send().unwrap());
+        let (status, refused) =
+            answer(http.post(server.url(&format!("/api/v1/executions/{id}/restore"))).json(&body).send().unwrap());
         assert_eq!((status, refused["error"]["code"].as_str()), (400, Some("bad_request")), "{body}: {refused}");
     }
 
     // The page after the last possible event is empty (it overflowed).
-    let (status, page) = answer(http.get(server.url(&format!("/api/v1/executions/{id}/history?after={}", u64::MAX))).send().unwrap());
+    let (status, page) =
+        answer(http.get(server.url(&format!("/api/v1/executions/{id}/history?after={}", u64::MAX))).send().unwrap());
     assert_eq!(status, 200, "{page}");
     assert_eq!((page["events"].clone(), page["next"].clone()), (json!([]), Value::Null));
 
     // An id with a NUL byte names no execution: 404, not the store's 503.
-    for path in ["/api/v1/executions/a%00b", "/api/v1/executions/a%00b/history", "/api/v1/executions/a%00b/checkpoints"] {
+    for path in ["/api/v1/executions/a%00b", "/api/v1/executions/a%00b/history", "/api/v1/executions/a%00b/checkpoints"]
+    {
         let (status, body) = answer(http.get(server.url(path)).send().unwrap());
         assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_execution")), "{path}: {body}");
     }

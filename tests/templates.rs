@@ -27,7 +27,11 @@ output: "${tasks.say.output.text}"
 "#;
 
 fn put(http: &Client, server: &Server, name: &str, text: &str) -> Response {
-    http.put(server.url(&format!("/api/v1/templates/{name}"))).header("content-type", "application/yaml").body(text.to_string()).send().unwrap()
+    http.put(server.url(&format!("/api/v1/templates/{name}")))
+        .header("content-type", "application/yaml")
+        .body(text.to_string())
+        .send()
+        .unwrap()
 }
 
 fn instantiate(http: &Client, server: &Server, name: &str, body: Value) -> Response {
@@ -61,7 +65,10 @@ fn a_template_is_stored_read_instantiated_into_a_workflow_that_runs_and_deleted(
     let http = Client::new();
 
     let stored = expect(put(&http, &server, "greet", GREET), 201, None);
-    assert_eq!((stored["name"].clone(), stored["created"].clone(), stored["changed"].clone()), (json!("greet"), json!(true), json!(true)));
+    assert_eq!(
+        (stored["name"].clone(), stored["created"].clone(), stored["changed"].clone()),
+        (json!("greet"), json!(true), json!(true))
+    );
     let again = expect(put(&http, &server, "greet", GREET), 200, None);
     assert_eq!((again["created"].clone(), again["changed"].clone()), (json!(false), json!(false)), "{again}");
     assert_eq!(again["updated_at"], stored["updated_at"], "an identical PUT changes nothing");
@@ -81,13 +88,24 @@ fn a_template_is_stored_read_instantiated_into_a_workflow_that_runs_and_deleted(
     assert_eq!((one["text"].as_str(), &one["parameters"]), (Some(GREET), params));
 
     // A dry run shows the workflow and stores nothing.
-    let dry = expect(instantiate(&http, &server, "greet", json!({ "params": { "name": "hi" }, "dry_run": true })), 200, None);
-    assert_eq!((dry["name"].as_str(), dry["version"].as_str(), dry["dry_run"].as_bool()), (Some("hi"), Some("1"), Some(true)));
+    let dry =
+        expect(instantiate(&http, &server, "greet", json!({ "params": { "name": "hi" }, "dry_run": true })), 200, None);
+    assert_eq!(
+        (dry["name"].as_str(), dry["version"].as_str(), dry["dry_run"].as_bool()),
+        (Some("hi"), Some("1"), Some(true))
+    );
     let text = dry["workflow"].as_str().unwrap();
-    assert!(text.contains("name: hi") && text.contains("hello, ${input.who}") && !text.contains("parameters"), "{text}");
+    assert!(
+        text.contains("name: hi") && text.contains("hello, ${input.who}") && !text.contains("parameters"),
+        "{text}"
+    );
     expect(get(&http, &server, "/api/v1/workflows/hi"), 404, Some("unknown_workflow"));
 
-    let made = expect(instantiate(&http, &server, "greet", json!({ "params": { "name": "hi", "greeting": "bonjour" } })), 201, None);
+    let made = expect(
+        instantiate(&http, &server, "greet", json!({ "params": { "name": "hi", "greeting": "bonjour" } })),
+        201,
+        None,
+    );
     assert_eq!(made, json!({ "name": "hi", "version": "1", "created": true }));
     let workflows = expect(get(&http, &server, "/api/v1/workflows"), 200, None);
     assert_eq!(names(&workflows, "workflows"), ["hi"]);
@@ -97,7 +115,11 @@ fn a_template_is_stored_read_instantiated_into_a_workflow_that_runs_and_deleted(
     // The same workflow again is no change; other content under that version is refused.
     let same = json!({ "params": { "name": "hi", "greeting": "bonjour" } });
     assert_eq!(expect(instantiate(&http, &server, "greet", same), 200, None)["created"], false);
-    expect(instantiate(&http, &server, "greet", json!({ "params": { "name": "hi", "greeting": "hey" } })), 409, Some("version_exists"));
+    expect(
+        instantiate(&http, &server, "greet", json!({ "params": { "name": "hi", "greeting": "hey" } })),
+        409,
+        Some("version_exists"),
+    );
     let v2 = json!({ "params": { "name": "hi", "greeting": "hey", "version": "2" } });
     expect(instantiate(&http, &server, "greet", v2), 201, None);
     assert_eq!(run(&http, &server, "hi", json!({}))["output"], "hey, world", "the latest version runs");
@@ -109,7 +131,10 @@ fn a_template_is_stored_read_instantiated_into_a_workflow_that_runs_and_deleted(
     assert_eq!(run(&http, &server, "loud", json!({ "who": "Bo" }))["output"], "hello, Bo!");
 
     // Deleting the template leaves the workflows it made.
-    assert_eq!(expect(http.delete(server.url("/api/v1/templates/greet")).send().unwrap(), 200, None), json!({ "name": "greet", "deleted": true }));
+    assert_eq!(
+        expect(http.delete(server.url("/api/v1/templates/greet")).send().unwrap(), 200, None),
+        json!({ "name": "greet", "deleted": true })
+    );
     expect(get(&http, &server, "/api/v1/templates/greet"), 404, Some("unknown_template"));
     expect(http.delete(server.url("/api/v1/templates/greet")).send().unwrap(), 404, Some("unknown_template"));
     assert!(names(&expect(get(&http, &server, "/api/v1/templates"), 200, None), "templates").is_empty());
@@ -135,7 +160,12 @@ fn json_parameter_values_reach_the_workflow_with_their_types() {
     "none": "${params.none}", "sum": "${params.count + 1}"
   }
 }"#;
-    let stored = http.put(server.url("/api/v1/templates/typed")).header("content-type", "application/json").body(template).send().unwrap();
+    let stored = http
+        .put(server.url("/api/v1/templates/typed"))
+        .header("content-type", "application/json")
+        .body(template)
+        .send()
+        .unwrap();
     expect(stored, 201, None);
     let params = json!({
         "count": 3, "ratio": 0.5, "on": true, "tags": ["a", "b"], "options": { "k": [1, { "x": null }] },
@@ -160,17 +190,31 @@ fn bad_templates_and_bad_parameters_are_400s_that_store_nothing() {
     assert!(first["line"].as_u64().unwrap() >= 4 && first["column"].as_u64().unwrap() > 0, "{err}");
     let bad_param = "parameters:\n  name: { type: strng }\nname: ${params.name}\nversion: 1\ntasks: {}\n";
     let err = expect(put(&http, &server, "broken", bad_param), 400, Some("invalid_template"));
-    assert_eq!((err["error"]["details"][0]["line"].as_u64(), err["error"]["details"][0]["column"].as_u64()), (Some(2), Some(17)), "{err}");
+    assert_eq!(
+        (err["error"]["details"][0]["line"].as_u64(), err["error"]["details"][0]["column"].as_u64()),
+        (Some(2), Some(17)),
+        "{err}"
+    );
     let undeclared = "parameters:\n  name: string\nname: ${params.nam}\nversion: 1\ntasks: {}\n";
     let err = expect(put(&http, &server, "broken", undeclared), 400, Some("invalid_template"));
-    assert_eq!(err["error"]["details"][0], json!({ "line": 3, "column": 7, "message": "unknown parameter `nam` in `${params.nam}`", "hint": "did you mean `name`?" }));
+    assert_eq!(
+        err["error"]["details"][0],
+        json!({ "line": 3, "column": 7, "message": "unknown parameter `nam` in `${params.nam}`", "hint": "did you mean `name`?" })
+    );
     let plain = "name: w\nversion: 1\ntasks: {}\n";
     let err = expect(put(&http, &server, "broken", plain), 400, Some("invalid_template"));
     assert!(err["error"]["message"].as_str().unwrap().contains("a template needs `parameters:`"), "{err}");
     expect(put(&http, &server, "bad name", GREET), 400, Some("invalid_name"));
-    expect(http.put(server.url("/api/v1/templates/t")).header("content-type", "text/html").body(GREET).send().unwrap(), 415, Some("unsupported_media_type"));
+    expect(
+        http.put(server.url("/api/v1/templates/t")).header("content-type", "text/html").body(GREET).send().unwrap(),
+        415,
+        Some("unsupported_media_type"),
+    );
     expect(put(&http, &server, "t", "  \n"), 400, Some("empty_body"));
-    assert!(names(&expect(get(&http, &server, "/api/v1/templates"), 200, None), "templates").is_empty(), "nothing stored");
+    assert!(
+        names(&expect(get(&http, &server, "/api/v1/templates"), 200, None), "templates").is_empty(),
+        "nothing stored"
+    );
 
     expect(put(&http, &server, "greet", GREET), 201, None);
     let cases = [
@@ -182,14 +226,26 @@ fn bad_templates_and_bad_parameters_are_400s_that_store_nothing() {
         let err = expect(instantiate(&http, &server, "greet", body.clone()), 400, Some("invalid_params"));
         assert!(err["error"]["message"].as_str().unwrap().contains(message), "{body}: {err}");
     }
-    let err = expect(instantiate(&http, &server, "greet", json!({ "params": { "name": "not a name" } })), 400, Some("invalid_workflow"));
+    let err = expect(
+        instantiate(&http, &server, "greet", json!({ "params": { "name": "not a name" } })),
+        400,
+        Some("invalid_workflow"),
+    );
     assert!(err["error"]["message"].as_str().unwrap().starts_with("in the rendered workflow: "), "{err}");
-    let err = expect(instantiate(&http, &server, "greet", json!({ "params": { "name": "x" }, "dryrun": true })), 400, Some("bad_request"));
+    let err = expect(
+        instantiate(&http, &server, "greet", json!({ "params": { "name": "x" }, "dryrun": true })),
+        400,
+        Some("bad_request"),
+    );
     assert!(err["error"]["message"].as_str().unwrap().contains("dryrun"), "{err}");
     let ghost = GREET.replace("component: core", "component: ghost");
     expect(put(&http, &server, "ghostly", &ghost), 201, None);
     expect(instantiate(&http, &server, "ghostly", json!({ "params": { "name": "g" } })), 400, Some("unknown_plugin"));
-    expect(instantiate(&http, &server, "ghostly", json!({ "params": { "name": "g" }, "dry_run": true })), 400, Some("unknown_plugin"));
+    expect(
+        instantiate(&http, &server, "ghostly", json!({ "params": { "name": "g" }, "dry_run": true })),
+        400,
+        Some("unknown_plugin"),
+    );
     expect(instantiate(&http, &server, "nope", json!({ "params": {} })), 404, Some("unknown_template"));
     let workflows = expect(get(&http, &server, "/api/v1/workflows"), 200, None);
     assert!(names(&workflows, "workflows").is_empty(), "no workflow stored: {workflows}");
@@ -234,8 +290,10 @@ fn only_admins_change_templates_and_each_change_is_in_the_audit_log() {
     let server = Server::launch(Launch::new(data.path(), workflows.path()));
     let http = Client::new();
     let as_ = |request: RequestBuilder, token: &str| with(request, Some(token)).send().unwrap();
-    let put_req = || http.put(server.url("/api/v1/templates/greet")).header("content-type", "application/yaml").body(GREET);
-    let make_req = || http.post(server.url("/api/v1/templates/greet/instantiate")).json(&json!({ "params": { "name": "hi" } }));
+    let put_req =
+        || http.put(server.url("/api/v1/templates/greet")).header("content-type", "application/yaml").body(GREET);
+    let make_req =
+        || http.post(server.url("/api/v1/templates/greet/instantiate")).json(&json!({ "params": { "name": "hi" } }));
 
     expect(put_req().send().unwrap(), 401, None);
     expect(as_(put_req(), &viewer), 403, Some("forbidden"));
@@ -299,17 +357,51 @@ fn the_cli_applies_lists_and_instantiates_templates_and_still_renders_offline() 
     let url = server.base();
 
     assert_eq!(stdout(&cli(&["template", "apply", file, "--server", url])), format!("{file}: template greet stored\n"));
-    assert_eq!(stdout(&cli(&["template", "apply", file, "--name", "other", "--server", url])), format!("{file}: template other stored\n"));
-    assert_eq!(stdout(&cli(&["template", "apply", file, "--server", url])), format!("{file}: template greet unchanged\n"));
+    assert_eq!(
+        stdout(&cli(&["template", "apply", file, "--name", "other", "--server", url])),
+        format!("{file}: template other stored\n")
+    );
+    assert_eq!(
+        stdout(&cli(&["template", "apply", file, "--server", url])),
+        format!("{file}: template greet unchanged\n")
+    );
     let list = stdout(&cli(&["template", "list", "--server", url]));
-    assert_eq!(list, "greet\tname: string, greeting?: string, version?: integer\nother\tname: string, greeting?: string, version?: integer\n");
+    assert_eq!(
+        list,
+        "greet\tname: string, greeting?: string, version?: integer\nother\tname: string, greeting?: string, version?: integer\n"
+    );
 
     // `--param` values are read as their declared types: 7 stays text for a string.
-    let dry = stdout(&cli(&["template", "instantiate", "greet", "-p", "name=w7", "-p", "greeting=7", "-p", "version=3", "--dry-run", "--server", url]));
+    let dry = stdout(&cli(&[
+        "template",
+        "instantiate",
+        "greet",
+        "-p",
+        "name=w7",
+        "-p",
+        "greeting=7",
+        "-p",
+        "version=3",
+        "--dry-run",
+        "--server",
+        url,
+    ]));
     assert!(dry.contains("name: w7") && dry.contains("version: 3") && dry.contains("7, ${input.who}"), "{dry}");
     let http = Client::new();
     expect(get(&http, &server, "/api/v1/workflows/w7"), 404, Some("unknown_workflow"));
-    let made = stdout(&cli(&["template", "instantiate", "greet", "-p", "name=w7", "-p", "greeting=7", "-p", "version=3", "--server", url]));
+    let made = stdout(&cli(&[
+        "template",
+        "instantiate",
+        "greet",
+        "-p",
+        "name=w7",
+        "-p",
+        "greeting=7",
+        "-p",
+        "version=3",
+        "--server",
+        url,
+    ]));
     assert_eq!(made, "w7@3 stored\n");
     assert_eq!(run(&http, &server, "w7", json!({}))["output"], "7, world");
     let refused = cli(&["template", "instantiate", "greet", "-p", "version=3", "--server", url]);

@@ -82,7 +82,8 @@ fn port(server: &Server) -> u16 {
 fn tls_connect(config: Arc<ClientConfig>, port: u16) -> std::io::Result<StreamOwned<ClientConnection, TcpStream>> {
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
     tcp.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let connection = ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).map_err(std::io::Error::other)?;
+    let connection =
+        ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).map_err(std::io::Error::other)?;
     let mut stream = StreamOwned::new(connection, tcp);
     while stream.conn.is_handshaking() {
         stream.conn.complete_io(&mut stream.sock)?;
@@ -91,7 +92,13 @@ fn tls_connect(config: Arc<ClientConfig>, port: u16) -> std::io::Result<StreamOw
 }
 
 /// An HTTP/1.1 request over TLS: the status and the body.
-fn https(config: Arc<ClientConfig>, port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<(u16, String)> {
+fn https(
+    config: Arc<ClientConfig>,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, String)> {
     let mut stream = tls_connect(config, port)?;
     let body = body.map(Value::to_string).unwrap_or_default();
     let head = format!(
@@ -169,7 +176,8 @@ fn over_https_a_trusting_client_gets_health_runs_a_workflow_and_follows_events()
     assert!(seen.starts_with("HTTP/1.1 200") && seen.contains("text/event-stream"), "{seen}");
 
     let input = json!({"input": {"text": "hello over TLS"}});
-    let (status, body) = https(trusting.clone(), port, "POST", "/api/v1/workflows/say/executions?wait=10s", Some(&input)).unwrap();
+    let (status, body) =
+        https(trusting.clone(), port, "POST", "/api/v1/workflows/say/executions?wait=10s", Some(&input)).unwrap();
     let done = json(&body);
     assert_eq!(status, 200, "{body}");
     assert_eq!((&done["status"], &done["output"]), (&json!("completed"), &json!("hello over TLS")), "{done}");
@@ -286,7 +294,8 @@ fn bad_certificate_or_key_files_stop_serve_before_it_listens() {
     ];
     for (tls_cert, tls_key, named, what) in cases {
         let data = tempfile::tempdir().unwrap();
-        let mut command = harmonia(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", tls_cert.to_str().unwrap()], data.path());
+        let mut command =
+            harmonia(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", tls_cert.to_str().unwrap()], data.path());
         let out = finish(command.arg("--tls-key").arg(tls_key));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{tls_cert:?} {tls_key:?}: {stderr}");
@@ -299,7 +308,8 @@ fn bad_certificate_or_key_files_stop_serve_before_it_listens() {
 fn a_certificate_without_a_key_or_a_key_without_a_certificate_is_refused() {
     let cert = Certificate::new();
     let data = tempfile::tempdir().unwrap();
-    let mut command = harmonia(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.cert().to_str().unwrap()], data.path());
+    let mut command =
+        harmonia(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.cert().to_str().unwrap()], data.path());
     let out = finish(command.env_remove("HARMONIA_TLS_KEY"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && out.stdout.is_empty(), "{stderr}");
@@ -340,7 +350,8 @@ fn harmonia_toml_turns_tls_on_and_sigterm_stops_the_server_with_a_stream_open() 
     let cert = Certificate::new();
     let (data, flows) = (tempfile::tempdir().unwrap(), workflows());
     let config = data.path().join("harmonia.toml");
-    let text = format!("tls_cert = {:?}\ntls_key = {:?}\n", cert.cert().to_str().unwrap(), cert.key().to_str().unwrap());
+    let text =
+        format!("tls_cert = {:?}\ntls_key = {:?}\n", cert.cert().to_str().unwrap(), cert.key().to_str().unwrap());
     std::fs::write(&config, text).unwrap();
     let args = ["--config", config.to_str().unwrap()];
     let server = Server::launch(Launch { args: &args, ..Launch::new(data.path(), flows.path()) });

@@ -26,13 +26,19 @@ fn run_ok(args: &[&str]) -> Value {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     let out = harmonia(&all);
-    assert!(out.status.success(), "harmonia {all:?} failed:\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "harmonia {all:?} failed:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out.stdout)))
 }
 
 #[test]
 fn document_processing_prints_text_and_sentiment() {
-    let out = run_ok(&["workflows/document_processing.yaml", "--input", "document_path=workflows/examples-data/review.txt"]);
+    let out =
+        run_ok(&["workflows/document_processing.yaml", "--input", "document_path=workflows/examples-data/review.txt"]);
     assert_eq!(out["sentiment"], "positive");
     assert!(out["text"].as_str().unwrap().starts_with("I love this product."), "{out}");
     // An absolute path works the same.
@@ -67,7 +73,8 @@ fn joins_and_or_xor() {
 
 #[test]
 fn switch_routes_by_a_task_output() {
-    for (input, action) in [("I love it", "publish"), ("I hate it, terrible", "escalate"), ("It is a chair", "archive")] {
+    for (input, action) in [("I love it", "publish"), ("I hate it, terrible", "escalate"), ("It is a chair", "archive")]
+    {
         let out = run_ok(&["workflows/switch.yaml", "--input", &format!("text={input}")]);
         assert_eq!(out["action"], action, "{input}: {out}");
     }
@@ -173,7 +180,15 @@ fn unknown_plugin_is_rejected_before_running() {
 
 #[test]
 fn template_renders_to_a_runnable_workflow() {
-    let out = harmonia(&["template", "render", "workflows/templates/sentiment_check.yaml", "--param", "name=review_check", "--param", "threshold=0.5"]);
+    let out = harmonia(&[
+        "template",
+        "render",
+        "workflows/templates/sentiment_check.yaml",
+        "--param",
+        "name=review_check",
+        "--param",
+        "threshold=0.5",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let yaml = text(&out.stdout);
     assert!(yaml.contains("review_check") && !yaml.contains("params."), "{yaml}");
@@ -183,10 +198,14 @@ fn template_renders_to_a_runnable_workflow() {
     let out = run_ok(&[file.to_str().unwrap(), "--input", "text=I love it, it is wonderful"]);
     assert_eq!(out, json!({"sentiment": "positive", "positive": true}));
 
-    let out = harmonia(&["template", "render", "workflows/templates/sentiment_check.yaml", "--param", "threshold=high"]);
+    let out =
+        harmonia(&["template", "render", "workflows/templates/sentiment_check.yaml", "--param", "threshold=high"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("name") && stderr.contains("threshold"), "missing name and bad threshold both reported: {stderr}");
+    assert!(
+        stderr.contains("name") && stderr.contains("threshold"),
+        "missing name and bad threshold both reported: {stderr}"
+    );
 }
 
 #[test]
@@ -209,7 +228,9 @@ fn polyglot_passes_data_through_rust_python_c_and_javascript() {
     // JavaScript (report) renders what the others produced...
     let markdown = out["markdown"].as_str().unwrap();
     assert!(markdown.starts_with(&format!("# Report on {document}\n")), "{markdown}");
-    for part in ["## Statistics", "## Keywords", "## Sentiment", "**sentiment:** negative", out["sha256"].as_str().unwrap()] {
+    for part in
+        ["## Statistics", "## Keywords", "## Sentiment", "**sentiment:** negative", out["sha256"].as_str().unwrap()]
+    {
         assert!(markdown.contains(part), "{part:?} missing from {markdown}");
     }
     assert!(out["html"].as_str().unwrap().contains("<h2>Fingerprint</h2>"), "{out}");
@@ -270,7 +291,8 @@ fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
     assert!(listed.len() > ids.len(), "the sub-workflow's children are stored too: {listed:?}");
     // The filtered listings (read through the execution indexes) are the whole listing's
     // lines of that workflow or status, in the same (id) order.
-    let rows: Vec<Vec<String>> = text(&list.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    let rows: Vec<Vec<String>> =
+        text(&list.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
     let workflow_of = |row: &Vec<String>| row[1].split('@').next().unwrap().to_string();
     let filters = [
         ("--status", "completed".to_string(), 2),
@@ -283,7 +305,8 @@ fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
             rows.iter().filter(|row| if column == 1 { workflow_of(row) == value } else { row[2] == value }).collect();
         let out = harmonia(&["exec", "list", flag, &value, "--data", data_dir]);
         assert!(out.status.success(), "exec list {flag} {value}: {}", text(&out.stderr));
-        let got: Vec<Vec<String>> = text(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+        let got: Vec<Vec<String>> =
+            text(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
         assert_eq!(got.iter().collect::<Vec<_>>(), expected, "exec list {flag} {value}");
         assert!(value == "failed" || !got.is_empty(), "exec list {flag} {value} found nothing");
     }
@@ -310,7 +333,8 @@ fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
 
     // The history reads back in order, sequence numbers without gaps.
     let out = harmonia(&["exec", "history", &ids[0], "--data", data_dir]);
-    let seqs: Vec<u64> = text(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert!(seqs.len() >= 3);
 }

@@ -96,7 +96,11 @@ impl Server {
     pub fn spawn(mut command: Command) -> Server {
         let log_dir = tempfile::tempdir().unwrap();
         let stderr = log_dir.path().join("stderr");
-        let mut child = command.stdout(Stdio::piped()).stderr(File::create(&stderr).unwrap()).spawn().expect("start harmonia serve");
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start harmonia serve");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let Some(base) = line.trim().strip_prefix("harmonia listening on ") else {
@@ -185,12 +189,21 @@ pub fn operations(doc: &Value) -> Vec<(String, String, Value)> {
 
 /// `path` with each `{param}` filled with `value`.
 pub fn fill(path: &str, value: &str) -> String {
-    path.split('/').map(|s| if s.starts_with('{') && s.ends_with('}') { value } else { s }).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(|s| if s.starts_with('{') && s.ends_with('}') { value } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A request with no body to `path` (its parameters filled with `nosuch`): what the route
 /// answers when it is asked for something that does not exist, or sent nothing.
-pub fn probe(http: &reqwest::blocking::Client, server: &Server, method: &str, path: &str, token: Option<&str>) -> Response {
+pub fn probe(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Response {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     with(http.request(method, server.url(&fill(path, "nosuch"))), token).send().unwrap()
 }

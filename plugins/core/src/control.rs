@@ -121,13 +121,8 @@ mod tests {
             ("fatal", ErrorKind::Fatal),
             ("invalid_input", ErrorKind::InvalidInput),
         ] {
-            let err =
-                testing::call::<Core>("fail", json!({ "kind": kind, "message": "m", "code": "c" }))
-                    .unwrap_err();
-            assert_eq!(
-                (err.kind(), err.message(), err.code()),
-                (expected, "m", Some("c"))
-            );
+            let err = testing::call::<Core>("fail", json!({ "kind": kind, "message": "m", "code": "c" })).unwrap_err();
+            assert_eq!((err.kind(), err.message(), err.code()), (expected, "m", Some("c")));
         }
         let err = testing::call::<Core>("fail", json!({ "kind": "weird" })).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -140,28 +135,16 @@ mod tests {
         assert!(testing::call_with::<Core>(&task("a"), input.clone()).is_err());
         assert!(testing::call_with::<Core>(&task("b"), input.clone()).is_err());
         assert!(testing::call_with::<Core>(&task("a"), input.clone()).is_err());
-        assert_eq!(
-            testing::call_with::<Core>(&task("a"), input.clone()).unwrap(),
-            json!({ "calls": 3 })
-        );
-        assert_eq!(
-            testing::call_with::<Core>(&task("a"), input.clone()).unwrap(),
-            json!({ "calls": 4 })
-        );
+        assert_eq!(testing::call_with::<Core>(&task("a"), input.clone()).unwrap(), json!({ "calls": 3 }));
+        assert_eq!(testing::call_with::<Core>(&task("a"), input.clone()).unwrap(), json!({ "calls": 4 }));
         assert!(testing::call_with::<Core>(&task("b"), input).is_err());
     }
 
     #[test]
     fn sleep_and_spin_take_their_time() {
         let start = std::time::Instant::now();
-        assert_eq!(
-            testing::call::<Core>("sleep", json!({ "ms": 20 })).unwrap(),
-            json!({ "slept_ms": 20 })
-        );
-        assert_eq!(
-            testing::call::<Core>("spin", json!({ "ms": 20 })).unwrap(),
-            json!({ "spun_ms": 20 })
-        );
+        assert_eq!(testing::call::<Core>("sleep", json!({ "ms": 20 })).unwrap(), json!({ "slept_ms": 20 }));
+        assert_eq!(testing::call::<Core>("spin", json!({ "ms": 20 })).unwrap(), json!({ "spun_ms": 20 }));
         assert!(start.elapsed() >= std::time::Duration::from_millis(40));
     }
 }

@@ -153,7 +153,8 @@ pub fn journal(ctx: &Context, input: JournalInput) -> Result<Value, TaskError> {
         // One write per line, so that concurrent runs never interleave inside a line.
         file.write_all(format!("{line}\n").as_bytes())
     };
-    append().map_err(|e| TaskError::fatal(format_args!("cannot append to `{}`: {e}", input.path)).with_code("io-error"))?;
+    append()
+        .map_err(|e| TaskError::fatal(format_args!("cannot append to `{}`: {e}", input.path)).with_code("io-error"))?;
     Ok(json!({ "value": input.value }))
 }
 
@@ -182,49 +183,33 @@ mod tests {
     #[test]
     fn log_reports_progress_and_events() {
         let input = json!({ "level": "warn", "message": "hi", "progress": [50, "half"], "event": { "type": "t", "data": [1] } });
-        assert_eq!(
-            testing::call::<Core>("log", input).unwrap(),
-            json!({ "ok": true })
-        );
+        assert_eq!(testing::call::<Core>("log", input).unwrap(), json!({ "ok": true }));
         assert_eq!(testing::logs(), vec![(Level::Warn, "hi".to_owned())]);
         assert_eq!(testing::progress(), vec![(50, "half".to_owned())]);
         assert_eq!(testing::events(), vec![("t".to_owned(), json!([1]))]);
         testing::call::<Core>("log", json!({ "message": "default level" })).unwrap();
         assert_eq!(testing::logs()[1].0, Level::Info);
-        let err =
-            testing::call::<Core>("log", json!({ "level": "loud", "message": "x" })).unwrap_err();
+        let err = testing::call::<Core>("log", json!({ "level": "loud", "message": "x" })).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]
     fn kv_round_trip() {
-        assert_eq!(
-            testing::call::<Core>("kv_get", json!({ "key": "k" })).unwrap(),
-            json!({ "value": null })
-        );
+        assert_eq!(testing::call::<Core>("kv_get", json!({ "key": "k" })).unwrap(), json!({ "value": null }));
         testing::call::<Core>("kv_set", json!({ "key": "k", "value": { "n": [1, "x"] } })).unwrap();
         assert_eq!(
             testing::call::<Core>("kv_get", json!({ "key": "k" })).unwrap(),
             json!({ "value": { "n": [1, "x"] } })
         );
         testing::call::<Core>("kv_delete", json!({ "key": "k" })).unwrap();
-        assert_eq!(
-            testing::call::<Core>("kv_get", json!({ "key": "k" })).unwrap(),
-            json!({ "value": null })
-        );
+        assert_eq!(testing::call::<Core>("kv_get", json!({ "key": "k" })).unwrap(), json!({ "value": null }));
     }
 
     #[test]
     fn secrets_only_when_granted() {
-        assert_eq!(
-            testing::call::<Core>("secret", json!({ "name": "token" })).unwrap(),
-            json!({ "value": null })
-        );
+        assert_eq!(testing::call::<Core>("secret", json!({ "name": "token" })).unwrap(), json!({ "value": null }));
         testing::set_secret("token", "s3cr3t");
-        assert_eq!(
-            testing::call::<Core>("secret", json!({ "name": "token" })).unwrap(),
-            json!({ "value": "s3cr3t" })
-        );
+        assert_eq!(testing::call::<Core>("secret", json!({ "name": "token" })).unwrap(), json!({ "value": "s3cr3t" }));
     }
 
     #[test]
@@ -254,20 +239,11 @@ mod tests {
 
     #[test]
     fn read_file_errors_are_fatal_with_the_os_message() {
-        let err = testing::call::<Core>("read_file", json!({ "path": "/definitely/not/here" }))
-            .unwrap_err();
-        assert_eq!(
-            (err.kind(), err.code()),
-            (ErrorKind::Fatal, Some("not-found"))
-        );
+        let err = testing::call::<Core>("read_file", json!({ "path": "/definitely/not/here" })).unwrap_err();
+        assert_eq!((err.kind(), err.code()), (ErrorKind::Fatal, Some("not-found")));
         assert!(err.message().contains("/definitely/not/here"), "{err}");
-        let out = testing::call::<Core>(
-            "read_file",
-            json!({ "path": concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml") }),
-        );
-        assert!(out.unwrap()["content"]
-            .as_str()
-            .unwrap()
-            .contains("[package]"));
+        let out =
+            testing::call::<Core>("read_file", json!({ "path": concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml") }));
+        assert!(out.unwrap()["content"].as_str().unwrap().contains("[package]"));
     }
 }

@@ -42,16 +42,9 @@ pub struct PickInput {
 /// Keeps the listed keys of an object, in the order listed; missing keys are left out.
 pub fn pick(_: &Context, input: PickInput) -> Result<Value, TaskError> {
     let Value::Object(mut map) = input.value else {
-        return Err(TaskError::invalid_input(format_args!(
-            "value is {}, not an object",
-            type_name(&input.value)
-        )));
+        return Err(TaskError::invalid_input(format_args!("value is {}, not an object", type_name(&input.value))));
     };
-    let picked: Map<String, Value> = input
-        .keys
-        .into_iter()
-        .filter_map(|k| map.remove(&k).map(|v| (k, v)))
-        .collect();
+    let picked: Map<String, Value> = input.keys.into_iter().filter_map(|k| map.remove(&k).map(|v| (k, v))).collect();
     Ok(Value::Object(picked))
 }
 
@@ -73,11 +66,9 @@ pub fn get(_: &Context, mut input: GetInput) -> Result<Value, TaskError> {
     }
     match input.value.pointer_mut(&input.pointer) {
         Some(found) => Ok(found.take()),
-        None => Err(TaskError::invalid_input(format_args!(
-            "nothing at pointer `{}`",
-            input.pointer
-        ))
-        .with_code("not-found")),
+        None => {
+            Err(TaskError::invalid_input(format_args!("nothing at pointer `{}`", input.pointer)).with_code("not-found"))
+        }
     }
 }
 
@@ -133,16 +124,8 @@ pub fn range(_: &Context, input: RangeInput) -> Result<Items<i64>, TaskError> {
         return Err(TaskError::invalid_input("step must not be 0"));
     }
     let (start_w, end_w, step_w) = (i128::from(start), i128::from(end), i128::from(step));
-    let span = if step > 0 {
-        end_w - start_w
-    } else {
-        start_w - end_w
-    };
-    let count = if span <= 0 {
-        0
-    } else {
-        (span + step_w.abs() - 1) / step_w.abs()
-    };
+    let span = if step > 0 { end_w - start_w } else { start_w - end_w };
+    let count = if span <= 0 { 0 } else { (span + step_w.abs() - 1) / step_w.abs() };
     if count > MAX_RANGE_ITEMS {
         return Err(TaskError::invalid_input(format_args!(
             "range would have {count} items; at most {MAX_RANGE_ITEMS} are allowed"
@@ -202,19 +185,13 @@ mod tests {
             json!({ "objects": [{ "a": 1, "n": { "x": 1 } }, null, { "b": 2, "n": { "y": 2 } }] }),
         );
         assert_eq!(out.unwrap(), json!({ "a": 1, "b": 2, "n": { "y": 2 } }));
-        assert_eq!(
-            call::<Core>("merge", json!({ "objects": [] })).unwrap(),
-            json!({})
-        );
+        assert_eq!(call::<Core>("merge", json!({ "objects": [] })).unwrap(), json!({}));
         assert!(invalid("merge", json!({ "objects": [{}, 3] })).contains("objects[1] is a number"));
     }
 
     #[test]
     fn pick_keeps_listed_keys() {
-        let out = call::<Core>(
-            "pick",
-            json!({ "value": { "a": 1, "b": 2, "c": 3 }, "keys": ["c", "a", "zz"] }),
-        );
+        let out = call::<Core>("pick", json!({ "value": { "a": 1, "b": 2, "c": 3 }, "keys": ["c", "a", "zz"] }));
         assert_eq!(out.unwrap(), json!({ "c": 3, "a": 1 }));
         invalid("pick", json!({ "value": [1], "keys": [] }));
     }
@@ -222,49 +199,25 @@ mod tests {
     #[test]
     fn get_follows_json_pointers() {
         let value = json!({ "a": [10, { "b": "x" }], "c/d": 1 });
-        assert_eq!(
-            call::<Core>("get", json!({ "value": value, "pointer": "/a/1/b" })).unwrap(),
-            json!("x")
-        );
-        assert_eq!(
-            call::<Core>("get", json!({ "value": value, "pointer": "/c~1d" })).unwrap(),
-            json!(1)
-        );
-        assert_eq!(
-            call::<Core>("get", json!({ "value": value, "pointer": "" })).unwrap(),
-            value
-        );
-        assert_eq!(
-            call::<Core>("get", json!({ "value": { "n": null }, "pointer": "/n" })).unwrap(),
-            Value::Null
-        );
+        assert_eq!(call::<Core>("get", json!({ "value": value, "pointer": "/a/1/b" })).unwrap(), json!("x"));
+        assert_eq!(call::<Core>("get", json!({ "value": value, "pointer": "/c~1d" })).unwrap(), json!(1));
+        assert_eq!(call::<Core>("get", json!({ "value": value, "pointer": "" })).unwrap(), value);
+        assert_eq!(call::<Core>("get", json!({ "value": { "n": null }, "pointer": "/n" })).unwrap(), Value::Null);
         assert!(invalid("get", json!({ "value": value, "pointer": "/a/5" })).contains("/a/5"));
         invalid("get", json!({ "value": value, "pointer": "a" }));
     }
 
     #[test]
     fn length_of_arrays_strings_objects() {
-        assert_eq!(
-            call::<Core>("length", json!({ "value": [1, 2, 3] })).unwrap(),
-            json!({ "length": 3 })
-        );
-        assert_eq!(
-            call::<Core>("length", json!({ "value": "héllo" })).unwrap(),
-            json!({ "length": 5 })
-        );
-        assert_eq!(
-            call::<Core>("length", json!({ "value": { "a": 1 } })).unwrap(),
-            json!({ "length": 1 })
-        );
+        assert_eq!(call::<Core>("length", json!({ "value": [1, 2, 3] })).unwrap(), json!({ "length": 3 }));
+        assert_eq!(call::<Core>("length", json!({ "value": "héllo" })).unwrap(), json!({ "length": 5 }));
+        assert_eq!(call::<Core>("length", json!({ "value": { "a": 1 } })).unwrap(), json!({ "length": 1 }));
         invalid("length", json!({ "value": 4 }));
     }
 
     #[test]
     fn range_like_python() {
-        assert_eq!(
-            call::<Core>("range", json!({ "end": 3 })).unwrap(),
-            json!({ "items": [0, 1, 2] })
-        );
+        assert_eq!(call::<Core>("range", json!({ "end": 3 })).unwrap(), json!({ "items": [0, 1, 2] }));
         assert_eq!(
             call::<Core>("range", json!({ "start": 1, "end": 8, "step": 3 })).unwrap(),
             json!({ "items": [1, 4, 7] })
@@ -273,15 +226,9 @@ mod tests {
             call::<Core>("range", json!({ "start": 3, "end": 0, "step": -1 })).unwrap(),
             json!({ "items": [3, 2, 1] })
         );
+        assert_eq!(call::<Core>("range", json!({ "start": 5, "end": 0 })).unwrap(), json!({ "items": [] }));
         assert_eq!(
-            call::<Core>("range", json!({ "start": 5, "end": 0 })).unwrap(),
-            json!({ "items": [] })
-        );
-        assert_eq!(
-            call::<Core>("range", json!({ "end": 1_000_000 })).unwrap()["items"]
-                .as_array()
-                .unwrap()
-                .len(),
+            call::<Core>("range", json!({ "end": 1_000_000 })).unwrap()["items"].as_array().unwrap().len(),
             1_000_000
         );
         assert!(invalid("range", json!({ "end": 1_000_001 })).contains("1000001"));

@@ -18,12 +18,7 @@ pub struct Ergon;
 
 impl Plugin for Ergon {
     fn info() -> PluginInfo {
-        PluginInfo::new(
-            "ergon",
-            env!("CARGO_PKG_VERSION"),
-            "Extracts text from documents",
-        )
-        .capability("fs-read")
+        PluginInfo::new("ergon", env!("CARGO_PKG_VERSION"), "Extracts text from documents").capability("fs-read")
     }
 
     fn actions() -> Actions {
@@ -93,8 +88,7 @@ fn extract_text_from_document(_: &Context, input: Input) -> Result<Output, TaskE
         .with_code("too-large"));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.read_to_end(&mut bytes)
-        .map_err(|e| io_error(&path, e))?;
+    file.read_to_end(&mut bytes).map_err(|e| io_error(&path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         TaskError::invalid_input(format_args!(
             "document `{shown}` is not UTF-8 text (invalid byte at offset {}); only text and Markdown files are supported",
@@ -135,17 +129,13 @@ fn io_error(path: &Path, err: std::io::Error) -> TaskError {
     }
     match err.kind() {
         Io::NotFound => {
-            TaskError::invalid_input(format_args!("document `{shown}` not found: {message}"))
-                .with_code("not-found")
+            TaskError::invalid_input(format_args!("document `{shown}` not found: {message}")).with_code("not-found")
         }
         Io::IsADirectory | Io::NotADirectory | Io::InvalidInput | Io::InvalidFilename => {
-            TaskError::invalid_input(format_args!(
-                "document `{shown}` is not a readable file: {message}"
-            ))
-            .with_code("not-a-file")
+            TaskError::invalid_input(format_args!("document `{shown}` is not a readable file: {message}"))
+                .with_code("not-a-file")
         }
-        _ => TaskError::fatal(format_args!("cannot read document `{shown}`: {message}"))
-            .with_code("io-error"),
+        _ => TaskError::fatal(format_args!("cannot read document `{shown}`: {message}")).with_code("io-error"),
     }
 }
 
@@ -155,10 +145,7 @@ mod sandbox {
     use std::path::{Component, Path, PathBuf};
 
     fn preopens() -> Vec<String> {
-        wasip2::filesystem::preopens::get_directories()
-            .into_iter()
-            .map(|(_, path)| path)
-            .collect()
+        wasip2::filesystem::preopens::get_directories().into_iter().map(|(_, path)| path).collect()
     }
 
     /// Whether `path` may lie inside a granted directory: nothing can when none is
@@ -169,8 +156,7 @@ mod sandbox {
             return !dirs.is_empty();
         }
         let path = normalize(path);
-        dirs.iter()
-            .any(|dir| path.starts_with(normalize(Path::new(dir))))
+        dirs.iter().any(|dir| path.starts_with(normalize(Path::new(dir))))
     }
 
     /// The granted directories, for messages.
@@ -216,11 +202,7 @@ fn describe_text(text: String, path: String) -> Output {
         None => text,
     };
     let lower = path.to_ascii_lowercase();
-    let format = if lower.ends_with(".md") || lower.ends_with(".markdown") {
-        "markdown"
-    } else {
-        "text"
-    };
+    let format = if lower.ends_with(".md") || lower.ends_with(".markdown") { "markdown" } else { "text" };
     Output {
         characters: text.chars().count(),
         words: text.split_whitespace().count(),
@@ -238,58 +220,33 @@ mod tests {
 
     #[test]
     fn relative_paths_join_pwd() {
-        assert_eq!(
-            resolve("docs/a.txt", Some("/srv/h")),
-            PathBuf::from("/srv/h/docs/a.txt")
-        );
-        assert_eq!(
-            resolve("/abs/a.txt", Some("/srv/h")),
-            PathBuf::from("/abs/a.txt")
-        );
+        assert_eq!(resolve("docs/a.txt", Some("/srv/h")), PathBuf::from("/srv/h/docs/a.txt"));
+        assert_eq!(resolve("/abs/a.txt", Some("/srv/h")), PathBuf::from("/abs/a.txt"));
         assert_eq!(resolve("a.txt", None), PathBuf::from("a.txt"));
         assert_eq!(resolve("a.txt", Some("")), PathBuf::from("a.txt"));
     }
 
     #[test]
     fn counts_and_format() {
-        let out = describe_text(
-            "\u{feff}# Title\n\nHello wörld\n".to_owned(),
-            "/x/README.MD".to_owned(),
-        );
+        let out = describe_text("\u{feff}# Title\n\nHello wörld\n".to_owned(), "/x/README.MD".to_owned());
         assert_eq!(out.text, "# Title\n\nHello wörld\n");
-        assert_eq!(
-            (out.characters, out.words, out.lines, out.format),
-            (21, 4, 3, "markdown")
-        );
-        assert_eq!(
-            describe_text(String::new(), "a.txt".to_owned()).format,
-            "text"
-        );
+        assert_eq!((out.characters, out.words, out.lines, out.format), (21, 4, 3, "markdown"));
+        assert_eq!(describe_text(String::new(), "a.txt".to_owned()).format, "text");
     }
 
     #[test]
     fn reads_a_real_file() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-        let out = testing::call::<Ergon>(
-            "extract_text_from_document",
-            json!({ "document_path": path }),
-        )
-        .unwrap();
+        let out = testing::call::<Ergon>("extract_text_from_document", json!({ "document_path": path })).unwrap();
         assert!(out["text"].as_str().unwrap().contains("name = \"ergon\""));
         assert_eq!(out["path"], path);
     }
 
     #[test]
     fn missing_file_is_invalid_input_naming_the_path() {
-        let err = testing::call::<Ergon>(
-            "extract_text_from_document",
-            json!({ "document_path": "/no/such/doc.txt" }),
-        )
-        .unwrap_err();
-        assert_eq!(
-            (err.kind(), err.code()),
-            (ErrorKind::InvalidInput, Some("not-found"))
-        );
+        let err = testing::call::<Ergon>("extract_text_from_document", json!({ "document_path": "/no/such/doc.txt" }))
+            .unwrap_err();
+        assert_eq!((err.kind(), err.code()), (ErrorKind::InvalidInput, Some("not-found")));
         assert!(err.message().contains("/no/such/doc.txt"), "{err}");
     }
 
@@ -297,29 +254,16 @@ mod tests {
     fn binary_file_is_invalid_input() {
         let path = std::env::temp_dir().join(format!("ergon-test-{}.bin", std::process::id()));
         std::fs::write(&path, [b'o', b'k', 0xff, 0xfe]).unwrap();
-        let err = testing::call::<Ergon>(
-            "extract_text_from_document",
-            json!({ "document_path": path }),
-        )
-        .unwrap_err();
+        let err = testing::call::<Ergon>("extract_text_from_document", json!({ "document_path": path })).unwrap_err();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(
-            (err.kind(), err.code()),
-            (ErrorKind::InvalidInput, Some("not-utf8"))
-        );
+        assert_eq!((err.kind(), err.code()), (ErrorKind::InvalidInput, Some("not-utf8")));
         assert!(err.message().contains("offset 2"), "{err}");
     }
 
     #[test]
     fn denied_access_is_fatal() {
-        let err = io_error(
-            Path::new("/secret"),
-            std::io::Error::from(Io::PermissionDenied),
-        );
-        assert_eq!(
-            (err.kind(), err.code()),
-            (ErrorKind::Fatal, Some("forbidden"))
-        );
+        let err = io_error(Path::new("/secret"), std::io::Error::from(Io::PermissionDenied));
+        assert_eq!((err.kind(), err.code()), (ErrorKind::Fatal, Some("forbidden")));
         assert!(err.message().contains("/secret"));
     }
 }

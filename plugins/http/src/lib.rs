@@ -18,21 +18,12 @@ pub struct Http;
 
 impl Plugin for Http {
     fn info() -> PluginInfo {
-        PluginInfo::new(
-            "http",
-            env!("CARGO_PKG_VERSION"),
-            "Makes outgoing HTTP requests",
-        )
-        .capability("http")
+        PluginInfo::new("http", env!("CARGO_PKG_VERSION"), "Makes outgoing HTTP requests").capability("http")
     }
 
     fn actions() -> Actions {
         Actions::new()
-            .action(
-                "request",
-                "Sends an HTTP request and returns {status, headers, body}",
-                request,
-            )
+            .action("request", "Sends an HTTP request and returns {status, headers, body}", request)
             .input_schema(json!({
                 "type": "object",
                 "required": ["url"],
@@ -100,19 +91,12 @@ pub struct Response {
 
 fn request(ctx: &Context, input: Request) -> Result<Response, TaskError> {
     let url = url::Url::parse(&input.url).map_err(|e| {
-        TaskError::invalid_input(format_args!("invalid url `{}`: {e}", input.url))
-            .with_code("invalid-url")
+        TaskError::invalid_input(format_args!("invalid url `{}`: {e}", input.url)).with_code("invalid-url")
     })?;
     let timeout = effective_timeout(input.timeout_ms.map(Duration::from_millis), ctx.remaining())?;
     ctx.debug(format!("{} {}", input.method, input.url));
     let headers = with_default_headers(input.headers, input.body.as_deref());
-    let raw = wasi_http::send(
-        &input.method,
-        &url,
-        &headers,
-        input.body.as_deref().unwrap_or(""),
-        timeout,
-    )?;
+    let raw = wasi_http::send(&input.method, &url, &headers, input.body.as_deref().unwrap_or(""), timeout)?;
     let response = into_response(raw);
     if input.error_for_status {
         check_status(&response, &url.authority)?;
@@ -122,41 +106,27 @@ fn request(ctx: &Context, input: Request) -> Result<Response, TaskError> {
 
 /// Adds `content-length` when there is a body (a streamed, chunked request body is
 /// refused by many servers) and a `user-agent`, unless the caller set them.
-fn with_default_headers(
-    mut headers: BTreeMap<String, String>,
-    body: Option<&str>,
-) -> BTreeMap<String, String> {
-    let has = |headers: &BTreeMap<String, String>, name: &str| {
-        headers.keys().any(|k| k.eq_ignore_ascii_case(name))
-    };
+fn with_default_headers(mut headers: BTreeMap<String, String>, body: Option<&str>) -> BTreeMap<String, String> {
+    let has = |headers: &BTreeMap<String, String>, name: &str| headers.keys().any(|k| k.eq_ignore_ascii_case(name));
     if let Some(body) = body {
         if !has(&headers, "content-length") {
             headers.insert("content-length".to_owned(), body.len().to_string());
         }
     }
     if !has(&headers, "user-agent") {
-        headers.insert(
-            "user-agent".to_owned(),
-            concat!("harmonia-http/", env!("CARGO_PKG_VERSION")).to_owned(),
-        );
+        headers.insert("user-agent".to_owned(), concat!("harmonia-http/", env!("CARGO_PKG_VERSION")).to_owned());
     }
     headers
 }
 
 /// The tighter of the asked timeout and the time left before the task's deadline.
-fn effective_timeout(
-    asked: Option<Duration>,
-    remaining: Option<Duration>,
-) -> Result<Option<Duration>, TaskError> {
+fn effective_timeout(asked: Option<Duration>, remaining: Option<Duration>) -> Result<Option<Duration>, TaskError> {
     let timeout = match (asked, remaining) {
         (Some(a), Some(r)) => Some(a.min(r)),
         (a, r) => a.or(r),
     };
     if timeout == Some(Duration::ZERO) {
-        return Err(
-            TaskError::retryable("the task's deadline passed before the request was sent")
-                .with_code("timeout"),
-        );
+        return Err(TaskError::retryable("the task's deadline passed before the request was sent").with_code("timeout"));
     }
     Ok(timeout)
 }
@@ -177,12 +147,7 @@ fn into_response(raw: wasi_http::RawResponse) -> Response {
         Ok(text) => (text, "utf-8"),
         Err(e) => (base64(e.as_bytes()), "base64"),
     };
-    Response {
-        status: raw.status,
-        headers,
-        body,
-        body_encoding,
-    }
+    Response { status: raw.status, headers, body, body_encoding }
 }
 
 fn check_status(response: &Response, host: &str) -> Result<(), TaskError> {
@@ -202,22 +167,14 @@ fn check_status(response: &Response, host: &str) -> Result<(), TaskError> {
     let details = json!({ "status": status, "headers": response.headers, "body": body });
     let code = format!("http-{status}");
     if status == 429 || status >= 500 {
-        let mut err = TaskError::retryable(message)
-            .with_code(code)
-            .with_details(details);
+        let mut err = TaskError::retryable(message).with_code(code).with_details(details);
         // Only the delta-seconds form of Retry-After; an HTTP date is left to the engine's backoff.
-        if let Some(secs) = response
-            .headers
-            .get("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
+        if let Some(secs) = response.headers.get("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
             err = err.with_retry_after(Duration::from_secs(secs));
         }
         Err(err)
     } else {
-        Err(TaskError::fatal(message)
-            .with_code(code)
-            .with_details(details))
+        Err(TaskError::fatal(message).with_code(code).with_details(details))
     }
 }
 
@@ -281,10 +238,7 @@ mod tests {
     fn status_errors_when_asked() {
         let response = |status: u16, headers: &[(&str, &str)]| Response {
             status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body: "oops".into(),
             body_encoding: "utf-8",
         };
@@ -292,36 +246,21 @@ mod tests {
         let err = check_status(&response(503, &[("retry-after", "7")]), "h").unwrap_err();
         assert_eq!(
             (err.kind(), err.code(), err.retry_after()),
-            (
-                ErrorKind::Retryable,
-                Some("http-503"),
-                Some(Duration::from_secs(7))
-            )
+            (ErrorKind::Retryable, Some("http-503"), Some(Duration::from_secs(7)))
         );
         assert_eq!(err.details().unwrap()["body"], "oops");
         let err = check_status(&response(404, &[]), "example.com").unwrap_err();
-        assert_eq!(
-            (err.kind(), err.code()),
-            (ErrorKind::Fatal, Some("http-404"))
-        );
+        assert_eq!((err.kind(), err.code()), (ErrorKind::Fatal, Some("http-404")));
         assert!(err.message().contains("example.com"));
     }
 
     #[test]
     fn default_headers_fill_gaps_only() {
-        let set = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
+        let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let h = with_default_headers(BTreeMap::new(), Some("héllo"));
         assert_eq!(h["content-length"], "6");
         assert!(h["user-agent"].starts_with("harmonia-http/"));
-        let h = with_default_headers(
-            set(&[("Content-Length", "6"), ("User-Agent", "me")]),
-            Some("héllo"),
-        );
+        let h = with_default_headers(set(&[("Content-Length", "6"), ("User-Agent", "me")]), Some("héllo"));
         assert_eq!(h.len(), 2);
         assert_eq!(h["User-Agent"], "me");
         assert!(!with_default_headers(BTreeMap::new(), None).contains_key("content-length"));
@@ -332,16 +271,8 @@ mod tests {
         let s = Duration::from_secs;
         assert_eq!(effective_timeout(None, None).unwrap(), None);
         assert_eq!(effective_timeout(Some(s(5)), None).unwrap(), Some(s(5)));
-        assert_eq!(
-            effective_timeout(Some(s(5)), Some(s(2))).unwrap(),
-            Some(s(2))
-        );
+        assert_eq!(effective_timeout(Some(s(5)), Some(s(2))).unwrap(), Some(s(2)));
         assert_eq!(effective_timeout(None, Some(s(3))).unwrap(), Some(s(3)));
-        assert_eq!(
-            effective_timeout(Some(s(1)), Some(Duration::ZERO))
-                .unwrap_err()
-                .code(),
-            Some("timeout")
-        );
+        assert_eq!(effective_timeout(Some(s(1)), Some(Duration::ZERO)).unwrap_err().code(), Some("timeout"));
     }
 }

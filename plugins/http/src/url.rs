@@ -20,9 +20,7 @@ impl Url {
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("it contains whitespace or control characters".into());
         }
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or("it is not absolute (no `scheme://`)")?;
+        let (scheme, rest) = text.split_once("://").ok_or("it is not absolute (no `scheme://`)")?;
         let https = match scheme.to_ascii_lowercase().as_str() {
             "http" => false,
             "https" => true,
@@ -31,23 +29,12 @@ impl Url {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         if authority.contains('@') {
-            return Err(
-                "user info in the url is not supported; send an Authorization header".into(),
-            );
+            return Err("user info in the url is not supported; send an Authorization header".into());
         }
         let host = host_of(authority)?;
         let tail = tail.split('#').next().unwrap_or("");
-        let path_with_query = if tail.starts_with('/') {
-            tail.to_owned()
-        } else {
-            format!("/{tail}")
-        };
-        Ok(Url {
-            https,
-            authority: authority.to_owned(),
-            host,
-            path_with_query,
-        })
+        let path_with_query = if tail.starts_with('/') { tail.to_owned() } else { format!("/{tail}") };
+        Ok(Url { https, authority: authority.to_owned(), host, path_with_query })
     }
 }
 
@@ -77,32 +64,15 @@ mod tests {
     use super::*;
 
     fn url(https: bool, authority: &str, host: &str, path: &str) -> Url {
-        Url {
-            https,
-            authority: authority.into(),
-            host: host.into(),
-            path_with_query: path.into(),
-        }
+        Url { https, authority: authority.into(), host: host.into(), path_with_query: path.into() }
     }
 
     #[test]
     fn parses_the_usual_shapes() {
-        assert_eq!(
-            Url::parse("https://Example.com").unwrap(),
-            url(true, "Example.com", "example.com", "/")
-        );
-        assert_eq!(
-            Url::parse("http://h:8080/a/b?x=1#frag").unwrap(),
-            url(false, "h:8080", "h", "/a/b?x=1")
-        );
-        assert_eq!(
-            Url::parse("http://h?q").unwrap(),
-            url(false, "h", "h", "/?q")
-        );
-        assert_eq!(
-            Url::parse("HTTP://[::1]:9/p").unwrap(),
-            url(false, "[::1]:9", "::1", "/p")
-        );
+        assert_eq!(Url::parse("https://Example.com").unwrap(), url(true, "Example.com", "example.com", "/"));
+        assert_eq!(Url::parse("http://h:8080/a/b?x=1#frag").unwrap(), url(false, "h:8080", "h", "/a/b?x=1"));
+        assert_eq!(Url::parse("http://h?q").unwrap(), url(false, "h", "h", "/?q"));
+        assert_eq!(Url::parse("HTTP://[::1]:9/p").unwrap(), url(false, "[::1]:9", "::1", "/p"));
     }
 
     #[test]

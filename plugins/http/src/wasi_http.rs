@@ -10,8 +10,7 @@ use harmonia_sdk::TaskError;
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    http_error_code, ErrorCode, Fields, HeaderError, Method, OutgoingBody, OutgoingRequest,
-    RequestOptions, Scheme,
+    http_error_code, ErrorCode, Fields, HeaderError, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::StreamError;
@@ -46,31 +45,19 @@ pub fn send(
 
     let fields = Fields::new();
     for (name, value) in headers {
-        fields
-            .append(name, value.as_bytes())
-            .map_err(|e| header_error(name, e))?;
+        fields.append(name, value.as_bytes()).map_err(|e| header_error(name, e))?;
     }
     let request = OutgoingRequest::new(fields);
-    let scheme = if url.https {
-        Scheme::Https
-    } else {
-        Scheme::Http
-    };
-    request
-        .set_method(&method_of(method)?)
-        .map_err(|()| invalid(format!("method `{method}` is not valid")))?;
-    request
-        .set_scheme(Some(&scheme))
-        .map_err(|()| invalid("the scheme is not valid".into()))?;
+    let scheme = if url.https { Scheme::Https } else { Scheme::Http };
+    request.set_method(&method_of(method)?).map_err(|()| invalid(format!("method `{method}` is not valid")))?;
+    request.set_scheme(Some(&scheme)).map_err(|()| invalid("the scheme is not valid".into()))?;
     request
         .set_authority(Some(&url.authority))
         .map_err(|()| invalid(format!("host `{}` is not valid", url.authority)))?;
     request
         .set_path_with_query(Some(&url.path_with_query))
         .map_err(|()| invalid(format!("path `{}` is not valid", url.path_with_query)))?;
-    let outgoing_body = request
-        .body()
-        .map_err(|()| fatal_internal("the request body was already taken"))?;
+    let outgoing_body = request.body().map_err(|()| fatal_internal("the request body was already taken"))?;
 
     let options = RequestOptions::new();
     if let Some(t) = timeout {
@@ -80,8 +67,7 @@ pub fn send(
         let _ = options.set_first_byte_timeout(Some(nanos(t)));
         let _ = options.set_between_bytes_timeout(Some(nanos(t)));
     }
-    let future =
-        outgoing_handler::handle(request, Some(options)).map_err(|code| from_code(code, host))?;
+    let future = outgoing_handler::handle(request, Some(options)).map_err(|code| from_code(code, host))?;
 
     // A failed write (the host refused the request, the server closed early) shows up as
     // the response's error, or does not matter if a response came anyway.
@@ -106,14 +92,10 @@ pub fn send(
         let fields = response.headers();
         fields.entries()
     };
-    let incoming = response
-        .consume()
-        .map_err(|()| fatal_internal("the response body was already taken"))?;
+    let incoming = response.consume().map_err(|()| fatal_internal("the response body was already taken"))?;
     let mut body = Vec::new();
     {
-        let stream = incoming
-            .stream()
-            .map_err(|()| fatal_internal("the response body stream was already taken"))?;
+        let stream = incoming.stream().map_err(|()| fatal_internal("the response body stream was already taken"))?;
         let readable = stream.subscribe();
         loop {
             match stream.read(READ_CHUNK) {
@@ -147,22 +129,14 @@ pub fn send(
     }
     drop(incoming);
     drop(response);
-    Ok(RawResponse {
-        status,
-        headers,
-        body,
-    })
+    Ok(RawResponse { status, headers, body })
 }
 
 fn write_body(outgoing_body: OutgoingBody, bytes: &[u8]) -> Result<(), String> {
     {
-        let stream = outgoing_body
-            .write()
-            .map_err(|()| "the body stream was already taken".to_owned())?;
+        let stream = outgoing_body.write().map_err(|()| "the body stream was already taken".to_owned())?;
         for chunk in bytes.chunks(WRITE_CHUNK) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| format!("{e:?}"))?;
+            stream.blocking_write_and_flush(chunk).map_err(|e| format!("{e:?}"))?;
         }
     }
     OutgoingBody::finish(outgoing_body, None).map_err(|e| format!("{e:?}"))
@@ -195,17 +169,11 @@ fn method_of(method: &str) -> Result<Method, TaskError> {
         "TRACE" => Method::Trace,
         "PATCH" => Method::Patch,
         _ if !method.is_empty()
-            && method
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) =>
+            && method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) =>
         {
             Method::Other(method.to_owned())
         }
-        _ => {
-            return Err(invalid(format!(
-                "method `{method}` is not an HTTP method token"
-            )))
-        }
+        _ => return Err(invalid(format!("method `{method}` is not an HTTP method token"))),
     })
 }
 
@@ -298,31 +266,19 @@ mod tests {
 
     #[test]
     fn case_names_follow_wit() {
-        assert_eq!(
-            case_name(&ErrorCode::ConnectionRefused),
-            "connection-refused"
-        );
-        assert_eq!(
-            case_name(&ErrorCode::HttpResponseBodySize(Some(3))),
-            "http-response-body-size"
-        );
+        assert_eq!(case_name(&ErrorCode::ConnectionRefused), "connection-refused");
+        assert_eq!(case_name(&ErrorCode::HttpResponseBodySize(Some(3))), "http-response-body-size");
         assert_eq!(case_name(&ErrorCode::DnsTimeout), "dns-timeout");
     }
 
     #[test]
     fn errors_are_classified() {
         let err = from_code(ErrorCode::HttpRequestDenied, "evil.example");
-        assert_eq!(
-            (err.kind(), err.code()),
-            (harmonia_sdk::ErrorKind::Fatal, Some("forbidden"))
-        );
+        assert_eq!((err.kind(), err.code()), (harmonia_sdk::ErrorKind::Fatal, Some("forbidden")));
         assert!(err.message().contains("evil.example"));
         assert!(from_code(ErrorCode::ConnectionRefused, "h").is_retryable());
         assert!(from_code(ErrorCode::ConnectionTimeout, "h").is_retryable());
-        assert_eq!(
-            from_code(ErrorCode::HttpRequestUriInvalid, "h").kind(),
-            harmonia_sdk::ErrorKind::InvalidInput
-        );
+        assert_eq!(from_code(ErrorCode::HttpRequestUriInvalid, "h").kind(), harmonia_sdk::ErrorKind::InvalidInput);
     }
 
     #[test]

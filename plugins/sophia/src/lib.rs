@@ -11,11 +11,7 @@ pub struct Sophia;
 
 impl Plugin for Sophia {
     fn info() -> PluginInfo {
-        PluginInfo::new(
-            "sophia",
-            env!("CARGO_PKG_VERSION"),
-            "Scores the sentiment of text with a small lexicon",
-        )
+        PluginInfo::new("sophia", env!("CARGO_PKG_VERSION"), "Scores the sentiment of text with a small lexicon")
     }
 
     fn actions() -> Actions {
@@ -163,9 +159,7 @@ const NEGATIVE: &[&str] = &[
     "loses",
 ];
 
-const NEGATORS: &[&str] = &[
-    "not", "no", "never", "none", "nothing", "neither", "nor", "without", "cannot", "hardly",
-];
+const NEGATORS: &[&str] = &["not", "no", "never", "none", "nothing", "neither", "nor", "without", "cannot", "hardly"];
 
 /// How many words after a negation it still flips a sentiment word ("not very good").
 const NEGATION_REACH: u8 = 3;
@@ -206,11 +200,7 @@ pub fn analyze(text: &str) -> Analysis {
         }
     }
     let total = positive + negative;
-    let score = if total == 0 {
-        0.0
-    } else {
-        (f64::from(positive) - f64::from(negative)) / f64::from(total)
-    };
+    let score = if total == 0 { 0.0 } else { (f64::from(positive) - f64::from(negative)) / f64::from(total) };
     let sentiment = if total == 0 || score.abs() < 0.1 {
         "neutral"
     } else if score > 0.0 {
@@ -218,22 +208,13 @@ pub fn analyze(text: &str) -> Analysis {
     } else {
         "negative"
     };
-    Analysis {
-        sentiment,
-        score,
-        positive,
-        negative,
-        words,
-    }
+    Analysis { sentiment, score, positive, negative, words }
 }
 
 fn is_negator(word: &str) -> bool {
     NEGATORS.contains(&word)
         || word.ends_with("n't")
-        || matches!(
-            word,
-            "dont" | "doesnt" | "didnt" | "isnt" | "wasnt" | "cant" | "wont"
-        )
+        || matches!(word, "dont" | "doesnt" | "didnt" | "isnt" | "wasnt" | "cant" | "wont")
 }
 
 enum Token {
@@ -275,10 +256,7 @@ mod tests {
     #[test]
     fn the_plan_examples() {
         let a = analyze("I love this, it is wonderful");
-        assert_eq!(
-            (a.sentiment, a.positive, a.negative, a.words),
-            ("positive", 2, 0, 6)
-        );
+        assert_eq!((a.sentiment, a.positive, a.negative, a.words), ("positive", 2, 0, 6));
         assert_eq!(a.score, 1.0);
         let a = analyze("This is terrible and I hate it");
         assert_eq!((a.sentiment, a.positive, a.negative), ("negative", 0, 2));
@@ -323,15 +301,9 @@ mod tests {
 
     #[test]
     fn action_reads_json_and_rejects_bad_input() {
-        let out =
-            harmonia_sdk::testing::call::<Sophia>("analyze_sentiment", json!({"text": "great"}))
-                .unwrap();
-        assert_eq!(
-            out,
-            json!({"sentiment": "positive", "score": 1.0, "positive": 1, "negative": 0, "words": 1})
-        );
-        let err = harmonia_sdk::testing::call::<Sophia>("analyze_sentiment", json!({"txt": "x"}))
-            .unwrap_err();
+        let out = harmonia_sdk::testing::call::<Sophia>("analyze_sentiment", json!({"text": "great"})).unwrap();
+        assert_eq!(out, json!({"sentiment": "positive", "score": 1.0, "positive": 1, "negative": 0, "words": 1}));
+        let err = harmonia_sdk::testing::call::<Sophia>("analyze_sentiment", json!({"txt": "x"})).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.message().contains("analyze_sentiment"));
     }

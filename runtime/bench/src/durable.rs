@@ -41,7 +41,8 @@ pub(crate) fn expected(n: i64) -> Value {
 pub async fn core_host(plugins: &Path) -> anyhow::Result<Host> {
     let host = Host::new(HostConfig::new(plugins))?;
     host.load_all().await?;
-    host.plugin("core").with_context(|| format!("plugin core not found in {} (run plugins/build.sh)", plugins.display()))?;
+    host.plugin("core")
+        .with_context(|| format!("plugin core not found in {} (run plugins/build.sh)", plugins.display()))?;
     Ok(host)
 }
 
@@ -66,7 +67,8 @@ pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     for (sync, name) in [(SyncMode::Always, "always"), (SyncMode::None, "none")] {
         let dir = tempfile::tempdir()?;
         let store = Arc::new(RocksStore::open(dir.path(), StoreOptions { sync, ..StoreOptions::default() })?);
-        let runner = Runner::new(host.clone(), Arc::new(WorkflowDirs::default()), Arc::new(SystemClock)).with_store(store.clone());
+        let runner = Runner::new(host.clone(), Arc::new(WorkflowDirs::default()), Arc::new(SystemClock))
+            .with_store(store.clone());
         // Warm up (instance pool, page cache, RocksDB's memtables), then measure.
         drive(&runner, &store, &plan, "warm", warmup, IN_FLIGHT).await?;
         let batch = drive(&runner, &store, &plan, "w", workflows, IN_FLIGHT).await?;
@@ -89,7 +91,8 @@ pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     // commits each waiting for a disk sync.
     let dir = tempfile::tempdir()?;
     let store = Arc::new(RocksStore::open(dir.path(), StoreOptions::default())?);
-    let runner = Runner::new(host.clone(), Arc::new(WorkflowDirs::default()), Arc::new(SystemClock)).with_store(store.clone());
+    let runner =
+        Runner::new(host.clone(), Arc::new(WorkflowDirs::default()), Arc::new(SystemClock)).with_store(store.clone());
     drive(&runner, &store, &plan, "warm", 50, 1).await?;
     let alone = drive(&runner, &store, &plan, "w", if quick { 100 } else { 500 }, 1).await?;
     report(SCENARIO, "p50_ms_one_client", quantile(&alone.run.latencies_ms, 0.5), "ms");

@@ -23,7 +23,9 @@ fn answer(commands: Vec<Command>, output: &Value, at: u64) -> Vec<Event> {
     commands
         .into_iter()
         .filter_map(|c| match c {
-            Command::RunCall { call, attempt, .. } => Some(Event::CallSucceeded { call, attempt, output: output.clone(), at }),
+            Command::RunCall { call, attempt, .. } => {
+                Some(Event::CallSucceeded { call, attempt, output: output.clone(), at })
+            }
             _ => None,
         })
         .collect()

@@ -15,7 +15,8 @@ const SCENARIO: &str = "host-call";
 pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     let host = Host::new(HostConfig::new(plugins))?;
     host.load_all().await?;
-    host.plugin("core").with_context(|| format!("plugin core not found in {} (run plugins/build.sh)", plugins.display()))?;
+    host.plugin("core")
+        .with_context(|| format!("plugin core not found in {} (run plugins/build.sh)", plugins.display()))?;
     let input = json!({ "message": "hello", "n": 42 });
     let call = Call::new("echo", input.clone());
     // Warm up: page in the code, fill the pool's slots.

@@ -8,7 +8,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-
 use anyhow::Context;
 use serde_json::{Value, json};
 

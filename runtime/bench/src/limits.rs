@@ -29,7 +29,10 @@ fn one_task(name: &str, action: &str, input: &str) -> String {
 }
 
 fn deep_yaml() -> String {
-    format!("name: deep\nversion: 1\ntasks:\n  a:\n    component: core\n    action: echo\n    input:\n      k:\n      {}x\n", "- ".repeat(100_000))
+    format!(
+        "name: deep\nversion: 1\ntasks:\n  a:\n    component: core\n    action: echo\n    input:\n      k:\n      {}x\n",
+        "- ".repeat(100_000)
+    )
 }
 
 fn alias_bomb() -> String {
@@ -41,7 +44,8 @@ fn alias_bomb() -> String {
 }
 
 fn chain(n: usize) -> String {
-    let mut text = String::from("name: chain\nversion: 1\ntasks:\n  t0: { component: core, action: echo, input: {} }\n");
+    let mut text =
+        String::from("name: chain\nversion: 1\ntasks:\n  t0: { component: core, action: echo, input: {} }\n");
     for i in 1..n {
         text.push_str(&format!("  t{i}: {{ component: core, action: echo, input: {{}}, depends_on: [t{}] }}\n", i - 1));
     }
@@ -59,7 +63,10 @@ fn nested_maps() -> String {
 /// The server's resident memory now, in MB (from /proc).
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the server's /proc status")?;
-    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok());
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok());
     Ok(rss.unwrap_or(0.0) / 1024.0)
 }
 
@@ -85,7 +92,13 @@ fn sampled<T>(pid: u32, f: impl FnOnce() -> T) -> (T, f64) {
 
 /// One input against a fresh server: `send` gets the client and the server's base URL and
 /// checks the answer. Reports the time it took and the highest memory (sampled) above idle.
-fn bomb(plugins: &Path, name: &str, workflows: &[(&str, &str)], env: &[(&str, &str)], send: impl FnOnce(&Client, &str) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn bomb(
+    plugins: &Path,
+    name: &str,
+    workflows: &[(&str, &str)],
+    env: &[(&str, &str)],
+    send: impl FnOnce(&Client, &str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut server = Server::start(plugins, workflows, env)?;
     let client = Client::builder().timeout(Duration::from_secs(600)).build()?;
     // Idle: once it answers (plugins loaded and compiled).
@@ -104,7 +117,8 @@ fn bomb(plugins: &Path, name: &str, workflows: &[(&str, &str)], env: &[(&str, &s
 
 /// POSTs a workflow document; it must be refused with a 400 naming `limit`.
 fn refused(client: &Client, base: &str, yaml: String, limit: &str) -> anyhow::Result<()> {
-    let response = client.post(format!("{base}/api/v1/workflows")).header("content-type", "application/yaml").body(yaml).send()?;
+    let response =
+        client.post(format!("{base}/api/v1/workflows")).header("content-type", "application/yaml").body(yaml).send()?;
     let status = response.status();
     let body = response.text()?;
     ensure!(status == 400 && body.contains(limit), "expected a 400 naming {limit}, got {status}: {body:.300}");
@@ -113,9 +127,15 @@ fn refused(client: &Client, base: &str, yaml: String, limit: &str) -> anyhow::Re
 
 /// Runs workflow `name`; it must end `failed` with an error containing `says`.
 fn fails(client: &Client, base: &str, name: &str, says: &str) -> anyhow::Result<Value> {
-    let response = client.post(format!("{base}/api/v1/workflows/{name}/executions?wait=10m")).json(&json!({ "input": {} })).send()?;
+    let response = client
+        .post(format!("{base}/api/v1/workflows/{name}/executions?wait=10m"))
+        .json(&json!({ "input": {} }))
+        .send()?;
     let body: Value = response.json()?;
-    ensure!(body["status"] == "failed" && body["error"].to_string().contains(says), "expected a failure saying {says:?}, got {body:.500}");
+    ensure!(
+        body["status"] == "failed" && body["error"].to_string().contains(says),
+        "expected a failure saying {says:?}, got {body:.500}"
+    );
     Ok(body)
 }
 
@@ -127,18 +147,29 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     // sizes come from the input run until their budget is spent.
     let literal = one_task("cpu", "echo", "{ v: \"${lists.range(30000).map(x, lists.range(30000).size()).size()}\" }");
     bomb(plugins, "cel_cpu_literal", &[], &[], |c, b| refused(c, b, literal, "expression_max_cost"))?;
-    let cpu = format!("{}input:\n  n: {{ type: integer, default: 30000 }}\n", one_task("cpu", "echo", "{ v: \"${lists.range(input.n).map(x, lists.range(input.n).size()).size()}\" }"));
+    let cpu = format!(
+        "{}input:\n  n: {{ type: integer, default: 30000 }}\n",
+        one_task("cpu", "echo", "{ v: \"${lists.range(input.n).map(x, lists.range(input.n).size()).size()}\" }")
+    );
     bomb(plugins, "cel_cpu", &[("cpu.yaml", &cpu)], &[], |c, b| fails(c, b, "cpu", "expression_max_cost").map(drop))?;
-    let memory = format!("{}input:\n  n: {{ type: integer, default: 10 }}\n", one_task("memory", "echo", &nested_maps()));
-    bomb(plugins, "cel_memory", &[("memory.yaml", &memory)], &[], |c, b| fails(c, b, "memory", "expression_max_cost").map(drop))?;
+    let memory =
+        format!("{}input:\n  n: {{ type: integer, default: 10 }}\n", one_task("memory", "echo", &nested_maps()));
+    bomb(plugins, "cel_memory", &[("memory.yaml", &memory)], &[], |c, b| {
+        fails(c, b, "memory", "expression_max_cost").map(drop)
+    })?;
     // A million numbers (about 7 MB, the most `range` makes; 120 MB needs a plugin with a
     // 1 GiB memory grant): over max_task_output.
     let output = one_task("output", "range", "{ end: 1000000 }");
-    bomb(plugins, "output_7mb", &[("output.yaml", &output)], &[], |c, b| fails(c, b, "output", "output_too_large").map(drop))?;
+    bomb(plugins, "output_7mb", &[("output.yaml", &output)], &[], |c, b| {
+        fails(c, b, "output", "output_too_large").map(drop)
+    })?;
     output_120mb(plugins)?;
     let events = one_task("events", "log", "{ message: m, times: 1000000, event: { type: e, data: {} } }");
     bomb(plugins, "events_1m", &[("events.yaml", &events)], &[], |client, base| {
-        let response = client.post(format!("{base}/api/v1/workflows/events/executions?wait=10m")).json(&json!({ "input": {} })).send()?;
+        let response = client
+            .post(format!("{base}/api/v1/workflows/events/executions?wait=10m"))
+            .json(&json!({ "input": {} }))
+            .send()?;
         let body: Value = response.json()?;
         ensure!(body["status"] == "completed", "{body:.300}");
         Ok(())
@@ -162,7 +193,9 @@ fn output_120mb(plugins: &Path) -> anyhow::Result<()> {
     let manifest = format!("memory_mb = 1024\n[[dirs]]\nhost = \"{}\"\n", granted.path().display());
     std::fs::write(own_plugins.path().join("core.toml"), manifest)?;
     let workflow = one_task("output", "read_file", &format!("{{ path: \"{}\" }}", file.display()));
-    bomb(own_plugins.path(), "output_120mb", &[("output.yaml", &workflow)], &[], |c, b| fails(c, b, "output", "output_too_large").map(drop))
+    bomb(own_plugins.path(), "output_120mb", &[("output.yaml", &workflow)], &[], |c, b| {
+        fails(c, b, "output", "output_too_large").map(drop)
+    })
 }
 
 /// `n` tasks that depend on nothing.
@@ -176,9 +209,14 @@ fn wide(n: usize) -> String {
 
 /// Stores workflow `name` from `yaml`, runs it to its end and reads its state back.
 fn runs(client: &Client, base: &str, yaml: String, name: &str) -> anyhow::Result<()> {
-    let stored = client.post(format!("{base}/api/v1/workflows")).header("content-type", "application/yaml").body(yaml).send()?;
+    let stored =
+        client.post(format!("{base}/api/v1/workflows")).header("content-type", "application/yaml").body(yaml).send()?;
     ensure!(stored.status() == 201, "storing {name}: {}", stored.status());
-    let run: Value = client.post(format!("{base}/api/v1/workflows/{name}/executions?wait=10m")).json(&json!({ "input": {} })).send()?.json()?;
+    let run: Value = client
+        .post(format!("{base}/api/v1/workflows/{name}/executions?wait=10m"))
+        .json(&json!({ "input": {} }))
+        .send()?
+        .json()?;
     ensure!(run["status"] == "completed", "{name}: {run:.300}");
     let id = run["id"].as_str().context("no id")?;
     let state: Value = client.get(format!("{base}/api/v1/executions/{id}")).send()?.json()?;
@@ -191,7 +229,8 @@ fn runs(client: &Client, base: &str, yaml: String, name: &str) -> anyhow::Result
 fn history_read(plugins: &Path, events: u64) -> anyhow::Result<()> {
     let runaway = "name: runaway\nversion: 1\ntasks:\n  spin:\n    component: core\n    action: echo\n    input: { i: \"${iteration}\" }\n    repeat: { until: \"${false}\", max_iterations: 1000000000 }\n";
     let limit = events.to_string();
-    let mut server = Server::start(plugins, &[("runaway.yaml", runaway)], &[("HARMONIA_EXECUTION_MAX_EVENTS", &limit)])?;
+    let mut server =
+        Server::start(plugins, &[("runaway.yaml", runaway)], &[("HARMONIA_EXECUTION_MAX_EVENTS", &limit)])?;
     let client = Client::builder().timeout(Duration::from_secs(600)).build()?;
     let written = Instant::now();
     let body = match fails(&client, &server.base, "runaway", "history_limit") {
@@ -205,7 +244,8 @@ fn history_read(plugins: &Path, events: u64) -> anyhow::Result<()> {
     let read_all = || -> anyhow::Result<u64> {
         let (mut after, mut read) = (0u64, 0u64);
         loop {
-            let page: Value = client.get(format!("{}/api/v1/executions/{id}/history?after={after}", server.base)).send()?.json()?;
+            let page: Value =
+                client.get(format!("{}/api/v1/executions/{id}/history?after={after}", server.base)).send()?.json()?;
             read += page["events"].as_array().map_or(0, |e| e.len() as u64);
             match page["next"].as_u64() {
                 Some(next) => after = next,

@@ -70,7 +70,8 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     let count = if quick { 10_000 } else { 100_000 };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(RocksStore::open(dir.path(), StoreOptions { sync: SyncMode::None, ..StoreOptions::default() })?);
+    let store =
+        Arc::new(RocksStore::open(dir.path(), StoreOptions { sync: SyncMode::None, ..StoreOptions::default() })?);
     let started = Instant::now();
     let mut finished = runtime.block_on(fill(plugins, store.clone(), count))?;
     report(SCENARIO, "executions", count as f64, "executions");
@@ -122,7 +123,12 @@ fn pages(store: &dyn Store, count: usize, suffix: &str) -> anyhow::Result<()> {
             let began = Instant::now();
             let (found, _) = records::list_records(store, filter, None, PAGE)?;
             samples.push(began.elapsed().as_secs_f64() * 1e3);
-            anyhow::ensure!(found.len() == matching.min(PAGE), "{metric}: {} of {} found", found.len(), matching.min(PAGE));
+            anyhow::ensure!(
+                found.len() == matching.min(PAGE),
+                "{metric}: {} of {} found",
+                found.len(),
+                matching.min(PAGE)
+            );
             let wrong = found.iter().find(|(_, r)| !filter.accepts(r));
             anyhow::ensure!(wrong.is_none(), "{metric}: {wrong:?} does not match");
         }

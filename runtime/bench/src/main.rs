@@ -49,12 +49,26 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let all = ["host-call", "host-call-lang", "engine-steps", "long-history", "fanout", "store-commit", "durable-3step", "http-3step", "recovery", "list-executions", "limits"];
+    let all = [
+        "host-call",
+        "host-call-lang",
+        "engine-steps",
+        "long-history",
+        "fanout",
+        "store-commit",
+        "durable-3step",
+        "http-3step",
+        "recovery",
+        "list-executions",
+        "limits",
+    ];
     let scenarios: Vec<&str> = if args.scenario == "all" { all.to_vec() } else { vec![args.scenario.as_str()] };
     for scenario in scenarios {
         match scenario {
             "host-call" => runtime.block_on(host_call::run(&args.plugins, args.quick))?,
-            "host-call-lang" => runtime.block_on(host_call_lang::run(&args.plugins, args.lang.as_deref(), args.quick))?,
+            "host-call-lang" => {
+                runtime.block_on(host_call_lang::run(&args.plugins, args.lang.as_deref(), args.quick))?
+            }
             "engine-steps" => engine::engine_steps(args.quick),
             "long-history" => engine::long_history(args.quick),
             "store-commit" => store_commit::run(args.quick)?,

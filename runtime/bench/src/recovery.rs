@@ -75,11 +75,21 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
         // the resumed state only once that step is stored and its calls were started.
         let states = snapshots(&runner, &ids).await?;
         let resume_s = started.elapsed().as_secs_f64();
-        anyhow::ensure!(recovery.failed.is_empty(), "{} executions failed to resume: {:?}", recovery.failed.len(), recovery.failed.first());
+        anyhow::ensure!(
+            recovery.failed.is_empty(),
+            "{} executions failed to resume: {:?}",
+            recovery.failed.len(),
+            recovery.failed.first()
+        );
         let mut resumed = 0;
         for (id, exec) in &states {
             let before = stopped_at[id];
-            anyhow::ensure!(exec.status == ExecStatus::Running, "{id} is {:?} after recovery: {:?}", exec.status, exec.error);
+            anyhow::ensure!(
+                exec.status == ExecStatus::Running,
+                "{id} is {:?} after recovery: {:?}",
+                exec.status,
+                exec.error
+            );
             anyhow::ensure!(exec.seq > before, "{id} is at event {} after recovery, as before ({before})", exec.seq);
             let in_flight: Vec<_> = exec.in_flight.iter().collect();
             anyhow::ensure!(in_flight == [(&nap(), &2)], "{id}: in flight after recovery: {in_flight:?}");
@@ -143,7 +153,8 @@ fn interrupt(plugins: &Path, dir: &Path, plan: &Arc<Plan>, count: usize) -> anyh
     // The stop: every driver and call is dropped mid-flight, with the runner clones they
     // held; then the store, which must be the last reference (it closes and unlocks).
     runtime.shutdown_timeout(Duration::from_secs(5));
-    let store = Arc::into_inner(store).ok_or_else(|| anyhow::anyhow!("the store is still referenced after the stop"))?;
+    let store =
+        Arc::into_inner(store).ok_or_else(|| anyhow::anyhow!("the store is still referenced after the stop"))?;
     drop(store);
     Ok(stopped_at)
 }

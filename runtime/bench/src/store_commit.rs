@@ -33,7 +33,12 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         let seconds = started.elapsed().as_secs_f64();
         let stats = store.stats();
         report(SCENARIO, &format!("commits_per_s_sync_{name}"), commits as f64 / seconds, "commits/s");
-        report(SCENARIO, &format!("batches_per_group_sync_{name}"), stats.batches as f64 / stats.groups.max(1) as f64, "batches");
+        report(
+            SCENARIO,
+            &format!("batches_per_group_sync_{name}"),
+            stats.batches as f64 / stats.groups.max(1) as f64,
+            "batches",
+        );
     }
     Ok(())
 }

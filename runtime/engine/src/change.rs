@@ -37,11 +37,11 @@
 
 use harmonia_model::{OnError, TaskAction};
 
+use crate::ON_FAILURE;
 use crate::event::Event;
 use crate::machine::Machine;
 use crate::plan::Plan;
 use crate::state::{ExecStatus, Execution, TaskStatus};
-use crate::ON_FAILURE;
 
 /// Why a change to an execution (or a retry of it) is refused. [`ChangeError::code`] is a
 /// stable machine code; `Display` is a message for the user.
@@ -117,7 +117,11 @@ impl std::fmt::Display for ChangeError {
                 "task {task} is a switch: its output is the branch it chooses and cannot be set (skip it, or set the output of the task its cases read)"
             ),
             ChangeError::TaskFinished { task, status, skip: true } => {
-                write!(f, "task {task} is already {}: only a task that has not finished can be skipped", status.as_str())
+                write!(
+                    f,
+                    "task {task} is already {}: only a task that has not finished can be skipped",
+                    status.as_str()
+                )
             }
             ChangeError::TaskFinished { task, status, skip: false } => write!(
                 f,
@@ -167,7 +171,12 @@ pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(),
         return Err(ChangeError::OnFailureTask);
     }
     if plan.fallbacks.contains(task) {
-        let of = plan.workflow.tasks.values().chain(plan.workflow.on_failure.as_deref()).find(|t| matches!(&t.on_error, OnError::Fallback(f) if f == task));
+        let of = plan
+            .workflow
+            .tasks
+            .values()
+            .chain(plan.workflow.on_failure.as_deref())
+            .find(|t| matches!(&t.on_error, OnError::Fallback(f) if f == task));
         let of = of.map_or_else(|| "another task".to_string(), |t| t.id.clone());
         return Err(ChangeError::FallbackTask { task: task.clone(), of });
     }
@@ -175,7 +184,8 @@ pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(),
         return Err(ChangeError::SwitchTask { task: task.clone() });
     }
     let allowed = !state.status.is_terminal()
-        || (!skip && (state.status == TaskStatus::Succeeded || (state.status == TaskStatus::Failed && state.tolerated)));
+        || (!skip
+            && (state.status == TaskStatus::Succeeded || (state.status == TaskStatus::Failed && state.tolerated)));
     if !allowed {
         return Err(ChangeError::TaskFinished { task: task.clone(), status: state.status, skip });
     }

@@ -101,60 +101,159 @@ pub enum TimerId {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     // What comes from outside (the driver, a user, a plugin).
-    Started { input: Value, at: Millis },
-    CallSucceeded { call: CallId, attempt: u32, output: Value, at: Millis },
-    CallFailed { call: CallId, attempt: u32, error: Failure, at: Millis },
-    TimerFired { timer: TimerId, at: Millis },
-    Paused { at: Millis },
-    Resumed { at: Millis },
-    Cancelled { reason: String, at: Millis },
+    Started {
+        input: Value,
+        at: Millis,
+    },
+    CallSucceeded {
+        call: CallId,
+        attempt: u32,
+        output: Value,
+        at: Millis,
+    },
+    CallFailed {
+        call: CallId,
+        attempt: u32,
+        error: Failure,
+        at: Millis,
+    },
+    TimerFired {
+        timer: TimerId,
+        at: Millis,
+    },
+    Paused {
+        at: Millis,
+    },
+    Resumed {
+        at: Millis,
+    },
+    Cancelled {
+        reason: String,
+        at: Millis,
+    },
     /// The runner stopped the execution as failed, for a limit of the server rather than of
     /// the workflow (its history reached `execution_max_events`): calls in flight are
     /// cancelled and `on_failure` does not run (it could only add to what is over a limit).
-    Aborted { error: Failure, at: Millis },
+    Aborted {
+        error: Failure,
+        at: Millis,
+    },
     /// The driver restarted (after a crash or a stop) and picks the execution up again:
     /// calls that were in flight run again with their next attempt, and timers are set again.
-    Recovered { at: Millis },
+    Recovered {
+        at: Millis,
+    },
     /// The execution rolls back to the state of a checkpoint (taken after event
     /// `checkpoint`) and continues from there; calls in flight then run again.
-    Restored { checkpoint: u64, state: Box<crate::Execution>, at: Millis },
+    Restored {
+        checkpoint: u64,
+        state: Box<crate::Execution>,
+        at: Millis,
+    },
     /// A user set (or replaced) a task's output: the task succeeds with it, whatever it was
     /// doing is stopped. Only while paused; see [`crate::check_change`] for what is allowed.
-    OutputSet { task: String, output: Value, at: Millis },
+    OutputSet {
+        task: String,
+        output: Value,
+        at: Millis,
+    },
     /// A user skipped a task that had not finished; whatever it was doing is stopped.
-    SkipRequested { task: String, reason: String, at: Millis },
+    SkipRequested {
+        task: String,
+        reason: String,
+        at: Millis,
+    },
     /// A user set workflow variables (merged into the others).
-    VarsChanged { vars: serde_json::Map<String, Value>, at: Millis },
+    VarsChanged {
+        vars: serde_json::Map<String, Value>,
+        at: Millis,
+    },
     /// A user retries a failed execution: it runs again from the tasks that did not succeed
     /// because of the failure (each reset by a `TaskReset`). See [`crate::check_retry`].
-    Retried { at: Millis },
+    Retried {
+        at: Millis,
+    },
 
     // What the engine decided.
-    CallStarted { call: CallId, attempt: u32, input: Value, at: Millis },
+    CallStarted {
+        call: CallId,
+        attempt: u32,
+        input: Value,
+        at: Millis,
+    },
     /// Ready, but held back by `max_parallel` or a pause.
-    CallQueued { call: CallId, attempt: u32 },
-    RetryScheduled { call: CallId, attempt: u32, due: Millis },
+    CallQueued {
+        call: CallId,
+        attempt: u32,
+    },
+    RetryScheduled {
+        call: CallId,
+        attempt: u32,
+        due: Millis,
+    },
     /// The list a `for_each` task runs over.
-    ItemsResolved { task: String, items: Vec<Value> },
+    ItemsResolved {
+        task: String,
+        items: Vec<Value>,
+    },
     /// A `repeat` iteration finished and `until` did not hold: the next one follows.
-    IterationDone { task: String, iteration: u32, output: Value },
-    SwitchChose { task: String, case: Option<u32>, targets: Vec<String> },
-    TaskSucceeded { task: String, output: Value, at: Millis },
+    IterationDone {
+        task: String,
+        iteration: u32,
+        output: Value,
+    },
+    SwitchChose {
+        task: String,
+        case: Option<u32>,
+        targets: Vec<String>,
+    },
+    TaskSucceeded {
+        task: String,
+        output: Value,
+        at: Millis,
+    },
     /// `tolerated` (`on_error: continue`): dependants go on; the task's output is its error.
-    TaskFailed { task: String, error: Failure, tolerated: bool, at: Millis },
-    TaskSkipped { task: String, reason: String },
-    TaskCancelled { task: String },
+    TaskFailed {
+        task: String,
+        error: Failure,
+        tolerated: bool,
+        at: Millis,
+    },
+    TaskSkipped {
+        task: String,
+        reason: String,
+    },
+    TaskCancelled {
+        task: String,
+    },
     /// A retry of the execution runs the task again: it is pending once more (a `for_each`
     /// keeps the items that succeeded and runs the others again).
-    TaskReset { task: String },
+    TaskReset {
+        task: String,
+    },
     /// `task` failed and `fallback` runs in its place; if it succeeds, `task` succeeds with
     /// its output (and keeps `error`).
-    FallbackStarted { task: String, fallback: String, error: Failure },
-    VarsSet { vars: serde_json::Map<String, Value> },
+    FallbackStarted {
+        task: String,
+        fallback: String,
+        error: Failure,
+    },
+    VarsSet {
+        vars: serde_json::Map<String, Value>,
+    },
     /// The execution is failing; `on_failure` (if any) runs before it ends.
-    Failing { error: Failure, at: Millis },
-    Completed { output: Value, at: Millis },
-    Failed { error: Failure, at: Millis },
+    Failing {
+        error: Failure,
+        at: Millis,
+    },
+    Completed {
+        output: Value,
+        at: Millis,
+    },
+    Failed {
+        error: Failure,
+        at: Millis,
+    },
 }
 
 impl Event {

@@ -5,11 +5,11 @@
 use harmonia_model::{EvalError, Join, OnError, Scope, TaskAction, TaskLookup};
 use serde_json::{Map, Value, json};
 
+use crate::ON_FAILURE;
 use crate::event::{CallId, Command, Event, Failure, Millis, TimerId};
 use crate::plan::Plan;
 use crate::retry;
 use crate::state::{ExecStatus, Execution, TaskStatus};
-use crate::ON_FAILURE;
 
 /// What one step decided.
 #[derive(Debug, Default)]
@@ -514,7 +514,10 @@ impl Machine<'_> {
             Ok(false) if iteration >= repeat.max_iterations => {
                 let mut f = Failure::new(
                     "max_iterations",
-                    format!("task {id}: repeat reached max_iterations ({}) before ${{{}}} held", repeat.max_iterations, repeat.until.source),
+                    format!(
+                        "task {id}: repeat reached max_iterations ({}) before ${{{}}} held",
+                        repeat.max_iterations, repeat.until.source
+                    ),
                 );
                 f.code = Some("max_iterations".into());
                 self.fail_task(id, f);
@@ -598,7 +601,10 @@ impl Machine<'_> {
             if self.exec.task(&original).status != TaskStatus::Recovering {
                 return; // the task it stood in for was cancelled meanwhile
             }
-            let mut both = Failure::new("fallback_failed", format!("task {original} failed, and so did its fallback {id}: {}", error.message));
+            let mut both = Failure::new(
+                "fallback_failed",
+                format!("task {original} failed, and so did its fallback {id}: {}", error.message),
+            );
             both.task = Some(original.clone());
             self.emit(Event::TaskFailed { task: original, error: both.clone(), tolerated: false, at });
             return self.fail_execution(both);
@@ -638,7 +644,8 @@ impl Machine<'_> {
     pub(crate) fn stop_task(&mut self, id: &str) {
         if self.exec.task(id).status == TaskStatus::Recovering {
             // Its fallback is what runs now: stop it too.
-            let fallback = self.exec.tasks.iter().find(|(_, t)| t.fallback_for.as_deref() == Some(id)).map(|(f, _)| f.clone());
+            let fallback =
+                self.exec.tasks.iter().find(|(_, t)| t.fallback_for.as_deref() == Some(id)).map(|(f, _)| f.clone());
             if let Some(fallback) = fallback.filter(|f| !self.exec.task(f).status.is_terminal()) {
                 self.cancel_calls_of(&fallback);
                 self.emit(Event::TaskCancelled { task: fallback });

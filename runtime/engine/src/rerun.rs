@@ -54,11 +54,11 @@ use std::collections::{BTreeSet, VecDeque};
 use harmonia_model::Join;
 use serde_json::Value;
 
+use crate::ON_FAILURE;
 use crate::change::ChangeError;
 use crate::event::{Command, Event, TimerId};
 use crate::machine::Machine;
 use crate::state::{ExecStatus, Execution, TaskState, TaskStatus};
-use crate::ON_FAILURE;
 
 /// Whether a [`Event::Retried`] would be accepted by [`crate::step`] for this execution now:
 /// only if it failed (`not_failed` otherwise). Pure: decides from the state only.
@@ -84,7 +84,8 @@ impl Machine<'_> {
             self.emit(Event::TaskReset { task });
         }
         let declared = self.plan.workflow.vars.keys();
-        let vars_unset = self.exec.vars.as_object().is_none_or(|vars| declared.clone().all(|name| !vars.contains_key(name)));
+        let vars_unset =
+            self.exec.vars.as_object().is_none_or(|vars| declared.clone().all(|name| !vars.contains_key(name)));
         if vars_unset && !self.set_workflow_vars() {
             return; // failed again, as at the start
         }
@@ -120,9 +121,12 @@ impl Machine<'_> {
                 }
             }
         }
-        let mut tasks: Vec<String> = plan.workflow.tasks.keys().filter(|id| rerun.contains(id.as_str())).cloned().collect();
+        let mut tasks: Vec<String> =
+            plan.workflow.tasks.keys().filter(|id| rerun.contains(id.as_str())).cloned().collect();
         let fallbacks = exec.tasks.iter().filter(|(id, t)| {
-            t.fallback_for.as_deref().is_some_and(|of| rerun.contains(of) || (of == ON_FAILURE && ran(exec, ON_FAILURE)))
+            t.fallback_for
+                .as_deref()
+                .is_some_and(|of| rerun.contains(of) || (of == ON_FAILURE && ran(exec, ON_FAILURE)))
                 && plan.fallbacks.contains(*id)
         });
         tasks.extend(fallbacks.map(|(id, _)| id.clone()));
@@ -174,7 +178,8 @@ impl Machine<'_> {
 /// or cancelled before it was ready.
 fn began(t: &TaskState) -> bool {
     use TaskStatus::*;
-    matches!(t.status, Running | Waiting | Recovering | Succeeded | Failed) || t.started_at.is_some()
+    matches!(t.status, Running | Waiting | Recovering | Succeeded | Failed)
+        || t.started_at.is_some()
         || t.items.is_some()
 }
 

@@ -224,11 +224,8 @@ impl Execution {
     /// A new execution of `workflow`, before its `Started` event. Tasks in `fallbacks`
     /// only run in place of a failed task and do not count toward completion.
     pub fn new(id: &str, workflow: &Workflow, fallbacks: &BTreeSet<String>) -> Execution {
-        let mut tasks: BTreeMap<String, TaskState> = workflow
-            .tasks
-            .keys()
-            .map(|id| (id.clone(), TaskState::new(!fallbacks.contains(id))))
-            .collect();
+        let mut tasks: BTreeMap<String, TaskState> =
+            workflow.tasks.keys().map(|id| (id.clone(), TaskState::new(!fallbacks.contains(id)))).collect();
         if workflow.on_failure.is_some() {
             tasks.insert(crate::ON_FAILURE.to_string(), TaskState::new(false));
         }
@@ -499,11 +496,7 @@ impl Execution {
 impl TaskLookup for Execution {
     fn task(&self, id: &str) -> Option<TaskView<'_>> {
         let t = self.tasks.get(id)?;
-        Some(TaskView {
-            status: t.status.as_str(),
-            output: t.output.as_ref(),
-            error: t.error.as_ref(),
-        })
+        Some(TaskView { status: t.status.as_str(), output: t.output.as_ref(), error: t.error.as_ref() })
     }
 }
 

@@ -14,11 +14,9 @@ mod generated {
     });
 }
 
-pub use generated::harmonia::plugin::types::{
-    ActionInfo, ErrorKind, Invocation, PluginInfo, TaskError,
-};
-pub(crate) use generated::{Adapter, AdapterPre};
 use generated::harmonia::plugin::host::{Host, Level};
+pub use generated::harmonia::plugin::types::{ActionInfo, ErrorKind, Invocation, PluginInfo, TaskError};
+pub(crate) use generated::{Adapter, AdapterPre};
 
 /// Largest key a plugin may use, in bytes.
 const MAX_KV_KEY: usize = 1024;

@@ -9,11 +9,11 @@
 //! only), over the component's hash, the engine's key and the artefact. One without a valid
 //! tag is compiled again and replaced.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use ring::hmac;
@@ -163,9 +163,13 @@ impl CompileCache {
                 // with the same compatibility hash (in the file name and the tag).
                 Some(artefact) => match unsafe { Component::deserialize(engine, artefact) } {
                     Ok(component) => return Ok((component, true)),
-                    Err(e) => tracing::warn!(file = %path.display(), error = %e, "ignoring an unusable cached component"),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "ignoring an unusable cached component")
+                    }
                 },
-                None => tracing::warn!(file = %path.display(), "ignoring a cached component whose tag does not match: compiling it again"),
+                None => {
+                    tracing::warn!(file = %path.display(), "ignoring a cached component whose tag does not match: compiling it again")
+                }
             }
         }
         let component = Component::new(engine, bytes)?;

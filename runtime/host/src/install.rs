@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::Host;
 use crate::error::HostError;
 use crate::manifest::Manifest;
 use crate::plugin::{Plugin, check_name};
-use crate::Host;
 
 /// The staging directory, inside the plugins directory.
 const STAGING_DIR: &str = ".staging";
@@ -116,9 +116,8 @@ impl Host {
         let target = self.target_file(name);
         let staging = Staging::new(self.plugins_dir())?;
         let staged = staging.stage(name, component.into(), &manifest, &target).await?;
-        let mut plugin = Plugin::load(&self.inner.shared, &self.inner.linker, &staged)
-            .await
-            .map_err(|e| load_error(e, &target))?;
+        let mut plugin =
+            Plugin::load(&self.inner.shared, &self.inner.linker, &staged).await.map_err(|e| load_error(e, &target))?;
         if plugin.name != name {
             return Err(InstallError::NameMismatch { expected: name.into(), described: plugin.name });
         }
@@ -209,8 +208,11 @@ fn commit(staged: &Path, target: &Path, manifest: &ManifestChange, staging: &Pat
     }
     if let Err(e) = std::fs::rename(staged, target) {
         if *manifest != ManifestChange::Keep {
-            let restored =
-                if had_manifest { std::fs::rename(&backup, &live_manifest) } else { std::fs::remove_file(&live_manifest) };
+            let restored = if had_manifest {
+                std::fs::rename(&backup, &live_manifest)
+            } else {
+                std::fs::remove_file(&live_manifest)
+            };
             if let Err(e) = restored {
                 tracing::error!(file = %live_manifest.display(), error = %e, "cannot put the manifest back");
             }
@@ -289,13 +291,16 @@ impl Drop for Staging {
 pub(crate) fn sweep_staging(plugins_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(plugins_dir.join(STAGING_DIR)) else { return };
     for entry in entries.filter_map(Result::ok) {
-        let owner = entry.file_name().to_str().and_then(|name| name.split_once('-')).and_then(|(pid, _)| pid.parse().ok());
+        let owner =
+            entry.file_name().to_str().and_then(|name| name.split_once('-')).and_then(|(pid, _)| pid.parse().ok());
         let orphan = owner.is_some_and(|pid: u32| pid != std::process::id() && !process_exists(pid));
         let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
         if orphan || age.is_some_and(|age| age > STALE_STAGING) {
             match std::fs::remove_dir_all(entry.path()) {
                 Ok(()) => tracing::info!(dir = %entry.path().display(), "removed an upload left unfinished"),
-                Err(e) => tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove an unfinished upload"),
+                Err(e) => {
+                    tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove an unfinished upload")
+                }
             }
         }
     }
@@ -317,7 +322,8 @@ mod tests {
     /// The bytes of a bundled plugin built by `plugins/build.sh`.
     fn bundled(name: &str) -> Vec<u8> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../plugins/{name}.wasm"));
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; build the plugins with plugins/build.sh", path.display()))
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; build the plugins with plugins/build.sh", path.display()))
     }
 
     /// A host over an empty temporary plugins directory, with the tests' compile cache
@@ -384,7 +390,12 @@ mod tests {
             (empty_component, ManifestChange::Remove, "invalid_component", "harmonia:plugin/adapter"),
             (bundled("digest"), ManifestChange::Remove, "name_mismatch", "\"digest\""),
             (bundled("core"), ManifestChange::Replace("memory_mb = 0\n".into()), "invalid_manifest", "memory_mb"),
-            (bundled("core"), ManifestChange::Replace("allowed_host = []\n".into()), "invalid_manifest", "line 1, column 1"),
+            (
+                bundled("core"),
+                ManifestChange::Replace("allowed_host = []\n".into()),
+                "invalid_manifest",
+                "line 1, column 1",
+            ),
         ];
         for (bytes, manifest, code, says) in cases {
             let err = host.install("core", bytes, manifest).await.err().expect("refused");

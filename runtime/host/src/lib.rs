@@ -246,7 +246,8 @@ impl HostShared {
     /// Refuses granted directories that are protected, in one, or hold one.
     fn check_grants(&self, dirs: &[manifest::ResolvedDir]) -> Result<(), String> {
         for dir in dirs {
-            if let Some(protected) = self.protected.iter().find(|p| p.starts_with(&dir.host) || dir.host.starts_with(p)) {
+            if let Some(protected) = self.protected.iter().find(|p| p.starts_with(&dir.host) || dir.host.starts_with(p))
+            {
                 return Err(format!(
                     "its manifest grants {}, which would expose {} (the server's data or compiled plugins): \
                      grant a directory that neither holds it nor is in it",
@@ -262,7 +263,8 @@ impl HostShared {
     fn sandbox_for(&self, manifest: &Manifest) -> Sandbox {
         // A granted directory that does not exist here (the bundled reader's documents, run
         // from another directory) is left out: the plugin loads, and sees nothing there.
-        let (dirs, missing): (Vec<_>, Vec<_>) = manifest.resolved_dirs(&self.work_dir).into_iter().partition(|d| d.host.is_dir());
+        let (dirs, missing): (Vec<_>, Vec<_>) =
+            manifest.resolved_dirs(&self.work_dir).into_iter().partition(|d| d.host.is_dir());
         for dir in missing {
             tracing::warn!(dir = %dir.host.display(), "a granted directory does not exist: left out of the sandbox");
         }
@@ -283,9 +285,11 @@ impl HostShared {
             .secrets
             .iter()
             .filter_map(|name| {
-                let value = self.secrets.get(name).cloned().or_else(|| {
-                    std::env::var(format!("HARMONIA_SECRET_{}", name.to_ascii_uppercase())).ok()
-                });
+                let value = self
+                    .secrets
+                    .get(name)
+                    .cloned()
+                    .or_else(|| std::env::var(format!("HARMONIA_SECRET_{}", name.to_ascii_uppercase())).ok());
                 value.map(|v| (name.clone(), v))
             })
             .collect();
@@ -413,11 +417,8 @@ impl Host {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         engine::start_epoch_ticker(engine.clone(), stop_ticker.clone());
         let cache = CompileCache::new(&engine, config.cache_dir.clone(), &config.plugins_dir)?;
-        let mut protected: Vec<PathBuf> = config
-            .protected
-            .iter()
-            .map(|p| manifest::resolve(&config.work_dir, p))
-            .collect();
+        let mut protected: Vec<PathBuf> =
+            config.protected.iter().map(|p| manifest::resolve(&config.work_dir, p)).collect();
         protected.extend(cache.dir().map(Path::to_path_buf));
         let shared = HostShared {
             cache: Arc::new(cache),
@@ -433,13 +434,7 @@ impl Host {
             fuel: config.fuel,
             pooling,
         };
-        let inner = HostInner {
-            config,
-            shared,
-            linker,
-            registry: Default::default(),
-            stop_ticker,
-        };
+        let inner = HostInner { config, shared, linker, registry: Default::default(), stop_ticker };
         let inner = Arc::new(inner);
         start_warm_sweeper(Arc::downgrade(&inner));
         Ok(Host { inner })

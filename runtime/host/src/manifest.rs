@@ -84,10 +84,8 @@ pub struct ResolvedDir {
 impl Manifest {
     /// Reads the manifest at `path`; an error names the file, and the line and column.
     pub fn load(path: &Path) -> Result<Manifest, HostError> {
-        let text = std::fs::read_to_string(path).map_err(|e| HostError::Manifest {
-            file: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| HostError::Manifest { file: path.to_path_buf(), message: e.to_string() })?;
         Self::parse(&text).map_err(|message| HostError::Manifest { file: path.to_path_buf(), message })
     }
 
@@ -205,9 +203,7 @@ impl HostPattern {
             Some(suffix) => host.ends_with(&format!(".{suffix}")),
             None => host == self.host,
         };
-        host_ok
-            && self.scheme.as_deref().is_none_or(|s| s == scheme)
-            && self.port.is_none_or(|p| p == port)
+        host_ok && self.scheme.as_deref().is_none_or(|s| s == scheme) && self.port.is_none_or(|p| p == port)
     }
 }
 

@@ -81,25 +81,19 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 
 /// A plugin name must be usable in workflows and file names.
 pub(crate) fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok { Ok(()) } else { Err(format!("plugin name {name:?} must be 1-64 characters of a-z, 0-9, - and _")) }
 }
 
 impl Plugin {
     /// Loads, compiles (or takes from the cache), links and describes one `.wasm` file.
-    pub(crate) async fn load(
-        shared: &HostShared,
-        linker: &Linker<State>,
-        path: &Path,
-    ) -> Result<Plugin, HostError> {
+    pub(crate) async fn load(shared: &HostShared, linker: &Linker<State>, path: &Path) -> Result<Plugin, HostError> {
         let fail = |reason: String| HostError::Load { file: path.to_path_buf(), reason };
         let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         check_header(&bytes).map_err(fail)?;
         let manifest_path = path.with_extension("toml");
-        let manifest =
-            if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
+        let manifest = if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
         // The directories the plugin would see, resolved once: checked before the compile.
         let sandbox = shared.sandbox_for(&manifest);
         shared.check_grants(&sandbox.dirs).map_err(fail)?;
@@ -116,9 +110,8 @@ impl Plugin {
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| fail(format!("needs imports the host does not offer: {e:#}")))?;
-        let pre = AdapterPre::new(instance_pre).map_err(|e| {
-            fail(format!("does not implement the harmonia:plugin/adapter world: {e:#}"))
-        })?;
+        let pre = AdapterPre::new(instance_pre)
+            .map_err(|e| fail(format!("does not implement the harmonia:plugin/adapter world: {e:#}")))?;
         let limits = shared.call_limits.lowered_by(&manifest);
         let max_concurrency = limits.max_concurrency.min(shared.slots);
         let reuse_instance = manifest.reuse_instance.unwrap_or(1);
@@ -193,8 +186,7 @@ impl Plugin {
             observer: call.observer,
             ..CallScope::new(Arc::from(self.name.as_str()), call.action.clone(), self.limits, shared.kv.clone())
         };
-        let (returned, events, kv_writes) =
-            self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
+        let (returned, events, kv_writes) = self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
         let Returned::Output(result) = returned else { unreachable!("invoke returns an output") };
         // The call returned: its kv writes take effect, all of them or (over the quota) none.
         let result = result.map_err(TaskError::from);
@@ -232,7 +224,8 @@ impl Plugin {
         if writes.is_empty() {
             return Ok(());
         }
-        let (kv, plugin, writes, max) = (shared.kv.clone(), self.name.clone(), writes.clone(), self.limits.max_kv_bytes);
+        let (kv, plugin, writes, max) =
+            (shared.kv.clone(), self.name.clone(), writes.clone(), self.limits.max_kv_bytes);
         let written = tokio::task::spawn_blocking(move || kv.write(&plugin, &writes, max)).await;
         let error = match written {
             Ok(Ok(())) => return Ok(()),
@@ -325,10 +318,8 @@ impl Plugin {
     /// the call, inside the call's deadline.
     async fn new_instance(&self, shared: &HostShared, scope: CallScope) -> Result<Instance, CallError> {
         let slot = shared.slots_sem.clone().acquire_owned().await.expect("slot semaphore is never closed");
-        let state = State::new(&self.sandbox, scope).map_err(|e| CallError::Instantiate {
-            plugin: self.name.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let state = State::new(&self.sandbox, scope)
+            .map_err(|e| CallError::Instantiate { plugin: self.name.clone(), message: format!("{e:#}") })?;
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|s| &mut s.limiter);
         Ok(Instance { store, adapter: None, calls: 0, _slot: slot })
@@ -364,7 +355,14 @@ impl Plugin {
 /// Turns a wasmtime error into the call error that says what happened: the trap in a few
 /// words (its wasm backtrace goes to the debug log, not to the task), with what the plugin
 /// said last on stderr, where a Rust guest writes its panic message before it traps.
-fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: String, timeout: Duration, stderr: &str) -> CallError {
+fn classify_trap(
+    state: &State,
+    e: wasmtime::Error,
+    plugin: String,
+    action: String,
+    timeout: Duration,
+    stderr: &str,
+) -> CallError {
     if state.timed_out {
         return CallError::Timeout { plugin, action, after: timeout };
     }
@@ -377,7 +375,9 @@ fn classify_trap(state: &State, e: wasmtime::Error, plugin: String, action: Stri
     }
     tracing::debug!(%plugin, %action, "trap: {e:?}");
     let what = match trap {
-        Some(wasmtime::Trap::StackOverflow) => "stack overflow: the plugin recursed deeper than its stack allows".to_owned(),
+        Some(wasmtime::Trap::StackOverflow) => {
+            "stack overflow: the plugin recursed deeper than its stack allows".to_owned()
+        }
         // A Rust or C guest's own stack lives in its linear memory: running off its end is
         // an out-of-bounds access, deep in a recursion.
         Some(wasmtime::Trap::MemoryOutOfBounds) => match recursion(&e) {
@@ -417,7 +417,8 @@ fn short_name(name: &str) -> String {
 /// last few lines (at most 500 bytes).
 fn last_words(stderr: &str) -> Option<String> {
     if let Some(at) = stderr.rfind("panicked at ") {
-        let panic: Vec<&str> = stderr[at..].lines().filter(|l| !l.is_empty() && !l.starts_with("note: run with")).collect();
+        let panic: Vec<&str> =
+            stderr[at..].lines().filter(|l| !l.is_empty() && !l.starts_with("note: run with")).collect();
         return Some(format!("the plugin {}", bounded(&panic.join(" "), 500)));
     }
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::Host;
 use crate::error::HostError;
 use crate::plugin::Plugin;
-use crate::Host;
 
 /// A file that did not load, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,8 +75,8 @@ impl Registry {
 
 /// The `.wasm` files directly in a directory, sorted so that loading is deterministic.
 fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| HostError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| HostError::Io { path: dir.to_path_buf(), message: e.to_string() })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

@@ -8,8 +8,8 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use crate::error::HostError;
 use crate::Host;
+use crate::error::HostError;
 
 /// Changes are applied once the directory has been quiet this long, so that a file being
 /// copied is loaded once, complete.

@@ -27,15 +27,10 @@ fn tasks(wf: &Workflow) -> impl Iterator<Item = &Task> {
 pub fn check_plugins(wf: &Workflow, catalog: &dyn PluginCatalog) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::default();
     for task in tasks(wf) {
-        if let TaskAction::Call {
-            component, action, ..
-        } = &task.action
+        if let TaskAction::Call { component, action, .. } = &task.action
             && let Err(message) = catalog.check(component, action)
         {
-            diags.push(Diagnostic::new(
-                task.span,
-                format!("task `{}`: {message}", task.id),
-            ));
+            diags.push(Diagnostic::new(task.span, format!("task `{}`: {message}", task.id)));
         }
     }
     diags.finish(wf.source.as_deref()).into_result(())
@@ -52,10 +47,7 @@ pub fn check_workflows(wf: &Workflow, catalog: &dyn WorkflowCatalog) -> Result<(
                 Some(v) => format!("{name}@{v}"),
                 None => name.clone(),
             };
-            diags.push(Diagnostic::new(
-                task.span,
-                format!("task `{}` runs unknown workflow `{reference}`", task.id),
-            ));
+            diags.push(Diagnostic::new(task.span, format!("task `{}` runs unknown workflow `{reference}`", task.id)));
         }
     }
     diags.finish(wf.source.as_deref()).into_result(())
@@ -105,10 +97,7 @@ pub(crate) fn check_params(
         Value::Object(map) => map,
         Value::Null => &empty,
         other => {
-            diags.push(Diagnostic::unplaced(format!(
-                "the {what} must be an object, got {}",
-                describe_value(other)
-            )));
+            diags.push(Diagnostic::unplaced(format!("the {what} must be an object, got {}", describe_value(other))));
             return Err(diags);
         }
     };
@@ -128,9 +117,7 @@ pub(crate) fn check_params(
     let mut out = Map::new();
     for (name, param) in params {
         // null stands for "not given", except where any value (null included) is welcome.
-        let value = given
-            .get(name)
-            .filter(|v| !v.is_null() || param.kind == ParamType::Any);
+        let value = given.get(name).filter(|v| !v.is_null() || param.kind == ParamType::Any);
         match (value, &param.default) {
             (Some(v), _) => {
                 if type_matches(param.kind, v) {

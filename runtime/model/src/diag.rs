@@ -21,13 +21,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `span` of no file yet (the parser fills the file in at the end).
     pub fn new(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic {
-            file: None,
-            line: span.line,
-            column: span.column,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { file: None, line: span.line, column: span.column, message: message.into(), hint: None }
     }
 
     /// An error without a position.
@@ -49,10 +43,7 @@ impl Diagnostic {
 
     /// The position as a [`Span`].
     pub fn span(&self) -> Span {
-        Span {
-            line: self.line,
-            column: self.column,
-        }
+        Span { line: self.line, column: self.column }
     }
 }
 
@@ -151,10 +142,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?" for the closest candidate.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -182,10 +170,7 @@ mod tests {
 
     #[test]
     fn closest_words() {
-        assert_eq!(
-            closest("dependson", ["depends_on", "description"]),
-            Some("depends_on")
-        );
+        assert_eq!(closest("dependson", ["depends_on", "description"]), Some("depends_on"));
         assert_eq!(closest("zzz", ["depends_on"]), None);
     }
 }

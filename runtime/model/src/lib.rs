@@ -18,14 +18,9 @@ pub mod types;
 pub mod validate;
 mod yaml;
 
-pub use check::{
-    PluginCatalog, WorkflowCatalog, check_input, check_plugins, check_workflows, type_matches,
-};
+pub use check::{PluginCatalog, WorkflowCatalog, check_input, check_plugins, check_workflows, type_matches};
 pub use diag::{Diagnostic, Diagnostics};
-pub use expr::{
-    Budget,
-    EvalError, Expr, ExprError, NoTasks, Part, Root, Scope, TaskLookup, TaskView, Template,
-};
+pub use expr::{Budget, EvalError, Expr, ExprError, NoTasks, Part, Root, Scope, TaskLookup, TaskView, Template};
 pub use limits::Limits;
 pub use parse::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow, parse_workflow_with,

@@ -46,18 +46,8 @@ const TASK_KEYS: &[&str] = &[
     "set_vars",
 ];
 const PARAM_KEYS: &[&str] = &["type", "description", "required", "default"];
-const RETRY_KEYS: &[&str] = &[
-    "max_attempts",
-    "delay",
-    "backoff",
-    "factor",
-    "max_delay",
-    "jitter",
-    "retry_on",
-];
-const PARAM_TYPES: &[&str] = &[
-    "string", "number", "integer", "boolean", "object", "array", "any",
-];
+const RETRY_KEYS: &[&str] = &["max_attempts", "delay", "backoff", "factor", "max_delay", "jitter", "retry_on"];
+const PARAM_TYPES: &[&str] = &["string", "number", "integer", "boolean", "object", "array", "any"];
 
 /// The id of the workflow's `on_failure` task.
 pub const ON_FAILURE: &str = "on_failure";
@@ -101,8 +91,7 @@ fn check_task_count(root: &Node, limits: &Limits) -> Result<(), Diagnostic> {
 pub fn load_workflow(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::from(Diagnostic::unplaced(format!("cannot read the file: {e}")))
-            .finish(Some(path))
+        Diagnostics::from(Diagnostic::unplaced(format!("cannot read the file: {e}"))).finish(Some(path))
     })?;
     parse_workflow(&text, Some(path))
 }
@@ -125,34 +114,20 @@ pub(crate) fn read_params(r: &mut Reader, node: &Node, path: &str) -> IndexMap<S
             param.kind = read_param_type(r, e.value, "type");
         } else {
             let entries = r.entries(e.value, &param_path, e.key, "key");
-            r.known_keys(
-                &entries,
-                PARAM_KEYS,
-                &format!("in input parameter `{}`", e.key),
-            );
+            r.known_keys(&entries, PARAM_KEYS, &format!("in input parameter `{}`", e.key));
             for f in &entries {
                 match f.key {
                     "type" => param.kind = read_param_type(r, f.value, "type"),
                     "description" => param.description = r.string(f.value, "description"),
-                    "required" => {
-                        required = r.bool(f.value, "required").map(|b| (b, f.key_node.span))
-                    }
-                    "default" => {
-                        param.default = Some(r.json(f.value, &join(&param_path, "default")))
-                    }
+                    "required" => required = r.bool(f.value, "required").map(|b| (b, f.key_node.span)),
+                    "default" => param.default = Some(r.json(f.value, &join(&param_path, "default"))),
                     _ => {}
                 }
             }
         }
         param.required = match required {
             Some((true, span)) if param.default.is_some() => {
-                r.error(
-                    span,
-                    format!(
-                        "input `{}` is `required` but has a default, which would never be used",
-                        e.key
-                    ),
-                );
+                r.error(span, format!("input `{}` is `required` but has a default, which would never be used", e.key));
                 true
             }
             Some((b, _)) => b,
@@ -193,10 +168,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
         source: None,
     };
     if !matches!(root.kind, Kind::Map(_)) {
-        r.error(
-            root.span,
-            format!("a workflow must be a mapping, got {}", root.describe()),
-        );
+        r.error(root.span, format!("a workflow must be a mapping, got {}", root.describe()));
         return wf;
     }
     let entries = r.entries(root, "", "workflow", "key");
@@ -205,17 +177,11 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
             r.error_hint(
                 e.key_node.span,
                 "unknown key `parameters` in the workflow",
-                Some(
-                    "this looks like a template: render it with `harmonia template render`".into(),
-                ),
+                Some("this looks like a template: render it with `harmonia template render`".into()),
             );
         }
     }
-    let others: Vec<Entry> = entries
-        .iter()
-        .filter(|e| e.key != "parameters")
-        .copied()
-        .collect();
+    let others: Vec<Entry> = entries.iter().filter(|e| e.key != "parameters").copied().collect();
     r.known_keys(&others, WORKFLOW_KEYS, "in the workflow");
     let find = |key: &str| entries.iter().find(|e| e.key == key);
     for required in ["name", "version", "tasks"] {
@@ -229,14 +195,12 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
             "name" => {
                 if let Some(name) = r.string(v, "name") {
                     if !is_name(&name) {
+                        r.error(v.span, format!("`name` may only hold letters, digits, `_` and `-`, got `{name}`"));
+                    } else if name.len() > MAX_NAME_LEN {
                         r.error(
                             v.span,
-                            format!(
-                                "`name` may only hold letters, digits, `_` and `-`, got `{name}`"
-                            ),
+                            format!("`name` is {} characters long, over the limit of {MAX_NAME_LEN}", name.len()),
                         );
-                    } else if name.len() > MAX_NAME_LEN {
-                        r.error(v.span, format!("`name` is {} characters long, over the limit of {MAX_NAME_LEN}", name.len()));
                     }
                     wf.name = name;
                 }
@@ -286,24 +250,21 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
                     } else if !is_name(t.key) {
                         r.error(
                             t.key_node.span,
-                            format!(
-                                "task id `{}` may only hold letters, digits, `_` and `-`",
-                                t.key
-                            ),
+                            format!("task id `{}` may only hold letters, digits, `_` and `-`", t.key),
                         );
                     } else if t.key.len() > MAX_NAME_LEN {
-                        let message = format!("task id `{}...` is {} characters long, over the limit of {MAX_NAME_LEN}", &t.key[..16], t.key.len());
+                        let message = format!(
+                            "task id `{}...` is {} characters long, over the limit of {MAX_NAME_LEN}",
+                            &t.key[..16],
+                            t.key.len()
+                        );
                         r.error(t.key_node.span, message);
                     }
                     wf.tasks.insert(t.key.to_string(), task);
                 }
             }
             "on_failure" => {
-                let entry = Entry {
-                    key: ON_FAILURE,
-                    key_node: e.key_node,
-                    value: v,
-                };
+                let entry = Entry { key: ON_FAILURE, key_node: e.key_node, value: v };
                 let task = read_task(r, &entry, ON_FAILURE);
                 for (present, key) in [
                     (!task.depends_on.is_empty(), "depends_on"),
@@ -312,11 +273,11 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
                     (task.repeat.is_some(), "repeat"),
                 ] {
                     if present {
-                        let span = r
-                            .spans
-                            .get(&join(ON_FAILURE, key))
-                            .unwrap_or(e.key_node.span);
-                        r.error(span, format!("`on_failure` cannot have `{key}`: it runs once, when the execution fails"));
+                        let span = r.spans.get(&join(ON_FAILURE, key)).unwrap_or(e.key_node.span);
+                        r.error(
+                            span,
+                            format!("`on_failure` cannot have `{key}`: it runs once, when the execution fails"),
+                        );
                     }
                 }
                 wf.on_failure = Some(Box::new(task));
@@ -372,10 +333,7 @@ fn read_string_list(r: &mut Reader, node: &Node, name: &str) -> Vec<String> {
         Kind::Seq(items) => items.iter().filter_map(|i| r.string(i, name)).collect(),
         Kind::Scalar(_) => r.string(node, name).into_iter().collect(),
         Kind::Map(_) => {
-            r.error(
-                node.span,
-                format!("`{name}` must be a list of strings, got a mapping"),
-            );
+            r.error(node.span, format!("`{name}` must be a list of strings, got a mapping"));
             Vec::new()
         }
     }
@@ -404,10 +362,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         set_vars: IndexMap::new(),
     };
     if !matches!(e.value.kind, Kind::Map(_)) {
-        r.error(
-            e.value.span,
-            format!("task `{id}` must be a mapping, got {}", e.value.describe()),
-        );
+        r.error(e.value.span, format!("task `{id}` must be a mapping, got {}", e.value.describe()));
         return task;
     }
     let entries = r.entries(e.value, path, id, "key");
@@ -416,16 +371,10 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
     let input = get("input").map(|f| r.template(f.value, &join(path, "input")));
 
     // What the task does: exactly one of component + action, workflow, switch.
-    let kinds: Vec<&Entry> = ["component", "workflow", "switch"]
-        .iter()
-        .filter_map(|k| get(k))
-        .collect();
+    let kinds: Vec<&Entry> = ["component", "workflow", "switch"].iter().filter_map(|k| get(k)).collect();
     match (kinds.as_slice(), get("action")) {
         ([], Some(action)) => {
-            r.error(
-                action.key_node.span,
-                format!("task `{id}` has `action` but no `component`"),
-            );
+            r.error(action.key_node.span, format!("task `{id}` has `action` but no `component`"));
         }
         ([], None) => r.error_hint(
             e.key_node.span,
@@ -437,10 +386,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         }
         ([_, second, ..], _) => r.error(
             second.key_node.span,
-            format!(
-                "task `{id}` has both `{}` and `{}`: a task does one thing",
-                kinds[0].key, second.key
-            ),
+            format!("task `{id}` has both `{}` and `{}`: a task does one thing", kinds[0].key, second.key),
         ),
     }
 
@@ -480,10 +426,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
                 task.for_each = items.map(|items| ForEach { items, concurrency });
             }
             "concurrency" if get("for_each").is_none() => {
-                r.error(
-                    f.key_node.span,
-                    format!("task `{id}` has `concurrency` but no `for_each`"),
-                );
+                r.error(f.key_node.span, format!("task `{id}` has `concurrency` but no `for_each`"));
             }
             "repeat" => task.repeat = read_repeat(r, v, &fpath),
             "retry" => task.retry = read_retry(r, v, &fpath),
@@ -499,18 +442,12 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         }
     }
     if let (Some(_), Some(rep)) = (get("for_each"), get("repeat")) {
-        r.error(
-            rep.key_node.span,
-            format!("task `{id}` has both `for_each` and `repeat`: use one"),
-        );
+        r.error(rep.key_node.span, format!("task `{id}` has both `for_each` and `repeat`: use one"));
     }
     if matches!(task.action, TaskAction::Switch { .. }) {
         for key in ["for_each", "repeat", "retry"] {
             if let Some(f) = get(key) {
-                r.error(
-                    f.key_node.span,
-                    format!("switch task `{id}` cannot have `{key}`"),
-                );
+                r.error(f.key_node.span, format!("switch task `{id}` cannot have `{key}`"));
             }
         }
     }
@@ -533,25 +470,15 @@ fn read_action(
             let action = match action {
                 Some(a) => r.string(a.value, "action").unwrap_or_default(),
                 None => {
-                    r.error(
-                        kind.key_node.span,
-                        format!("task `{id}` has `component` but no `action`"),
-                    );
+                    r.error(kind.key_node.span, format!("task `{id}` has `component` but no `action`"));
                     String::new()
                 }
             };
-            TaskAction::Call {
-                component,
-                action,
-                input,
-            }
+            TaskAction::Call { component, action, input }
         }
         "workflow" => {
             if let Some(a) = action {
-                r.error(
-                    a.key_node.span,
-                    format!("task `{id}` runs a workflow: it cannot have `action`"),
-                );
+                r.error(a.key_node.span, format!("task `{id}` runs a workflow: it cannot have `action`"));
             }
             let reference = r.string(v, "workflow").unwrap_or_default();
             let (name, version) = match reference.rsplit_once('@') {
@@ -561,30 +488,18 @@ fn read_action(
             if !reference.is_empty() && (!is_name(&name) || version.as_deref() == Some("")) {
                 r.error_hint(
                     v.span,
-                    format!(
-                        "`workflow` must be a workflow name or name@version, got `{reference}`"
-                    ),
+                    format!("`workflow` must be a workflow name or name@version, got `{reference}`"),
                     Some("e.g. `workflow: billing` or `workflow: billing@2`".into()),
                 );
             }
-            TaskAction::Workflow {
-                name,
-                version,
-                input,
-            }
+            TaskAction::Workflow { name, version, input }
         }
         _ => {
             if let Some(a) = action {
-                r.error(
-                    a.key_node.span,
-                    format!("switch task `{id}` cannot have `action`"),
-                );
+                r.error(a.key_node.span, format!("switch task `{id}` cannot have `action`"));
             }
             if !matches!(input, Template::Literal(Value::Object(ref m)) if m.is_empty()) {
-                let span = r
-                    .spans
-                    .get(&join(path, "input"))
-                    .unwrap_or(kind.key_node.span);
+                let span = r.spans.get(&join(path, "input")).unwrap_or(kind.key_node.span);
                 r.error(span, format!("switch task `{id}` takes no `input`"));
             }
             read_switch(r, v, &join(path, "switch"))
@@ -616,10 +531,7 @@ fn read_switch(r: &mut Reader, node: &Node, path: &str) -> TaskAction {
                     }
                 }
             }
-            ("cases", _) => r.error(
-                e.value.span,
-                format!("`cases` must be a list, got {}", e.value.describe()),
-            ),
+            ("cases", _) => r.error(e.value.span, format!("`cases` must be a list, got {}", e.value.describe())),
             ("default", _) => default = r.id_list(e.value, &join(path, "default"), "default"),
             _ => {}
         }
@@ -645,10 +557,7 @@ fn read_repeat(r: &mut Reader, node: &Node, path: &str) -> Option<Repeat> {
     if !entries.iter().any(|e| e.key == "until") && matches!(node.kind, Kind::Map(_)) {
         r.error(node.span, "`repeat` needs `until`");
     }
-    until.map(|until| Repeat {
-        until,
-        max_iterations,
-    })
+    until.map(|until| Repeat { until, max_iterations })
 }
 
 fn read_on_error(r: &mut Reader, node: &Node, path: &str) -> OnError {
@@ -660,9 +569,7 @@ fn read_on_error(r: &mut Reader, node: &Node, path: &str) -> OnError {
             let entries = r.entries(node, path, "on_error", "key");
             r.known_keys(&entries, &["fallback"], "in `on_error`");
             match entries.iter().find(|e| e.key == "fallback") {
-                Some(f) => r
-                    .string(f.value, "fallback")
-                    .map_or(OnError::Fail, OnError::Fallback),
+                Some(f) => r.string(f.value, "fallback").map_or(OnError::Fail, OnError::Fallback),
                 None => {
                     r.error_hint(node.span, "`on_error` needs `fallback`", hint());
                     OnError::Fail
@@ -670,14 +577,8 @@ fn read_on_error(r: &mut Reader, node: &Node, path: &str) -> OnError {
             }
         }
         _ => {
-            let got = node
-                .scalar()
-                .map_or(node.describe().to_string(), |s| format!("`{}`", s.text));
-            r.error_hint(
-                node.span,
-                format!("`on_error` must be fail, continue or a fallback, got {got}"),
-                hint(),
-            );
+            let got = node.scalar().map_or(node.describe().to_string(), |s| format!("`{}`", s.text));
+            r.error_hint(node.span, format!("`on_error` must be fail, continue or a fallback, got {got}"), hint());
             OnError::Fail
         }
     }

@@ -28,11 +28,7 @@ impl SpanTable {
 
 /// `a.b` (or `b` at the top).
 pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 /// One entry of a mapping.
@@ -56,25 +52,15 @@ impl Reader {
     }
 
     pub fn error_hint(&mut self, span: Span, message: impl Into<String>, hint: Option<String>) {
-        self.diags
-            .push(Diagnostic::new(span, message).with_hint_opt(hint));
+        self.diags.push(Diagnostic::new(span, message).with_hint_opt(hint));
     }
 
     /// The entries of a mapping at `path`, in file order, without duplicates (each reported
     /// as `duplicate <what> ...`). Records the position of every value.
-    pub fn entries<'n>(
-        &mut self,
-        node: &'n Node,
-        path: &str,
-        name: &str,
-        what: &str,
-    ) -> Vec<Entry<'n>> {
+    pub fn entries<'n>(&mut self, node: &'n Node, path: &str, name: &str, what: &str) -> Vec<Entry<'n>> {
         let Kind::Map(pairs) = &node.kind else {
             if !is_null(node) {
-                self.error(
-                    node.span,
-                    format!("`{name}` must be a mapping, got {}", node.describe()),
-                );
+                self.error(node.span, format!("`{name}` must be a mapping, got {}", node.describe()));
             }
             return Vec::new();
         };
@@ -82,29 +68,16 @@ impl Reader {
         let mut out = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let Some(key) = k.scalar() else {
-                self.error(
-                    k.span,
-                    format!("keys of `{name}` must be strings, got {}", k.describe()),
-                );
+                self.error(k.span, format!("keys of `{name}` must be strings, got {}", k.describe()));
                 continue;
             };
             if let Some(first) = seen.get(key.text.as_str()) {
-                self.error(
-                    k.span,
-                    format!(
-                        "duplicate {what} `{}` (first defined at line {})",
-                        key.text, first.line
-                    ),
-                );
+                self.error(k.span, format!("duplicate {what} `{}` (first defined at line {})", key.text, first.line));
                 continue;
             }
             seen.insert(&key.text, k.span);
             self.spans.insert(join(path, &key.text), v.span);
-            out.push(Entry {
-                key: &key.text,
-                key_node: k,
-                value: v,
-            });
+            out.push(Entry { key: &key.text, key_node: k, value: v });
         }
         out
     }
@@ -115,11 +88,7 @@ impl Reader {
             if !allowed.contains(&e.key) {
                 let hint = did_you_mean(e.key, allowed.iter().copied())
                     .unwrap_or_else(|| format!("valid keys: {}", allowed.join(", ")));
-                self.error_hint(
-                    e.key_node.span,
-                    format!("unknown key `{}` {context}", e.key),
-                    Some(hint),
-                );
+                self.error_hint(e.key_node.span, format!("unknown key `{}` {context}", e.key), Some(hint));
             }
         }
     }
@@ -129,10 +98,7 @@ impl Reader {
         match node.scalar() {
             Some(s) if !matches!(Node::scalar_value(s), Value::Null) => Some(s.text.clone()),
             _ => {
-                self.error(
-                    node.span,
-                    format!("`{name}` must be a string, got {}", node.describe()),
-                );
+                self.error(node.span, format!("`{name}` must be a string, got {}", node.describe()));
                 None
             }
         }
@@ -142,10 +108,7 @@ impl Reader {
         match json_scalar(node) {
             Some(Value::Bool(b)) => Some(b),
             _ => {
-                self.error(
-                    node.span,
-                    format!("`{name}` must be true or false, got {}", node.describe()),
-                );
+                self.error(node.span, format!("`{name}` must be true or false, got {}", node.describe()));
                 None
             }
         }
@@ -160,10 +123,7 @@ impl Reader {
                     (Some(s), Some(Value::Number(_))) => format!("`{}`", s.text),
                     _ => node.describe().to_string(),
                 };
-                self.error(
-                    node.span,
-                    format!("`{name}` must be a whole number, got {got}"),
-                );
+                self.error(node.span, format!("`{name}` must be a whole number, got {got}"));
                 None
             }
         }
@@ -173,10 +133,7 @@ impl Reader {
         match json_scalar(node).as_ref().and_then(Value::as_f64) {
             Some(f) => Some(f),
             None => {
-                self.error(
-                    node.span,
-                    format!("`{name}` must be a number, got {}", node.describe()),
-                );
+                self.error(node.span, format!("`{name}` must be a number, got {}", node.describe()));
                 None
             }
         }
@@ -214,10 +171,7 @@ impl Reader {
             None => {
                 self.error_hint(
                     node.span,
-                    format!(
-                        "`{name}` must be one of {}, got `{text}`",
-                        choices.join(", ")
-                    ),
+                    format!("`{name}` must be one of {}, got `{text}`", choices.join(", ")),
                     Some(format!("`{name}` is one of: {}", choices.join(", "))),
                 );
                 None
@@ -235,33 +189,21 @@ impl Reader {
             Kind::Seq(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    match item
-                        .scalar()
-                        .filter(|s| matches!(Node::scalar_value(s), Value::String(_)))
-                    {
+                    match item.scalar().filter(|s| matches!(Node::scalar_value(s), Value::String(_))) {
                         Some(s) => {
                             self.spans.insert(join(path, &i.to_string()), item.span);
                             out.push(s.text.clone());
                         }
                         None => self.error(
                             item.span,
-                            format!(
-                                "`{name}` must be a list of task ids, got {} in it",
-                                item.describe()
-                            ),
+                            format!("`{name}` must be a list of task ids, got {} in it", item.describe()),
                         ),
                     }
                 }
                 out
             }
             _ => {
-                self.error(
-                    node.span,
-                    format!(
-                        "`{name}` must be a list of task ids, got {}",
-                        node.describe()
-                    ),
-                );
+                self.error(node.span, format!("`{name}` must be a list of task ids, got {}", node.describe()));
                 Vec::new()
             }
         }
@@ -271,20 +213,13 @@ impl Reader {
     pub fn json(&mut self, node: &Node, path: &str) -> Value {
         match &node.kind {
             Kind::Scalar(s) => Node::scalar_value(s),
-            Kind::Seq(items) => Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| self.json(n, &join(path, &i.to_string())))
-                    .collect(),
-            ),
+            Kind::Seq(items) => {
+                Value::Array(items.iter().enumerate().map(|(i, n)| self.json(n, &join(path, &i.to_string()))).collect())
+            }
             Kind::Map(_) => {
                 let entries = self.entries(node, path, path, "key");
                 Value::Object(
-                    entries
-                        .iter()
-                        .map(|e| (e.key.to_string(), self.json(e.value, &join(path, e.key))))
-                        .collect(),
+                    entries.iter().map(|e| (e.key.to_string(), self.json(e.value, &join(path, e.key)))).collect(),
                 )
             }
         }
@@ -304,23 +239,12 @@ impl Reader {
                 other => Template::Literal(other),
             },
             Kind::Seq(items) => Template::array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| self.template(n, &join(path, &i.to_string())))
-                    .collect(),
+                items.iter().enumerate().map(|(i, n)| self.template(n, &join(path, &i.to_string()))).collect(),
             ),
             Kind::Map(_) => {
                 let entries = self.entries(node, path, path, "key");
-                let map: IndexMap<String, Template> = entries
-                    .iter()
-                    .map(|e| {
-                        (
-                            e.key.to_string(),
-                            self.template(e.value, &join(path, e.key)),
-                        )
-                    })
-                    .collect();
+                let map: IndexMap<String, Template> =
+                    entries.iter().map(|e| (e.key.to_string(), self.template(e.value, &join(path, e.key)))).collect();
                 Template::object(map)
             }
         }
@@ -335,10 +259,7 @@ impl Reader {
             _ => {
                 self.error_hint(
                     node.span,
-                    format!(
-                        "`{name}` must be a `${{...}}` expression, got {}",
-                        node.describe()
-                    ),
+                    format!("`{name}` must be a `${{...}}` expression, got {}", node.describe()),
                     hint,
                 );
                 return None;
@@ -348,19 +269,11 @@ impl Reader {
             Template::Expr(e) => Some(e),
             Template::Literal(Value::Null) => None, // the error is already reported
             Template::Literal(_) => {
-                self.error_hint(
-                    node.span,
-                    format!("`{name}` must be a `${{...}}` expression, got plain text"),
-                    hint,
-                );
+                self.error_hint(node.span, format!("`{name}` must be a `${{...}}` expression, got plain text"), hint);
                 None
             }
             _ => {
-                self.error_hint(
-                    node.span,
-                    format!("`{name}` must be exactly one `${{...}}` expression"),
-                    hint,
-                );
+                self.error_hint(node.span, format!("`{name}` must be exactly one `${{...}}` expression"), hint);
                 None
             }
         }
@@ -378,10 +291,7 @@ pub(crate) fn is_null(node: &Node) -> bool {
 
 /// `[A-Za-z0-9_-]+`: names of workflows and ids of tasks.
 pub(crate) fn is_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `1h30m`, `500ms`, `1.5s`, `2d`, `30` (seconds); the error describes what was found.
@@ -397,17 +307,13 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("an empty string".into());
     }
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
         if number_len == 0 {
             return Err(bad());
         }
         let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
         rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         let seconds = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" | "sec" => 1.0,

@@ -11,11 +11,11 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::limits::Limits;
 use crate::check::check_params;
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::expr::template::{Piece, split};
 use crate::expr::{Expr, Root, Scope, advance};
+use crate::limits::Limits;
 use crate::parse::{parse_workflow, read_params};
 use crate::read::{Entry, Reader};
 use crate::types::{InputParam, ParamType};
@@ -78,15 +78,8 @@ pub fn is_template_name(name: &str) -> bool {
 /// Renders a template with `params` (`k=v` pairs as given on the command line, converted
 /// to the declared types) into the text of a workflow, which is checked with
 /// [`parse_workflow`].
-pub fn render_template(
-    text: &str,
-    file: Option<&Path>,
-    params: &[(String, String)],
-) -> Result<String, Diagnostics> {
-    render(text, file, |declared, diags| {
-        convert_params(declared, params, diags)
-    })
-    .map_err(RenderError::into_diagnostics)
+pub fn render_template(text: &str, file: Option<&Path>, params: &[(String, String)]) -> Result<String, Diagnostics> {
+    render(text, file, |declared, diags| convert_params(declared, params, diags)).map_err(RenderError::into_diagnostics)
 }
 
 /// Renders a template with `params` as JSON values (an API request), each of the declared
@@ -96,13 +89,11 @@ pub fn render_template_json(
     file: Option<&Path>,
     params: &Map<String, Value>,
 ) -> Result<String, RenderError> {
-    render(text, file, |declared, diags| {
-        match check_params(declared, &Value::Object(params.clone()), "parameter") {
-            Ok(filled) => with_nulls(declared, filled),
-            Err(d) => {
-                diags.extend(d.0);
-                Map::new()
-            }
+    render(text, file, |declared, diags| match check_params(declared, &Value::Object(params.clone()), "parameter") {
+        Ok(filled) => with_nulls(declared, filled),
+        Err(d) => {
+            diags.extend(d.0);
+            Map::new()
         }
     })
 }
@@ -113,10 +104,7 @@ fn read_template<'n>(r: &mut Reader, root: &'n Node) -> (Vec<Entry<'n>>, Declare
     let declared = match entries.iter().find(|e| e.key == "parameters") {
         Some(e) => read_params(r, e.value, "parameters"),
         None => {
-            r.error(
-                root.span,
-                "a template needs `parameters:` (without it, it is a plain workflow)",
-            );
+            r.error(root.span, "a template needs `parameters:` (without it, it is a plain workflow)");
             IndexMap::new()
         }
     };
@@ -174,46 +162,31 @@ fn render(
 
 /// Converts the `k=v` strings to the declared types, then fills defaults and checks that
 /// required parameters are there.
-fn convert_params(
-    declared: &Declared,
-    given: &[(String, String)],
-    diags: &mut Vec<Diagnostic>,
-) -> Map<String, Value> {
+fn convert_params(declared: &Declared, given: &[(String, String)], diags: &mut Vec<Diagnostic>) -> Map<String, Value> {
     let mut values = Map::new();
     for (name, text) in given {
         let Some(param) = declared.get(name) else {
-            let hint = did_you_mean(name, declared.keys().map(String::as_str)).or_else(|| {
-                Some(format!(
-                    "known: {}",
-                    declared.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            });
-            diags.push(
-                Diagnostic::unplaced(format!("unknown parameter `{name}`")).with_hint_opt(hint),
-            );
+            let hint = did_you_mean(name, declared.keys().map(String::as_str))
+                .or_else(|| Some(format!("known: {}", declared.keys().cloned().collect::<Vec<_>>().join(", "))));
+            diags.push(Diagnostic::unplaced(format!("unknown parameter `{name}`")).with_hint_opt(hint));
             continue;
         };
         match convert(param.kind, text) {
             Ok(v) => {
                 if values.insert(name.clone(), v).is_some() {
-                    diags.push(Diagnostic::unplaced(format!(
-                        "parameter `{name}` is given twice"
-                    )));
+                    diags.push(Diagnostic::unplaced(format!("parameter `{name}` is given twice")));
                 }
             }
-            Err(expected) => diags.push(Diagnostic::unplaced(format!(
-                "parameter `{name}` must be {expected}, got `{text}`"
-            ))),
+            Err(expected) => {
+                diags.push(Diagnostic::unplaced(format!("parameter `{name}` must be {expected}, got `{text}`")))
+            }
         }
     }
     match check_params(declared, &Value::Object(values.clone()), "parameter") {
         Ok(filled) => with_nulls(declared, filled),
         Err(d) => {
             // Unknown names were reported above.
-            diags.extend(
-                d.0.into_iter()
-                    .filter(|d| !d.message.starts_with("unknown")),
-            );
+            diags.extend(d.0.into_iter().filter(|d| !d.message.starts_with("unknown")));
             values
         }
     }
@@ -231,11 +204,7 @@ fn with_nulls(declared: &Declared, mut filled: Map<String, Value>) -> Map<String
 fn convert(kind: ParamType, text: &str) -> Result<Value, &'static str> {
     match kind {
         ParamType::String => Ok(Value::String(text.to_string())),
-        ParamType::Integer => text
-            .trim()
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| "an integer"),
+        ParamType::Integer => text.trim().parse::<i64>().map(Value::from).map_err(|_| "an integer"),
         ParamType::Number => match text.trim().parse::<i64>() {
             Ok(i) => Ok(Value::from(i)),
             Err(_) => text
@@ -260,9 +229,7 @@ fn convert(kind: ParamType, text: &str) -> Result<Value, &'static str> {
             _ => Err("a JSON list"),
         },
         // JSON if it reads as JSON, else the text itself.
-        ParamType::Any => {
-            Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
-        }
+        ParamType::Any => Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))),
     }
 }
 
@@ -277,20 +244,13 @@ struct Renderer<'a> {
 
 impl<'a> Renderer<'a> {
     fn new(values: Map<String, Value>, declared: &'a Declared) -> Renderer<'a> {
-        Renderer {
-            params: Value::Object(values),
-            declared,
-            template_diags: Vec::new(),
-            value_diags: Vec::new(),
-        }
+        Renderer { params: Value::Object(values), declared, template_diags: Vec::new(), value_diags: Vec::new() }
     }
 
     fn node(&mut self, node: &Node, r: &mut Reader) -> Out {
         match &node.kind {
             Kind::Scalar(s) => match Node::scalar_value(s) {
-                Value::String(text) if text.contains("${") => {
-                    self.string(&text, node.content_span())
-                }
+                Value::String(text) if text.contains("${") => self.string(&text, node.content_span()),
                 Value::String(text) => Out::Value(Value::String(text)),
                 _ if s.plain => Out::Raw(s.text.clone()),
                 other => Out::Value(other),
@@ -298,12 +258,7 @@ impl<'a> Renderer<'a> {
             Kind::Seq(items) => Out::Seq(items.iter().map(|n| self.node(n, r)).collect()),
             Kind::Map(_) => {
                 let entries = r.entries(node, "", "mapping", "key");
-                Out::Map(
-                    entries
-                        .iter()
-                        .map(|e| (e.key.to_string(), self.node(e.value, r)))
-                        .collect(),
-                )
+                Out::Map(entries.iter().map(|e| (e.key.to_string(), self.node(e.value, r))).collect())
             }
         }
     }
@@ -344,8 +299,7 @@ impl<'a> Renderer<'a> {
         let expr = match Expr::compile(source, span) {
             Ok(e) => e,
             Err(e) => {
-                self.template_diags
-                    .push(Diagnostic::new(e.span, e.message).with_hint_opt(e.hint));
+                self.template_diags.push(Diagnostic::new(e.span, e.message).with_hint_opt(e.hint));
                 return None;
             }
         };
@@ -361,19 +315,12 @@ impl<'a> Renderer<'a> {
         }
         for field in expr.fields_of(Root::Params).unwrap_or_default() {
             if !self.declared.contains_key(field) {
-                let hint =
-                    did_you_mean(field, self.declared.keys().map(String::as_str)).or_else(|| {
-                        Some(format!(
-                            "known: {}",
-                            self.declared.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ))
-                    });
+                let hint = did_you_mean(field, self.declared.keys().map(String::as_str)).or_else(|| {
+                    Some(format!("known: {}", self.declared.keys().cloned().collect::<Vec<_>>().join(", ")))
+                });
                 self.template_diags.push(
-                    Diagnostic::new(
-                        span,
-                        format!("unknown parameter `{field}` in `${{{source}}}`"),
-                    )
-                    .with_hint_opt(hint),
+                    Diagnostic::new(span, format!("unknown parameter `{field}` in `${{{source}}}`"))
+                        .with_hint_opt(hint),
                 );
                 return None;
             }
@@ -419,19 +366,14 @@ tasks:
 
     fn vars(text: &str) -> Vec<(String, Value)> {
         let wf = parse_workflow(text, None).unwrap();
-        wf.vars
-            .iter()
-            .map(|(k, t)| (k.clone(), t.render(&crate::Scope::empty()).unwrap()))
-            .collect()
+        wf.vars.iter().map(|(k, t)| (k.clone(), t.render(&crate::Scope::empty()).unwrap())).collect()
     }
 
     #[test]
     fn check_lists_the_declared_parameters_without_values() {
         let declared = check_template(TEMPLATE, None).unwrap();
-        let kinds: Vec<(&str, ParamType, bool)> = declared
-            .iter()
-            .map(|(n, p)| (n.as_str(), p.kind, p.required))
-            .collect();
+        let kinds: Vec<(&str, ParamType, bool)> =
+            declared.iter().map(|(n, p)| (n.as_str(), p.kind, p.required)).collect();
         assert_eq!(
             kinds,
             [
@@ -454,16 +396,12 @@ tasks:
         assert_eq!((err.0[0].line, err.0[0].column), (3, 7), "{err}");
         assert_eq!(err.0[0].message, "unknown parameter `b` in `${params.b}`");
         let err = check_template("name: t\nversion: 1\ntasks: {}\n", None).unwrap_err();
-        assert!(
-            err.to_string().contains("a template needs `parameters:`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("a template needs `parameters:`"), "{err}");
     }
 
     #[test]
     fn json_values_keep_their_types() {
-        let params =
-            json_params(json!({ "name": "wf", "count": 3, "tags": ["x", "y"], "extra": "123" }));
+        let params = json_params(json!({ "name": "wf", "count": 3, "tags": ["x", "y"], "extra": "123" }));
         let text = render_template_json(TEMPLATE, None, &params).unwrap();
         assert_eq!(
             vars(&text),
@@ -474,8 +412,7 @@ tasks:
                 ("double".to_string(), json!(6)),
             ]
         );
-        let defaults =
-            render_template_json(TEMPLATE, None, &json_params(json!({ "name": "wf" }))).unwrap();
+        let defaults = render_template_json(TEMPLATE, None, &json_params(json!({ "name": "wf" }))).unwrap();
         assert_eq!(vars(&defaults)[0], ("count".to_string(), json!(2)));
         assert_eq!(vars(&defaults)[1], ("tags".to_string(), json!(null)));
     }
@@ -507,10 +444,7 @@ tasks:
         let Err(RenderError::Workflow(d)) = render_template_json(TEMPLATE, None, &given) else {
             panic!("a workflow error expected");
         };
-        assert!(
-            d.to_string().starts_with("in the rendered workflow: "),
-            "{d}"
-        );
+        assert!(d.to_string().starts_with("in the rendered workflow: "), "{d}");
         assert_eq!((d.0[0].line, d.0[0].column), (0, 0));
     }
 }

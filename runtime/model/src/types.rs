@@ -96,24 +96,13 @@ pub struct Task {
 #[derive(Debug, Clone)]
 pub enum TaskAction {
     /// Call a plugin action: `component:` + `action:` + `input:`.
-    Call {
-        component: String,
-        action: String,
-        input: Template,
-    },
+    Call { component: String, action: String, input: Template },
     /// Run another workflow as a child execution: `workflow: name` or `name@version`.
-    Workflow {
-        name: String,
-        version: Option<String>,
-        input: Template,
-    },
+    Workflow { name: String, version: Option<String>, input: Template },
     /// Choose branches: the first case whose `when` holds selects its `then` tasks; the
     /// targets of the other cases (and of `default`, unless it is chosen) are skipped.
     /// Every target must list the switch task in its `depends_on`.
-    Switch {
-        cases: Vec<SwitchCase>,
-        default: Vec<String>,
-    },
+    Switch { cases: Vec<SwitchCase>, default: Vec<String> },
 }
 
 #[derive(Debug, Clone)]

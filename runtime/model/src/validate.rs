@@ -14,18 +14,11 @@ use crate::types::*;
 pub fn validate(workflow: &Workflow) -> Result<(), Diagnostics> {
     let mut diags = Vec::new();
     validate_into(workflow, &SpanTable::default(), &mut diags);
-    Diagnostics(diags)
-        .finish(workflow.source.as_deref())
-        .into_result(())
+    Diagnostics(diags).finish(workflow.source.as_deref()).into_result(())
 }
 
 pub(crate) fn validate_into(wf: &Workflow, spans: &SpanTable, diags: &mut Vec<Diagnostic>) {
-    let mut v = Validator {
-        wf,
-        spans,
-        diags,
-        fallbacks: fallback_of(wf),
-    };
+    let mut v = Validator { wf, spans, diags, fallbacks: fallback_of(wf) };
     v.dependencies();
     v.cycles();
     v.switches();
@@ -74,16 +67,11 @@ impl<'a> Validator<'a> {
     }
 
     fn error(&mut self, span: Span, message: String, hint: Option<String>) {
-        self.diags
-            .push(Diagnostic::new(span, message).with_hint_opt(hint));
+        self.diags.push(Diagnostic::new(span, message).with_hint_opt(hint));
     }
 
     fn task_path(task: &Task) -> String {
-        if task.id == ON_FAILURE {
-            ON_FAILURE.to_string()
-        } else {
-            format!("tasks.{}", task.id)
-        }
+        if task.id == ON_FAILURE { ON_FAILURE.to_string() } else { format!("tasks.{}", task.id) }
     }
 
     fn closest_task(&self, id: &str) -> Option<String> {
@@ -98,11 +86,7 @@ impl<'a> Validator<'a> {
                     self.error(span, format!("task `{}` depends on itself", task.id), None);
                 } else if !self.wf.tasks.contains_key(dep) {
                     let hint = self.closest_task(dep);
-                    self.error(
-                        span,
-                        format!("task `{}` depends on unknown task `{dep}`", task.id),
-                        hint,
-                    );
+                    self.error(span, format!("task `{}` depends on unknown task `{dep}`", task.id), hint);
                 }
             }
         }
@@ -110,23 +94,12 @@ impl<'a> Validator<'a> {
 
     /// Reports each dependency cycle once, starting at its first task in file order.
     fn cycles(&mut self) {
-        let index: HashMap<&str, usize> = self
-            .wf
-            .tasks
-            .keys()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
+        let index: HashMap<&str, usize> = self.wf.tasks.keys().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
         let deps: Vec<Vec<usize>> = self
             .wf
             .tasks
             .values()
-            .map(|t| {
-                t.depends_on
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
-            })
+            .map(|t| t.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
             .collect();
         // 0: not visited, 1: on the path, 2: done.
         let mut state = vec![0u8; deps.len()];
@@ -209,16 +182,12 @@ impl<'a> Validator<'a> {
                 .iter()
                 .enumerate()
                 .flat_map(|(i, c)| {
-                    c.then.iter().enumerate().map(move |(j, t)| {
-                        (format!("tasks.{}.switch.cases.{i}.then.{j}", task.id), t)
-                    })
-                })
-                .chain(
-                    default
+                    c.then
                         .iter()
                         .enumerate()
-                        .map(|(j, t)| (format!("tasks.{}.switch.default.{j}", task.id), t)),
-                );
+                        .map(move |(j, t)| (format!("tasks.{}.switch.cases.{i}.then.{j}", task.id), t))
+                })
+                .chain(default.iter().enumerate().map(|(j, t)| (format!("tasks.{}.switch.default.{j}", task.id), t)));
             for (path, target) in targets.collect::<Vec<_>>() {
                 let span = self.span(&path, task.span);
                 match self.wf.tasks.get(target) {
@@ -231,7 +200,10 @@ impl<'a> Validator<'a> {
                     }
                     Some(t) if !t.depends_on.contains(&task.id) => self.error(
                         span,
-                        format!("task `{target}` is a target of switch `{}` but does not list it in depends_on", task.id),
+                        format!(
+                            "task `{target}` is a target of switch `{}` but does not list it in depends_on",
+                            task.id
+                        ),
                         Some(format!("add `{}` to the depends_on of `{target}`", task.id)),
                     ),
                     Some(_) => {}
@@ -247,18 +219,10 @@ impl<'a> Validator<'a> {
             };
             let span = self.span(&format!("{}.on_error", Self::task_path(task)), task.span);
             if *f == task.id {
-                self.error(
-                    span,
-                    format!("task `{}` cannot be its own fallback", task.id),
-                    None,
-                );
+                self.error(span, format!("task `{}` cannot be its own fallback", task.id), None);
             } else if !self.wf.tasks.contains_key(f) {
                 let hint = self.closest_task(f);
-                self.error(
-                    span,
-                    format!("task `{}` falls back to unknown task `{f}`", task.id),
-                    hint,
-                );
+                self.error(span, format!("task `{}` falls back to unknown task `{f}`", task.id), hint);
             }
         }
         let why = "it only runs in place of a failed task";
@@ -270,24 +234,14 @@ impl<'a> Validator<'a> {
                 let of = of.join("`, `");
                 self.error(
                     span,
-                    format!(
-                        "task `{}` is the fallback of `{of}` and cannot have depends_on: {why}",
-                        task.id
-                    ),
+                    format!("task `{}` is the fallback of `{of}` and cannot have depends_on: {why}", task.id),
                     None,
                 );
             }
             for (i, dep) in task.depends_on.iter().enumerate() {
                 if self.fallbacks.contains_key(dep.as_str()) {
                     let span = self.span(&format!("tasks.{}.depends_on.{i}", task.id), task.span);
-                    self.error(
-                        span,
-                        format!(
-                            "task `{}` depends on `{dep}`, a fallback task: {why}",
-                            task.id
-                        ),
-                        None,
-                    );
+                    self.error(span, format!("task `{}` depends on `{dep}`, a fallback task: {why}", task.id), None);
                 }
             }
         }
@@ -305,34 +259,18 @@ impl<'a> Validator<'a> {
             }
             sees.extend(of.iter().copied());
         }
-        let base = [
-            Root::Input,
-            Root::Vars,
-            Root::Workflow,
-            Root::Event,
-            Root::Tasks,
-        ];
+        let base = [Root::Input, Root::Vars, Root::Workflow, Root::Event, Root::Tasks];
         let var_roots = vec![Root::Input, Root::Workflow, Root::Event];
         for (name, t) in &wf.vars {
             self.template(
                 t,
-                &Site {
-                    place: format!("workflow var `{name}`"),
-                    roots: var_roots.clone(),
-                    tasks: None,
-                    owner: None,
-                },
+                &Site { place: format!("workflow var `{name}`"), roots: var_roots.clone(), tasks: None, owner: None },
             );
         }
         if let Some(output) = &wf.output {
             self.template(
                 output,
-                &Site {
-                    place: "the workflow's `output`".into(),
-                    roots: base.to_vec(),
-                    tasks: None,
-                    owner: None,
-                },
+                &Site { place: "the workflow's `output`".into(), roots: base.to_vec(), tasks: None, owner: None },
             );
         }
         for task in all_tasks(wf) {
@@ -383,16 +321,10 @@ impl<'a> Validator<'a> {
                 self.expr(&f.items, &site("for_each", &[]));
             }
             if let Some(r) = &task.repeat {
-                self.expr(
-                    &r.until,
-                    &site("repeat.until", &[Root::Output, Root::Iteration]),
-                );
+                self.expr(&r.until, &site("repeat.until", &[Root::Output, Root::Iteration]));
             }
-            let set_vars_extra: &[Root] = if task.repeat.is_some() {
-                &[Root::Output, Root::Iteration]
-            } else {
-                &[Root::Output]
-            };
+            let set_vars_extra: &[Root] =
+                if task.repeat.is_some() { &[Root::Output, Root::Iteration] } else { &[Root::Output] };
             for t in task.set_vars.values() {
                 self.template(t, &site("set_vars", set_vars_extra));
             }
@@ -413,7 +345,8 @@ impl<'a> Validator<'a> {
             let message = format!("`{}` cannot be used in {}", root.name(), site.place);
             let hint = match root {
                 Root::Tasks | Root::Vars if site.owner.is_none() => {
-                    "workflow vars are set before any task runs: they can use `input`, `workflow` and `event`".to_string()
+                    "workflow vars are set before any task runs: they can use `input`, `workflow` and `event`"
+                        .to_string()
                 }
                 _ => format!("it is only defined {}", root.where_bound()),
             };
@@ -425,11 +358,7 @@ impl<'a> Validator<'a> {
         for t in e.task_refs() {
             if !self.wf.tasks.contains_key(t) {
                 let hint = self.closest_task(t);
-                self.error(
-                    e.span,
-                    format!("`${{{}}}` refers to unknown task `{t}`", e.source),
-                    hint,
-                );
+                self.error(e.span, format!("`${{{}}}` refers to unknown task `{t}`", e.source), hint);
                 continue;
             }
             let Some(from) = site.tasks else { continue };
@@ -450,7 +379,11 @@ impl<'a> Validator<'a> {
                     Some("a fallback sees the task it stands in for and that task's dependencies".into()),
                 );
             } else {
-                self.error(e.span, format!("task `{owner}` uses tasks.{t} but does not depend on it (add it to depends_on)"), None);
+                self.error(
+                    e.span,
+                    format!("task `{owner}` uses tasks.{t} but does not depend on it (add it to depends_on)"),
+                    None,
+                );
             }
         }
     }
@@ -512,27 +445,15 @@ impl<'a> Validator<'a> {
     fn retry(&mut self, retry: &RetryPolicy, path: &str, fallback: Span) {
         if retry.max_attempts == 0 {
             let span = self.span(&format!("{path}.max_attempts"), fallback);
-            self.error(
-                span,
-                "`max_attempts` must be at least 1 (1 means no retry)".into(),
-                None,
-            );
+            self.error(span, "`max_attempts` must be at least 1 (1 means no retry)".into(), None);
         }
         if !(0.0..=1.0).contains(&retry.jitter) {
             let span = self.span(&format!("{path}.jitter"), fallback);
-            self.error(
-                span,
-                format!("`jitter` must be between 0 and 1, got {}", retry.jitter),
-                None,
-            );
+            self.error(span, format!("`jitter` must be between 0 and 1, got {}", retry.jitter), None);
         }
         if retry.factor.is_nan() || retry.factor <= 0.0 {
             let span = self.span(&format!("{path}.factor"), fallback);
-            self.error(
-                span,
-                format!("`factor` must be more than 0, got {}", retry.factor),
-                None,
-            );
+            self.error(span, format!("`factor` must be more than 0, got {}", retry.factor), None);
         }
     }
 }

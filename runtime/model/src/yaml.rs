@@ -72,10 +72,7 @@ impl Node {
     /// Where the content of a scalar starts (after its opening quote).
     pub fn content_span(&self) -> Span {
         match &self.kind {
-            Kind::Scalar(s) if !s.plain => Span {
-                line: self.span.line,
-                column: self.span.column + 1,
-            },
+            Kind::Scalar(s) if !s.plain => Span { line: self.span.line, column: self.span.column + 1 },
             _ => self.span,
         }
     }
@@ -142,9 +139,8 @@ fn is_float(text: &str) -> bool {
         None => (mantissa, None),
     };
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = all_digits(int)
-        && frac.is_none_or(all_digits)
-        && (!int.is_empty() || frac.is_some_and(|f| !f.is_empty()));
+    let mantissa_ok =
+        all_digits(int) && frac.is_none_or(all_digits) && (!int.is_empty() || frac.is_some_and(|f| !f.is_empty()));
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);
         !e.is_empty() && all_digits(e)
@@ -183,12 +179,7 @@ fn shield(text: &str) -> Option<String> {
             };
             out.push_str(&line[i..open]);
             for c in line[open..=close].chars() {
-                out.push(
-                    SHIELDED
-                        .iter()
-                        .find(|(plain, _)| *plain == c)
-                        .map_or(c, |(_, s)| *s),
-                );
+                out.push(SHIELDED.iter().find(|(plain, _)| *plain == c).map_or(c, |(_, s)| *s));
             }
             i = close + 1;
         }
@@ -201,23 +192,12 @@ fn shield(text: &str) -> Option<String> {
 
 fn unshield(text: &mut String) {
     if text.chars().any(|c| ('\u{E000}'..='\u{E006}').contains(&c)) {
-        *text = text
-            .chars()
-            .map(|c| {
-                SHIELDED
-                    .iter()
-                    .find(|(_, s)| *s == c)
-                    .map_or(c, |(plain, _)| *plain)
-            })
-            .collect();
+        *text = text.chars().map(|c| SHIELDED.iter().find(|(_, s)| *s == c).map_or(c, |(plain, _)| *plain)).collect();
     }
 }
 
 fn span_of(marker: saphyr_parser::Marker) -> Span {
-    Span {
-        line: marker.line() as u32,
-        column: marker.col() as u32 + 1,
-    }
+    Span { line: marker.line() as u32, column: marker.col() as u32 + 1 }
 }
 
 enum Open {
@@ -241,43 +221,24 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Node, Diagnostic> {
     let mut root: Option<Node> = None;
     let mut documents = 0;
     while let Some(event) = parser.next_event() {
-        let (event, span) = event.map_err(|e| {
-            Diagnostic::new(
-                span_of(*e.marker()),
-                format!("YAML syntax error: {}", e.info()),
-            )
-        })?;
+        let (event, span) =
+            event.map_err(|e| Diagnostic::new(span_of(*e.marker()), format!("YAML syntax error: {}", e.info())))?;
         let at = span_of(span.start);
         let is_end = matches!(event, Event::SequenceEnd | Event::MappingEnd);
         let done = match event {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(Diagnostic::new(
-                        at,
-                        "a workflow file holds one YAML document, this is a second one",
-                    ));
+                    return Err(Diagnostic::new(at, "a workflow file holds one YAML document, this is a second one"));
                 }
                 None
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let mut text = value.into_owned();
                 unshield(&mut text);
-                let tag = tag.map(|t| {
-                    if t.is_yaml_core_schema() {
-                        t.suffix.clone()
-                    } else {
-                        t.to_string()
-                    }
-                });
-                let node = Node {
-                    span: at,
-                    kind: Kind::Scalar(Scalar {
-                        text,
-                        plain: style == ScalarStyle::Plain,
-                        tag,
-                    }),
-                };
+                let tag = tag.map(|t| if t.is_yaml_core_schema() { t.suffix.clone() } else { t.to_string() });
+                let node =
+                    Node { span: at, kind: Kind::Scalar(Scalar { text, plain: style == ScalarStyle::Plain, tag }) };
                 Some((node, anchor))
             }
             Event::Alias(id) => match anchors.get(&id) {
@@ -290,7 +251,8 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Node, Diagnostic> {
             },
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= limits.max_depth {
-                    let message = Limits::exceeded("the nesting of mappings and lists", limits.max_depth, "workflow_max_depth");
+                    let message =
+                        Limits::exceeded("the nesting of mappings and lists", limits.max_depth, "workflow_max_depth");
                     return Err(Diagnostic::new(at, message));
                 }
                 opened_at.push(nodes);
@@ -301,20 +263,8 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Node, Diagnostic> {
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Open::Seq(span, anchor, items)) => Some((
-                    Node {
-                        span,
-                        kind: Kind::Seq(items),
-                    },
-                    anchor,
-                )),
-                Some(Open::Map(span, anchor, entries, _)) => Some((
-                    Node {
-                        span,
-                        kind: Kind::Map(entries),
-                    },
-                    anchor,
-                )),
+                Some(Open::Seq(span, anchor, items)) => Some((Node { span, kind: Kind::Seq(items) }, anchor)),
+                Some(Open::Map(span, anchor, entries, _)) => Some((Node { span, kind: Kind::Map(entries) }, anchor)),
                 None => None,
             },
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
@@ -336,13 +286,8 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Node, Diagnostic> {
         }
     }
     match root {
-        Some(node) if !matches!(&node.kind, Kind::Scalar(s) if s.plain && s.text.is_empty()) => {
-            Ok(node)
-        }
-        _ => Err(Diagnostic::new(
-            Span { line: 1, column: 1 },
-            "the file is empty",
-        )),
+        Some(node) if !matches!(&node.kind, Kind::Scalar(s) if s.plain && s.text.is_empty()) => Ok(node),
+        _ => Err(Diagnostic::new(Span { line: 1, column: 1 }, "the file is empty")),
     }
 }
 
@@ -369,14 +314,10 @@ pub(crate) enum Out {
 impl Out {
     fn expand(&self) -> Option<Out> {
         match self {
-            Out::Value(Value::Array(items)) => {
-                Some(Out::Seq(items.iter().cloned().map(Out::Value).collect()))
+            Out::Value(Value::Array(items)) => Some(Out::Seq(items.iter().cloned().map(Out::Value).collect())),
+            Out::Value(Value::Object(map)) => {
+                Some(Out::Map(map.iter().map(|(k, v)| (k.clone(), Out::Value(v.clone()))).collect()))
             }
-            Out::Value(Value::Object(map)) => Some(Out::Map(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Out::Value(v.clone())))
-                    .collect(),
-            )),
             _ => None,
         }
     }
@@ -451,13 +392,8 @@ pub(crate) fn string_text(s: &str) -> String {
         && !s.contains(": ")
         && !s.contains(" #")
         && !s.ends_with(':')
-        && s.chars()
-            .all(|c| !c.is_control() && !('\u{E000}'..='\u{E006}').contains(&c));
-    if plain_safe {
-        s.to_string()
-    } else {
-        Value::String(s.to_string()).to_string()
-    }
+        && s.chars().all(|c| !c.is_control() && !('\u{E000}'..='\u{E006}').contains(&c));
+    if plain_safe { s.to_string() } else { Value::String(s.to_string()).to_string() }
 }
 
 #[cfg(test)]
@@ -494,20 +430,13 @@ mod tests {
         let shielded = shield(text).unwrap();
         assert_eq!(shielded.chars().count(), text.chars().count());
         assert!(shielded.starts_with("a: { b: $\u{E000}x\u{E002}0\u{E003}"));
-        assert!(
-            shielded.ends_with("# ${comment\n"),
-            "an unclosed `${{` is left alone"
-        );
+        assert!(shielded.ends_with("# ${comment\n"), "an unclosed `${{` is left alone");
         let mut back = shielded.clone();
         unshield(&mut back);
         assert_eq!(back, text);
         let node = parse(text, &Limits::default()).unwrap();
-        let Kind::Map(entries) = node.kind else {
-            panic!()
-        };
-        let Kind::Map(inner) = &entries[0].1.kind else {
-            panic!()
-        };
+        let Kind::Map(entries) = node.kind else { panic!() };
+        let Kind::Map(inner) = &entries[0].1.kind else { panic!() };
         assert_eq!(inner[0].1.scalar().unwrap().text, "${x[0] + {'k': 1}['k']}");
         assert_eq!(inner[0].1.span, Span { line: 1, column: 9 });
     }
@@ -515,9 +444,7 @@ mod tests {
     #[test]
     fn anchors_and_aliases_are_copies() {
         let node = parse("a: &x { k: 1 }\nb: *x\n", &Limits::default()).unwrap();
-        let Kind::Map(entries) = node.kind else {
-            panic!()
-        };
+        let Kind::Map(entries) = node.kind else { panic!() };
         assert!(matches!(&entries[1].1.kind, Kind::Map(m) if m.len() == 1));
     }
 
@@ -525,7 +452,9 @@ mod tests {
     fn nesting_deeper_than_the_limit_is_refused_where_it_goes_too_deep() {
         let limits = Limits::default();
         // Block lists 100,000 deep overflowed the stack; flow ones too, in the parser.
-        for text in [format!("k:\n{}x\n", "- ".repeat(100_000)), format!("k: {}{}\n", "[".repeat(100_000), "]".repeat(100_000))] {
+        for text in
+            [format!("k:\n{}x\n", "- ".repeat(100_000)), format!("k: {}{}\n", "[".repeat(100_000), "]".repeat(100_000))]
+        {
             let e = parse(&text, &limits).unwrap_err();
             assert!(e.message.contains("nesting") || e.message.contains("recursion limit"), "{}", e.message);
         }
@@ -548,7 +477,11 @@ mod tests {
             text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(",")));
         }
         let e = parse(&text, &Limits::default()).unwrap_err();
-        assert!(e.message.contains("the number of YAML nodes (with aliases expanded) exceeds the limit of 1000000"), "{}", e.message);
+        assert!(
+            e.message.contains("the number of YAML nodes (with aliases expanded) exceeds the limit of 1000000"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("workflow_max_nodes"), "{}", e.message);
         // Five of them (a0 to a4: lists of 11, 111, ... 111,111 nodes) are well within.
         let small: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
@@ -566,15 +499,10 @@ mod tests {
     #[test]
     fn emitted_yaml_reads_back() {
         let value = json!({ "s": ["a: b", "1.0", "", "x\ny", "${e}", "plain"], "n": 1.5, "e": {}, "l": [], "z": null });
-        let out = Out::Map(vec![
-            ("v".into(), Out::Raw("1.10".into())),
-            ("d".into(), Out::Value(value.clone())),
-        ]);
+        let out = Out::Map(vec![("v".into(), Out::Raw("1.10".into())), ("d".into(), Out::Value(value.clone()))]);
         let text = emit(&out);
         let node = parse(&text, &Limits::default()).unwrap();
-        let Kind::Map(entries) = &node.kind else {
-            panic!()
-        };
+        let Kind::Map(entries) = &node.kind else { panic!() };
         assert_eq!(entries[0].1.scalar().unwrap().text, "1.10");
         let mut r = crate::read::Reader::default();
         assert_eq!(r.json(&entries[1].1, "d"), value, "{text}");

@@ -27,11 +27,7 @@ fn only(text: &str) -> Diagnostic {
 #[track_caller]
 fn assert_error(text: &str, line: u32, column: u32, message: &str) -> Diagnostic {
     let d = only(text);
-    assert_eq!(
-        (d.line, d.column, d.message.as_str()),
-        (line, column, message),
-        "{d}"
-    );
+    assert_eq!((d.line, d.column, d.message.as_str()), (line, column, message), "{d}");
     d
 }
 
@@ -58,17 +54,9 @@ fn unknown_keys_suggest_the_closest() {
         "unknown key `max_attempt` in `retry`",
     );
     assert_eq!(d.hint.as_deref(), Some("did you mean `max_attempts`?"));
-    let d = assert_error(
-        &with_tasks("  a: { component: c, action: x, zzz: 1 }\n"),
-        4,
-        33,
-        "unknown key `zzz` in task `a`",
-    );
-    assert!(
-        d.hint
-            .unwrap()
-            .starts_with("valid keys: description, component, action")
-    );
+    let d =
+        assert_error(&with_tasks("  a: { component: c, action: x, zzz: 1 }\n"), 4, 33, "unknown key `zzz` in task `a`");
+    assert!(d.hint.unwrap().starts_with("valid keys: description, component, action"));
     let d = assert_error(
         "parameters: {}\nname: t\nversion: 1\ntasks:\n  a: { component: c, action: x }\n",
         1,
@@ -80,15 +68,8 @@ fn unknown_keys_suggest_the_closest() {
 
 #[test]
 fn duplicates_name_both_lines() {
-    let text = with_tasks(
-        "  a:\n    component: c\n    action: x\n  a:\n    component: c\n    action: y\n",
-    );
-    assert_error(
-        &text,
-        7,
-        3,
-        "duplicate task id `a` (first defined at line 4)",
-    );
+    let text = with_tasks("  a:\n    component: c\n    action: x\n  a:\n    component: c\n    action: y\n");
+    assert_error(&text, 7, 3, "duplicate task id `a` (first defined at line 4)");
     let text = with_tasks("  a:\n    component: c\n    action: x\n    input: { k: 1, k: 2 }\n");
     assert_error(&text, 7, 20, "duplicate key `k` (first defined at line 7)");
     let text = "name: t\nversion: 1\nname: u\ntasks:\n  a: { component: c, action: x }\n";
@@ -98,20 +79,13 @@ fn duplicates_name_both_lines() {
 #[test]
 fn dependencies() {
     let d = assert_error(
-        &with_tasks(
-            "  extract: { component: c, action: x }\n  b: { component: c, action: x, depends_on: [extrct] }\n",
-        ),
+        &with_tasks("  extract: { component: c, action: x }\n  b: { component: c, action: x, depends_on: [extrct] }\n"),
         5,
         46,
         "task `b` depends on unknown task `extrct`",
     );
     assert_eq!(d.hint.as_deref(), Some("did you mean `extract`?"));
-    assert_error(
-        &with_tasks("  a: { component: c, action: x, depends_on: a }\n"),
-        4,
-        45,
-        "task `a` depends on itself",
-    );
+    assert_error(&with_tasks("  a: { component: c, action: x, depends_on: a }\n"), 4, 45, "task `a` depends on itself");
 }
 
 #[test]
@@ -125,17 +99,8 @@ fn cycles_name_their_path() {
         "  e: { component: c, action: x, depends_on: [d] }\n",
     ));
     let errors = errors(&text);
-    let messages: Vec<(u32, &str)> = errors
-        .iter()
-        .map(|d| (d.line, d.message.as_str()))
-        .collect();
-    assert_eq!(
-        messages,
-        [
-            (5, "dependency cycle: a -> c -> b -> a"),
-            (8, "dependency cycle: d -> e -> d")
-        ]
-    );
+    let messages: Vec<(u32, &str)> = errors.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(messages, [(5, "dependency cycle: a -> c -> b -> a"), (8, "dependency cycle: d -> e -> d")]);
     assert_eq!(errors[0].column, 3);
 }
 
@@ -173,10 +138,7 @@ fn types_and_values() {
         51,
         "`backoff` must be one of fixed, linear, exponential, got `quadratic`",
     );
-    assert_eq!(
-        d.hint.as_deref(),
-        Some("`backoff` is one of: fixed, linear, exponential")
-    );
+    assert_eq!(d.hint.as_deref(), Some("`backoff` is one of: fixed, linear, exponential"));
     let d = assert_error(
         &with_tasks("  a: { component: c, action: x, on_error: retry }\n"),
         4,
@@ -215,18 +177,8 @@ fn types_and_values() {
         "task id `a.b` may only hold letters, digits, `_` and `-`",
     );
     assert_error("name: t\nversion: 1\n", 1, 1, "the workflow has no `tasks`");
-    assert_error(
-        "name: t\nversion: 1\ntasks: {}\n",
-        3,
-        8,
-        "the workflow has no tasks",
-    );
-    assert_error(
-        "- a\n- b\n",
-        1,
-        1,
-        "a workflow must be a mapping, got a list",
-    );
+    assert_error("name: t\nversion: 1\ntasks: {}\n", 3, 8, "the workflow has no tasks");
+    assert_error("- a\n- b\n", 1, 1, "a workflow must be a mapping, got a list");
     assert_error("", 1, 1, "the file is empty");
 }
 
@@ -251,9 +203,7 @@ fn ranges() {
         "`factor` must be more than 0, got 0",
     );
     assert_error(
-        &with_tasks(
-            "  a: { component: c, action: x, repeat: { until: \"${output.done}\", max_iterations: 0 } }\n",
-        ),
+        &with_tasks("  a: { component: c, action: x, repeat: { until: \"${output.done}\", max_iterations: 0 } }\n"),
         4,
         84,
         "`max_iterations` must be at least 1",
@@ -292,24 +242,9 @@ fn ranges() {
 
 #[test]
 fn task_shapes() {
-    assert_error(
-        &with_tasks("  a: { description: nothing }\n"),
-        4,
-        3,
-        "task `a` does nothing",
-    );
-    assert_error(
-        &with_tasks("  a: { component: c }\n"),
-        4,
-        8,
-        "task `a` has `component` but no `action`",
-    );
-    assert_error(
-        &with_tasks("  a: { action: x }\n"),
-        4,
-        8,
-        "task `a` has `action` but no `component`",
-    );
+    assert_error(&with_tasks("  a: { description: nothing }\n"), 4, 3, "task `a` does nothing");
+    assert_error(&with_tasks("  a: { component: c }\n"), 4, 8, "task `a` has `component` but no `action`");
+    assert_error(&with_tasks("  a: { action: x }\n"), 4, 8, "task `a` has `action` but no `component`");
     assert_error(
         &with_tasks("  a: { component: c, action: x, workflow: w }\n"),
         4,
@@ -317,9 +252,7 @@ fn task_shapes() {
         "task `a` has both `component` and `workflow`: a task does one thing",
     );
     assert_error(
-        &with_tasks(
-            "  a: { component: c, action: x, for_each: [1], repeat: { until: \"${output.done}\" } }\n",
-        ),
+        &with_tasks("  a: { component: c, action: x, for_each: [1], repeat: { until: \"${output.done}\" } }\n"),
         4,
         48,
         "task `a` has both `for_each` and `repeat`: use one",
@@ -408,12 +341,7 @@ fn expressions_only_see_what_has_run() {
         "  a: { component: c, action: x }\n",
         "  b: { component: c, action: x, input: { t: \"${tasks.a.output}\" } }\n",
     ));
-    assert_error(
-        &text,
-        5,
-        46,
-        "task `b` uses tasks.a but does not depend on it (add it to depends_on)",
-    );
+    assert_error(&text, 5, 46, "task `b` uses tasks.a but does not depend on it (add it to depends_on)");
     // Ancestors through other tasks are fine, and so are `output` and `on_failure`.
     let text = with_tasks(concat!(
         "  a: { component: c, action: x }\n",
@@ -421,13 +349,9 @@ fn expressions_only_see_what_has_run() {
         "  c: { component: c, action: x, depends_on: [b], when: \"${tasks.a.status == 'succeeded'}\" }\n",
     )) + "output: \"${tasks.c.output}\"\non_failure: { component: c, action: x, input: \"${tasks.c.output} ${failure.task}\" }\n";
     parse_workflow(&text, None).unwrap();
-    let text =
-        with_tasks("  a: { component: c, action: x, set_vars: { v: \"${tasks.a.output}\" } }\n");
+    let text = with_tasks("  a: { component: c, action: x, set_vars: { v: \"${tasks.a.output}\" } }\n");
     let d = assert_error(&text, 4, 49, "task `a` uses tasks.a, its own result");
-    assert_eq!(
-        d.hint.as_deref(),
-        Some("use `output` in set_vars and repeat.until")
-    );
+    assert_eq!(d.hint.as_deref(), Some("use `output` in set_vars and repeat.until"));
 }
 
 #[test]
@@ -438,10 +362,7 @@ fn roots_only_where_they_are_bound() {
         46,
         "`item` cannot be used in `input` of task `a`",
     );
-    assert_eq!(
-        d.hint.as_deref(),
-        Some("it is only defined in the `input` of a task with `for_each`")
-    );
+    assert_eq!(d.hint.as_deref(), Some("it is only defined in the `input` of a task with `for_each`"));
     assert_error(
         &with_tasks("  a: { component: c, action: x, for_each: [1], when: \"${index > 0}\" }\n"),
         4,
@@ -496,33 +417,22 @@ fn switch_targets() {
         "  yes: { component: c, action: x }\n",
     ));
     let errors = errors(&text);
-    let found: Vec<(u32, u32, &str)> = errors
-        .iter()
-        .map(|d| (d.line, d.column, d.message.as_str()))
-        .collect();
+    let found: Vec<(u32, u32, &str)> = errors.iter().map(|d| (d.line, d.column, d.message.as_str())).collect();
     assert_eq!(
         found,
         [
-            (
-                7,
-                37,
-                "task `yes` is a target of switch `s` but does not list it in depends_on"
-            ),
+            (7, 37, "task `yes` is a target of switch `s` but does not list it in depends_on"),
             (7, 42, "switch `s` selects unknown task `nope`"),
             (8, 16, "switch `s` cannot select itself"),
         ]
     );
-    assert_eq!(
-        errors[0].hint.as_deref(),
-        Some("add `s` to the depends_on of `yes`")
-    );
+    assert_eq!(errors[0].hint.as_deref(), Some("add `s` to the depends_on of `yes`"));
 }
 
 #[test]
 fn fallbacks() {
-    let text = with_tasks(
-        "  a: { component: c, action: x, on_error: { fallback: b } }\n  bb: { component: c, action: x }\n",
-    );
+    let text =
+        with_tasks("  a: { component: c, action: x, on_error: { fallback: b } }\n  bb: { component: c, action: x }\n");
     let d = assert_error(&text, 4, 43, "task `a` falls back to unknown task `b`");
     assert_eq!(d.hint.as_deref(), Some("did you mean `bb`?"));
     assert_error(
@@ -536,23 +446,13 @@ fn fallbacks() {
         "  fb: { component: c, action: x, input: \"${failure.error} ${tasks.a.status} ${tasks.b.output}\" }\n",
         "  b: { component: c, action: x }\n",
     ));
-    assert_error(
-        &text,
-        5,
-        77,
-        "fallback task `fb` uses tasks.b, which has not run when `fb` runs",
-    );
+    assert_error(&text, 5, 77, "fallback task `fb` uses tasks.b, which has not run when `fb` runs");
     let text = with_tasks(concat!(
         "  a: { component: c, action: x, on_error: { fallback: fb } }\n",
         "  fb: { component: c, action: x }\n",
         "  c: { component: c, action: x, depends_on: [fb] }\n",
     ));
-    assert_error(
-        &text,
-        6,
-        46,
-        "task `c` depends on `fb`, a fallback task: it only runs in place of a failed task",
-    );
+    assert_error(&text, 6, 46, "task `c` depends on `fb`, a fallback task: it only runs in place of a failed task");
 }
 
 #[test]
@@ -596,11 +496,5 @@ fn yaml_syntax_errors_have_a_position() {
     );
     assert_eq!(d.hint, None);
     let d = only("name: t\nversion: 1\n---\nname: u\n");
-    assert_eq!(
-        (d.line, d.message.as_str()),
-        (
-            3,
-            "a workflow file holds one YAML document, this is a second one"
-        )
-    );
+    assert_eq!((d.line, d.message.as_str()), (3, "a workflow file holds one YAML document, this is a second one"));
 }

@@ -10,15 +10,9 @@ fn repo() -> PathBuf {
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| {
-        matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        )
-    });
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")));
     files.sort();
     files
 }
@@ -49,10 +43,7 @@ fn example_templates_render() {
 #[test]
 fn invalid_workflows_fail_as_expected() {
     let files = files(&repo().join("workflows/invalid"));
-    assert!(
-        files.len() >= 10,
-        "expected the invalid examples in workflows/invalid"
-    );
+    assert!(files.len() >= 10, "expected the invalid examples in workflows/invalid");
     let mut failures = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -68,22 +59,11 @@ fn invalid_workflows_fail_as_expected() {
         match load_workflow(&file) {
             Ok(_) => failures.push(format!("{}: parsed, expected {expect}", file.display())),
             Err(diags) => {
-                let found = diags
-                    .0
-                    .iter()
-                    .any(|d| d.line == line && d.column == column && d.message.contains(message));
+                let found = diags.0.iter().any(|d| d.line == line && d.column == column && d.message.contains(message));
                 if !found || diags.0.len() != 1 {
-                    failures.push(format!(
-                        "{}: expected only {expect}, got:\n{diags}",
-                        file.display()
-                    ));
+                    failures.push(format!("{}: expected only {expect}, got:\n{diags}", file.display()));
                 }
-                assert!(
-                    diags
-                        .0
-                        .iter()
-                        .all(|d| d.file.as_deref() == Some(file.as_path()))
-                );
+                assert!(diags.0.iter().all(|d| d.file.as_deref() == Some(file.as_path())));
             }
         }
     }

@@ -34,10 +34,7 @@ output:
 "#;
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
@@ -54,11 +51,7 @@ fn renders_typed_parameters_and_keeps_run_time_expressions() {
     let wf = parse_workflow(&text, None).unwrap();
     assert_eq!(wf.name, "review_check");
     assert_eq!(wf.version, "1.0", "the version stays as written:\n{text}");
-    let vars: Vec<_> = wf
-        .vars
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.render(&Scope::empty()).unwrap()))
-        .collect();
+    let vars: Vec<_> = wf.vars.iter().map(|(k, t)| (k.as_str(), t.render(&Scope::empty()).unwrap())).collect();
     assert_eq!(
         vars,
         [
@@ -69,33 +62,14 @@ fn renders_typed_parameters_and_keeps_run_time_expressions() {
         ]
     );
     let score = &wf.tasks["score"];
-    assert_eq!(
-        score.retry.as_ref().unwrap().max_attempts,
-        3,
-        "expressions over params are evaluated"
-    );
-    let TaskAction::Call {
-        component, input, ..
-    } = &score.action
-    else {
-        panic!()
-    };
+    assert_eq!(score.retry.as_ref().unwrap().max_attempts, 3, "expressions over params are evaluated");
+    let TaskAction::Call { component, input, .. } = &score.action else { panic!() };
     assert_eq!(component, "sophia", "defaults fill in");
-    let Template::Object(input) = input else {
-        panic!("{input:?}")
-    };
+    let Template::Object(input) = input else { panic!("{input:?}") };
     assert_eq!(input["text"].exprs().next().unwrap().source, "input.text");
-    let Template::Interpolated(_) = &input["note"] else {
-        panic!()
-    };
-    let rendered = input["note"]
-        .render(&Scope::new(
-            &json!({ "text": "hi" }),
-            &json!({}),
-            &json!({}),
-            &json!({}),
-        ))
-        .unwrap();
+    let Template::Interpolated(_) = &input["note"] else { panic!() };
+    let rendered =
+        input["note"].render(&Scope::new(&json!({ "text": "hi" }), &json!({}), &json!({}), &json!({}))).unwrap();
     assert_eq!(rendered, json!("by sophia: hi costs ${money}"));
     assert!(wf.output.unwrap().task_refs().contains("score"));
 }
@@ -104,10 +78,7 @@ fn renders_typed_parameters_and_keeps_run_time_expressions() {
 fn optional_parameter_without_value_is_null() {
     let text = render_template(TEMPLATE, None, &params(&[("name", "x")])).unwrap();
     let wf = parse_workflow(&text, None).unwrap();
-    assert_eq!(
-        wf.vars["options"].render(&Scope::empty()).unwrap(),
-        json!(null)
-    );
+    assert_eq!(wf.vars["options"].render(&Scope::empty()).unwrap(), json!(null));
 }
 
 #[test]
@@ -128,19 +99,12 @@ fn parameter_errors() {
             "t.yaml: missing required parameter `name` (hint: `name`: Name of the workflow)",
         ]
     );
-    let err = render_template(
-        TEMPLATE,
-        None,
-        &params(&[("name", "x"), ("labels", "{}"), ("strict", "yes")]),
-    )
-    .unwrap_err();
+    let err =
+        render_template(TEMPLATE, None, &params(&[("name", "x"), ("labels", "{}"), ("strict", "yes")])).unwrap_err();
     let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
     assert_eq!(
         lines,
-        [
-            "parameter `labels` must be a JSON list, got `{}`",
-            "parameter `strict` must be true or false, got `yes`"
-        ]
+        ["parameter `labels` must be a JSON list, got `{}`", "parameter `strict` must be true or false, got `yes`"]
     );
 }
 
@@ -148,11 +112,7 @@ fn parameter_errors() {
 fn placeholder_errors_point_into_the_template() {
     let text = "parameters:\n  n: { type: integer }\nname: t\nversion: 1\ntasks:\n  a: { component: c, action: x, input: { v: \"${params.m}\", w: \"${params.n + input.k}\" } }\n";
     let err = render_template(text, None, &params(&[("n", "1")])).unwrap_err();
-    let found: Vec<(u32, u32, &str)> = err
-        .0
-        .iter()
-        .map(|d| (d.line, d.column, d.message.as_str()))
-        .collect();
+    let found: Vec<(u32, u32, &str)> = err.0.iter().map(|d| (d.line, d.column, d.message.as_str())).collect();
     assert_eq!(
         found,
         [
@@ -162,20 +122,14 @@ fn placeholder_errors_point_into_the_template() {
     );
     assert_eq!(err.0[0].hint.as_deref(), Some("known: n"));
     let err = render_template("name: t\nversion: 1\ntasks: {}\n", None, &[]).unwrap_err();
-    assert_eq!(
-        err.0[0].message,
-        "a template needs `parameters:` (without it, it is a plain workflow)"
-    );
+    assert_eq!(err.0[0].message, "a template needs `parameters:` (without it, it is a plain workflow)");
 }
 
 #[test]
 fn a_rendered_workflow_that_does_not_validate_is_an_error() {
     let text = "parameters:\n  dep: { type: string }\nname: t\nversion: 1\ntasks:\n  a: { component: c, action: x, depends_on: [\"${params.dep}\"] }\n";
     let err = render_template(text, None, &params(&[("dep", "ghost")])).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "in the rendered workflow: task `a` depends on unknown task `ghost`"
-    );
+    assert_eq!(err.to_string(), "in the rendered workflow: task `a` depends on unknown task `ghost`");
 }
 
 #[test]

@@ -51,11 +51,7 @@ fn summary(wf: &Workflow) -> String {
         .values()
         .map(|t| {
             let action = match &t.action {
-                TaskAction::Call {
-                    component,
-                    action,
-                    input,
-                } => {
+                TaskAction::Call { component, action, input } => {
                     let exprs: Vec<&str> = input.exprs().map(|e| e.source.as_str()).collect();
                     format!("{component}.{action} {exprs:?}")
                 }
@@ -64,28 +60,15 @@ fn summary(wf: &Workflow) -> String {
             format!("{} {action} after {:?}", t.id, t.depends_on)
         })
         .collect();
-    let output: Vec<&str> = wf
-        .output
-        .iter()
-        .flat_map(|o| o.exprs())
-        .map(|e| e.source.as_str())
-        .collect();
-    format!(
-        "{} {} {:?} {tasks:?} {output:?}",
-        wf.name,
-        wf.version,
-        wf.input.keys().collect::<Vec<_>>()
-    )
+    let output: Vec<&str> = wf.output.iter().flat_map(|o| o.exprs()).map(|e| e.source.as_str()).collect();
+    format!("{} {} {:?} {tasks:?} {output:?}", wf.name, wf.version, wf.input.keys().collect::<Vec<_>>())
 }
 
 #[test]
 fn design_example_parses_unchanged() {
     let wf = parse_workflow(DESIGN_EXAMPLE, Some(Path::new("document_processing.yaml"))).unwrap();
     assert_eq!(wf.id(), "document_processing@1.0");
-    assert_eq!(
-        wf.source.as_deref(),
-        Some(Path::new("document_processing.yaml"))
-    );
+    assert_eq!(wf.source.as_deref(), Some(Path::new("document_processing.yaml")));
     let param = &wf.input["document_path"];
     assert_eq!(
         (param.kind, param.required, param.description.as_deref()),
@@ -93,29 +76,10 @@ fn design_example_parses_unchanged() {
     );
     let extract = &wf.tasks["extract_text"];
     assert_eq!(extract.span, Span { line: 5, column: 3 });
-    let TaskAction::Call {
-        component,
-        action,
-        input,
-    } = &extract.action
-    else {
-        panic!()
-    };
-    assert_eq!(
-        (component.as_str(), action.as_str()),
-        ("ergon", "extract_text_from_document")
-    );
+    let TaskAction::Call { component, action, input } = &extract.action else { panic!() };
+    assert_eq!((component.as_str(), action.as_str()), ("ergon", "extract_text_from_document"));
     let expr = input.exprs().next().unwrap();
-    assert_eq!(
-        (expr.source.as_str(), expr.span),
-        (
-            "input.document_path",
-            Span {
-                line: 8,
-                column: 29
-            }
-        )
-    );
+    assert_eq!((expr.source.as_str(), expr.span), ("input.document_path", Span { line: 8, column: 29 }));
     assert_eq!(wf.tasks["analyze_sentiment"].depends_on, ["extract_text"]);
 
     // It also runs: render the inputs and the output as the engine would.
@@ -124,25 +88,11 @@ fn design_example_parses_unchanged() {
         "extract_text": { "status": "succeeded", "output": { "text": "great" } },
         "analyze_sentiment": { "status": "succeeded", "output": { "sentiment": "positive" } },
     });
-    let (vars, meta) = (
-        json!({}),
-        json!({ "id": "x", "name": wf.name, "version": wf.version }),
-    );
+    let (vars, meta) = (json!({}), json!({ "id": "x", "name": wf.name, "version": wf.version }));
     let scope = Scope::new(&input, &vars, &tasks, &meta);
-    let TaskAction::Call {
-        input: template, ..
-    } = &extract.action
-    else {
-        panic!()
-    };
-    assert_eq!(
-        template.render(&scope).unwrap(),
-        json!({ "document_path": "/tmp/a.pdf" })
-    );
-    assert_eq!(
-        wf.output.as_ref().unwrap().render(&scope).unwrap(),
-        json!({ "sentiment": "positive" })
-    );
+    let TaskAction::Call { input: template, .. } = &extract.action else { panic!() };
+    assert_eq!(template.render(&scope).unwrap(), json!({ "document_path": "/tmp/a.pdf" }));
+    assert_eq!(wf.output.as_ref().unwrap().render(&scope).unwrap(), json!({ "sentiment": "positive" }));
 }
 
 #[test]
@@ -160,16 +110,10 @@ fn design_example_as_json_is_the_same_workflow() {
 
 #[test]
 fn version_is_kept_as_written() {
-    for (written, version) in [
-        ("1.0", "1.0"),
-        ("2", "2"),
-        ("1.10", "1.10"),
-        ("\"3.0\"", "3.0"),
-        ("2024-01-02", "2024-01-02"),
-    ] {
-        let text = format!(
-            "name: v\nversion: {written}\ntasks:\n  a: {{ component: core, action: echo }}\n"
-        );
+    for (written, version) in
+        [("1.0", "1.0"), ("2", "2"), ("1.10", "1.10"), ("\"3.0\"", "3.0"), ("2024-01-02", "2024-01-02")]
+    {
+        let text = format!("name: v\nversion: {written}\ntasks:\n  a: {{ component: core, action: echo }}\n");
         assert_eq!(parse_workflow(&text, None).unwrap().version, version);
     }
 }
@@ -286,10 +230,7 @@ fn every_feature_parses() {
     assert_eq!(extract.join, Join::Any);
     assert_eq!(extract.when.as_ref().unwrap().source, "input.limit > 0");
     let for_each = extract.for_each.as_ref().unwrap();
-    assert_eq!(
-        (for_each.items.source.as_str(), for_each.concurrency),
-        ("tasks.split.output.items", 4)
-    );
+    assert_eq!((for_each.items.source.as_str(), for_each.concurrency), ("tasks.split.output.items", 4));
     assert_eq!(extract.retry.as_ref().unwrap().max_attempts, 5);
     assert_eq!(extract.timeout, Some(Duration::from_secs(5400)));
     assert_eq!(extract.on_error, OnError::Continue);
@@ -297,44 +238,21 @@ fn every_feature_parses() {
     let poll = &wf.tasks["poll"];
     assert_eq!(poll.repeat.as_ref().unwrap().max_iterations, 100);
     assert_eq!(poll.on_error, OnError::Fallback("rescue".into()));
-    assert_eq!(
-        poll.set_vars.keys().collect::<Vec<_>>(),
-        ["counter", "last"]
-    );
-    assert_eq!(
-        wf.fallback_tasks().into_iter().collect::<Vec<_>>(),
-        ["rescue"]
-    );
+    assert_eq!(poll.set_vars.keys().collect::<Vec<_>>(), ["counter", "last"]);
+    assert_eq!(wf.fallback_tasks().into_iter().collect::<Vec<_>>(), ["rescue"]);
 
-    let TaskAction::Switch { cases, default } = &wf.tasks["route"].action else {
-        panic!()
-    };
+    let TaskAction::Switch { cases, default } = &wf.tasks["route"].action else { panic!() };
     assert_eq!(cases.len(), 2);
     assert_eq!(cases[1].then, ["letter"]);
     assert_eq!(default, &["other"]);
-    let TaskAction::Workflow { name, version, .. } = &wf.tasks["child"].action else {
-        panic!()
-    };
-    assert_eq!(
-        (name.as_str(), version.as_deref()),
-        ("other_flow", Some("2"))
-    );
-    let TaskAction::Workflow { version, .. } = &wf.tasks["child_latest"].action else {
-        panic!()
-    };
+    let TaskAction::Workflow { name, version, .. } = &wf.tasks["child"].action else { panic!() };
+    assert_eq!((name.as_str(), version.as_deref()), ("other_flow", Some("2")));
+    let TaskAction::Workflow { version, .. } = &wf.tasks["child_latest"].action else { panic!() };
     assert_eq!(*version, None);
 
     let on_failure = wf.on_failure.as_ref().unwrap();
     assert_eq!(on_failure.id, ON_FAILURE);
-    assert_eq!(
-        wf.output
-            .as_ref()
-            .unwrap()
-            .task_refs()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        ["child", "classify"]
-    );
+    assert_eq!(wf.output.as_ref().unwrap().task_refs().into_iter().collect::<Vec<_>>(), ["child", "classify"]);
 }
 
 #[test]
@@ -348,21 +266,14 @@ fn defaults_of_optional_settings() {
     assert_eq!(err.0.len(), 1);
     assert_eq!(err.0[0].message, "unknown key `repeat_not` in task `a`");
 
-    let wf = parse_workflow("name: d\nversion: 1\ntasks:\n  a: { component: c, action: x, for_each: [1, 2], retry: { delay: 2s } }\n", None).unwrap();
+    let wf = parse_workflow(
+        "name: d\nversion: 1\ntasks:\n  a: { component: c, action: x, for_each: [1, 2], retry: { delay: 2s } }\n",
+        None,
+    )
+    .unwrap();
     let a = &wf.tasks["a"];
-    assert_eq!(
-        a.for_each.as_ref().unwrap().concurrency,
-        DEFAULT_CONCURRENCY
-    );
-    assert_eq!(
-        a.for_each
-            .as_ref()
-            .unwrap()
-            .items
-            .eval(&Scope::empty())
-            .unwrap(),
-        json!([1, 2])
-    );
+    assert_eq!(a.for_each.as_ref().unwrap().concurrency, DEFAULT_CONCURRENCY);
+    assert_eq!(a.for_each.as_ref().unwrap().items.eval(&Scope::empty()).unwrap(), json!([1, 2]));
     let retry = a.retry.as_ref().unwrap();
     assert_eq!(
         (retry.max_attempts, retry.delay, retry.backoff, retry.factor),
@@ -370,9 +281,7 @@ fn defaults_of_optional_settings() {
     );
     assert_eq!(a.join, Join::All);
     assert_eq!(a.on_error, OnError::Fail);
-    let TaskAction::Call { input, .. } = &a.action else {
-        panic!()
-    };
+    let TaskAction::Call { input, .. } = &a.action else { panic!() };
     assert_eq!(input, &Template::Literal(json!({})));
 }
 
@@ -388,14 +297,8 @@ fn durations() {
         ("1.5s", 1.5),
         ("1d", 86400.0),
     ] {
-        let text = format!(
-            "name: d\nversion: 1\ntimeout: {written}\ntasks:\n  a: {{ component: c, action: x }}\n"
-        );
-        assert_eq!(
-            parse_workflow(&text, None).unwrap().timeout,
-            Some(Duration::from_secs_f64(secs)),
-            "{written}"
-        );
+        let text = format!("name: d\nversion: 1\ntimeout: {written}\ntasks:\n  a: {{ component: c, action: x }}\n");
+        assert_eq!(parse_workflow(&text, None).unwrap().timeout, Some(Duration::from_secs_f64(secs)), "{written}");
     }
 }
 
@@ -419,10 +322,7 @@ impl WorkflowCatalog for Catalog {
 fn plugins_and_workflows_are_checked_against_catalogs() {
     let wf = parse_workflow(DESIGN_EXAMPLE, Some(Path::new("doc.yaml"))).unwrap();
     let err = check_plugins(&wf, &Catalog).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "doc.yaml:9:3: task `analyze_sentiment`: unknown plugin `sophia`"
-    );
+    assert_eq!(err.to_string(), "doc.yaml:9:3: task `analyze_sentiment`: unknown plugin `sophia`");
 
     let text = "name: w\nversion: 1\ntasks:\n  a: { workflow: known@1 }\n  b: { workflow: known@2 }\n  c: { workflow: nope }\n";
     let wf = parse_workflow(text, None).unwrap();
@@ -438,22 +338,12 @@ fn plugins_and_workflows_are_checked_against_catalogs() {
 fn input_is_checked_and_defaults_filled() {
     let wf = parse_workflow(FULL, None).unwrap();
     let input = check_input(&wf, &json!({ "document_path": "/a", "anything": null })).unwrap();
-    assert_eq!(
-        input,
-        json!({ "document_path": "/a", "limit": 10, "anything": null })
-    );
-    let input = check_input(
-        &wf,
-        &json!({ "document_path": "/a", "limit": 3, "tags": ["x"], "anything": { "k": 1 } }),
-    )
-    .unwrap();
+    assert_eq!(input, json!({ "document_path": "/a", "limit": 10, "anything": null }));
+    let input =
+        check_input(&wf, &json!({ "document_path": "/a", "limit": 3, "tags": ["x"], "anything": { "k": 1 } })).unwrap();
     assert_eq!(input["limit"], json!(3));
 
-    let err = check_input(
-        &wf,
-        &json!({ "limit": 2.5, "tag": [], "document_path": 1, "anything": 0 }),
-    )
-    .unwrap_err();
+    let err = check_input(&wf, &json!({ "limit": 2.5, "tag": [], "document_path": 1, "anything": 0 })).unwrap_err();
     let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
     assert_eq!(
         lines,
@@ -465,16 +355,14 @@ fn input_is_checked_and_defaults_filled() {
     );
     assert!(err.0.iter().all(|d| d.line == 0));
     let err = check_input(&wf, &json!({ "anything": "" })).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "missing required input `document_path` (hint: `document_path`: Path)"
-    );
+    assert_eq!(err.to_string(), "missing required input `document_path` (hint: `document_path`: Path)");
     let err = check_input(&wf, &json!([1])).unwrap_err();
     assert_eq!(err.to_string(), "the input must be an object, got a list");
     // A number parameter takes integers.
-    let wf = parse_workflow("name: n\nversion: 1\ninput: { x: { type: number } }\ntasks:\n  a: { component: c, action: x }\n", None).unwrap();
-    assert_eq!(
-        check_input(&wf, &json!({ "x": 2 })).unwrap(),
-        json!({ "x": 2 })
-    );
+    let wf = parse_workflow(
+        "name: n\nversion: 1\ninput: { x: { type: number } }\ntasks:\n  a: { component: c, action: x }\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(check_input(&wf, &json!({ "x": 2 })).unwrap(), json!({ "x": 2 }));
 }

@@ -67,7 +67,9 @@ impl WorkflowDirs {
                         continue;
                     }
                 };
-                match harmonia_model::parse_workflow_with(&text, Some(&file), limits).and_then(|w| check(&w).map(|()| w)) {
+                match harmonia_model::parse_workflow_with(&text, Some(&file), limits)
+                    .and_then(|w| check(&w).map(|()| w))
+                {
                     Ok(workflow) => found.insert_text(workflow, text.into()),
                     Err(e) => errors.push(e),
                 }

@@ -91,7 +91,13 @@ pub struct CheckpointInfo {
 
 impl Checkpoint {
     pub fn info(&self) -> CheckpointInfo {
-        CheckpointInfo { seq: self.seq, at: self.at, auto: self.auto, label: self.label.clone(), status: self.state.status }
+        CheckpointInfo {
+            seq: self.seq,
+            at: self.at,
+            auto: self.auto,
+            label: self.label.clone(),
+            status: self.state.status,
+        }
     }
 }
 
@@ -130,9 +136,12 @@ fn key(id: &str) -> Result<Vec<u8>, ReadError> {
 /// The record of `id` and its version.
 pub fn read_record(store: &dyn Store, id: &str) -> Result<(u64, ExecRecord), ReadError> {
     let key = key(id)?;
-    let (version, payload) =
-        store.get_versioned(Space::Executions, &key).map_err(|e| ReadError::store(id, e))?.ok_or_else(|| ReadError::NotFound(id.to_string()))?;
-    let record = serde_json::from_slice(&payload).map_err(|e| ReadError::corrupt(id, format!("its record does not decode: {e}")))?;
+    let (version, payload) = store
+        .get_versioned(Space::Executions, &key)
+        .map_err(|e| ReadError::store(id, e))?
+        .ok_or_else(|| ReadError::NotFound(id.to_string()))?;
+    let record = serde_json::from_slice(&payload)
+        .map_err(|e| ReadError::corrupt(id, format!("its record does not decode: {e}")))?;
     Ok((version, record))
 }
 
@@ -267,7 +276,9 @@ impl StepWrite<'_> {
         batch.put_versioned(Space::Executions, key.clone(), self.exec.seq, &record);
         if self.record.status.is_finished() {
             batch.delete(Space::Unfinished, key);
-        } else if self.from.is_none() || self.events.iter().any(|e| matches!(e, Event::Restored { .. } | Event::Retried { .. })) {
+        } else if self.from.is_none()
+            || self.events.iter().any(|e| matches!(e, Event::Restored { .. } | Event::Retried { .. }))
+        {
             batch.put(Space::Unfinished, key, Vec::new());
         }
         reindex(&mut batch, id, &self.record.workflow, self.before, self.record.indexed())?;
@@ -303,7 +314,13 @@ fn state_keys(id: &str, workflow: &str, indexed: Indexed) -> Result<Vec<Vec<u8>>
 
 /// Adds to `batch` the index changes of execution `id` going from `before` (None: a new
 /// execution) to `after`; nothing if they are the same.
-fn reindex(batch: &mut Batch, id: &str, workflow: &str, before: Option<Indexed>, after: Indexed) -> Result<(), StoreError> {
+fn reindex(
+    batch: &mut Batch,
+    id: &str,
+    workflow: &str,
+    before: Option<Indexed>,
+    after: Indexed,
+) -> Result<(), StoreError> {
     match before {
         Some(before) if before == after => return Ok(()),
         Some(before) => {
@@ -393,7 +410,15 @@ pub fn export(store: &dyn Store, id: &str) -> Result<ExecExport, ReadError> {
     let definition_key = keys::workflow_key(&record.workflow, &record.version).map_err(|e| ReadError::store(id, e))?;
     let definition = store.get(Space::Workflows, &definition_key).map_err(|e| ReadError::store(id, e))?;
     let definition = definition.map(|text| String::from_utf8_lossy(&text).into_owned());
-    Ok(ExecExport { format: EXPORT_FORMAT.to_string(), id: id.to_string(), version, record, history, checkpoints, definition })
+    Ok(ExecExport {
+        format: EXPORT_FORMAT.to_string(),
+        id: id.to_string(),
+        version,
+        record,
+        history,
+        checkpoints,
+        definition,
+    })
 }
 
 /// Why an import was refused.
@@ -567,11 +592,18 @@ fn list_indexed(
     Ok((page.found, page.next))
 }
 
-fn list_scanned(store: &dyn Store, filter: RecordFilter<'_>, after: Option<&str>, limit: usize) -> Result<RecordPage, StoreError> {
+fn list_scanned(
+    store: &dyn Store,
+    filter: RecordFilter<'_>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<RecordPage, StoreError> {
     let mut page = PageBuilder::new(limit);
     scan_pages(store, Space::Executions, b"", after.map(str::as_bytes), 256, |key, value| {
         match decode_record(&key, &value) {
-            Some(record) if filter.accepts(&record) => Ok::<_, StoreError>(page.push(String::from_utf8_lossy(&key).into_owned(), record)),
+            Some(record) if filter.accepts(&record) => {
+                Ok::<_, StoreError>(page.push(String::from_utf8_lossy(&key).into_owned(), record))
+            }
             _ => Ok(true),
         }
     })?;

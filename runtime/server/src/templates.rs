@@ -90,10 +90,14 @@ pub fn store_dir(store: &dyn Store, dir: &Path, now: u64) -> Result<Vec<String>,
     let mut files: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     files.sort();
     let mut warnings = Vec::new();
-    for file in files.iter().filter(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))) {
+    for file in files.iter().filter(|f| matches!(f.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")))
+    {
         let name = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
         if !harmonia_model::template::is_template_name(name) {
-            warnings.push(format!("template {} skipped: its name (the file name without extension) must be letters, digits, `_` and `-`", file.display()));
+            warnings.push(format!(
+                "template {} skipped: its name (the file name without extension) must be letters, digits, `_` and `-`",
+                file.display()
+            ));
             continue;
         }
         let text = match std::fs::read_to_string(file) {

@@ -29,6 +29,7 @@ pub(crate) struct Guard {
 }
 
 impl Batch {
+    /// An empty batch.
     pub fn new() -> Self {
         Self::default()
     }
@@ -40,13 +41,7 @@ impl Batch {
     }
 
     /// Writes a versioned record (see [`crate::versioned`]).
-    pub fn put_versioned(
-        &mut self,
-        space: Space,
-        key: impl Into<Vec<u8>>,
-        version: u64,
-        payload: &[u8],
-    ) -> &mut Self {
+    pub fn put_versioned(&mut self, space: Space, key: impl Into<Vec<u8>>, version: u64, payload: &[u8]) -> &mut Self {
         self.put(space, key, crate::versioned(version, payload))
     }
 

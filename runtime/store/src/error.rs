@@ -16,17 +16,39 @@ pub enum StoreError {
         show_version(*expected),
         show_version(*found)
     )]
-    Conflict { space: Space, key: String, expected: Option<u64>, found: Option<u64> },
+    Conflict {
+        /// Where the guarded record is.
+        space: Space,
+        /// Its key, printable.
+        key: String,
+        /// The version the batch expected.
+        expected: Option<u64>,
+        /// The version found.
+        found: Option<u64>,
+    },
     /// Another process (or another store in this one) holds the data directory.
     #[error("the data directory {} is in use by another process (RocksDB LOCK file)", dir.display())]
-    Locked { dir: PathBuf },
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+    },
     /// One record cannot be decoded; only the read of that record fails.
     #[error("corrupt record in {space} key {key}: {reason}")]
-    Corrupt { space: Space, key: String, reason: String },
+    Corrupt {
+        /// Where the record is.
+        space: Space,
+        /// Its key, printable.
+        key: String,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// The disk or the database failed (full disk, I/O error, cannot open); the last
     /// committed state is kept.
     #[error("{message}")]
-    Io { message: String },
+    Io {
+        /// What failed, as the disk or the database said it.
+        message: String,
+    },
     /// A key cannot be built from these parts (see [`crate::keys`]).
     #[error("invalid key: {0}")]
     InvalidKey(String),
@@ -65,12 +87,8 @@ mod tests {
     #[test]
     fn keys_in_messages_are_readable() {
         assert_eq!(show_key(b"run-1\0\0\x01"), "run-1\\0\\0\\x01");
-        let err = StoreError::Conflict {
-            space: Space::Executions,
-            key: show_key(b"run-1"),
-            expected: Some(3),
-            found: None,
-        };
+        let err =
+            StoreError::Conflict { space: Space::Executions, key: show_key(b"run-1"), expected: Some(3), found: None };
         assert_eq!(err.to_string(), "conflict on executions key run-1: expected version 3, found none (absent)");
     }
 }

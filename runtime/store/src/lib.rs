@@ -14,6 +14,7 @@
 //! groups the batches of many threads into one disk write (group commit).
 //!
 //! Knows nothing of the engine, wasmtime or HTTP: values are bytes, encoded by the caller.
+#![deny(missing_docs)]
 
 mod batch;
 mod error;

@@ -18,6 +18,7 @@ pub struct MemStore {
 }
 
 impl MemStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -55,11 +56,8 @@ impl Store for MemStore {
             start = Bound::Excluded(after.to_vec());
         }
         let spaces = self.lock();
-        let found = spaces[space.index()]
-            .range((start, end))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let found =
+            spaces[space.index()].range((start, end)).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect();
         Ok(found)
     }
 

@@ -39,6 +39,7 @@ pub enum SyncMode {
 /// Settings of [`RocksStore::open`].
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
+    /// When a commit is synced to disk.
     pub sync: SyncMode,
     /// The most batches written in one group.
     pub max_group: usize,
@@ -59,7 +60,9 @@ impl Default for StoreOptions {
 /// that shared each disk write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
+    /// Disk writes (groups of batches).
     pub groups: u64,
+    /// Batches committed.
     pub batches: u64,
 }
 

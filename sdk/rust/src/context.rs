@@ -103,19 +103,14 @@ impl Context {
 
     /// The deadline as a [`SystemTime`], if the task has a timeout.
     pub fn deadline(&self) -> Option<SystemTime> {
-        self.deadline_ms
-            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        self.deadline_ms.map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
     }
 
     /// The time left until the deadline (zero once it passed), if the task has a timeout.
     /// Use it to bound outgoing calls.
     pub fn remaining(&self) -> Option<Duration> {
         let deadline = self.deadline()?;
-        Some(
-            deadline
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        )
+        Some(deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
     }
 
     /// Writes a line to the host's log at `level`.
@@ -155,16 +150,9 @@ impl Context {
 
     /// Publishes an event of `event_type` with `data` serialized as JSON, correlated with
     /// the current execution and task. Fails (fatal) only if `data` cannot be serialized.
-    pub fn emit_event<T: Serialize + ?Sized>(
-        &self,
-        event_type: &str,
-        data: &T,
-    ) -> Result<(), TaskError> {
-        let json = serde_json::to_string(data).map_err(|e| {
-            TaskError::fatal(format_args!(
-                "cannot serialize the data of event `{event_type}`: {e}"
-            ))
-        })?;
+    pub fn emit_event<T: Serialize + ?Sized>(&self, event_type: &str, data: &T) -> Result<(), TaskError> {
+        let json = serde_json::to_string(data)
+            .map_err(|e| TaskError::fatal(format_args!("cannot serialize the data of event `{event_type}`: {e}")))?;
         host::emit_event_json(event_type, &json);
         Ok(())
     }
@@ -190,24 +178,15 @@ impl Context {
         match host::kv_get(key) {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                TaskError::fatal(format_args!(
-                    "the value stored under key `{key}` is not the expected JSON: {e}"
-                ))
+                TaskError::fatal(format_args!("the value stored under key `{key}` is not the expected JSON: {e}"))
             }),
         }
     }
 
     /// Stores `value` as JSON under `key`. Fails (fatal) only if it cannot be serialized.
-    pub fn kv_set_json<T: Serialize + ?Sized>(
-        &self,
-        key: &str,
-        value: &T,
-    ) -> Result<(), TaskError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| {
-            TaskError::fatal(format_args!(
-                "cannot serialize the value for key `{key}`: {e}"
-            ))
-        })?;
+    pub fn kv_set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), TaskError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| TaskError::fatal(format_args!("cannot serialize the value for key `{key}`: {e}")))?;
         host::kv_set(key, &bytes);
         Ok(())
     }
@@ -220,10 +199,8 @@ impl Context {
     /// The value of a secret, or a fatal error with code `missing-secret` naming it.
     pub fn require_secret(&self, name: &str) -> Result<String, TaskError> {
         self.secret(name).ok_or_else(|| {
-            TaskError::fatal(format_args!(
-                "secret `{name}` is not granted to this plugin or not configured"
-            ))
-            .with_code("missing-secret")
+            TaskError::fatal(format_args!("secret `{name}` is not granted to this plugin or not configured"))
+                .with_code("missing-secret")
         })
     }
 }

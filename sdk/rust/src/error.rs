@@ -65,13 +65,7 @@ pub struct TaskError {
 impl TaskError {
     /// An error of the given kind with a message for people.
     pub fn new(kind: ErrorKind, message: impl fmt::Display) -> Self {
-        TaskError {
-            kind,
-            message: message.to_string(),
-            code: None,
-            details: None,
-            retry_after_ms: None,
-        }
+        TaskError { kind, message: message.to_string(), code: None, details: None, retry_after_ms: None }
     }
 
     /// The input does not fit the action; the engine will not retry.
@@ -92,10 +86,7 @@ impl TaskError {
     /// The action named `action` does not exist. The SDK returns this by itself for
     /// calls to actions that were not registered.
     pub fn unknown_action(action: &str) -> Self {
-        Self::new(
-            ErrorKind::UnknownAction,
-            format_args!("unknown action `{action}`"),
-        )
+        Self::new(ErrorKind::UnknownAction, format_args!("unknown action `{action}`"))
     }
 
     /// Sets a short machine-readable code (for `retry_on` and conditions), e.g. `http-503`.
@@ -109,8 +100,7 @@ impl TaskError {
     /// A value that cannot be serialized is stored as its error message, as a JSON string.
     pub fn with_details(mut self, details: impl Serialize) -> Self {
         self.details = Some(
-            serde_json::to_value(details)
-                .unwrap_or_else(|e| Value::String(format!("unserializable details: {e}"))),
+            serde_json::to_value(details).unwrap_or_else(|e| Value::String(format!("unserializable details: {e}"))),
         );
         self
     }
@@ -158,22 +148,8 @@ impl TaskError {
         self.kind == ErrorKind::Retryable
     }
 
-    pub(crate) fn into_parts(
-        self,
-    ) -> (
-        ErrorKind,
-        String,
-        Option<String>,
-        Option<Value>,
-        Option<u64>,
-    ) {
-        (
-            self.kind,
-            self.message,
-            self.code,
-            self.details,
-            self.retry_after_ms,
-        )
+    pub(crate) fn into_parts(self) -> (ErrorKind, String, Option<String>, Option<Value>, Option<u64>) {
+        (self.kind, self.message, self.code, self.details, self.retry_after_ms)
     }
 }
 

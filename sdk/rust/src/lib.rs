@@ -51,7 +51,7 @@
 //!
 //! On targets other than wasm32 the host interface is simulated in memory (see
 //! [`testing`]), so `cargo test` on your machine can run actions.
-
+#![deny(missing_docs)]
 #![warn(missing_docs)]
 
 // The generated bindings name this crate by its absolute path, also from inside it.
@@ -191,10 +191,7 @@ pub mod __private {
             assert_eq!(err.retry_after_ms, Some(2000));
             let err = to_wit(TaskError::unknown_action("x"));
             assert_eq!(err.kind, wit::ErrorKind::UnknownAction);
-            assert_eq!(
-                (err.code, err.details, err.retry_after_ms),
-                (None, None, None)
-            );
+            assert_eq!((err.code, err.details, err.retry_after_ms), (None, None, None));
         }
     }
 }

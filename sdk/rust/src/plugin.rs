@@ -35,11 +35,7 @@ pub struct PluginInfo {
 impl PluginInfo {
     /// Describes a plugin. `name` is what workflows write as `component:`; pass
     /// `env!("CARGO_PKG_VERSION")` as the version to keep it in step with the crate.
-    pub fn new(
-        name: impl Into<String>,
-        version: impl Into<String>,
-        description: impl Into<String>,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, version: impl Into<String>, description: impl Into<String>) -> Self {
         PluginInfo {
             name: name.into(),
             version: version.into(),
@@ -168,11 +164,8 @@ impl Actions {
         self.raw_action(name, description, move |ctx: &Context, input: &str| {
             let input: I = parse_input(&action, input)?;
             let output = handler(ctx, input)?;
-            serde_json::to_string(&output).map_err(|e| {
-                TaskError::fatal(format_args!(
-                    "cannot serialize the output of action `{action}`: {e}"
-                ))
-            })
+            serde_json::to_string(&output)
+                .map_err(|e| TaskError::fatal(format_args!("cannot serialize the output of action `{action}`: {e}")))
         })
     }
 
@@ -186,10 +179,7 @@ impl Actions {
     where
         F: Fn(&Context, &str) -> Result<String, TaskError> + 'static,
     {
-        assert!(
-            self.get(name).is_none(),
-            "action `{name}` is registered twice"
-        );
+        assert!(self.get(name).is_none(), "action `{name}` is registered twice");
         self.list.push(Action {
             name,
             description,
@@ -238,13 +228,11 @@ impl Actions {
             Some(action) => (action.handler)(ctx, input),
             None => {
                 let known: Vec<&str> = self.list.iter().map(|a| a.name).collect();
-                Err(
-                    TaskError::unknown_action(ctx.action()).with_message(format_args!(
-                        "unknown action `{}`; known actions: {}",
-                        ctx.action(),
-                        known.join(", ")
-                    )),
-                )
+                Err(TaskError::unknown_action(ctx.action()).with_message(format_args!(
+                    "unknown action `{}`; known actions: {}",
+                    ctx.action(),
+                    known.join(", ")
+                )))
             }
         }
     }
@@ -259,9 +247,7 @@ impl Actions {
 
 fn parse_input<I: DeserializeOwned>(action: &str, input: &str) -> Result<I, TaskError> {
     let invalid = |reason: &dyn std::fmt::Display| {
-        TaskError::invalid_input(format_args!(
-            "invalid input for action `{action}`: {reason}"
-        ))
+        TaskError::invalid_input(format_args!("invalid input for action `{action}`: {reason}"))
     };
     let input = input.trim();
     if !input.is_empty() && input != "null" {
@@ -272,12 +258,7 @@ fn parse_input<I: DeserializeOwned>(action: &str, input: &str) -> Result<I, Task
     serde_json::from_str("null").or_else(|_| {
         serde_json::from_str("{}").map_err(|e| {
             let reason = e.to_string();
-            invalid(&format_args!(
-                "no input given ({})",
-                reason
-                    .strip_suffix(" at line 1 column 2")
-                    .unwrap_or(&reason)
-            ))
+            invalid(&format_args!("no input given ({})", reason.strip_suffix(" at line 1 column 2").unwrap_or(&reason)))
         })
     })
 }
@@ -303,25 +284,17 @@ mod tests {
 
     fn actions() -> Actions {
         Actions::new()
-            .action("add", "Adds", |_: &Context, i: Add| {
-                Ok(json!({ "sum": i.a + i.b }))
-            })
+            .action("add", "Adds", |_: &Context, i: Add| Ok(json!({ "sum": i.a + i.b })))
             .action("opts", "Options", |_: &Context, o: Opts| Ok(o.loud))
-            .action(
-                "boom",
-                "Fails",
-                |_: &Context, _: Value| -> Result<(), TaskError> {
-                    Err(TaskError::retryable("down").with_code("x"))
-                },
-            )
+            .action("boom", "Fails", |_: &Context, _: Value| -> Result<(), TaskError> {
+                Err(TaskError::retryable("down").with_code("x"))
+            })
             .raw_action("raw", "Raw", |_, input| Ok(input.to_owned()))
     }
 
     #[test]
     fn dispatches_by_action_name() {
-        let out = actions()
-            .invoke(&Context::new("add"), r#"{"a": 2, "b": 3}"#)
-            .unwrap();
+        let out = actions().invoke(&Context::new("add"), r#"{"a": 2, "b": 3}"#).unwrap();
         assert_eq!(out, r#"{"sum":5}"#);
         let out = actions().invoke(&Context::new("raw"), "[1, 2.50]").unwrap();
         assert_eq!(out, "[1, 2.50]");
@@ -329,32 +302,18 @@ mod tests {
 
     #[test]
     fn bad_input_is_invalid_input_naming_action_and_reason() {
-        let err = actions()
-            .invoke(&Context::new("add"), r#"{"a": 2}"#)
-            .unwrap_err();
+        let err = actions().invoke(&Context::new("add"), r#"{"a": 2}"#).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(err.message().contains("`add`"), "{}", err.message());
-        assert!(
-            err.message().contains("missing field `b`"),
-            "{}",
-            err.message()
-        );
-        let err = actions()
-            .invoke(&Context::new("add"), "not json")
-            .unwrap_err();
+        assert!(err.message().contains("missing field `b`"), "{}", err.message());
+        let err = actions().invoke(&Context::new("add"), "not json").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]
     fn missing_input_reads_as_empty_object() {
-        assert_eq!(
-            actions().invoke(&Context::new("opts"), "").unwrap(),
-            "false"
-        );
-        assert_eq!(
-            actions().invoke(&Context::new("opts"), "null").unwrap(),
-            "false"
-        );
+        assert_eq!(actions().invoke(&Context::new("opts"), "").unwrap(), "false");
+        assert_eq!(actions().invoke(&Context::new("opts"), "null").unwrap(), "false");
         let err = actions().invoke(&Context::new("add"), "").unwrap_err();
         assert!(err.message().contains("missing field"), "{}", err.message());
     }
@@ -364,11 +323,7 @@ mod tests {
         let err = actions().invoke(&Context::new("nope"), "{}").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnknownAction);
         assert!(err.message().contains("`nope`"));
-        assert!(
-            err.message().contains("add, opts, boom, raw"),
-            "{}",
-            err.message()
-        );
+        assert!(err.message().contains("add, opts, boom, raw"), "{}", err.message());
     }
 
     #[test]

@@ -66,8 +66,7 @@ pub fn call<P: Plugin>(action: &str, input: Value) -> Result<Value, TaskError> {
 /// If the action returns text that is not JSON.
 pub fn call_with<P: Plugin>(ctx: &Context, input: Value) -> Result<Value, TaskError> {
     let out = P::actions().invoke(ctx, &input.to_string())?;
-    Ok(serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("action `{}` returned invalid JSON: {e}", ctx.action())))
+    Ok(serde_json::from_str(&out).unwrap_or_else(|e| panic!("action `{}` returned invalid JSON: {e}", ctx.action())))
 }
 
 /// Grants a secret to the code under test.

@@ -330,7 +330,11 @@ tasks:
     for i in 0..10_000u32 {
         let c = call("loop");
         let attempt = sim.exec.in_flight[&c];
-        let out = harmonia_engine::step(&sim.plan, &mut sim.exec, Event::CallSucceeded { call: c, attempt, output: json!({"i": i}), at: 0 });
+        let out = harmonia_engine::step(
+            &sim.plan,
+            &mut sim.exec,
+            Event::CallSucceeded { call: c, attempt, output: json!({"i": i}), at: 0 },
+        );
         assert!(!out.events.is_empty());
         if i == 10 {
             early = size_at(&sim);

@@ -1,8 +1,8 @@
 //! The engine on its own: pure, fast, with a simulated clock. Every test also checks
 //! (inside `Sim::feed`) that replaying the history rebuilds the same state.
 
-mod flow;
 mod failures;
+mod flow;
 mod modify;
 mod recovery;
 mod retry;

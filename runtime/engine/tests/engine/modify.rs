@@ -85,7 +85,11 @@ fn replacing_the_output_of_a_succeeded_task() {
     set_output(&mut sim, "a", json!({ "n": 5 }));
     assert_eq!(sim.output("a"), json!({ "n": 5 }));
     assert!(sim.cancelled.is_empty(), "nothing was running");
-    assert_eq!(sim.count(|e| matches!(e, Event::CallQueued { call, .. } if call.task == "b")), 1, "b is not queued twice");
+    assert_eq!(
+        sim.count(|e| matches!(e, Event::CallQueued { call, .. } if call.task == "b")),
+        1,
+        "b is not queued twice"
+    );
     resume(&mut sim);
     assert_eq!(sim.input_of("b"), json!({ "n": 6 }), "a queued dependant sees the new output");
 

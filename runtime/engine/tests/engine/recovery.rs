@@ -46,7 +46,11 @@ fn a_call_in_flight_at_a_restart_runs_again_with_the_next_attempt_and_the_same_k
     sim.succeed("c", json!({ "n": 3 }));
     assert_eq!(sim.exec_status(), ExecStatus::Completed);
     assert_eq!(sim.output("c"), json!({ "n": 3 }));
-    assert_eq!(sim.count(|e| matches!(e, Event::CallStarted { call, .. } if call.task == "a")), 1, "a is not run again");
+    assert_eq!(
+        sim.count(|e| matches!(e, Event::CallStarted { call, .. } if call.task == "a")),
+        1,
+        "a is not run again"
+    );
 }
 
 #[test]

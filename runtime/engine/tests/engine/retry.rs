@@ -37,7 +37,10 @@ fn starts(sim: &Sim, spec: &str) -> usize {
 }
 
 fn reset_tasks(sim: &Sim) -> Vec<String> {
-    sim.history.iter().filter_map(|e| if let Event::TaskReset { task } = e { Some(task.clone()) } else { None }).collect()
+    sim.history
+        .iter()
+        .filter_map(|e| if let Event::TaskReset { task } = e { Some(task.clone()) } else { None })
+        .collect()
 }
 
 #[test]
@@ -105,7 +108,10 @@ fn a_retry_is_refused_unless_the_execution_failed() {
     sim.feed(Event::Cancelled { reason: "no longer needed".into(), at: sim.now });
     let error = refused(&sim);
     assert_eq!(error.code(), "not_failed");
-    assert!(error.to_string().starts_with("execution exec-1 is cancelled: only a failed execution can be retried"), "{error}");
+    assert!(
+        error.to_string().starts_with("execution exec-1 is cancelled: only a failed execution can be retried"),
+        "{error}"
+    );
     assert_eq!(retry(&mut sim), 0, "a cancelled execution was stopped on purpose");
     assert_eq!(sim.exec_status(), ExecStatus::Cancelled);
 }
@@ -315,7 +321,11 @@ tasks:
     let mut sim = Sim::started(yaml, json!({}));
     assert_eq!(sim.running(), ["a"]);
     sim.fail("a", "fatal", "down");
-    assert_eq!((sim.status("b"), sim.status("c")), (TaskStatus::Cancelled, TaskStatus::Cancelled), "queued, then cancelled");
+    assert_eq!(
+        (sim.status("b"), sim.status("c")),
+        (TaskStatus::Cancelled, TaskStatus::Cancelled),
+        "queued, then cancelled"
+    );
 
     retry(&mut sim);
     assert_eq!(sim.running(), ["a"]);
@@ -501,7 +511,9 @@ tasks:
     // The engine leaves b's dependants pending when the execution fails; a state rolled back
     // to may hold them skipped because of b all the same.
     let mut state = sim.exec.clone();
-    for (task, reason) in [("c", "dependency b was failed"), ("d", "dependency c was skipped"), ("e", "no dependency succeeded")] {
+    for (task, reason) in
+        [("c", "dependency b was failed"), ("d", "dependency c was skipped"), ("e", "no dependency succeeded")]
+    {
         let t = state.tasks.get_mut(task).unwrap();
         t.status = TaskStatus::Skipped;
         t.reason = Some(reason.into());

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use harmonia_engine::{CallId, Command, Event, ExecStatus, Execution, Failure, Millis, Plan, TaskStatus, TimerId, replay, step};
+use harmonia_engine::{
+    CallId, Command, Event, ExecStatus, Execution, Failure, Millis, Plan, TaskStatus, TimerId, replay, step,
+};
 use serde_json::Value;
 
 pub struct Sim {

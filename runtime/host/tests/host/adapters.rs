@@ -67,7 +67,8 @@ async fn core_fail_reports_each_error_kind() {
     for (kind, expected) in
         [("retryable", ErrorKind::Retryable), ("fatal", ErrorKind::Fatal), ("invalid_input", ErrorKind::InvalidInput)]
     {
-        let err = call(&host, "core", "fail", json!({"kind": kind, "message": "boom", "code": "E42"})).await.unwrap_err();
+        let err =
+            call(&host, "core", "fail", json!({"kind": kind, "message": "boom", "code": "E42"})).await.unwrap_err();
         assert_eq!(err.kind, expected);
         assert_eq!(err.message, "boom");
         assert_eq!(err.code.as_deref(), Some("E42"));

@@ -40,7 +40,10 @@ fn sections() -> Value {
 async fn report_describes_its_actions() {
     let (_d, host) = report().await;
     let plugin = host.plugin("report").expect("report is loaded");
-    assert_eq!((plugin.version.as_str(), plugin.description.as_str()), ("0.1.0", "Renders reports as Markdown and HTML"));
+    assert_eq!(
+        (plugin.version.as_str(), plugin.description.as_str()),
+        ("0.1.0", "Renders reports as Markdown and HTML")
+    );
     let names: Vec<&str> = plugin.actions.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["render", "slugify", "get"]);
     let render = &plugin.actions[0];
@@ -78,8 +81,14 @@ async fn report_renders_markdown_and_escaped_html_and_logs_once() {
 #[tokio::test]
 async fn report_slugifies() {
     let (_d, host) = report().await;
-    for (text, slug) in [("Hello, World", "hello-world"), ("Über Café – Straße 2024!", "uber-cafe-strasse-2024"), ("日本", "")] {
-        assert_eq!(call(&host, "report", "slugify", json!({ "text": text })).await.unwrap(), json!({ "slug": slug }), "{text}");
+    for (text, slug) in
+        [("Hello, World", "hello-world"), ("Über Café – Straße 2024!", "uber-cafe-strasse-2024"), ("日本", "")]
+    {
+        assert_eq!(
+            call(&host, "report", "slugify", json!({ "text": text })).await.unwrap(),
+            json!({ "slug": slug }),
+            "{text}"
+        );
     }
 }
 
@@ -91,7 +100,8 @@ async fn report_rejects_bad_input_naming_the_field() {
     assert_eq!(err.message, "invalid input for action `render`: `title` is required");
     assert_eq!(err.details, Some(json!({ "path": "title" })));
 
-    let err = call(&host, "report", "render", json!({ "title": "t", "sections": { "heading": "h" } })).await.unwrap_err();
+    let err =
+        call(&host, "report", "render", json!({ "title": "t", "sections": { "heading": "h" } })).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert_eq!(err.message, "invalid input for action `render`: `sections` must be an array, not an object");
 
@@ -101,7 +111,10 @@ async fn report_rejects_bad_input_naming_the_field() {
     assert!(err.message.contains("`sections[0].items[0]` must be a string or a number or a boolean"), "{err:?}");
 
     let err = call(&host, "report", "slugify", json!({})).await.unwrap_err();
-    assert_eq!((err.kind, err.message.as_str()), (ErrorKind::InvalidInput, "invalid input for action `slugify`: `text` is required"));
+    assert_eq!(
+        (err.kind, err.message.as_str()),
+        (ErrorKind::InvalidInput, "invalid input for action `slugify`: `text` is required")
+    );
 }
 
 #[tokio::test]
@@ -199,7 +212,8 @@ async fn js_thrown_errors_promises_and_non_json_output_are_fatal_task_errors_not
         ("require-secret", "secret `absent` is not granted"),
     ] {
         let outcome = host.invoke("probe", Call::new(action, json!({}))).await;
-        let err = outcome.unwrap_or_else(|e| panic!("{action}: the call failed instead of returning a task error: {e}"));
+        let err =
+            outcome.unwrap_or_else(|e| panic!("{action}: the call failed instead of returning a task error: {e}"));
         let err = err.output.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Fatal, "{action}: {err:?}");
         assert!(err.message.starts_with(message), "{action}: {err:?}");
@@ -261,7 +275,10 @@ async fn js_console_progress_events_and_secrets_reach_the_host() {
     let outcome = host.invoke("probe", c).await.unwrap();
     assert_eq!(outcome.output.unwrap(), json!({ "secret": "s3cret" }));
     assert_eq!(outcome.events.len(), 1);
-    assert_eq!((outcome.events[0].event_type.as_str(), &outcome.events[0].data), ("probe.ready", &json!({ "id": 7, "tags": ["a"] })));
+    assert_eq!(
+        (outcome.events[0].event_type.as_str(), &outcome.events[0].data),
+        ("probe.ready", &json!({ "id": 7, "tags": ["a"] }))
+    );
     assert_eq!(recorder.progress.lock().unwrap().as_slice(), [(40, "almost halfway".to_string())]);
     let logs = recorder.logs.lock().unwrap().clone();
     let probe = |level, message: &str| ("probe".to_string(), level, message.to_string());

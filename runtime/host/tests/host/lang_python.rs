@@ -52,9 +52,13 @@ async fn textstats_analyzes_text_and_logs_through_the_host() {
         })
     );
     let logs = recorder.logs.lock().unwrap().clone();
-    assert_eq!(logs, [("textstats".to_string(), tracing::Level::INFO, "analyze: 16 words, 3 sentences, 76 characters".to_string())]);
+    assert_eq!(
+        logs,
+        [("textstats".to_string(), tracing::Level::INFO, "analyze: 16 words, 3 sentences, 76 characters".to_string())]
+    );
 
-    let out = call(&host, "keywords", json!({ "text": format!("{TEXT} Cats purr. A cat naps."), "n": 2 })).await.unwrap();
+    let out =
+        call(&host, "keywords", json!({ "text": format!("{TEXT} Cats purr. A cat naps."), "n": 2 })).await.unwrap();
     assert_eq!(out, json!({ "keywords": ["cat", "cats"] }));
 }
 
@@ -97,7 +101,8 @@ async fn textstats_keeps_a_corpus_in_the_kv_store() {
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
 
-    let first = host.invoke("textstats", Call::new("corpus_add", json!({"text": "red fish, blue fish"}))).await.unwrap();
+    let first =
+        host.invoke("textstats", Call::new("corpus_add", json!({"text": "red fish, blue fish"}))).await.unwrap();
     assert_eq!(first.output.unwrap(), json!({"corpus": "default", "documents": 1, "words": 4}));
     assert_eq!(first.events.len(), 1);
     assert_eq!(first.events[0].event_type, "textstats.corpus_updated");

@@ -55,10 +55,7 @@ async fn memory_bomb_is_stopped_at_the_limit() {
     dir.add_bundled("core").write("bomb.wasm", &wat::memory_bomb("bomb")).write("bomb.toml", b"memory_mb = 16\n");
     let host = dir.host().await;
     let err = host.invoke("bomb", Call::new("run", json!({}))).await.unwrap_err();
-    assert_eq!(
-        err,
-        CallError::MemoryLimit { plugin: "bomb".into(), action: "run".into(), limit_bytes: 16 << 20 }
-    );
+    assert_eq!(err, CallError::MemoryLimit { plugin: "bomb".into(), action: "run".into(), limit_bytes: 16 << 20 });
     assert!(err.to_string().contains("memory limit of 16 MiB"), "{err}");
     echo_still_works(&host).await;
 }
@@ -91,9 +88,15 @@ async fn a_rust_guests_panic_is_the_calls_error_without_a_backtrace() {
     let dir = Dir::new();
     dir.add_bundled("core");
     let host = dir.host().await;
-    let err = host.invoke("core", Call::new("crash", json!({ "message": "the ledger is unbalanced" }))).await.unwrap_err();
+    let err =
+        host.invoke("core", Call::new("crash", json!({ "message": "the ledger is unbalanced" }))).await.unwrap_err();
     let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
-    assert!(message.starts_with("wasm trap: wasm `unreachable` instruction executed; the plugin panicked at core/src/control.rs:"), "{message}");
+    assert!(
+        message.starts_with(
+            "wasm trap: wasm `unreachable` instruction executed; the plugin panicked at core/src/control.rs:"
+        ),
+        "{message}"
+    );
     assert!(message.ends_with(": the ledger is unbalanced"), "{message}");
     assert!(!message.contains("backtrace") && !message.contains("0x"), "{message}");
     echo_still_works(&host).await;
@@ -209,7 +212,11 @@ async fn a_rust_guests_stack_overflow_is_called_so() {
 
 /// A host with `core` (and `manifest` as its core.toml), its kv space in `kv`, and the
 /// operator's limits changed by `limits`.
-async fn core_host(manifest: &str, kv: std::sync::Arc<harmonia_host::MemKv>, limits: impl FnOnce(&mut harmonia_host::CallLimits)) -> (Dir, Host) {
+async fn core_host(
+    manifest: &str,
+    kv: std::sync::Arc<harmonia_host::MemKv>,
+    limits: impl FnOnce(&mut harmonia_host::CallLimits),
+) -> (Dir, Host) {
     let dir = Dir::new();
     dir.add_bundled("core");
     dir.write("core.toml", manifest.as_bytes());

@@ -114,7 +114,11 @@ async fn with_cache(dir: &Dir, cache: &Path) -> Host {
 
 /// The compiled components in a cache directory.
 fn artefacts(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "cwasm")).collect();
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
     found.sort();
     found
 }
@@ -131,7 +135,11 @@ async fn a_cached_artefact_runs_only_with_its_tag() {
     let key = cache.path().join("key");
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions()) & 0o777, 0o600);
     let files = artefacts(cache.path());
-    let alpha = files.iter().find(|f| f.file_name().unwrap().to_str().unwrap().starts_with(&first_hash(&dir, "alpha.wasm"))).unwrap().clone();
+    let alpha = files
+        .iter()
+        .find(|f| f.file_name().unwrap().to_str().unwrap().starts_with(&first_hash(&dir, "alpha.wasm")))
+        .unwrap()
+        .clone();
     let beta = files.iter().find(|f| **f != alpha).unwrap().clone();
 
     // beta's artefact (tag and all) planted as alpha's: its tag names beta's component.

@@ -51,9 +51,8 @@ async fn relative_paths_resolve_from_the_granted_working_directory() {
     config.work_dir = work.path().to_path_buf();
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
-    let text = output(&host, "ergon", "extract_text_from_document", json!({"document_path": "docs/plan.md"}))
-        .await
-        .unwrap();
+    let text =
+        output(&host, "ergon", "extract_text_from_document", json!({"document_path": "docs/plan.md"})).await.unwrap();
     assert_eq!(text["text"], "# Plan\n\nShip it today.\n");
     assert_eq!(text["lines"], 3);
 }
@@ -167,7 +166,11 @@ async fn no_grant_exposes_a_protected_directory_or_the_compile_cache() {
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
     let refused = host.failures().into_iter().find(|f| f.file.ends_with("core.wasm")).expect("core is refused");
-    assert!(refused.reason.contains("would expose") && refused.reason.contains(&data.display().to_string()), "{}", refused.reason);
+    assert!(
+        refused.reason.contains("would expose") && refused.reason.contains(&data.display().to_string()),
+        "{}",
+        refused.reason
+    );
     assert!(host.plugin("ergon").is_some(), "a grant beside the data directory loads");
 
     // Inside it, and the compile cache itself, are refused the same way.

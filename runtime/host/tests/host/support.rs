@@ -13,9 +13,8 @@ pub fn bundled_dir() -> PathBuf {
 /// The bytes of a built bundled plugin.
 pub fn bundled(name: &str) -> Vec<u8> {
     let path = bundled_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; build the plugins first with `bash plugins/build.sh`", path.display())
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; build the plugins first with `bash plugins/build.sh`", path.display()))
 }
 
 /// A temporary plugins directory.

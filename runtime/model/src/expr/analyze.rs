@@ -70,15 +70,8 @@ const TYPE_NAMES: &[&str] = &[
 /// Fields of `tasks.<id>`.
 pub(crate) const TASK_FIELDS: &[&str] = &["output", "status", "error"];
 
-pub(crate) fn analyze(
-    expr: &IdedExpr,
-    offset_of: &dyn Fn(u64) -> Option<u32>,
-) -> Result<Usage, AnalysisError> {
-    let mut walker = Walker {
-        usage: Usage::default(),
-        bound: Vec::new(),
-        offset_of,
-    };
+pub(crate) fn analyze(expr: &IdedExpr, offset_of: &dyn Fn(u64) -> Option<u32>) -> Result<Usage, AnalysisError> {
+    let mut walker = Walker { usage: Usage::default(), bound: Vec::new(), offset_of };
     walker.visit(expr)?;
     Ok(walker.usage)
 }
@@ -92,11 +85,7 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn error(&self, id: u64, message: String, hint: Option<String>) -> AnalysisError {
-        AnalysisError {
-            message,
-            hint,
-            offset: (self.offset_of)(id),
-        }
+        AnalysisError { message, hint, offset: (self.offset_of)(id) }
     }
 
     fn is_bound(&self, name: &str) -> bool {
@@ -105,11 +94,7 @@ impl Walker<'_> {
 
     /// `root.a["b"].c` as (root ident node, [a, b, c]) if `expr` is such a chain of constant
     /// field accesses on an identifier.
-    fn chain<'e>(
-        &self,
-        expr: &'e IdedExpr,
-        path: &mut Vec<String>,
-    ) -> Option<(&'e IdedExpr, &'e str)> {
+    fn chain<'e>(&self, expr: &'e IdedExpr, path: &mut Vec<String>) -> Option<(&'e IdedExpr, &'e str)> {
         match &expr.expr {
             Ast::Ident(name) => Some((expr, name.as_str())),
             Ast::Select(select) => {
@@ -117,9 +102,7 @@ impl Walker<'_> {
                 path.push(select.field.clone());
                 Some(found)
             }
-            Ast::Call(call)
-                if call.func_name == "_[_]" && call.target.is_none() && call.args.len() == 2 =>
-            {
+            Ast::Call(call) if call.func_name == "_[_]" && call.target.is_none() && call.args.len() == 2 => {
                 let Ast::Literal(LiteralValue::String(key)) = &call.args[1].expr else {
                     return None;
                 };
@@ -175,10 +158,8 @@ impl Walker<'_> {
                     self.bound.push(v.clone());
                 }
                 self.bound.push(c.accu_var.clone());
-                let result = self
-                    .visit(&c.loop_cond)
-                    .and_then(|_| self.visit(&c.loop_step))
-                    .and_then(|_| self.visit(&c.result));
+                let result =
+                    self.visit(&c.loop_cond).and_then(|_| self.visit(&c.loop_step)).and_then(|_| self.visit(&c.result));
                 self.bound.truncate(before);
                 result
             }
@@ -210,11 +191,7 @@ impl Walker<'_> {
             {
                 let hint = did_you_mean(field, TASK_FIELDS.iter().copied())
                     .unwrap_or_else(|| "a task has `output`, `status` and `error`".into());
-                return Err(self.error(
-                    id,
-                    format!("tasks.{task} has no field `{field}`"),
-                    Some(hint),
-                ));
+                return Err(self.error(id, format!("tasks.{task} has no field `{field}`"), Some(hint)));
             }
             self.usage.task_refs.insert(task.clone());
         }

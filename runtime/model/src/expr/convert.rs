@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 
 use cel::Value as Cel;
-use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-};
+use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt};
 use cel::common::value::Val;
 use cel::objects::Key;
 use serde_json::Value;
@@ -33,9 +31,7 @@ pub(crate) fn to_val<'v>(value: &'v Value) -> Box<dyn Val + 'v> {
             }
         }
         Value::String(s) => Box::new(CelString::from(s.as_str())),
-        Value::Array(items) => {
-            Box::new(CelList::from(items.iter().map(to_val).collect::<Vec<_>>()))
-        }
+        Value::Array(items) => Box::new(CelList::from(items.iter().map(to_val).collect::<Vec<_>>())),
         Value::Object(map) => cel_map(map.iter().map(|(k, v)| (k.as_str().into(), to_val(v)))),
     }
 }
@@ -44,12 +40,10 @@ pub(crate) fn to_val<'v>(value: &'v Value) -> Box<dyn Val + 'v> {
 /// behaves the same for the expression, missing fields included), anything else is whole.
 pub(crate) fn to_val_pruned<'v>(value: &'v Value, paths: &Paths) -> Box<dyn Val + 'v> {
     match value {
-        Value::Object(map) if !paths.whole => {
-            cel_map(paths.fields.iter().filter_map(|(field, sub)| {
-                let (k, v) = map.get_key_value(field.as_str())?;
-                Some((k.as_str().into(), to_val_pruned(v, sub)))
-            }))
-        }
+        Value::Object(map) if !paths.whole => cel_map(paths.fields.iter().filter_map(|(field, sub)| {
+            let (k, v) = map.get_key_value(field.as_str())?;
+            Some((k.as_str().into(), to_val_pruned(v, sub)))
+        })),
         _ => to_val(value),
     }
 }
@@ -60,9 +54,7 @@ pub(crate) fn pruned<'v>(value: Option<&'v Value>, paths: &Paths) -> Option<Box<
 }
 
 /// A CEL map with string keys (borrowed or owned).
-pub(crate) fn cel_map<'v>(
-    entries: impl Iterator<Item = (CelMapKey<'v>, Box<dyn Val + 'v>)>,
-) -> Box<dyn Val + 'v> {
+pub(crate) fn cel_map<'v>(entries: impl Iterator<Item = (CelMapKey<'v>, Box<dyn Val + 'v>)>) -> Box<dyn Val + 'v> {
     let map: HashMap<CelMapKey<'v>, Box<dyn Val + 'v>> = entries.collect();
     Box::new(CelMap::from(map))
 }
@@ -92,11 +84,9 @@ pub(crate) fn to_json(value: &Cel) -> Result<Value, String> {
         Cel::Bytes(b) => match std::str::from_utf8(b) {
             Ok(s) => Value::String(s.to_string()),
             Err(_) => {
-                return Err(
-                    "the result is bytes that are not UTF-8, which JSON cannot hold \
+                return Err("the result is bytes that are not UTF-8, which JSON cannot hold \
                             (use base64.encode)"
-                        .into(),
-                );
+                    .into());
             }
         },
         Cel::List(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
@@ -118,10 +108,7 @@ pub(crate) fn to_json(value: &Cel) -> Result<Value, String> {
         Cel::Timestamp(t) => Value::String(t.to_rfc3339()),
         Cel::Duration(d) => Value::String(duration_text(d.num_seconds(), d.subsec_nanos())),
         other => {
-            return Err(format!(
-                "the result is a {}, which has no JSON form",
-                other.type_of()
-            ));
+            return Err(format!("the result is a {}, which has no JSON form", other.type_of()));
         }
     })
 }

@@ -43,10 +43,7 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Budget {
-        Budget {
-            max_cost: DEFAULT_MAX_COST,
-            max_time: DEFAULT_MAX_TIME,
-        }
+        Budget { max_cost: DEFAULT_MAX_COST, max_time: DEFAULT_MAX_TIME }
     }
 }
 
@@ -151,13 +148,7 @@ pub(crate) fn run<T>(budget: Budget, evaluate: impl FnOnce() -> T) -> (T, Option
             METER.set(None);
         }
     }
-    METER.set(Some(Meter {
-        spent: 0,
-        budget,
-        started: None,
-        charges: 0,
-        over: None,
-    }));
+    METER.set(Some(Meter { spent: 0, budget, started: None, charges: 0, over: None }));
     let _reset = Reset;
     let result = evaluate();
     let over = METER.get().and_then(|m| m.over);
@@ -192,10 +183,7 @@ fn charge(cost: u64) -> Result<(), ExecutionError> {
 
 /// The CPU time this thread has used.
 fn thread_cpu_time() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `now` is a valid timespec to write to; the clock id is a constant Linux and
     // the BSDs define.
     let failed = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0;
@@ -233,21 +221,15 @@ fn weight(value: &dyn Val, limit: u64) -> u64 {
 
 /// `@cost(x)`: charges the weight of `x`, and returns it.
 fn cost<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    let value = args
-        .pop()
-        .ok_or_else(|| ExecutionError::invalid_argument_count(1, 0))?;
-    let left = METER
-        .get()
-        .map_or(u64::MAX, |m| m.budget.max_cost.saturating_sub(m.spent));
+    let value = args.pop().ok_or_else(|| ExecutionError::invalid_argument_count(1, 0))?;
+    let left = METER.get().map_or(u64::MAX, |m| m.budget.max_cost.saturating_sub(m.spent));
     charge(weight(value.as_ref(), left))?;
     Ok(value)
 }
 
 /// `@cost_range(n)`: charges `n` (the size of the list `lists.range(n)` is about to make).
 fn cost_range<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    let value = args
-        .pop()
-        .ok_or_else(|| ExecutionError::invalid_argument_count(1, 0))?;
+    let value = args.pop().ok_or_else(|| ExecutionError::invalid_argument_count(1, 0))?;
     if let Some(n) = value.downcast_ref::<CelInt>() {
         charge(u64::try_from(*n.inner()).unwrap_or(0))?;
     }
@@ -270,10 +252,8 @@ const COST_RANGE: &str = "@cost_range";
 pub(super) fn register(env: &mut Env) {
     use cel::common::types::{DYN_TYPE, INT_TYPE};
     // These only fail if registered twice, which cannot happen on a fresh environment.
-    env.add_overload(COST, "@cost_dyn", vec![DYN_TYPE], cost)
-        .expect("@cost");
-    env.add_overload(COST_RANGE, "@cost_range_int", vec![INT_TYPE], cost_range)
-        .expect("@cost_range");
+    env.add_overload(COST, "@cost_dyn", vec![DYN_TYPE], cost).expect("@cost");
+    env.add_overload(COST_RANGE, "@cost_range_int", vec![INT_TYPE], cost_range).expect("@cost_range");
     env.add_overload(OK, "@ok", vec![], ok).expect("@ok");
 }
 
@@ -300,9 +280,15 @@ pub(crate) fn least_cost(expr: &IdedExpr) -> u64 {
             // `all` and `exists` may stop at their first item; `map` and `filter` do not.
             let iterations = if matches!(c.loop_cond.expr, Ast::Literal(_)) { size } else { size.min(1) };
             let each = 1u64.saturating_add(least_cost(&c.loop_step));
-            [least_cost(&c.iter_range), size, iterations.saturating_mul(each), least_cost(&c.accu_init), least_cost(&c.result)]
-                .into_iter()
-                .fold(0, u64::saturating_add)
+            [
+                least_cost(&c.iter_range),
+                size,
+                iterations.saturating_mul(each),
+                least_cost(&c.accu_init),
+                least_cost(&c.result),
+            ]
+            .into_iter()
+            .fold(0, u64::saturating_add)
         }
         _ => super::children(expr).into_iter().map(least_cost).fold(0, u64::saturating_add),
     }
@@ -318,7 +304,8 @@ fn literal_range(call: &CallExpr) -> Option<u64> {
 
 /// `lists.range(..)`.
 fn is_range(call: &CallExpr) -> bool {
-    call.func_name == "range" && matches!(call.target.as_deref(), Some(IdedExpr { expr: Ast::Ident(ns), .. }) if ns == "lists")
+    call.func_name == "range"
+        && matches!(call.target.as_deref(), Some(IdedExpr { expr: Ast::Ident(ns), .. }) if ns == "lists")
 }
 
 /// Whether `expr` has a comprehension (a loop).
@@ -337,39 +324,15 @@ pub(crate) fn loops(expr: &IdedExpr) -> bool {
 /// after an error (which a later item may absorb), stopped once the budget is spent.
 fn checked(cond: IdedExpr) -> IdedExpr {
     let id = cond.id;
-    let ok = IdedExpr {
-        id,
-        expr: Ast::Call(CallExpr {
-            func_name: OK.to_string(),
-            target: None,
-            args: vec![],
-        }),
-    };
-    let no = IdedExpr {
-        id,
-        expr: Ast::Literal(cel::common::ast::LiteralValue::Boolean(false.into())),
-    };
+    let ok = IdedExpr { id, expr: Ast::Call(CallExpr { func_name: OK.to_string(), target: None, args: vec![] }) };
+    let no = IdedExpr { id, expr: Ast::Literal(cel::common::ast::LiteralValue::Boolean(false.into())) };
     let args = vec![ok, cond, no];
-    IdedExpr {
-        id,
-        expr: Ast::Call(CallExpr {
-            func_name: operators::CONDITIONAL.to_string(),
-            target: None,
-            args,
-        }),
-    }
+    IdedExpr { id, expr: Ast::Call(CallExpr { func_name: operators::CONDITIONAL.to_string(), target: None, args }) }
 }
 
 /// `name(expr)`, with `expr`'s id (so that an error still points at `expr`).
 fn wrap(name: &str, expr: IdedExpr) -> IdedExpr {
-    IdedExpr {
-        id: expr.id,
-        expr: Ast::Call(CallExpr {
-            func_name: name.to_string(),
-            target: None,
-            args: vec![expr],
-        }),
-    }
+    IdedExpr { id: expr.id, expr: Ast::Call(CallExpr { func_name: name.to_string(), target: None, args: vec![expr] }) }
 }
 
 fn meter(expr: &IdedExpr) -> IdedExpr {
@@ -445,15 +408,8 @@ fn meter_call(id: u64, call: &CallExpr) -> IdedExpr {
         call.args = call.args.drain(..).map(|a| wrap(COST_RANGE, a)).collect();
     }
     let operator = call.func_name.starts_with(['_', '@', '!', '-']);
-    let expr = IdedExpr {
-        id,
-        expr: Ast::Call(call),
-    };
-    if operator || is_range {
-        expr
-    } else {
-        wrap(COST, expr)
-    }
+    let expr = IdedExpr { id, expr: Ast::Call(call) };
+    if operator || is_range { expr } else { wrap(COST, expr) }
 }
 
 /// The step of a comprehension, in the shapes the macros write (and that `cel` runs
@@ -467,16 +423,7 @@ fn meter_step(step: &IdedExpr, accu: &str) -> IdedExpr {
     let mut call = call.clone();
     match (call.func_name.as_str(), call.args.as_mut_slice()) {
         // `@result + [e]` (map): each element added.
-        (
-            operators::ADD,
-            [
-                first,
-                IdedExpr {
-                    expr: Ast::List(items),
-                    ..
-                },
-            ],
-        ) if is_accu(first) => {
+        (operators::ADD, [first, IdedExpr { expr: Ast::List(items), .. }]) if is_accu(first) => {
             for element in &mut items.elements {
                 *element = wrap(COST, meter(element));
             }
@@ -492,10 +439,7 @@ fn meter_step(step: &IdedExpr, accu: &str) -> IdedExpr {
         }
         _ => return meter(step),
     }
-    IdedExpr {
-        id: step.id,
-        expr: Ast::Call(call),
-    }
+    IdedExpr { id: step.id, expr: Ast::Call(call) }
 }
 
 #[cfg(test)]
@@ -511,10 +455,7 @@ mod tests {
         assert_eq!(weigh(serde_json::json!("x".repeat(32))), 3);
         // The map, its key, its value.
         assert_eq!(weigh(serde_json::json!({ "a": 1 })), 3);
-        assert_eq!(
-            weigh(serde_json::json!({ "a": [[1], [2]] })),
-            1 + 1 + 1 + 2 + 2
-        );
+        assert_eq!(weigh(serde_json::json!({ "a": [[1], [2]] })), 1 + 1 + 1 + 2 + 2);
         // Counting stops past the limit.
         assert!(weight(&*to_val(&serde_json::json!(vec![0; 1000])), 10) <= 12);
     }

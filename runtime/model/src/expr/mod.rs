@@ -29,14 +29,10 @@ pub use template::{Part, Template};
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     let mut env = Env::stdlib();
     // These only fail if registered twice, which cannot happen on a fresh environment.
-    env.add_extension(cel::extensions::strings)
-        .expect("strings extension");
-    env.add_extension(cel::extensions::lists)
-        .expect("lists extension");
-    env.add_extension(cel::extensions::math)
-        .expect("math extension");
-    env.add_extension(cel::extensions::encoders)
-        .expect("encoders extension");
+    env.add_extension(cel::extensions::strings).expect("strings extension");
+    env.add_extension(cel::extensions::lists).expect("lists extension");
+    env.add_extension(cel::extensions::math).expect("math extension");
+    env.add_extension(cel::extensions::encoders).expect("encoders extension");
     meter::register(&mut env);
     Arc::new(env)
 });
@@ -95,11 +91,7 @@ impl Root {
 
     /// "`input`, `vars`, ..." for messages.
     pub(crate) fn list() -> String {
-        Root::ALL
-            .iter()
-            .map(|r| format!("`{}`", r.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        Root::ALL.iter().map(|r| format!("`{}`", r.name())).collect::<Vec<_>>().join(", ")
     }
 
     /// Where the root is bound, for "not defined here" messages.
@@ -156,11 +148,7 @@ struct Compiled {
 
 impl fmt::Debug for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "${{{}}}@{}:{}",
-            self.source, self.span.line, self.span.column
-        )
+        write!(f, "${{{}}}@{}:{}", self.source, self.span.line, self.span.column)
     }
 }
 
@@ -198,19 +186,13 @@ impl Expr {
         // Column 1 of the source is 2 characters after the `${`.
         let inner = |offset: usize| advance(span, source, offset).shifted(2);
         if source.trim().is_empty() {
-            return Err(ExprError {
-                message: "empty expression `${}`".into(),
-                hint: None,
-                span,
-            });
+            return Err(ExprError { message: "empty expression `${}`".into(), hint: None, span });
         }
         // CEL's parser and evaluator recurse: a chain of 10,000 `+` overflowed the stack.
         let length = source.chars().count();
         if length > MAX_SOURCE_CHARS {
             return Err(ExprError {
-                message: format!(
-                    "the expression is {length} characters long, over the limit of {MAX_SOURCE_CHARS}"
-                ),
+                message: format!("the expression is {length} characters long, over the limit of {MAX_SOURCE_CHARS}"),
                 hint: Some("compute large values in a task, or split the expression".into()),
                 span,
             });
@@ -219,14 +201,9 @@ impl Expr {
             let first = errors.errors.first();
             let (line, column) = first.map(|e| e.pos).unwrap_or((1, 1));
             let offset = offset_of_position(source, line, column);
-            let message = first
-                .map(|e| e.msg.clone())
-                .unwrap_or_else(|| errors.to_string());
+            let message = first.map(|e| e.msg.clone()).unwrap_or_else(|| errors.to_string());
             ExprError {
-                message: format!(
-                    "syntax error in `${{{source}}}`: {}",
-                    clean_syntax_message(&message)
-                ),
+                message: format!("syntax error in `${{{source}}}`: {}", clean_syntax_message(&message)),
                 hint: None,
                 span: inner(offset),
             }
@@ -258,15 +235,7 @@ impl Expr {
         }
         let metered = meter::metered(program.expression());
         let loops = meter::loops(program.expression());
-        Ok(Expr {
-            source: source.to_string(),
-            span,
-            compiled: Arc::new(Compiled {
-                metered,
-                loops,
-                usage,
-            }),
-        })
+        Ok(Expr { source: source.to_string(), span, compiled: Arc::new(Compiled { metered, loops, usage }) })
     }
 
     /// The tasks the expression refers to (`tasks.<id>`, `tasks["<id>"]`).
@@ -292,11 +261,7 @@ impl Expr {
     }
 
     fn error(&self, message: impl Into<String>) -> EvalError {
-        EvalError {
-            expr: self.source.clone(),
-            span: self.span,
-            message: message.into(),
-        }
+        EvalError { expr: self.source.clone(), span: self.span, message: message.into() }
     }
 
     /// Evaluates the expression to a JSON value. CEL values that JSON lacks are written as
@@ -359,11 +324,7 @@ impl Expr {
             ctx.add_variable_as_val(root.name(), value);
         }
         let evaluate = || meter::run(scope.budget, || cel::Value::resolve(&self.compiled.metered, &ctx));
-        let (result, over) = if self.compiled.loops {
-            meter::offloaded(evaluate)
-        } else {
-            evaluate()
-        };
+        let (result, over) = if self.compiled.loops { meter::offloaded(evaluate) } else { evaluate() };
         if let Some(over) = over {
             return Err(self.error(over.message()));
         }
@@ -452,10 +413,7 @@ fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
 impl Span {
     /// The same position `n` columns further.
     fn shifted(self, n: u32) -> Span {
-        Span {
-            line: self.line,
-            column: self.column + n,
-        }
+        Span { line: self.line, column: self.column + n }
     }
 }
 
@@ -518,11 +476,7 @@ mod tests {
 
     #[test]
     fn only_the_fields_read_are_converted() {
-        let e = Expr::parse(
-            "input.a.b + size(input.c) + tasks.t.output.x",
-            Span::default(),
-        )
-        .unwrap();
+        let e = Expr::parse("input.a.b + size(input.c) + tasks.t.output.x", Span::default()).unwrap();
         let input = &e.compiled.usage.roots[&Root::Input];
         assert!(!input.whole);
         assert_eq!(input.fields.keys().collect::<Vec<_>>(), ["a", "c"]);
@@ -547,14 +501,7 @@ mod tests {
             ("'d' in input && !('q' in input)", serde_json::json!(true)),
             ("size(input.a)", serde_json::json!(2)),
         ] {
-            assert_eq!(
-                Expr::parse(source, Span::default())
-                    .unwrap()
-                    .eval(&scope)
-                    .unwrap(),
-                expected,
-                "{source}"
-            );
+            assert_eq!(Expr::parse(source, Span::default()).unwrap().eval(&scope).unwrap(), expected, "{source}");
         }
     }
 }

@@ -38,10 +38,7 @@ impl TaskLookup for Value {
     fn task(&self, id: &str) -> Option<TaskView<'_>> {
         let task = self.get(id)?;
         Some(TaskView {
-            status: task
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("pending"),
+            status: task.get("status").and_then(Value::as_str).unwrap_or("pending"),
             output: task.get("output"),
             error: task.get("error"),
         })
@@ -78,12 +75,7 @@ pub struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     /// The common case: input, vars, tasks and the workflow; nothing else bound.
-    pub fn new(
-        input: &'a Value,
-        vars: &'a Value,
-        tasks: &'a dyn TaskLookup,
-        workflow: &'a Value,
-    ) -> Self {
+    pub fn new(input: &'a Value, vars: &'a Value, tasks: &'a dyn TaskLookup, workflow: &'a Value) -> Self {
         Scope {
             input,
             vars,

@@ -130,10 +130,7 @@ impl Template {
                 Piece::Text(t) => push_text(&mut parts, t),
                 Piece::Escape => push_text(&mut parts, "${"),
                 Piece::Expr(source, offset) => {
-                    parts.push(Part::Expr(Expr::compile(
-                        source,
-                        advance(span, text, offset),
-                    )?));
+                    parts.push(Part::Expr(Expr::compile(source, advance(span, text, offset))?));
                 }
             }
         }
@@ -153,12 +150,9 @@ impl Template {
     pub fn from_value(value: &Value, span: Span) -> Result<Template, ExprError> {
         Ok(match value {
             Value::String(s) => Template::parse_str(s, span)?,
-            Value::Array(items) => Template::array(
-                items
-                    .iter()
-                    .map(|v| Template::from_value(v, span))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(items) => {
+                Template::array(items.iter().map(|v| Template::from_value(v, span)).collect::<Result<_, _>>()?)
+            }
             Value::Object(map) => Template::object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), Template::from_value(v, span)?)))
@@ -171,9 +165,7 @@ impl Template {
     /// An array; a literal if all its items are.
     pub fn array(items: Vec<Template>) -> Template {
         if items.iter().all(Template::is_literal) {
-            Template::Literal(Value::Array(
-                items.into_iter().map(Template::into_literal).collect(),
-            ))
+            Template::Literal(Value::Array(items.into_iter().map(Template::into_literal).collect()))
         } else {
             Template::Array(items)
         }
@@ -182,12 +174,7 @@ impl Template {
     /// An object; a literal if all its values are.
     pub fn object(entries: IndexMap<String, Template>) -> Template {
         if entries.values().all(Template::is_literal) {
-            Template::Literal(Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into_literal()))
-                    .collect(),
-            ))
+            Template::Literal(Value::Object(entries.into_iter().map(|(k, v)| (k, v.into_literal())).collect()))
         } else {
             Template::Object(entries)
         }
@@ -220,16 +207,9 @@ impl Template {
                 }
                 Value::String(text)
             }
-            Template::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|t| t.render(scope))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Template::Array(items) => Value::Array(items.iter().map(|t| t.render(scope)).collect::<Result<_, _>>()?),
             Template::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, t)| Ok((k.clone(), t.render(scope)?)))
-                    .collect::<Result<_, EvalError>>()?,
+                map.iter().map(|(k, t)| Ok((k.clone(), t.render(scope)?))).collect::<Result<_, EvalError>>()?,
             ),
         })
     }
@@ -256,9 +236,7 @@ impl Template {
 
     /// The tasks the template's expressions refer to.
     pub fn task_refs(&self) -> BTreeSet<String> {
-        self.exprs()
-            .flat_map(|e| e.task_refs().iter().cloned())
-            .collect()
+        self.exprs().flat_map(|e| e.task_refs().iter().cloned()).collect()
     }
 }
 

@@ -12,12 +12,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use axum::Json;
 use harmonia_store::{Batch, Space, Store, StoreError, keys};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -103,7 +103,14 @@ impl AuditLog {
     /// nothing acknowledged is missing from the log. A failed write is logged, not turned
     /// into an error: what the request did is done. A request refused before it was
     /// authenticated (`refused_unknown`) may only be counted (see [`REFUSALS_PER_SECOND`]).
-    pub(super) async fn record(&self, who: &str, method: &Method, path: &str, refused_unknown: bool, response: Response) -> Response {
+    pub(super) async fn record(
+        &self,
+        who: &str,
+        method: &Method,
+        path: &str,
+        refused_unknown: bool,
+        response: Response,
+    ) -> Response {
         let status = response.status();
         let details = response.extensions().get::<AuditDetails>().map(|d| d.0.clone());
         let (response, result) = result_of(response).await;
@@ -140,24 +147,44 @@ impl AuditLog {
             (admit, counted)
         };
         if counted > 0 {
-            let details = Some(json!({ "count": counted, "why": format!("over {REFUSALS_PER_SECOND} refused requests in a second: counted, not recorded one by one") }));
-            self.write(&Entry { who: "unauthenticated", method: "*", path: "*", status: 401, result: "refusals_counted", details }).await;
+            let details = Some(
+                json!({ "count": counted, "why": format!("over {REFUSALS_PER_SECOND} refused requests in a second: counted, not recorded one by one") }),
+            );
+            self.write(&Entry {
+                who: "unauthenticated",
+                method: "*",
+                path: "*",
+                status: 401,
+                result: "refusals_counted",
+                details,
+            })
+            .await;
         }
         admit
     }
 
     async fn write(&self, entry: &Entry<'_>) {
         let outcome = match self.append(|seq| entry.to_json(seq)) {
-            Ok(done) => done.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() })),
+            Ok(done) => {
+                done.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store's writer stopped".to_owned() }))
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = outcome {
-            tracing::error!("audit entry for {} {} by {} not written: {e}", entry.method, bounded(entry.path), entry.who);
+            tracing::error!(
+                "audit entry for {} {} by {} not written: {e}",
+                entry.method,
+                bounded(entry.path),
+                entry.who
+            );
         }
     }
 
     /// Hands the entry made by `entry(seq)` to the store; the receiver gets the result.
-    fn append(&self, entry: impl FnOnce(u64) -> Value) -> Result<tokio::sync::oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+    fn append(
+        &self,
+        entry: impl FnOnce(u64) -> Value,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), StoreError>>, StoreError> {
         let mut next = self.next.lock().expect("audit lock");
         let seq = match *next {
             Some(seq) => seq,
@@ -215,12 +242,26 @@ async fn result_of(response: Response) -> (Response, String) {
 }
 
 pub(super) fn ops() -> Vec<Op> {
-    vec![Op::get("/api/v1/audit", "readAudit", "The audit log: every state-changing request, oldest first", read)
-        .query("after", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), "Entries after this sequence number (the `next` of the previous page)")
-        .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (100 by default)")
-        .ok(200, "A page of entries (who, method, path, status, time); `next` is null at the end", json!({ "type": "object", "properties": {
-            "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["integer", "null"] } } }))
-        .errors(&[400])]
+    vec![
+        Op::get("/api/v1/audit", "readAudit", "The audit log: every state-changing request, oldest first", read)
+            .query(
+                "after",
+                json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),
+                "Entries after this sequence number (the `next` of the previous page)",
+            )
+            .query(
+                "limit",
+                json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                "At most this many (100 by default)",
+            )
+            .ok(
+                200,
+                "A page of entries (who, method, path, status, time); `next` is null at the end",
+                json!({ "type": "object", "properties": {
+            "entries": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["integer", "null"] } } }),
+            )
+            .errors(&[400]),
+    ]
 }
 
 #[derive(Deserialize)]
@@ -234,7 +275,10 @@ struct ReadQuery {
 
 /// `GET /api/v1/audit?after=SEQ&limit=N`: the entries after `SEQ`, oldest first; `next` is
 /// the `after` of the next page, or null at the end.
-async fn read(State(state): State<Arc<AppState>>, query: Result<Query<ReadQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+async fn read(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let limit = super::page_limit(query.limit)?;
     let start = (query.after > 0).then(|| keys::log_key(query.after));
@@ -247,7 +291,8 @@ async fn read(State(state): State<Arc<AppState>>, query: Result<Query<ReadQuery>
     let entries: Vec<Value> = page
         .into_iter()
         .map(|(key, value)| {
-            serde_json::from_slice(&value).unwrap_or_else(|e| json!({ "seq": keys::seq_of(&key), "corrupt": e.to_string() }))
+            serde_json::from_slice(&value)
+                .unwrap_or_else(|e| json!({ "seq": keys::seq_of(&key), "corrupt": e.to_string() }))
         })
         .collect();
     Ok(Json(json!({ "entries": entries, "next": next })))

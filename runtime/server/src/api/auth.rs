@@ -14,11 +14,11 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use harmonia_store::{Batch, Space, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -200,8 +200,11 @@ pub fn now_ms() -> u64 {
 pub fn load_tokens(store: &dyn Store) -> Result<Vec<TokenRecord>, StoreError> {
     let mut tokens = Vec::new();
     harmonia_store::scan_pages(store, Space::Tokens, b"", None, 256, |key, value| {
-        let record = serde_json::from_slice(&value)
-            .map_err(|e| StoreError::Corrupt { space: Space::Tokens, key: String::from_utf8_lossy(&key).into_owned(), reason: e.to_string() })?;
+        let record = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+            space: Space::Tokens,
+            key: String::from_utf8_lossy(&key).into_owned(),
+            reason: e.to_string(),
+        })?;
         tokens.push(record);
         Ok::<_, StoreError>(true)
     })?;
@@ -235,8 +238,11 @@ pub fn revoke_token(store: &dyn Store, name: &str) -> Result<TokenRecord, TokenE
     let Some(value) = store.get(Space::Tokens, name.as_bytes())? else {
         return Err(TokenError::NotFound(name.to_owned()));
     };
-    let record = serde_json::from_slice(&value)
-        .map_err(|e| StoreError::Corrupt { space: Space::Tokens, key: name.to_owned(), reason: e.to_string() })?;
+    let record = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+        space: Space::Tokens,
+        key: name.to_owned(),
+        reason: e.to_string(),
+    })?;
     let mut batch = Batch::new();
     batch.delete(Space::Tokens, name.as_bytes());
     store.commit(batch)?;
@@ -250,7 +256,10 @@ pub enum Caller {
     Anonymous,
     /// Tokens are configured and this request had none, or an unknown one.
     Unauthenticated,
-    Token { name: String, role: Role },
+    Token {
+        name: String,
+        role: Role,
+    },
 }
 
 impl Caller {
@@ -284,7 +293,13 @@ impl Auth {
     pub fn new(tokens: Vec<TokenRecord>, open_without_tokens: bool) -> Auth {
         let tokens = tokens.into_iter().map(|t| (t.name.clone(), t)).collect();
         let writes = tokio::sync::Mutex::new(());
-        Auth { tokens: RwLock::new(tokens), open_without_tokens, loopback_only: open_without_tokens, unavailable: None, writes }
+        Auth {
+            tokens: RwLock::new(tokens),
+            open_without_tokens,
+            loopback_only: open_without_tokens,
+            unavailable: None,
+            writes,
+        }
     }
 
     /// Says whether the server listens on loopback only (assumed when no tokens mean open).
@@ -363,7 +378,9 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     }
     let allowed = match state.auth.identify(request.headers()) {
         Err(refused) => Err((Caller::Unauthenticated, refused)),
-        Ok(Caller::Anonymous) if let Err(refused) = super::browser::check(request.headers(), request.uri(), state.auth.loopback_only) => {
+        Ok(Caller::Anonymous)
+            if let Err(refused) = super::browser::check(request.headers(), request.uri(), state.auth.loopback_only) =>
+        {
             Err((Caller::Anonymous, refused))
         }
         Ok(caller) => {
@@ -437,20 +454,31 @@ pub(super) fn ops() -> Vec<Op> {
     let token = json!({ "type": "object", "required": ["name", "role", "created_at"], "properties": {
         "name": { "type": "string" }, "role": roles.clone(), "created_at": { "type": "integer", "description": "In ms since the Unix epoch" } } });
     let mut made = token.clone();
-    made["properties"]["token"] = json!({ "type": "string", "description": "The secret: `Authorization: Bearer` it (shown this once)" });
+    made["properties"]["token"] =
+        json!({ "type": "string", "description": "The secret: `Authorization: Bearer` it (shown this once)" });
     made["required"] = json!(["name", "role", "created_at", "token"]);
     let name = json!({ "type": "string", "pattern": NAME_PATTERN });
     vec![
-        Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list)
-            .ok(200, "The tokens", json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token.clone() } } })),
+        Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list).ok(
+            200,
+            "The tokens",
+            json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token.clone() } } }),
+        ),
         Op::post("/api/v1/tokens", "createToken", "Create a token; its secret is in this answer only", create)
-            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["name", "role"], "properties": {
-                "name": name.clone(), "role": roles } }), true)
+            .json_body(
+                json!({ "type": "object", "additionalProperties": false, "required": ["name", "role"], "properties": {
+                "name": name.clone(), "role": roles } }),
+                true,
+            )
             .ok(201, "The token, with its secret in `token`", made)
             .errors(&[409]),
         Op::delete("/api/v1/tokens/{name}", "revokeToken", "Revoke a token", revoke)
             .path_param("name", name, "1 to 64 letters, digits, `.`, `_` and `-`")
-            .ok(200, "Revoked", json!({ "type": "object", "required": ["revoked"], "properties": { "revoked": token } }))
+            .ok(
+                200,
+                "Revoked",
+                json!({ "type": "object", "required": ["revoked"], "properties": { "revoked": token } }),
+            )
             .errors(&[404]),
     ]
 }
@@ -475,7 +503,10 @@ pub(super) async fn commit(store: &dyn Store, batch: Batch) -> Result<(), StoreE
 }
 
 /// `POST /api/v1/tokens {name, role}`: 201 with the secret, shown this once.
-async fn create(State(state): State<Arc<AppState>>, JsonObject(body): JsonObject<CreateBody>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<Arc<AppState>>,
+    JsonObject(body): JsonObject<CreateBody>,
+) -> Result<Response, ApiError> {
     let _writing = state.auth.writes.lock().await;
     if state.auth.tokens.read().expect("tokens lock").contains_key(&body.name) {
         return Err(TokenError::Exists(body.name).into());
@@ -576,6 +607,8 @@ mod tests {
         assert!(auth.identify(&HeaderMap::new()).is_err());
         assert_eq!(Auth::new(Vec::new(), true).identify(&HeaderMap::new()).ok(), Some(Caller::Anonymous));
         assert!(Auth::new(Vec::new(), false).identify(&HeaderMap::new()).is_err());
-        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab"));
+        assert!(
+            constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"a", b"ab")
+        );
     }
 }

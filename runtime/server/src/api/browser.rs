@@ -59,7 +59,9 @@ fn origin_host(origin: &str) -> Option<&str> {
 fn is_loopback_name(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
     };
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -70,10 +72,19 @@ mod tests {
 
     #[test]
     fn loopback_names_with_and_without_ports() {
-        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:8080", "127.9.9.9:1", "[::1]", "[::1]:8080"] {
+        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:8080", "127.9.9.9:1", "[::1]", "[::1]:8080"]
+        {
             assert!(is_loopback_name(host), "{host}");
         }
-        for host in ["example.com", "evil.localhost.example.com:8080", "10.0.0.1:8080", "0.0.0.0", "[::2]:80", "localhost.evil:80", ""] {
+        for host in [
+            "example.com",
+            "evil.localhost.example.com:8080",
+            "10.0.0.1:8080",
+            "0.0.0.0",
+            "[::2]:80",
+            "localhost.evil:80",
+            "",
+        ] {
             assert!(!is_loopback_name(host), "{host}");
         }
     }

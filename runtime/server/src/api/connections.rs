@@ -43,12 +43,21 @@ impl Default for ConnectionLimits {
 /// Serves `app` on `listener` until `stop` turns true, then waits for the requests in
 /// progress (WebSockets and event streams do not end by themselves: the caller bounds the
 /// wait).
-pub async fn serve<L: Listener>(mut listener: L, app: Router, limits: ConnectionLimits, mut stop: watch::Receiver<bool>) {
+pub async fn serve<L: Listener>(
+    mut listener: L,
+    app: Router,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut builder = Builder::new(TokioExecutor::new());
     // One buffer per write (no vectored writes), so that JsonErrors sees each answer whole.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).writev(false);
     // HTTP/2 has no header timeout: pings find peers that are gone.
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(limits.header_timeout).keep_alive_timeout(Duration::from_secs(10));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_timeout)
+        .keep_alive_timeout(Duration::from_secs(10));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -61,7 +70,8 @@ pub async fn serve<L: Listener>(mut listener: L, app: Router, limits: Connection
         };
         let (slot, (io, _peer)) = accepted;
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(JsonErrors::new(io)), service).into_owned();
+        let connection =
+            builder.serve_connection_with_upgrades(TokioIo::new(JsonErrors::new(io)), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // Errors are the client's: a reset, a timeout, a malformed request.
@@ -187,10 +197,16 @@ fn json_answer(head: &[u8], status: u16) -> Vec<u8> {
     let (code, message) = match status {
         431 => ("headers_too_large", "the request's headers are larger than the server accepts"),
         414 => ("uri_too_long", "the request's URI is longer than the server accepts"),
-        _ => ("bad_request", "the request is not valid HTTP/1.1: a malformed request line or header (a header name or value with a character not allowed there)"),
+        _ => (
+            "bad_request",
+            "the request is not valid HTTP/1.1: a malformed request line or header (a header name or value with a character not allowed there)",
+        ),
     };
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
-    let mut answer = format!("{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    let mut answer = format!(
+        "{status_line}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
     if let Some(date) = date {
         answer.push_str(date);
         answer.push_str("\r\n");
@@ -224,7 +240,10 @@ mod tests {
         let answer = String::from_utf8(json_answer(BARE, 431)).unwrap();
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{head}");
-        assert!(head.contains("\r\ncontent-type: application/json\r\n") && head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/json\r\n") && head.contains("\r\nconnection: close\r\n"),
+            "{head}"
+        );
         assert!(head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())), "{head}");
         assert!(head.contains("\r\ndate: Sat, 05 Dec 2026 00:35:05 GMT"), "{head}");
         let body: serde_json::Value = serde_json::from_str(body).unwrap();

@@ -138,14 +138,21 @@ async fn stream_events(
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
     let resume = match resume {
         // Digits only, as the document's integer says (`parse` would take `+1`).
-        Some(text) => Some(text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok()).flatten().ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_last_event_id", format!("Last-Event-ID {text:?} is not an event id"))
-        })?),
+        Some(text) => Some(
+            text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok()).flatten().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_last_event_id",
+                    format!("Last-Event-ID {text:?} is not an event id"),
+                )
+            })?,
+        ),
         None => filter.after,
     };
     // Subscribe before reading the head: nothing committed in between is missed.
     let live = state.runner.subscribe();
-    let head = state.runner.log_head().map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+    let head =
+        state.runner.log_head().map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
     metrics::gauge!("harmonia_event_stream_clients").increment(1);
     let cursor = Cursor {
         state: state.clone(),

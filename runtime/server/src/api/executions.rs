@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use harmonia_engine::Execution;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -76,11 +76,22 @@ pub(super) fn ops() -> Vec<Op> {
 /// The links of a started execution's id: every operation on it.
 fn id_links(op: Op) -> Op {
     let operations = [
-        ("get", "getExecution"), ("history", "getHistory"), ("pause", "pauseExecution"), ("resume", "resumeExecution"),
-        ("cancel", "cancelExecution"), ("retry", "retryExecution"), ("checkpoints", "listCheckpoints"),
-        ("checkpoint", "takeCheckpoint"), ("restore", "restoreCheckpoint"), ("output", "setTaskOutput"), ("skip", "skipTask"), ("vars", "setVars"),
+        ("get", "getExecution"),
+        ("history", "getHistory"),
+        ("pause", "pauseExecution"),
+        ("resume", "resumeExecution"),
+        ("cancel", "cancelExecution"),
+        ("retry", "retryExecution"),
+        ("checkpoints", "listCheckpoints"),
+        ("checkpoint", "takeCheckpoint"),
+        ("restore", "restoreCheckpoint"),
+        ("output", "setTaskOutput"),
+        ("skip", "skipTask"),
+        ("vars", "setVars"),
     ];
-    operations.into_iter().fold(op, |op, (name, operation)| op.link(name, operation, json!({ "id": "$response.body#/id" })))
+    operations
+        .into_iter()
+        .fold(op, |op, (name, operation)| op.link(name, operation, json!({ "id": "$response.body#/id" })))
 }
 
 /// What control requests and the `wait` of a start answer: the execution's summary.
@@ -120,7 +131,13 @@ const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// `500ms`, `30s`, `2m`, `30` (seconds): digits and a unit, as the document's pattern says.
 fn parse_wait(text: &str) -> Result<Duration, ApiError> {
-    let bad = || ApiError::new(StatusCode::BAD_REQUEST, "bad_wait", format!("wait={text:?}: expected a duration like 500ms, 30s or 2m"));
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_wait",
+            format!("wait={text:?}: expected a duration like 500ms, 30s or 2m"),
+        )
+    };
     let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
     if number.is_empty() {
         return Err(bad());
@@ -193,7 +210,8 @@ async fn history(
     // One more than asked, to know whether there is a next page; off the async workers.
     let runner = state.runner.clone();
     let read = tokio::task::spawn_blocking(move || runner.history(&id, after, limit + 1).map(|events| (id, events)));
-    let (id, mut events) = read.await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    let (id, mut events) =
+        read.await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
     let more = events.len() > limit;
     events.truncate(limit);
     let last = after.saturating_add(events.len() as u64);
@@ -275,10 +293,9 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
     let number = serde_json::Number::deserialize(d)?;
     // 2^64: the first whole float past u64::MAX.
     let whole = |f: &f64| f.fract() == 0.0 && *f >= 0.0 && *f < 18_446_744_073_709_551_616.0;
-    number
-        .as_u64()
-        .or_else(|| number.as_f64().filter(whole).map(|f| f as u64))
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number from 0 to {}, got {number}", u64::MAX)))
+    number.as_u64().or_else(|| number.as_f64().filter(whole).map(|f| f as u64)).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected a whole number from 0 to {}, got {number}", u64::MAX))
+    })
 }
 
 async fn restore(

@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, OptionalFromRequest, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use harmonia_host::Host;
 use harmonia_store::Store;
@@ -86,7 +86,8 @@ impl AppState {
     /// listen on loopback only (or use [`AppState::with_auth`]).
     pub fn new(runner: Runner, workflows: Arc<RwLock<WorkflowDirs>>) -> Arc<AppState> {
         // Unreadable tokens close the API rather than open it.
-        let auth = auth::Auth::load(&**runner.store(), true).unwrap_or_else(|e| auth::Auth::unavailable(format!("cannot read the API tokens: {e}")));
+        let auth = auth::Auth::load(&**runner.store(), true)
+            .unwrap_or_else(|e| auth::Auth::unavailable(format!("cannot read the API tokens: {e}")));
         AppState::with_auth(runner, workflows, auth)
     }
 
@@ -121,17 +122,39 @@ impl From<RunError> for ApiError {
 
 /// Every operation of the API, from each module's part of the route table.
 fn ops() -> Vec<table::Op> {
-    let plugins = json!({ "type": "object", "properties": { "loaded": { "type": "integer" }, "failed": { "type": "integer" } } });
+    let plugins =
+        json!({ "type": "object", "properties": { "loaded": { "type": "integer" }, "failed": { "type": "integer" } } });
     let service = vec![
-        table::Op::get("/health", "health", "Liveness: the process answers", || async { Json(json!({ "status": "ok" })) })
-            .ok(200, "Alive", json!({ "type": "object", "properties": { "status": { "const": "ok" } } })),
+        table::Op::get("/health", "health", "Liveness: the process answers", || async {
+            Json(json!({ "status": "ok" }))
+        })
+        .ok(200, "Alive", json!({ "type": "object", "properties": { "status": { "const": "ok" } } })),
         table::Op::get("/ready", "ready", "Readiness: the store is open and the plugins are loaded", ready)
-            .ok(200, "Ready: the store answers; the plugins loaded and failed", json!({ "type": "object", "properties": {
-                "status": { "const": "ready" }, "store": { "const": "ok" }, "plugins": plugins.clone() } }))
-            .also(503, "Not ready: the store does not answer (`store` says why)", json!({ "type": "object", "properties": {
-                "status": { "const": "unavailable" }, "store": { "type": "string" }, "plugins": plugins } })),
+            .ok(
+                200,
+                "Ready: the store answers; the plugins loaded and failed",
+                json!({ "type": "object", "properties": {
+                "status": { "const": "ready" }, "store": { "const": "ok" }, "plugins": plugins.clone() } }),
+            )
+            .also(
+                503,
+                "Not ready: the store does not answer (`store` says why)",
+                json!({ "type": "object", "properties": {
+                "status": { "const": "unavailable" }, "store": { "type": "string" }, "plugins": plugins } }),
+            ),
     ];
-    let parts = [service, plugins::ops(), workflows::ops(), templates::ops(), executions::ops(), events::ops(), ws::ops(), metrics::ops(), auth::ops(), audit::ops()];
+    let parts = [
+        service,
+        plugins::ops(),
+        workflows::ops(),
+        templates::ops(),
+        executions::ops(),
+        events::ops(),
+        ws::ops(),
+        metrics::ops(),
+        auth::ops(),
+        audit::ops(),
+    ];
     parts.into_iter().flatten().collect()
 }
 
@@ -191,7 +214,9 @@ async fn json_errors(request: axum::extract::Request, next: middleware::Next) ->
 pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit.unwrap_or(100) {
         limit @ 1..=1000 => Ok(limit),
-        limit => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("limit must be 1 to 1000, got {limit}"))),
+        limit => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("limit must be 1 to 1000, got {limit}")))
+        }
     }
 }
 
@@ -226,7 +251,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 /// with a NUL byte), which is the request's fault and will never work.
 pub(crate) fn store_error(e: harmonia_store::StoreError) -> ApiError {
     match e {
-        harmonia_store::StoreError::InvalidKey(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_key", e.to_string()),
+        harmonia_store::StoreError::InvalidKey(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_key", e.to_string())
+        }
         e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()),
     }
 }
@@ -249,11 +276,16 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonObje
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let kind = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let kind =
+            request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let kind = kind.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         // As axum's Json: application/json or application/*+json.
         if !(kind == "application/json" || kind.starts_with("application/") && kind.ends_with("+json")) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Expected request with `Content-Type: application/json`"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "Expected request with `Content-Type: application/json`",
+            ));
         }
         let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|e| match e.status() {
             StatusCode::PAYLOAD_TOO_LARGE => too_large(),
@@ -321,6 +353,9 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let plugins = json!({ "loaded": state.host.plugins().len(), "failed": state.host.failures().len() });
     match read {
         Ok(_) => Json(json!({ "status": "ready", "store": "ok", "plugins": plugins })).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "store": e, "plugins": plugins }))).into_response(),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "store": e, "plugins": plugins })))
+                .into_response()
+        }
     }
 }

@@ -9,12 +9,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use harmonia_host::{InstallError, ManifestChange, Plugin, RemoveError, check_plugin_name};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,7 +31,8 @@ pub(super) fn ops() -> Vec<Op> {
         "file": { "type": "string" }, "size_bytes": { "type": "integer" }, "hash": { "type": "string" },
         "memory_limit_bytes": { "type": "integer" }, "max_concurrency": { "type": "integer" } } });
     let name = json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$" });
-    let named = |op: Op| op.path_param("name", name.clone(), "1 to 64 letters, digits, `_` and `-`: its file is `<name>.wasm`");
+    let named =
+        |op: Op| op.path_param("name", name.clone(), "1 to 64 letters, digits, `_` and `-`: its file is `<name>.wasm`");
     let component = json!({ "type": "string", "contentMediaType": "application/wasm" });
     vec![
         Op::get("/api/v1/plugins", "listPlugins", "The plugins loaded, with their actions and capabilities, and the files that failed", list)
@@ -104,7 +105,9 @@ async fn upload(
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|bytes| bytes > super::max_upload()) {
         let refused = body_error(StatusCode::PAYLOAD_TOO_LARGE, String::new());
-        return Err(super::auth::refuse_draining(request, refused, super::DEFAULT_MAX_UPLOAD.max(super::max_upload())).await);
+        return Err(
+            super::auth::refuse_draining(request, refused, super::DEFAULT_MAX_UPLOAD.max(super::max_upload())).await
+        );
     }
     let (component, manifest) = read_upload(&state, request).await.map_err(unread)?;
     let installed =
@@ -138,7 +141,8 @@ async fn read_upload(state: &Arc<AppState>, request: Request) -> Result<(Bytes, 
             Ok((body, ManifestChange::Keep))
         }
         Some("multipart/form-data") => {
-            let parts = Multipart::from_request(request, state).await.map_err(|e| body_error(e.status(), e.body_text()))?;
+            let parts =
+                Multipart::from_request(request, state).await.map_err(|e| body_error(e.status(), e.body_text()))?;
             read_parts(parts).await
         }
         other => {
@@ -173,7 +177,11 @@ async fn read_parts(mut parts: Multipart) -> Result<(Bytes, ManifestChange), Api
             Ok(text) if text.trim().is_empty() => ManifestChange::Remove,
             Ok(text) => ManifestChange::Replace(text),
             Err(_) => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_manifest", "the manifest is not UTF-8 text"));
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_manifest",
+                    "the manifest is not UTF-8 text",
+                ));
             }
         },
     };
@@ -243,5 +251,7 @@ async fn remove(
     })?;
     let files: Vec<String> =
         removed.files.iter().filter_map(|f| f.file_name()).map(|f| f.to_string_lossy().into_owned()).collect();
-    Ok(Json(json!({ "name": name, "files": files, "unloaded": removed.unloaded, "running": total, "used_by": used_by })))
+    Ok(Json(
+        json!({ "name": name, "files": files, "unloaded": removed.unloaded, "running": total, "used_by": used_by }),
+    ))
 }

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{self, MethodRouter};
-use axum::Router;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -45,27 +45,65 @@ pub(crate) struct Doc {
 const JSON: &str = "application/json";
 
 impl Op {
-    fn new(method: Method, path: &'static str, id: &'static str, summary: &'static str, handler: MethodRouter<Arc<AppState>>) -> Op {
+    fn new(
+        method: Method,
+        path: &'static str,
+        id: &'static str,
+        summary: &'static str,
+        handler: MethodRouter<Arc<AppState>>,
+    ) -> Op {
         let ok = (200, "Done", json!({ JSON: {} }));
         let doc = Doc {
-            method, path, id, summary, description: None, params: vec![], query: vec![], headers: vec![], body: None, ok, also: vec![], links: Map::new(), errors: vec![],
+            method,
+            path,
+            id,
+            summary,
+            description: None,
+            params: vec![],
+            query: vec![],
+            headers: vec![],
+            body: None,
+            ok,
+            also: vec![],
+            links: Map::new(),
+            errors: vec![],
         };
         Op { doc, handler }
     }
 
-    pub fn get<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+    pub fn get<H: Handler<T, Arc<AppState>>, T: 'static>(
+        path: &'static str,
+        id: &'static str,
+        summary: &'static str,
+        h: H,
+    ) -> Op {
         Op::new(Method::GET, path, id, summary, routing::get(h))
     }
 
-    pub fn post<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+    pub fn post<H: Handler<T, Arc<AppState>>, T: 'static>(
+        path: &'static str,
+        id: &'static str,
+        summary: &'static str,
+        h: H,
+    ) -> Op {
         Op::new(Method::POST, path, id, summary, routing::post(h))
     }
 
-    pub fn put<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+    pub fn put<H: Handler<T, Arc<AppState>>, T: 'static>(
+        path: &'static str,
+        id: &'static str,
+        summary: &'static str,
+        h: H,
+    ) -> Op {
         Op::new(Method::PUT, path, id, summary, routing::put(h))
     }
 
-    pub fn delete<H: Handler<T, Arc<AppState>>, T: 'static>(path: &'static str, id: &'static str, summary: &'static str, h: H) -> Op {
+    pub fn delete<H: Handler<T, Arc<AppState>>, T: 'static>(
+        path: &'static str,
+        id: &'static str,
+        summary: &'static str,
+        h: H,
+    ) -> Op {
         Op::new(Method::DELETE, path, id, summary, routing::delete(h))
     }
 
@@ -84,14 +122,18 @@ impl Op {
 
     /// A query parameter with its JSON schema.
     pub fn query(mut self, name: &str, schema: Value, description: &str) -> Op {
-        self.doc.query.push(json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description }));
+        self.doc.query.push(
+            json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description }),
+        );
         self
     }
 
     /// A request header the operation reads, with its JSON schema; `required` when it may not
     /// be left out.
     pub fn header(mut self, name: &str, schema: Value, required: bool, description: &str) -> Op {
-        self.doc.headers.push(json!({ "name": name, "in": "header", "required": required, "schema": schema, "description": description }));
+        self.doc.headers.push(
+            json!({ "name": name, "in": "header", "required": required, "schema": schema, "description": description }),
+        );
         self
     }
 
@@ -160,10 +202,15 @@ impl Op {
 pub(crate) fn build(mut ops: Vec<Op>) -> (Router<Arc<AppState>>, Arc<Vec<Doc>>) {
     let docs_cell: Arc<std::sync::OnceLock<Value>> = Arc::default();
     let cell = docs_cell.clone();
-    let openapi = Op::get("/api/v1/openapi.json", "getOpenApi", "This document: every route of the API (OpenAPI 3.1)", move || {
-        let cell = cell.clone();
-        async move { axum::Json(cell.get().cloned().unwrap_or(Value::Null)) }
-    })
+    let openapi = Op::get(
+        "/api/v1/openapi.json",
+        "getOpenApi",
+        "This document: every route of the API (OpenAPI 3.1)",
+        move || {
+            let cell = cell.clone();
+            async move { axum::Json(cell.get().cloned().unwrap_or(Value::Null)) }
+        },
+    )
     .ok(200, "The OpenAPI document", json!({ "type": "object" }));
     ops.push(openapi);
     let docs: Vec<Doc> = ops.iter().map(|op| op.doc.clone()).collect();
@@ -287,7 +334,9 @@ fn path_params(path: &str, given: &[(&str, Value, &str)]) -> Vec<Value> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| match given.iter().find(|(n, _, _)| *n == name) {
-            Some((_, schema, description)) => json!({ "name": name, "in": "path", "required": true, "schema": schema, "description": description }),
+            Some((_, schema, description)) => {
+                json!({ "name": name, "in": "path", "required": true, "schema": schema, "description": description })
+            }
             None => json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }),
         })
         .collect()
@@ -333,7 +382,13 @@ mod tests {
             for op in item.as_object().unwrap().values() {
                 ids.insert(op["operationId"].as_str().unwrap().to_owned());
                 for answer in op["responses"].as_object().unwrap().values() {
-                    links.extend(answer["links"].as_object().into_iter().flatten().map(|(_, l)| l["operationId"].as_str().unwrap().to_owned()));
+                    links.extend(
+                        answer["links"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(_, l)| l["operationId"].as_str().unwrap().to_owned()),
+                    );
                 }
             }
         }

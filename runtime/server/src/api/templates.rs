@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use harmonia_model::{Declared, ParamType, RenderError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -36,10 +36,12 @@ pub(super) fn ops() -> Vec<Op> {
         "errors": { "type": "array", "items": { "type": "object" }, "description": "Only for a stored template that no longer checks" },
     } });
     let mut template = summary.clone();
-    template["properties"]["text"] = json!({ "type": "string", "description": "The template as stored (YAML or JSON)" });
+    template["properties"]["text"] =
+        json!({ "type": "string", "description": "The template as stored (YAML or JSON)" });
     let mut stored = summary.clone();
     stored["properties"]["created"] = json!({ "type": "boolean", "description": "No template had this name" });
-    stored["properties"]["changed"] = json!({ "type": "boolean", "description": "The text differs from the one stored" });
+    stored["properties"]["changed"] =
+        json!({ "type": "boolean", "description": "The text differs from the one stored" });
     let made = json!({ "type": "object", "properties": {
         "name": { "type": "string" }, "version": { "type": "string" }, "created": { "type": "boolean" },
         "dry_run": { "const": true, "description": "Only with `dry_run`" },

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use harmonia_model::{Diagnostics, Workflow};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -84,23 +84,23 @@ fn workflow_schema() -> Value {
 
 async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
     let list = state.workflows.read().expect("workflows lock").list();
-    let items: Vec<Value> = list.into_iter().map(|(name, versions)| json!({ "name": name, "versions": versions })).collect();
+    let items: Vec<Value> =
+        list.into_iter().map(|(name, versions)| json!({ "name": name, "versions": versions })).collect();
     Json(json!({ "workflows": items }))
 }
 
 /// Each diagnostic as `{line, column, message, hint?}`.
 pub(super) fn diagnostics(d: &Diagnostics) -> Value {
-    let items: Vec<Value> = d
-        .0
-        .iter()
-        .map(|d| {
-            let mut item = json!({ "line": d.line, "column": d.column, "message": d.message });
-            if let Some(hint) = &d.hint {
-                item["hint"] = json!(hint);
-            }
-            item
-        })
-        .collect();
+    let items: Vec<Value> =
+        d.0.iter()
+            .map(|d| {
+                let mut item = json!({ "line": d.line, "column": d.column, "message": d.message });
+                if let Some(hint) = &d.hint {
+                    item["hint"] = json!(hint);
+                }
+                item
+            })
+            .collect();
     Value::Array(items)
 }
 
@@ -110,7 +110,11 @@ pub(super) fn invalid(code: &'static str, d: &Diagnostics) -> ApiError {
 
 /// The text of a workflow or template body: YAML or JSON (JSON is read by the same parser,
 /// so errors have a line and column either way); other content types are refused.
-pub(super) fn body_text(headers: &HeaderMap, body: Result<String, StringRejection>, what: &str) -> Result<String, ApiError> {
+pub(super) fn body_text(
+    headers: &HeaderMap,
+    body: Result<String, StringRejection>,
+    what: &str,
+) -> Result<String, ApiError> {
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => super::too_large(),
         _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
@@ -129,7 +133,11 @@ pub(super) fn body_text(headers: &HeaderMap, body: Result<String, StringRejectio
     Ok(body)
 }
 
-async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<String, StringRejection>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<String, StringRejection>,
+) -> Result<Response, ApiError> {
     let body = body_text(&headers, body, "workflow")?;
     let (workflow, body) = parse(&state, body).await?;
     store(&state, workflow, body).await
@@ -140,9 +148,12 @@ async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Re
 /// Gives the text back with the workflow.
 pub(super) async fn parse(state: &AppState, text: String) -> Result<(Workflow, String), ApiError> {
     let limits = state.runner.limits();
-    let (parsed, text) = tokio::task::spawn_blocking(move || (harmonia_model::parse_workflow_with(&text, None, &limits), text))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the workflow check stopped: {e}")))?;
+    let (parsed, text) =
+        tokio::task::spawn_blocking(move || (harmonia_model::parse_workflow_with(&text, None, &limits), text))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the workflow check stopped: {e}"))
+            })?;
     Ok((parsed.map_err(|d| invalid("invalid_workflow", &d))?, text))
 }
 
@@ -166,14 +177,17 @@ pub(super) async fn store(state: &AppState, workflow: Workflow, body: String) ->
     let stored = super::blocking(state, move |store| definitions::store_version(store, &n, &v, &text)).await?;
     let status = match stored {
         Stored::Conflict => {
-            let message = format!("workflow {name} version {version} is stored with other content; versions do not change: give it a new version");
+            let message = format!(
+                "workflow {name} version {version} is stored with other content; versions do not change: give it a new version"
+            );
             return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", message));
         }
         Stored::Unchanged => StatusCode::OK,
         Stored::Created => StatusCode::CREATED,
     };
     state.workflows.write().expect("workflows lock").replace(workflow, body.into());
-    Ok((status, Json(json!({ "name": name, "version": version, "created": status == StatusCode::CREATED }))).into_response())
+    Ok((status, Json(json!({ "name": name, "version": version, "created": status == StatusCode::CREATED })))
+        .into_response())
 }
 
 /// The known workflows plus the one being stored, for its sub-workflow references.
@@ -194,9 +208,14 @@ fn describe(state: &AppState, name: &str, version: &str) -> Option<Value> {
     let dirs = state.workflows.read().expect("workflows lock");
     let plan = dirs.plan_exact(name, version)?;
     let wf = &plan.workflow;
-    let mut versions: Vec<String> = dirs.list().into_iter().find(|(n, _)| n == name).map(|(_, v)| v).unwrap_or_default();
+    let mut versions: Vec<String> =
+        dirs.list().into_iter().find(|(n, _)| n == name).map(|(_, v)| v).unwrap_or_default();
     versions.sort_by(|a, b| compare_versions(a, b));
-    let inputs: Vec<Value> = wf.input.iter().map(|(name, p)| json!({ "name": name, "required": p.default.is_none(), "default": p.default })).collect();
+    let inputs: Vec<Value> = wf
+        .input
+        .iter()
+        .map(|(name, p)| json!({ "name": name, "required": p.default.is_none(), "default": p.default }))
+        .collect();
     Some(json!({
         "name": wf.name,
         "version": wf.version,
@@ -218,7 +237,10 @@ async fn latest(State(state): State<Arc<AppState>>, Path(name): Path<String>) ->
     describe(&state, &name, &plan.workflow.version).map(Json).ok_or_else(|| unknown(&name, None))
 }
 
-async fn version(State(state): State<Arc<AppState>>, Path((name, version)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn version(
+    State(state): State<Arc<AppState>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     describe(&state, &name, &version).map(Json).ok_or_else(|| unknown(&name, Some(&version)))
 }
 
@@ -238,7 +260,9 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     let running = state.runner.running_of(&name);
     if running > 0 && !query.force {
-        let message = format!("{running} executions of workflow {name} are running: cancel them first, or delete with ?force=true");
+        let message = format!(
+            "{running} executions of workflow {name} are running: cancel them first, or delete with ?force=true"
+        );
         return Err(ApiError::new(StatusCode::CONFLICT, "executions_running", message));
     }
     if state.workflows.read().expect("workflows lock").plan(&name, None).is_none() {

@@ -21,10 +21,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::AppState;
 use super::auth::{Caller, Role};
 use super::events::Filter;
 use super::table::Op;
-use super::AppState;
 use crate::runner::{LoggedEvent, WorkflowSource, read_log};
 
 pub(super) fn ops() -> Vec<Op> {
@@ -39,7 +39,11 @@ pub(super) fn ops() -> Vec<Op> {
         .errors(&[400])]
 }
 
-async fn upgrade(State(state): State<Arc<AppState>>, caller: Option<Extension<Caller>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let caller = caller.map_or(Caller::Anonymous, |Extension(c)| c);
     ws.on_upgrade(move |socket| session(state, caller, socket))
 }
@@ -198,9 +202,11 @@ fn read_all_after(store: &dyn harmonia_store::Store, after: u64, head: u64) -> V
 /// The refusal of a control request by a caller below operator.
 fn refuse(caller: &Caller, reference: &Option<Value>) -> Option<Value> {
     match caller {
-        Caller::Token { role, .. } if *role < Role::Operator => {
-            Some(error(reference.clone(), "forbidden", format!("role {role} may not start or control executions (it needs operator)")))
-        }
+        Caller::Token { role, .. } if *role < Role::Operator => Some(error(
+            reference.clone(),
+            "forbidden",
+            format!("role {role} may not start or control executions (it needs operator)"),
+        )),
         _ => None,
     }
 }
@@ -208,7 +214,14 @@ fn refuse(caller: &Caller, reference: &Option<Value>) -> Option<Value> {
 async fn audit(state: &AppState, caller: &Caller, op: &str, target: &str, answer: Value) -> Value {
     let result = answer["error"]["code"].as_str().unwrap_or("ok").to_string();
     let path = format!("/api/v1/ws {op} {target}");
-    let entry = super::audit::Entry { who: caller.name(), method: "WS", path: &path, status: status_of(&result), result: &result, details: None };
+    let entry = super::audit::Entry {
+        who: caller.name(),
+        method: "WS",
+        path: &path,
+        status: status_of(&result),
+        result: &result,
+        details: None,
+    };
     state.audit.note(entry).await;
     answer
 }
@@ -226,7 +239,13 @@ fn status_of(code: &str) -> u16 {
     }
 }
 
-async fn start(state: &AppState, workflow: &str, version: Option<String>, input: Option<Value>, reference: Option<Value>) -> Value {
+async fn start(
+    state: &AppState,
+    workflow: &str,
+    version: Option<String>,
+    input: Option<Value>,
+    reference: Option<Value>,
+) -> Value {
     let plan = state.workflows.read().expect("workflows lock").plan(workflow, version.as_deref());
     let Some(plan) = plan else {
         return error(reference, "unknown_workflow", format!("no workflow named {workflow}"));

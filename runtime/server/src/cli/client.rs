@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use clap::{Args, Subcommand};
 use harmonia_engine::Event;
-use bytes::Bytes;
 use http::{Method, Request, Response, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -148,7 +148,16 @@ impl Remote {
         };
         let prefix = uri.path().trim_end_matches('/').to_string();
         let ca_cert = args.ca_cert.is_some();
-        Ok(Remote { authority: authority.to_string(), host, port, prefix, tls, ca_cert, token: args.token.clone(), base })
+        Ok(Remote {
+            authority: authority.to_string(),
+            host,
+            port,
+            prefix,
+            tls,
+            ca_cert,
+            token: args.token.clone(),
+            base,
+        })
     }
 
     /// Sends a request and returns the response, whose body is still to be read.
@@ -181,7 +190,9 @@ impl Remote {
             None => Bytes::new(),
         };
         // The target is encoded: only a token with characters a header cannot carry fails here.
-        request.body(Full::new(body)).with_context(|| format!("cannot make the request for {target} (is the token as printed?)"))
+        request
+            .body(Full::new(body))
+            .with_context(|| format!("cannot make the request for {target} (is the token as printed?)"))
     }
 
     /// A failed TLS handshake, said plainly when the cause is a usual one.
@@ -189,13 +200,18 @@ impl Remote {
         let base = &self.base;
         match error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
             Some(rustls::Error::InvalidCertificate(cause)) => {
-                anyhow::anyhow!("cannot reach the server at {base}: its TLS certificate is refused: {cause}{}", certificate_hint(cause, self.ca_cert))
+                anyhow::anyhow!(
+                    "cannot reach the server at {base}: its TLS certificate is refused: {cause}{}",
+                    certificate_hint(cause, self.ca_cert)
+                )
             }
             Some(rustls::Error::InvalidMessage(_)) => anyhow::anyhow!(
                 "cannot reach the server at {base}: it did not answer in TLS (if it serves plain HTTP, use an http:// URL)"
             ),
             Some(cause) => anyhow::anyhow!("cannot reach the server at {base}: TLS handshake failed: {cause}"),
-            None => anyhow::Error::new(error).context(format!("cannot reach the server at {base}: TLS handshake failed")),
+            None => {
+                anyhow::Error::new(error).context(format!("cannot reach the server at {base}: TLS handshake failed"))
+            }
         }
     }
 
@@ -282,7 +298,12 @@ pub async fn workflow(command: WorkflowCommand, server: &ServerArgs) -> anyhow::
                 match remote.send(request).await {
                     Ok(stored) => {
                         let what = if stored["created"] == true { "stored" } else { "unchanged" };
-                        println!("{}: {}@{} {what}", file.display(), stored["name"].as_str().unwrap_or("?"), stored["version"].as_str().unwrap_or("?"));
+                        println!(
+                            "{}: {}@{} {what}",
+                            file.display(),
+                            stored["name"].as_str().unwrap_or("?"),
+                            stored["version"].as_str().unwrap_or("?")
+                        );
                     }
                     Err(e) => {
                         failed += 1;
@@ -295,7 +316,8 @@ pub async fn workflow(command: WorkflowCommand, server: &ServerArgs) -> anyhow::
         WorkflowCommand::List => {
             let list = remote.get("/api/v1/workflows").await?;
             for item in list["workflows"].as_array().into_iter().flatten() {
-                let versions: Vec<&str> = item["versions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let versions: Vec<&str> =
+                    item["versions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
                 println!("{}\t{}", item["name"].as_str().unwrap_or("?"), versions.join(", "));
             }
         }
@@ -401,7 +423,13 @@ pub fn input_of(pairs: &[String], json: Option<&str>) -> anyhow::Result<Value> {
 }
 
 /// Starts an execution; with `wait`, waits for its end and prints the result.
-pub async fn start(server: &ServerArgs, name: &str, version: Option<String>, input: Value, wait: Option<String>) -> anyhow::Result<ExitCode> {
+pub async fn start(
+    server: &ServerArgs,
+    name: &str,
+    version: Option<String>,
+    input: Value,
+    wait: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let remote = Remote::new(server)?;
     let mut body = json!({ "input": input });
     if let Some(version) = version {
@@ -451,7 +479,13 @@ pub async fn list(server: &ServerArgs, workflow: Option<&str>, status: Option<&s
         let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
         let page = remote.get(&format!("/api/v1/executions?{}", query.join("&"))).await?;
         for e in page["executions"].as_array().into_iter().flatten() {
-            println!("{}\t{}@{}\t{}", e["id"].as_str().unwrap_or("?"), e["workflow"].as_str().unwrap_or("?"), e["version"].as_str().unwrap_or("?"), e["status"].as_str().unwrap_or("?"));
+            println!(
+                "{}\t{}@{}\t{}",
+                e["id"].as_str().unwrap_or("?"),
+                e["workflow"].as_str().unwrap_or("?"),
+                e["version"].as_str().unwrap_or("?"),
+                e["status"].as_str().unwrap_or("?")
+            );
         }
         match page["next"].as_str() {
             Some(next) => after = Some(next.to_string()),
@@ -504,7 +538,11 @@ pub async fn watch(server: &ServerArgs, id: &str) -> anyhow::Result<ExitCode> {
 
 /// Hands each event of an execution's history to `each`, a page at a time, until `each`
 /// returns a value.
-async fn each_event<T>(remote: &Remote, id: &str, mut each: impl FnMut(&Value) -> anyhow::Result<Option<T>>) -> anyhow::Result<Option<T>> {
+async fn each_event<T>(
+    remote: &Remote,
+    id: &str,
+    mut each: impl FnMut(&Value) -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<Option<T>> {
     let mut after = 0;
     loop {
         let page = remote.get(&format!("/api/v1/executions/{id}/history?after={after}")).await?;

@@ -35,13 +35,23 @@ pub enum ExecCommand {
         wait: Option<String>,
     },
     /// Show an execution: status, tasks, output or error.
-    Get { id: String },
+    Get {
+        id: String,
+    },
     /// Hold back new calls of an execution.
-    Pause { id: String },
-    Resume { id: String },
-    Cancel { id: String },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Cancel {
+        id: String,
+    },
     /// Follow an execution's task states live until it ends (exit 1 if it failed).
-    Watch { id: String },
+    Watch {
+        id: String,
+    },
     /// List the executions: id, workflow, status, one per line.
     List {
         #[arg(long)]
@@ -50,17 +60,27 @@ pub enum ExecCommand {
         status: Option<String>,
     },
     /// Print the history of an execution, one JSON event per line.
-    History { id: String },
+    History {
+        id: String,
+    },
     /// Rebuild the state of an execution from its whole history and check that it equals
     /// the stored state (exit 1 if it does not).
-    Replay { id: String },
+    Replay {
+        id: String,
+    },
     /// List the checkpoints of an execution.
-    Checkpoints { id: String },
+    Checkpoints {
+        id: String,
+    },
     /// Print an execution (record, history, checkpoints) as one JSON document.
-    Export { id: String },
+    Export {
+        id: String,
+    },
     /// Store an exported execution (the data directory must not be in use; a server picks
     /// an unfinished one up when it starts).
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+    },
 }
 
 /// Commands for a server, or (`--data` given, or only possible there) a data directory.
@@ -75,7 +95,9 @@ pub async fn run(command: ExecCommand, data: Option<&Path>, server: &ServerArgs)
         (ExecCommand::Resume { id }, _) => client::control(server, &id, "resume").await,
         (ExecCommand::Cancel { id }, _) => client::control(server, &id, "cancel").await,
         (ExecCommand::Watch { id }, _) => client::watch(server, &id).await,
-        (ExecCommand::List { workflow, status }, None) => client::list(server, workflow.as_deref(), status.as_deref()).await,
+        (ExecCommand::List { workflow, status }, None) => {
+            client::list(server, workflow.as_deref(), status.as_deref()).await
+        }
         (ExecCommand::History { id }, None) => client::control(server, &id, "history").await,
         (command, data) => offline(command, data.unwrap_or(Path::new("data"))),
     }
@@ -85,7 +107,8 @@ fn offline(command: ExecCommand, data: &Path) -> anyhow::Result<ExitCode> {
     let dir = data.join("state");
     if let ExecCommand::Import { file } = &command {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let export: ExecExport = serde_json::from_str(&text).with_context(|| format!("{} is not an execution export", file.display()))?;
+        let export: ExecExport =
+            serde_json::from_str(&text).with_context(|| format!("{} is not an execution export", file.display()))?;
         let store = RocksStore::open(&dir, StoreOptions::default())?;
         records::import(&store, &export)?;
         println!("imported execution {} ({} events, {:?})", export.id, export.history.len(), export.record.status);
@@ -188,7 +211,11 @@ fn replay_check(store: &RocksStore, id: &str) -> anyhow::Result<ExitCode> {
     let replayed = replay(&plan, id, &history);
     let (_, _, stored) = records::load_state(store, &plan, id)?;
     if replayed == stored {
-        println!("execution {id}: {} events replayed; the state matches the stored one ({:?})", history.len(), stored.status);
+        println!(
+            "execution {id}: {} events replayed; the state matches the stored one ({:?})",
+            history.len(),
+            stored.status
+        );
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("execution {id}: the state rebuilt from {} events differs from the stored one:", history.len());

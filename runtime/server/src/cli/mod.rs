@@ -145,6 +145,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args).await,
         Command::Validate { files, plugins } => run::validate(&files, &plugins).await,
         Command::Template { command: TemplateCommand::Render { file, params }, .. } => run::render(&file, &params),
-        Command::Template { command: TemplateCommand::Remote(command), server } => client::template(command, &server).await,
+        Command::Template { command: TemplateCommand::Remote(command), server } => {
+            client::template(command, &server).await
+        }
     }
 }

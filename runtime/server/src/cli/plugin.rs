@@ -42,8 +42,7 @@ pub async fn run(command: PluginCommand, dir: &Path) -> anyhow::Result<ExitCode>
         }
         PluginCommand::Invoke { name, action, input, timeout_ms } => {
             find(&host, &name)?;
-            let input = serde_json::from_str(&input)
-                .with_context(|| format!("--input is not valid JSON: {input}"))?;
+            let input = serde_json::from_str(&input).with_context(|| format!("--input is not valid JSON: {input}"))?;
             let mut call = Call::new(action, input);
             call.timeout = timeout_ms.map(Duration::from_millis);
             let outcome = host.invoke(&name, call).await?;
@@ -82,9 +81,17 @@ fn list(host: &Host, json: bool) -> anyhow::Result<ExitCode> {
         println!("{:<12} {:<9} {:>9}  {:<40} CAPABILITIES", "NAME", "VERSION", "SIZE", "ACTIONS");
         for p in &plugins {
             let actions: Vec<&str> = p.actions.iter().map(|a| a.name.as_str()).collect();
-            let caps: Vec<String> = p.capabilities.iter().cloned().chain(p.grants.iter().map(|g| format!("grant {g}"))).collect();
+            let caps: Vec<String> =
+                p.capabilities.iter().cloned().chain(p.grants.iter().map(|g| format!("grant {g}"))).collect();
             let caps = if caps.is_empty() { "-".to_string() } else { caps.join(", ") };
-            println!("{:<12} {:<9} {:>9}  {:<40} {}", p.name, p.version, human_size(p.size_bytes), actions.join(", "), caps);
+            println!(
+                "{:<12} {:<9} {:>9}  {:<40} {}",
+                p.name,
+                p.version,
+                human_size(p.size_bytes),
+                actions.join(", "),
+                caps
+            );
         }
         for f in &failures {
             println!("FAILED {}: {}", f.file.display(), f.reason);

@@ -148,7 +148,9 @@ fn parse_input(workflow: &Workflow, pairs: &[String], json: Option<&str>) -> Res
         let value = match kind {
             Some(ParamType::String) | None => Value::String(raw.to_string()),
             Some(ParamType::Any) => serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string())),
-            Some(_) => serde_json::from_str(raw).map_err(|e| format!("--input {name}: {raw:?} is not valid JSON ({e})"))?,
+            Some(_) => {
+                serde_json::from_str(raw).map_err(|e| format!("--input {name}: {raw:?} is not valid JSON ({e})"))?
+            }
         };
         input.insert(name.to_string(), value);
     }

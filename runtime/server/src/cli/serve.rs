@@ -10,15 +10,17 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
 use clap::Args;
 use harmonia::api::auth::Auth;
 use harmonia::api::connections::{self, ConnectionLimits};
 use harmonia::api::{AppState, SharedWorkflows, router};
-use harmonia::{HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention};
+use harmonia::{
+    HostCatalog, Runner, RunnerSettings, StoreKv, SystemClock, WorkflowDirs, WorkflowSource, definitions, retention,
+};
 use harmonia_host::{CallLimits, Host, HostConfig};
 use harmonia_model::{Budget, Limits};
 use harmonia_store::{RocksStore, StoreOptions, SyncMode};
+use serde::Deserialize;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -158,7 +160,12 @@ impl ServeArgs {
         };
         let mut state = self.state;
         if state.sync.is_none() {
-            state.sync = file.sync.as_deref().map(parse_sync).transpose().map_err(|e| anyhow::anyhow!("{}: sync: {e}", path.display()))?;
+            state.sync = file
+                .sync
+                .as_deref()
+                .map(parse_sync)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{}: sync: {e}", path.display()))?;
         }
         state.checkpoint_every = state.checkpoint_every.or(file.checkpoint_every);
         state.workflow_max_tasks = state.workflow_max_tasks.or(file.workflow_max_tasks);
@@ -167,21 +174,40 @@ impl ServeArgs {
         state.expression_max_cost = state.expression_max_cost.or(file.expression_max_cost);
         state.execution_max_events = state.execution_max_events.or(file.execution_max_events);
         if state.expression_max_time.is_none() {
-            state.expression_max_time = file.expression_max_time.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: expression_max_time: {e}", path.display()))?;
+            state.expression_max_time = file
+                .expression_max_time
+                .as_deref()
+                .map(parse_age)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{}: expression_max_time: {e}", path.display()))?;
         }
         if state.retention.is_none() {
-            state.retention = file.retention.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: retention: {e}", path.display()))?;
+            state.retention = file
+                .retention
+                .as_deref()
+                .map(parse_age)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{}: retention: {e}", path.display()))?;
         }
         // Each file from the flags or from harmonia.toml; together they must make a pair.
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            (Some(_), None) => bail!("--tls-cert needs --tls-key (HARMONIA_TLS_KEY, tls_key): give both to serve HTTPS, or neither"),
-            (None, Some(_)) => bail!("--tls-key needs --tls-cert (HARMONIA_TLS_CERT, tls_cert): give both to serve HTTPS, or neither"),
+            (Some(_), None) => {
+                bail!("--tls-cert needs --tls-key (HARMONIA_TLS_KEY, tls_key): give both to serve HTTPS, or neither")
+            }
+            (None, Some(_)) => {
+                bail!("--tls-key needs --tls-cert (HARMONIA_TLS_CERT, tls_cert): give both to serve HTTPS, or neither")
+            }
         };
         let header_timeout = match self.header_timeout {
             Some(timeout) => Some(timeout),
-            None => file.header_timeout.as_deref().map(parse_age).transpose().map_err(|e| anyhow::anyhow!("{}: header_timeout: {e}", path.display()))?,
+            None => file
+                .header_timeout
+                .as_deref()
+                .map(parse_age)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{}: header_timeout: {e}", path.display()))?,
         };
         let defaults = ConnectionLimits::default();
         let connections = ConnectionLimits {
@@ -197,8 +223,14 @@ impl ServeArgs {
             max_log_lines: self.max_log_lines.or(file.max_log_lines).unwrap_or(calls.max_log_lines),
             max_events: self.max_events.or(file.max_events).unwrap_or(calls.max_events),
             max_kv_bytes: self.max_kv_bytes.or(file.max_kv_bytes).unwrap_or(calls.max_kv_bytes),
-            max_memory_bytes: self.max_plugin_memory_mb.or(file.max_plugin_memory_mb).map_or(calls.max_memory_bytes, |mb| mb << 20),
-            max_concurrency: self.max_plugin_concurrency.or(file.max_plugin_concurrency).unwrap_or(calls.max_concurrency),
+            max_memory_bytes: self
+                .max_plugin_memory_mb
+                .or(file.max_plugin_memory_mb)
+                .map_or(calls.max_memory_bytes, |mb| mb << 20),
+            max_concurrency: self
+                .max_plugin_concurrency
+                .or(file.max_plugin_concurrency)
+                .unwrap_or(calls.max_concurrency),
         };
         if call_limits.max_memory_bytes == 0 || call_limits.max_concurrency == 0 {
             bail!("max_plugin_memory_mb and max_plugin_concurrency must be above zero");
@@ -370,7 +402,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Err(e) if guarded => return Err(e.context(refuse())),
         opened => opened?,
     };
-    let auth = Auth::load(&*store, !guarded).context("cannot read the API tokens")?.listening_on_loopback(args.listen.ip().is_loopback());
+    let auth = Auth::load(&*store, !guarded)
+        .context("cannot read the API tokens")?
+        .listening_on_loopback(args.listen.ip().is_loopback());
     if guarded && auth.is_empty() {
         return Err(refuse());
     }
@@ -407,7 +441,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     *shared.write().expect("workflows lock") = workflows;
-    for warning in harmonia::templates::store_dir(&*store, &args.workflows.join("templates"), harmonia::api::auth::now_ms())? {
+    for warning in
+        harmonia::templates::store_dir(&*store, &args.workflows.join("templates"), harmonia::api::auth::now_ms())?
+    {
         eprintln!("warning: {warning}");
     }
     let recovery = runner.recover()?;
@@ -441,7 +477,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let connections = args.connections;
     let server = async move {
         match tls {
-            Some(config) => connections::serve(harmonia::tls::TlsListener::new(listener, config)?, app, connections, graceful).await,
+            Some(config) => {
+                connections::serve(harmonia::tls::TlsListener::new(listener, config)?, app, connections, graceful).await
+            }
             None => connections::serve(listener, app, connections, graceful).await,
         }
         Ok::<_, std::io::Error>(())
@@ -470,4 +508,3 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
 }
-

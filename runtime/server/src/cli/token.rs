@@ -48,7 +48,8 @@ pub fn run(command: TokenCommand, data: &Path) -> anyhow::Result<ExitCode> {
             let hint = "create the token through its API: POST /api/v1/tokens {\"name\": ..., \"role\": ...} with an admin token";
             let store = open(data, hint)?;
             let (record, secret) = auth::create_token(&store, &name, role)?;
-            audit_cli(&store, "harmonia token create", 201, &record).context("the token was created, but its audit entry could not be written")?;
+            audit_cli(&store, "harmonia token create", 201, &record)
+                .context("the token was created, but its audit entry could not be written")?;
             // The secret alone on stdout, so that `TOKEN=$(harmonia token create ...)` works.
             println!("{secret}");
             eprintln!("created token {:?} with role {}; it is shown only this once, keep it", record.name, record.role);
@@ -72,7 +73,8 @@ pub fn run(command: TokenCommand, data: &Path) -> anyhow::Result<ExitCode> {
         TokenCommand::Revoke { name } => {
             let store = open(data, "revoke it through its API: DELETE /api/v1/tokens/NAME with an admin token")?;
             let record = auth::revoke_token(&store, &name)?;
-            audit_cli(&store, "harmonia token revoke", 200, &record).context("the token was revoked, but its audit entry could not be written")?;
+            audit_cli(&store, "harmonia token revoke", 200, &record)
+                .context("the token was revoked, but its audit entry could not be written")?;
             eprintln!("revoked token {:?} ({})", record.name, record.role);
         }
     }
@@ -81,7 +83,8 @@ pub fn run(command: TokenCommand, data: &Path) -> anyhow::Result<ExitCode> {
 
 /// Records in the audit log what `command` did to a token, as the API's routes do.
 fn audit_cli(store: &RocksStore, command: &str, status: u16, record: &TokenRecord) -> Result<(), StoreError> {
-    let entry = Entry { who: "cli", method: "CLI", path: command, status, result: "ok", details: Some(record.audit_details()) };
+    let entry =
+        Entry { who: "cli", method: "CLI", path: command, status, result: "ok", details: Some(record.audit_details()) };
     audit::append_offline(store, &entry)
 }
 

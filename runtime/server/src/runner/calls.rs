@@ -22,7 +22,12 @@ impl CallObserver for ProgressForward {
 }
 
 /// The event that reports a finished call.
-pub(super) fn call_result(call: CallId, attempt: u32, result: Result<Result<Value, TaskError>, CallError>, at: u64) -> Event {
+pub(super) fn call_result(
+    call: CallId,
+    attempt: u32,
+    result: Result<Result<Value, TaskError>, CallError>,
+    at: u64,
+) -> Event {
     match result {
         Ok(Ok(output)) => Event::CallSucceeded { call, attempt, output, at },
         Ok(Err(error)) => Event::CallFailed { call, attempt, error: task_failure(error), at },

@@ -77,7 +77,9 @@ fn gauge_status(from: Option<ExecStatus>, to: Option<ExecStatus>) {
         metrics::gauge!("harmonia_executions", "state" => from.as_str()).decrement(1);
     }
     match to {
-        Some(to) if to.is_finished() => metrics::counter!("harmonia_executions_finished_total", "state" => to.as_str()).increment(1),
+        Some(to) if to.is_finished() => {
+            metrics::counter!("harmonia_executions_finished_total", "state" => to.as_str()).increment(1)
+        }
         Some(to) => metrics::gauge!("harmonia_executions", "state" => to.as_str()).increment(1),
         None => {}
     }
@@ -144,9 +146,14 @@ impl Driver {
             }
             let max_history = self.runner.inner.settings.max_history;
             if self.exec.seq >= max_history {
-                let message = format!("the execution's history reached the limit of {max_history} events (execution_max_events; an operator can raise it)");
+                let message = format!(
+                    "the execution's history reached the limit of {max_history} events (execution_max_events; an operator can raise it)"
+                );
                 tracing::warn!(execution = %self.exec.id, "{message}");
-                inputs.push(Input::Event(Event::Aborted { error: Failure::new("history_limit", message), at: self.runner.now() }));
+                inputs.push(Input::Event(Event::Aborted {
+                    error: Failure::new("history_limit", message),
+                    at: self.runner.now(),
+                }));
                 continue;
             }
             if stalled(&self.exec) {
@@ -345,7 +352,8 @@ impl Driver {
                 Err(error) => {
                     tracing::error!(execution = %self.exec.id, "cannot commit (retrying in {backoff:?}): {error}");
                     self.retry.send_modify(|retry| {
-                        let retry = retry.get_or_insert_with(|| CommitRetry { since: now, attempts: 0, error: String::new() });
+                        let retry =
+                            retry.get_or_insert_with(|| CommitRetry { since: now, attempts: 0, error: String::new() });
                         retry.attempts += 1;
                         retry.error = error.to_string();
                     });
@@ -449,12 +457,20 @@ impl Driver {
                     let result = runner.inner.host.invoke(&component, host_call).await;
                     let outcome = match result.as_ref().map(|o| &o.output) {
                         Ok(Ok(_)) => "ok".to_string(),
-                        Ok(Err(e)) => serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "error".into()),
+                        Ok(Err(e)) => serde_json::to_value(e.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_else(|| "error".into()),
                         Err(_) => "host_error".to_string(),
                     };
                     let labels = [("plugin", component.clone()), ("action", action)];
-                    metrics::histogram!("harmonia_task_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-                    metrics::counter!("harmonia_plugin_calls_total", &[("plugin", component), ("action", labels[1].1.clone()), ("result", outcome)]).increment(1);
+                    metrics::histogram!("harmonia_task_duration_seconds", &labels)
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!(
+                        "harmonia_plugin_calls_total",
+                        &[("plugin", component), ("action", labels[1].1.clone()), ("result", outcome)]
+                    )
+                    .increment(1);
                     let at = runner.now();
                     let _ = tx.send(Input::Event(call_result(call, attempt, result.map(|o| o.output), at)));
                 });

@@ -10,7 +10,6 @@ use harmonia_store::{Batch, Space, Store, StoreError, keys};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
-
 /// One committed event, as the live stream and the log carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggedEvent {
@@ -68,14 +67,20 @@ impl EventLog {
                 },
             };
             for n in 0..count as u64 {
-                let entry = Entry { execution: execution.to_string(), workflow: workflow.to_string(), seq: first_seq + n };
-                batch.put(Space::Events, keys::log_key(first + n), serde_json::to_vec(&entry).expect("an entry is JSON"));
+                let entry =
+                    Entry { execution: execution.to_string(), workflow: workflow.to_string(), seq: first_seq + n };
+                batch.put(
+                    Space::Events,
+                    keys::log_key(first + n),
+                    serde_json::to_vec(&entry).expect("an entry is JSON"),
+                );
             }
             *next = Some(first + count as u64);
             store.commit_then(batch, Box::new(move |result| drop(tx.send(result))));
             first
         };
-        let result = rx.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store stopped before answering".into() }));
+        let result =
+            rx.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store stopped before answering".into() }));
         (first, result)
     }
 
@@ -116,7 +121,13 @@ pub fn read_log(store: &dyn Store, after: u64, limit: usize) -> Result<Vec<Logge
         let Ok(history_key) = keys::history_key(&entry.execution, entry.seq) else { continue };
         let Some(raw) = store.get(Space::History, &history_key)? else { continue };
         let Ok(event) = serde_json::from_slice(&raw) else { continue };
-        events.push(LoggedEvent { log_seq, execution: entry.execution, workflow: entry.workflow, seq: entry.seq, event });
+        events.push(LoggedEvent {
+            log_seq,
+            execution: entry.execution,
+            workflow: entry.workflow,
+            seq: entry.seq,
+            event,
+        });
     }
     Ok(events)
 }

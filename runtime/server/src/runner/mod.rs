@@ -61,7 +61,12 @@ pub const DEFAULT_MAX_HISTORY: u64 = 100_000;
 
 impl Default for RunnerSettings {
     fn default() -> Self {
-        RunnerSettings { checkpoint_every: 100, keep_checkpoints: 3, limits: Limits::default(), max_history: DEFAULT_MAX_HISTORY }
+        RunnerSettings {
+            checkpoint_every: 100,
+            keep_checkpoints: 3,
+            limits: Limits::default(),
+            max_history: DEFAULT_MAX_HISTORY,
+        }
     }
 }
 
@@ -96,10 +101,19 @@ pub struct Recovery {
 enum Input {
     Event(Event),
     Snapshot(oneshot::Sender<Execution>),
-    Checkpoint { label: Option<String>, reply: oneshot::Sender<Result<CheckpointInfo, RunError>> },
-    Restore { seq: u64, reply: oneshot::Sender<Result<(), RunError>> },
+    Checkpoint {
+        label: Option<String>,
+        reply: oneshot::Sender<Result<CheckpointInfo, RunError>>,
+    },
+    Restore {
+        seq: u64,
+        reply: oneshot::Sender<Result<(), RunError>>,
+    },
     /// A change to a paused execution (set a task's output, skip a task, set variables).
-    Change { event: Event, reply: oneshot::Sender<Result<(), RunError>> },
+    Change {
+        event: Event,
+        reply: oneshot::Sender<Result<(), RunError>>,
+    },
     /// Stop driving (the process is stopping): nothing more is committed; the execution
     /// is picked up again by the next start.
     Stop,
@@ -226,8 +240,10 @@ impl Runner {
         if let Some(plan) = self.inner.stored_plans.lock().expect("plans lock").get(&key) {
             return Ok(plan.clone());
         }
-        let text = self.inner.store.get(Space::Workflows, &keys::workflow_key(workflow, version)?)?.ok_or_else(unknown)?;
-        let parsed = harmonia_model::parse_workflow_with(&String::from_utf8_lossy(&text), None, &self.inner.settings.limits);
+        let text =
+            self.inner.store.get(Space::Workflows, &keys::workflow_key(workflow, version)?)?.ok_or_else(unknown)?;
+        let parsed =
+            harmonia_model::parse_workflow_with(&String::from_utf8_lossy(&text), None, &self.inner.settings.limits);
         let plan = Arc::new(Plan::new(Arc::new(parsed.map_err(|_| unknown())?)));
         self.inner.stored_plans.lock().expect("plans lock").insert(key, plan.clone());
         Ok(plan)
@@ -445,7 +461,9 @@ impl Runner {
             // slower than usual, once, and this says why.
             if let Some(n @ 1..) = records::build_index(&*self.inner.store)? {
                 let took = started.elapsed();
-                tracing::warn!("built the index of executions (by workflow, status and finish time), missing from this data directory: {n} executions indexed in {took:.2?}");
+                tracing::warn!(
+                    "built the index of executions (by workflow, status and finish time), missing from this data directory: {n} executions indexed in {took:.2?}"
+                );
             }
             *indexed = true;
         }
