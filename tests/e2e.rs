@@ -5,11 +5,13 @@
 
 mod support;
 
+mod api_contract;
 mod auth;
 mod cli;
 mod connections;
 mod crash;
 mod durable;
+mod event_streams;
 mod limits;
 mod plugins_api;
 mod serve;
