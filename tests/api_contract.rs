@@ -228,7 +228,12 @@ fn requests_are_taken_and_answered_as_the_openapi_document_says() {
     );
     assert_eq!(status, 200, "{finished}");
     assert_eq!(finished["status"], "completed", "{finished}");
-    for wait in ["", "5x", "+5", "1.5s"] {
+    // One grammar of durations: what a workflow's `timeout:` takes, `?wait=` takes.
+    for wait in ["1.5s", "1m30s", "2sec"] {
+        let (status, body) = answer(http.post(server.url(&format!("{start}?wait={wait}"))).send().unwrap());
+        assert_eq!(status, 200, "wait={wait}: {body}");
+    }
+    for wait in ["", "5x", "+5", "1.5", "1 s", "s"] {
         let (status, body) = answer(http.post(server.url(&format!("{start}?wait={wait}"))).send().unwrap());
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_wait")), "wait={wait}: {body}");
     }

@@ -25,6 +25,7 @@ pub use limits::Limits;
 pub use parse::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow, parse_workflow_with,
 };
+pub use read::parse_duration;
 pub use template::{Declared, RenderError, check_template, render_template, render_template_json};
 pub use types::*;
 pub use validate::validate;

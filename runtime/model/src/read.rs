@@ -294,8 +294,10 @@ pub(crate) fn is_name(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// `1h30m`, `500ms`, `1.5s`, `2d`, `30` (seconds); the error describes what was found.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Harmonia's one grammar of durations, in workflow files, query strings (`?wait=`) and
+/// flags: `1h30m`, `500ms`, `1.5s`, `2d`, `30` (seconds); units `ms`, `s`/`sec`,
+/// `m`/`min`, `h`, `d`. The error describes what was found.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("`{text}`");
     let text_trim = text.trim();
     if let Ok(secs) = text_trim.parse::<u64>() {

@@ -21,8 +21,8 @@ pub(super) fn ops() -> Vec<Op> {
         Op::post("/api/v1/workflows/{name}/executions", "startExecution", "Start an execution of a workflow", start_execution)
             .describe("Starts the latest version, or `version`. With `wait`, answers once the execution has finished (200) or the wait is over (202), so a workflow can be called like a function. \
                        The input is checked against the parameters the workflow declares: a missing, unknown or ill-typed one is a 400 `invalid_input`.")
-            .query("wait", json!({ "type": "string", "pattern": "^[0-9]+(ms|s|m)?$", "examples": ["500ms", "30s", "2m"] }),
-                "Wait up to this long for the result: a number of milliseconds (`ms`), seconds (`s`, the default) or minutes (`m`); 10 minutes at most, longer waits are cut to that")
+            .query("wait", json!({ "type": "string", "pattern": WAIT_PATTERN, "examples": ["500ms", "30s", "2m", "1m30s"] }),
+                "Wait up to this long for the result, a duration as workflow files write them: numbers with units `ms`, `s`/`sec` (the default), `m`/`min`, `h`, `d` (`1m30s`, `1.5s`); 10 minutes at most, longer waits are cut to that")
             .json_body(json!({ "type": "object", "additionalProperties": false, "properties": {
                 "input": { "type": ["object", "null"], "description": "The workflow's input parameters (null: none)" },
                 "version": { "type": ["string", "null"], "description": "null: the latest" } } }), false)
@@ -129,28 +129,46 @@ struct StartQuery {
 /// The longest `wait`; longer ones are cut to it.
 const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 
-/// `500ms`, `30s`, `2m`, `30` (seconds): digits and a unit, as the document's pattern says.
+/// A duration in the model's grammar ([`harmonia_model::parse_duration`]), as the document
+/// states it: digits alone (seconds), or numbers each with a unit.
+const WAIT_PATTERN: &str = r"^([0-9]+|([0-9]+(\.[0-9]+)?(ms|s|sec|m|min|h|d))+)$";
+
+/// A `wait`: the model's durations, cut to [`MAX_WAIT`]; one too long for a `Duration` is
+/// longer than the cap anyway.
 fn parse_wait(text: &str) -> Result<Duration, ApiError> {
-    let bad = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_wait",
-            format!("wait={text:?}: expected a duration like 500ms, 30s or 2m"),
-        )
-    };
-    let (number, unit) = text.find(|c: char| !c.is_ascii_digit()).map_or((text, "s"), |i| text.split_at(i));
-    if number.is_empty() {
-        return Err(bad());
+    if !wait_shape(text) {
+        let message = format!("wait={text:?}: expected a duration like 500ms, 30s, 2m or 1m30s");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_wait", message));
     }
-    // Digits only (`+5` is not a wait); more than u64 holds is longer than the cap anyway.
-    let n: u64 = number.parse().unwrap_or(u64::MAX);
-    let ms = match unit {
-        "ms" => n,
-        "s" => n.saturating_mul(1000),
-        "m" => n.saturating_mul(60_000),
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_millis(ms).min(MAX_WAIT))
+    Ok(harmonia_model::parse_duration(text).map_or(MAX_WAIT, |wait| wait.min(MAX_WAIT)))
+}
+
+/// Whether `text` matches [`WAIT_PATTERN`].
+fn wait_shape(text: &str) -> bool {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        if let Some(fraction) = rest.strip_prefix('.') {
+            let digits = fraction.find(|c: char| !c.is_ascii_digit()).unwrap_or(fraction.len());
+            if digits == 0 {
+                return false;
+            }
+            rest = &fraction[digits..];
+        }
+        let unit = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        if !matches!(&rest[..unit], "ms" | "s" | "sec" | "m" | "min" | "h" | "d") {
+            return false;
+        }
+        rest = &rest[unit..];
+    }
+    !text.is_empty()
 }
 
 fn summary(exec: &Execution) -> Value {

@@ -297,21 +297,11 @@ fn parse_sync(text: &str) -> Result<SyncMode, String> {
     }
 }
 
-/// `30d`, `12h`, `90m`, `45s`, `500ms`.
+/// A duration of a flag or of harmonia.toml, in the grammar of workflow files: `30d`, `12h`,
+/// `90m`, `45s`, `500ms`, `1h30m`.
 pub fn parse_age(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?}: expected a number and a unit, like 30d, 12h, 90m, 45s or 500ms");
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "d" => n * 86_400,
-        "h" => n * 3_600,
-        "m" => n * 60,
-        "s" => n,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(seconds))
+    harmonia_model::parse_duration(text)
+        .map_err(|found| format!("{found}: expected a duration like 30d, 12h, 90m, 45s, 500ms or 1h30m"))
 }
 
 impl StateArgs {
