@@ -10,14 +10,7 @@ use crate::event::{CallId, Failure};
 
 /// Whether the policy retries this failure: by kind, or by code.
 pub fn retries(policy: &RetryPolicy, failure: &Failure) -> bool {
-    let matches = |entry: &String| {
-        entry == "*" || entry == "any" || *entry == failure.kind || failure.code.as_deref() == Some(entry)
-    };
-    if policy.retry_on.is_empty() {
-        failure.kind == "retryable" || failure.kind == "timeout"
-    } else {
-        policy.retry_on.iter().any(matches)
-    }
+    policy.retries(&failure.kind, failure.code.as_deref())
 }
 
 /// The delay before attempt `attempt + 1`, after attempt `attempt` (from 1) failed.

@@ -290,15 +290,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
 
 /// A retry policy: a mapping, or just a number of attempts (`retry: 3`).
 fn read_retry(r: &mut Reader, node: &Node, path: &str) -> Option<RetryPolicy> {
-    let mut policy = RetryPolicy {
-        max_attempts: 3,
-        delay: std::time::Duration::from_secs(1),
-        backoff: Backoff::Exponential,
-        factor: 2.0,
-        max_delay: None,
-        jitter: 0.0,
-        retry_on: vec!["retryable".into(), "timeout".into()],
-    };
+    let mut policy = RetryPolicy::default();
     if let Some(Value::Number(_)) = json_scalar(node) {
         policy.max_attempts = r.u32(node, "retry")?;
         r.spans.insert(join(path, "max_attempts"), node.span);

@@ -157,6 +157,37 @@ pub struct RetryPolicy {
     pub retry_on: Vec<String>,
 }
 
+impl Default for RetryPolicy {
+    /// `retry: {}`: 3 attempts, 1 s apart and doubling, on `retryable` and `timeout` errors.
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            delay: Duration::from_secs(1),
+            backoff: Backoff::Exponential,
+            factor: 2.0,
+            max_delay: None,
+            jitter: 0.0,
+            retry_on: DEFAULT_RETRY_ON.iter().map(|kind| kind.to_string()).collect(),
+        }
+    }
+}
+
+/// The error kinds retried when a policy names none.
+pub const DEFAULT_RETRY_ON: [&str; 2] = ["retryable", "timeout"];
+
+impl RetryPolicy {
+    /// Whether a failure of `kind` (with `code`) is retried: an entry of `retry_on` names its
+    /// kind or its code (`*` and `any` name every failure); an empty `retry_on` is the default.
+    pub fn retries(&self, kind: &str, code: Option<&str>) -> bool {
+        if self.retry_on.is_empty() {
+            return DEFAULT_RETRY_ON.contains(&kind);
+        }
+        self.retry_on
+            .iter()
+            .any(|entry| entry == "*" || entry == "any" || entry == kind || code == Some(entry.as_str()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backoff {
     Fixed,
