@@ -259,8 +259,9 @@ impl HostShared {
         Ok(())
     }
 
-    /// The sandbox a manifest describes.
-    fn sandbox_for(&self, manifest: &Manifest) -> Sandbox {
+    /// The sandbox a manifest describes, with `memory_limit` (the manifest's, within the
+    /// operator's cap).
+    fn sandbox_for(&self, manifest: &Manifest, memory_limit: u64) -> Sandbox {
         // A granted directory that does not exist here (the bundled reader's documents, run
         // from another directory) is left out: the plugin loads, and sees nothing there.
         let (dirs, missing): (Vec<_>, Vec<_>) =
@@ -299,7 +300,7 @@ impl HostShared {
             cwd,
             allowed_hosts: Arc::new(manifest.host_patterns()),
             secrets: Arc::new(secrets),
-            memory_limit: self.call_limits.lowered_by(manifest).max_memory_bytes,
+            memory_limit,
         }
     }
 }

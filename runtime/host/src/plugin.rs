@@ -94,8 +94,10 @@ impl Plugin {
         check_header(&bytes).map_err(fail)?;
         let manifest_path = path.with_extension("toml");
         let manifest = if manifest_path.exists() { Manifest::load(&manifest_path)? } else { Manifest::default() };
+        // What its calls may produce and hold: the operator's limits, lowered by the manifest.
+        let limits = shared.call_limits.lowered_by(&manifest);
         // The directories the plugin would see, resolved once: checked before the compile.
-        let sandbox = shared.sandbox_for(&manifest);
+        let sandbox = shared.sandbox_for(&manifest, limits.max_memory_bytes);
         shared.check_grants(&sandbox.dirs).map_err(fail)?;
         let hash = CompileCache::content_hash(&bytes);
         let size_bytes = bytes.len() as u64;
@@ -112,7 +114,6 @@ impl Plugin {
             .map_err(|e| fail(format!("needs imports the host does not offer: {e:#}")))?;
         let pre = AdapterPre::new(instance_pre)
             .map_err(|e| fail(format!("does not implement the harmonia:plugin/adapter world: {e:#}")))?;
-        let limits = shared.call_limits.lowered_by(&manifest);
         let max_concurrency = limits.max_concurrency.min(shared.slots);
         let reuse_instance = manifest.reuse_instance.unwrap_or(1);
         let mut plugin = Plugin {
@@ -189,11 +190,7 @@ impl Plugin {
         let (returned, events, kv_writes) = self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
         let Returned::Output(result) = returned else { unreachable!("invoke returns an output") };
         // The call returned: its kv writes take effect, all of them or (over the quota) none.
-        let result = result.map_err(TaskError::from);
-        let result = match self.write_kv(shared, &kv_writes).await {
-            Ok(()) => result,
-            Err(refused) => Err(refused),
-        };
+        let result = self.write_kv(shared, kv_writes).await.and(result.map_err(TaskError::from));
         let output = match result {
             // Refused before it is parsed: a 120 MB output stalled every other call while it
             // was parsed, stored and sent.
@@ -220,12 +217,11 @@ impl Plugin {
 
     /// Applies a returned call's kv writes (off the async workers: the store syncs); a
     /// refusal is the call's error.
-    async fn write_kv(&self, shared: &HostShared, writes: &crate::KvWrites) -> Result<(), TaskError> {
+    async fn write_kv(&self, shared: &HostShared, writes: crate::KvWrites) -> Result<(), TaskError> {
         if writes.is_empty() {
             return Ok(());
         }
-        let (kv, plugin, writes, max) =
-            (shared.kv.clone(), self.name.clone(), writes.clone(), self.limits.max_kv_bytes);
+        let (kv, plugin, max) = (shared.kv.clone(), self.name.clone(), self.limits.max_kv_bytes);
         let written = tokio::task::spawn_blocking(move || kv.write(&plugin, &writes, max)).await;
         let error = match written {
             Ok(Ok(())) => return Ok(()),
