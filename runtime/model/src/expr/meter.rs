@@ -106,6 +106,11 @@ pub(crate) enum Over {
 }
 
 impl Over {
+    /// The error of a charge (or an `@ok()`) once the budget is spent.
+    fn error(self) -> ExecutionError {
+        ExecutionError::function_error("cost", self.message())
+    }
+
     pub(crate) fn message(self) -> String {
         match self {
             Over::Cost(limit) => format!(
@@ -176,7 +181,7 @@ fn charge(cost: u64) -> Result<(), ExecutionError> {
         METER.set(Some(meter));
     }
     match meter.over {
-        Some(over) => Err(ExecutionError::function_error("cost", over.message())),
+        Some(over) => Err(over.error()),
         None => Ok(()),
     }
 }
@@ -239,7 +244,7 @@ fn cost_range<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, E
 /// `@ok()`: true, or the error of a spent budget.
 fn ok<'b, 'v>(_: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     match METER.get().and_then(|m| m.over) {
-        Some(over) => Err(ExecutionError::function_error("cost", over.message())),
+        Some(over) => Err(over.error()),
         None => Ok(CowVal::owned(cel::common::types::CelBool::from(true))),
     }
 }
