@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use harmonia::records::{self, ExecRecord, ReadError, RecordFilter, StepWrite};
-use harmonia::{RunError, Runner, RunnerSettings, SystemClock, WorkflowDirs};
 use harmonia_engine::{Event, ExecStatus, Execution, Plan};
 use harmonia_host::{Host, HostConfig};
+use harmonia_runner::records::{self, ExecRecord, ReadError, RecordFilter, StepWrite};
+use harmonia_runner::{RunError, Runner, RunnerSettings, SystemClock, WorkflowDirs};
 use harmonia_store::keys::exec_index;
-use harmonia_store::{Batch, MemStore, RocksStore, Space, Store, StoreError, StoreOptions, keys};
+use harmonia_store::{Batch, MemStore, Space, Store, StoreError, keys};
+use harmonia_store_rocksdb::{RocksStore, StoreOptions};
 use serde_json::json;
 
 use crate::support::repo;
@@ -112,7 +113,7 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
     let done = runner.wait("cp").await.unwrap();
     assert_eq!(done.output, Some(json!(3)));
 
-    let listed = runner.checkpoints("cp").unwrap();
+    let listed = runner.checkpoints("cp").await.unwrap();
     assert_eq!(listed, std::slice::from_ref(&checkpoint), "listed with its step and time");
     assert!(listed[0].at > 0);
 
@@ -124,7 +125,7 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
     runner.resume("cp").unwrap();
     let again = runner.wait("cp").await.unwrap();
     assert_eq!((again.status, again.output.clone()), (ExecStatus::Completed, Some(json!(3))));
-    let history = runner.history("cp", 0, usize::MAX).unwrap();
+    let history = runner.history("cp", 0, usize::MAX).await.unwrap();
     let kinds = kinds(&history);
     let restored = kinds.iter().position(|k| k == "restored").expect("the rollback is in the history");
     assert_eq!(kinds.iter().filter(|k| *k == "completed").count(), 2, "{kinds:?}");
@@ -151,7 +152,7 @@ async fn automatic_checkpoints_come_every_n_steps_and_only_the_newest_are_kept()
     });
     let done = runner.run(env.plan.clone(), "auto", json!({ "n": 5, "wait_ms": 0 })).await.unwrap();
     assert_eq!(done.output, Some(json!(7)), "{done:#?}");
-    let checkpoints = runner.checkpoints("auto").unwrap();
+    let checkpoints = runner.checkpoints("auto").await.unwrap();
     assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
     assert!(checkpoints.iter().all(|c| c.auto));
     assert!(checkpoints[0].seq < checkpoints[1].seq);
@@ -176,7 +177,10 @@ async fn an_execution_exported_and_imported_elsewhere_is_the_same_and_a_paused_o
         second.import(export).unwrap();
     }
     assert_eq!(second.get("done").await.unwrap(), finished);
-    assert_eq!(second.history("done", 0, usize::MAX).unwrap(), first.history("done", 0, usize::MAX).unwrap());
+    assert_eq!(
+        second.history("done", 0, usize::MAX).await.unwrap(),
+        first.history("done", 0, usize::MAX).await.unwrap()
+    );
     // The import indexed them as the runs did where they ran.
     let (second_store, first_store) = (&**second.store(), &**first.store());
     assert_eq!(index_of(second_store, "done"), expected_keys("done", "chain", "completed", finished.finished_at));
@@ -217,7 +221,7 @@ async fn after_a_restart_a_paused_execution_stays_paused_and_finished_ones_are_n
     runner.cancel("cut", "enough").unwrap();
     runner.resume("paused").unwrap();
     assert_eq!(runner.wait("paused").await.unwrap().output, Some(json!(4)));
-    let history = runner.history("finished", 0, usize::MAX).unwrap();
+    let history = runner.history("finished", 0, usize::MAX).await.unwrap();
     assert!(!kinds(&history).contains(&"recovered".to_string()), "a finished execution is left alone");
 }
 
@@ -235,7 +239,7 @@ async fn a_second_writer_of_one_execution_gets_a_conflict_and_the_first_steps_ag
     let done = second.wait("race").await.unwrap();
     assert_eq!(done.output, Some(json!(3)));
     tokio::time::sleep(Duration::from_millis(400)).await; // the first runner's call ends
-    let history = second.history("race", 0, usize::MAX).unwrap();
+    let history = second.history("race", 0, usize::MAX).await.unwrap();
     let a_done = history.iter().filter(|e| matches!(e, Event::CallSucceeded { call, .. } if call.task == "a")).count();
     assert_eq!(a_done, 1, "only one writer's result of a was committed: {:?}", kinds(&history));
     assert_eq!(kinds(&history).iter().filter(|k| *k == "completed").count(), 1);
@@ -289,9 +293,9 @@ async fn retention_deletes_finished_executions_with_their_history_and_keeps_the_
     let runner = env.runner(store.clone());
     runner.run(env.plan.clone(), "old", json!({ "n": 1, "wait_ms": 0 })).await.unwrap();
     runner.start(env.plan.clone(), "running", json!({ "n": 1, "wait_ms": 60_000 })).await.unwrap();
-    assert_eq!(harmonia::retention::sweep(&*store, 0).unwrap(), 0, "nothing finished before the epoch");
+    assert_eq!(harmonia_runner::retention::sweep(&*store, 0).unwrap(), 0, "nothing finished before the epoch");
     let later = runner.now() + 1;
-    assert_eq!(harmonia::retention::sweep(&*store, later).unwrap(), 1);
+    assert_eq!(harmonia_runner::retention::sweep(&*store, later).unwrap(), 1);
     assert!(matches!(runner.get("old").await, Err(RunError::Read(ReadError::NotFound(_)))));
     let prefix = keys::execution_prefix("old").unwrap();
     assert!(store.scan_prefix(Space::History, &prefix, None, 10).unwrap().is_empty(), "its history went with it");
@@ -318,14 +322,14 @@ async fn retention_on_rocksdb_deletes_only_what_finished_before_the_cutoff_and_i
     runner.start(env.plan.clone(), "live", json!({ "n": 1, "wait_ms": 60_000 })).await.unwrap();
 
     // Up to (not including) e2's finish time: e1 only.
-    assert_eq!(harmonia::retention::sweep(&*store, ended[1]).unwrap(), 1);
+    assert_eq!(harmonia_runner::retention::sweep(&*store, ended[1]).unwrap(), 1);
     assert!(matches!(records::read_record(&*store, "e1"), Err(ReadError::NotFound(_))));
     assert_eq!(index_of(&*store, "e1"), Vec::<String>::new());
     assert_eq!(listed(&*store, Some("chain"), Some(ExecStatus::Completed)), ["e2", "e3"]);
     // Then everything finished: the failed one too, never the running one.
-    assert_eq!(harmonia::retention::sweep(&*store, runner.now() + 1).unwrap(), 3);
+    assert_eq!(harmonia_runner::retention::sweep(&*store, runner.now() + 1).unwrap(), 3);
     assert_eq!(index(&*store), expected_keys("live", "chain", "running", None), "no index key left behind");
-    assert_eq!(harmonia::retention::sweep(&*store, runner.now() + 1).unwrap(), 0);
+    assert_eq!(harmonia_runner::retention::sweep(&*store, runner.now() + 1).unwrap(), 0);
 }
 
 // ---- The indexes of executions ----
@@ -488,7 +492,11 @@ async fn a_data_directory_without_the_indexes_is_listed_by_scanning_then_indexed
     assert_eq!(listed(&reader, None, Some(ExecStatus::Failed)), ["bad"]);
     assert_eq!(listed(&reader, Some("chain"), Some(ExecStatus::Cancelled)), ["held"]);
     assert_eq!(listed(&reader, None, Some(ExecStatus::Running)), Vec::<String>::new());
-    assert_eq!(harmonia::retention::sweep(&reader, 0).unwrap(), 0, "the scan finds nothing finished before the epoch");
+    assert_eq!(
+        harmonia_runner::retention::sweep(&reader, 0).unwrap(),
+        0,
+        "the scan finds nothing finished before the epoch"
+    );
     drop(reader);
 
     // The next start builds them, exactly as the runs had written them, once; with

@@ -295,9 +295,11 @@ fn executions_are_listed_by_workflow_and_status_a_page_at_a_time() {
     let (_, status) = server.terminate();
     assert!(status.success(), "{status:?}");
     {
-        let store =
-            harmonia_store::RocksStore::open(data.path().join("state"), harmonia_store::StoreOptions::default())
-                .unwrap();
+        let store = harmonia_store_rocksdb::RocksStore::open(
+            data.path().join("state"),
+            harmonia_store_rocksdb::StoreOptions::default(),
+        )
+        .unwrap();
         let mut clear = harmonia_store::Batch::new();
         clear.delete_prefix(harmonia_store::Space::ExecIndex, Vec::new());
         harmonia_store::Store::commit(&store, clear).unwrap();

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use harmonia::{Runner, SystemClock, WorkflowDirs};
 use harmonia_engine::{ExecStatus, Plan};
 use harmonia_host::{Host, HostConfig};
-use harmonia_store::{RocksStore, StoreOptions, SyncMode, WriteStats};
+use harmonia_runner::{Runner, SystemClock, WorkflowDirs};
+use harmonia_store_rocksdb::{RocksStore, StoreOptions, SyncMode, WriteStats};
 use serde_json::{Value, json};
 
 use crate::{closed_loop, quantile, report};

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use harmonia::{Runner, SystemClock, WorkflowDirs};
 use harmonia_engine::{Command, Event, ExecStatus, Execution, Plan, step};
 use harmonia_host::{Host, HostConfig};
+use harmonia_runner::{Runner, SystemClock, WorkflowDirs};
 use serde_json::{Value, json};
 
 use crate::report;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use harmonia_host::{Call, Host, HostConfig};
+use harmonia_host::{Host, HostConfig, TaskCall};
 use serde_json::json;
 
 use crate::{quantile, report};
@@ -18,7 +18,7 @@ pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
     host.plugin("core")
         .with_context(|| format!("plugin core not found in {} (run plugins/build.sh)", plugins.display()))?;
     let input = json!({ "message": "hello", "n": 42 });
-    let call = Call::new("echo", input.clone());
+    let call = TaskCall::new("core", "echo", input.clone());
     // Warm up: page in the code, fill the pool's slots.
     for _ in 0..2_000 {
         one_call(&host, &call, &input).await?;
@@ -58,8 +58,8 @@ pub async fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
 }
 
 /// One call whose output is checked, so that a broken path cannot look fast.
-async fn one_call(host: &Host, call: &Call, expected: &serde_json::Value) -> anyhow::Result<()> {
-    let outcome = host.invoke("core", call.clone()).await?;
+async fn one_call(host: &Host, call: &TaskCall, expected: &serde_json::Value) -> anyhow::Result<()> {
+    let outcome = host.invoke(call.clone()).await?;
     let output = outcome.output.map_err(|e| anyhow::anyhow!("echo failed: {e}"))?;
     anyhow::ensure!(&output == expected, "echo returned {output}, expected {expected}");
     Ok(())

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use harmonia_host::{Call, ErrorKind, Host, HostConfig};
+use harmonia_host::{Host, HostConfig, TaskCall};
 use serde_json::{Value, json};
 
 use crate::{quantile, report};
@@ -99,7 +99,7 @@ pub async fn run(plugins: &Path, only: Option<&str>, quick: bool) -> anyhow::Res
 
 /// Sorted call latencies in µs, after a warm-up of a tenth as many calls.
 async fn measure(host: &Host, case: &Case, samples: usize) -> anyhow::Result<Vec<f64>> {
-    let call = Call::new(case.action, case.input.clone());
+    let call = TaskCall::new(case.plugin, case.action, case.input.clone());
     for _ in 0..samples / 10 {
         one_call(host, case, &call).await?;
     }
@@ -113,11 +113,11 @@ async fn measure(host: &Host, case: &Case, samples: usize) -> anyhow::Result<Vec
     Ok(micros)
 }
 
-async fn one_call(host: &Host, case: &Case, call: &Call) -> anyhow::Result<()> {
-    let outcome = host.invoke(case.plugin, call.clone()).await?;
+async fn one_call(host: &Host, case: &Case, call: &TaskCall) -> anyhow::Result<()> {
+    let outcome = host.invoke(call.clone()).await?;
     if case.refused {
         let err = outcome.output.err().context("the input without `text` was accepted")?;
-        anyhow::ensure!(err.kind == ErrorKind::InvalidInput, "expected invalid input, got {err}");
+        anyhow::ensure!(err.kind == "invalid_input", "expected invalid input, got {err}");
         return Ok(());
     }
     let output = outcome.output.map_err(|e| anyhow::anyhow!("{}.{} failed: {e}", case.plugin, case.action))?;

@@ -15,11 +15,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harmonia::records::{self, RecordFilter};
-use harmonia::{Runner, SystemClock, WorkflowDirs, retention};
 use harmonia_engine::{ExecStatus, Millis, Plan};
+use harmonia_runner::records::{self, RecordFilter};
+use harmonia_runner::{Runner, SystemClock, WorkflowDirs, retention};
 use harmonia_store::keys::exec_index;
-use harmonia_store::{Batch, RocksStore, Space, Store, StoreOptions, SyncMode};
+use harmonia_store::{Batch, Space, Store};
+use harmonia_store_rocksdb::{RocksStore, StoreOptions, SyncMode};
 use serde_json::json;
 
 use crate::durable::core_host;
@@ -181,7 +182,7 @@ async fn fill(plugins: &Path, store: Arc<RocksStore>, count: usize) -> anyhow::R
         let plans = plans.clone();
         async move {
             // Ids start with their start time, as the server makes them.
-            let id = harmonia::new_execution_id();
+            let id = harmonia_runner::new_execution_id();
             let exec = runner.run(plans.get(pick(i)), &id, json!({ "n": i })).await?;
             let expected = if pick(i).1 { ExecStatus::Failed } else { ExecStatus::Completed };
             anyhow::ensure!(exec.status == expected, "{id} ended {:?}: {:?}", exec.status, exec.error);

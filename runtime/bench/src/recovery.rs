@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harmonia::{Runner, SystemClock, WorkflowDirs};
 use harmonia_engine::{CallId, ExecStatus, Execution, Plan};
-use harmonia_store::{RocksStore, StoreOptions};
+use harmonia_runner::{Runner, SystemClock, WorkflowDirs};
+use harmonia_store_rocksdb::{RocksStore, StoreOptions};
 use serde_json::json;
 
 use crate::durable::core_host;
@@ -97,7 +97,7 @@ pub fn run(plugins: &Path, quick: bool) -> anyhow::Result<()> {
         }
         // And the step is in the store, not only in the drivers.
         for id in stopped_at.keys().take(100) {
-            let history = runner.history(id, 0, usize::MAX)?;
+            let history = runner.history(id, 0, usize::MAX).await?;
             let recovered = history.iter().any(|e| matches!(e, harmonia_engine::Event::Recovered { .. }));
             anyhow::ensure!(recovered, "{id}: no Recovered event stored");
         }

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harmonia_store::{Batch, RocksStore, Space, Store, StoreOptions, SyncMode, keys};
+use harmonia_store::{Batch, Space, Store, keys};
+use harmonia_store_rocksdb::{RocksStore, StoreOptions, SyncMode};
 
 use crate::report;
 

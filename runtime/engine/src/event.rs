@@ -66,6 +66,12 @@ impl Failure {
         }
     }
 
+    /// With a machine-readable code (`kv_quota`, `output_too_large`).
+    pub fn with_code(mut self, code: &str) -> Failure {
+        self.code = Some(code.to_string());
+        self
+    }
+
     pub fn in_task(mut self, task: &str) -> Failure {
         self.task = Some(task.to_string());
         self

@@ -9,7 +9,9 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "adapter",
-        imports: { default: trappable },
+        // kv-get reads the store: async, so that the read runs on the blocking pool instead
+        // of the async worker the call runs on.
+        imports: { "harmonia:plugin/host.kv-get": async | trappable, default: trappable },
         exports: { default: async },
     });
 }
@@ -121,13 +123,16 @@ impl Host for State {
         Ok(())
     }
 
-    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+    async fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
         check_key(&key)?;
         // The call's own writes first: they are applied when it returns.
         if let Some(pending) = self.scope.kv_writes.get(&key) {
             return Ok(pending.clone());
         }
-        self.scope.kv.get(&self.scope.plugin, &key).map_err(wasmtime::Error::from_anyhow)
+        // A store read may wait for the disk: off the async workers.
+        let (kv, plugin) = (self.scope.kv.clone(), self.scope.plugin.clone());
+        let read = tokio::task::spawn_blocking(move || kv.get(&plugin, &key)).await;
+        read.map_err(|e| wasmtime::format_err!("the kv read stopped: {e}"))?.map_err(wasmtime::Error::from_anyhow)
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {

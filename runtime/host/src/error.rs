@@ -46,3 +46,18 @@ impl CallError {
         matches!(self, CallError::Timeout { .. } | CallError::Instantiate { .. })
     }
 }
+
+/// A host failure as the task's: the kind says whether a retry may help (`timeout`,
+/// `retryable`) or not (`trap`, `unknown_plugin`, `unknown_action`).
+impl From<CallError> for harmonia_runner::Failure {
+    fn from(e: CallError) -> harmonia_runner::Failure {
+        let kind = match &e {
+            CallError::Timeout { .. } => "timeout",
+            CallError::UnknownPlugin(_) => "unknown_plugin",
+            CallError::UnknownAction { .. } => "unknown_action",
+            CallError::Instantiate { .. } => "retryable",
+            CallError::MemoryLimit { .. } | CallError::FuelExhausted { .. } | CallError::Trap { .. } => "trap",
+        };
+        harmonia_runner::Failure::new(kind, e.to_string())
+    }
+}

@@ -316,7 +316,7 @@ fn process_exists(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Call, HostConfig};
+    use crate::{HostConfig, TaskCall};
     use serde_json::json;
 
     /// The bytes of a bundled plugin built by `plugins/build.sh`.
@@ -357,7 +357,7 @@ mod tests {
     }
 
     async fn echo(host: &Host, text: &str) -> serde_json::Value {
-        let outcome = host.invoke("core", Call::new("echo", json!({ "text": text }))).await.unwrap();
+        let outcome = host.invoke(TaskCall::new("core", "echo", json!({ "text": text }))).await.unwrap();
         outcome.output.unwrap()
     }
 
@@ -482,7 +482,7 @@ mod tests {
         host.install("core", bundled("core"), ManifestChange::Replace("memory_mb = 32\n".into())).await.unwrap();
         let slow = {
             let host = host.clone();
-            tokio::spawn(async move { host.invoke("core", Call::new("sleep", json!({ "ms": 300 }))).await })
+            tokio::spawn(async move { host.invoke(TaskCall::new("core", "sleep", json!({ "ms": 300 }))).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         let removed = host.remove("core").unwrap();

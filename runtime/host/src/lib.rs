@@ -2,9 +2,10 @@
 //! sandboxes them according to their manifests, and calls their actions, one fresh and
 //! limited instance per call.
 //!
-//! This crate knows nothing of workflows, storage backends or HTTP serving: the engine
-//! calls it through [`Host::invoke`], and durable key-value storage comes in through
-//! [`KvStore`].
+//! It implements the runner's task-runner seam ([`harmonia_runner::TaskRunner`]): the runner
+//! hands it task calls and gets their results or failures. It knows nothing of HTTP
+//! serving; plugins' durable key-value storage comes in through [`KvStore`] ([`StoreKv`]
+//! keeps it in a `harmonia_store::Store`).
 
 mod bindings;
 mod engine;
@@ -16,6 +17,7 @@ mod plugin;
 mod registry;
 mod state;
 mod stdio;
+mod store_kv;
 mod warm;
 mod watch;
 
@@ -31,11 +33,15 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use error::{CallError, HostError};
+use harmonia_model::PluginCatalog;
+pub use harmonia_runner::{CallObserver, EmittedEvent, Failure, TaskCall};
+use harmonia_runner::{TaskFuture, TaskRunner};
 pub use install::{InstallError, Installed, ManifestChange, RemoveError, Removed, check_plugin_name};
 pub use kv::{KvQuotaExceeded, KvStore, KvWrites, MemKv, size_after};
 pub use manifest::{DirGrant, HostPattern, Manifest};
 pub use plugin::Plugin;
 pub use registry::{LoadFailure, LoadReport};
+pub use store_kv::StoreKv;
 pub use watch::Watcher;
 
 use engine::CompileCache;
@@ -88,62 +94,10 @@ impl HostConfig {
     }
 }
 
-/// One task call.
-#[derive(Clone)]
-pub struct Call {
-    pub action: String,
-    pub input: Value,
-    pub execution_id: String,
-    pub task_id: String,
-    /// Starts at 1.
-    pub attempt: u32,
-    pub idempotency_key: String,
-    /// The call's timeout; without one, the manifest's `timeout_ms`, else 5 minutes.
-    pub timeout: Option<Duration>,
-    /// Receives progress, events and log lines while the call runs.
-    pub observer: Option<Arc<dyn CallObserver>>,
-}
-
-impl Call {
-    /// A call outside any workflow (for the CLI, tests and benchmarks).
-    pub fn new(action: impl Into<String>, input: Value) -> Call {
-        Call {
-            action: action.into(),
-            input,
-            execution_id: String::new(),
-            task_id: String::new(),
-            attempt: 1,
-            idempotency_key: String::new(),
-            timeout: None,
-            observer: None,
-        }
-    }
-
-    pub fn with_timeout(mut self, timeout: Duration) -> Call {
-        self.timeout = Some(timeout);
-        self
-    }
-}
-
-/// Sees what a plugin reports while a call runs.
-pub trait CallObserver: Send + Sync {
-    fn progress(&self, _percent: u8, _message: &str) {}
-    fn event(&self, _event: &EmittedEvent) {}
-    fn log(&self, _plugin: &str, _level: tracing::Level, _message: &str) {}
-}
-
-/// An event a plugin emitted with `emit-event`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmittedEvent {
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub data: Value,
-}
-
-/// A call that ran to its end: the plugin's output or its task error.
+/// A call that ran to its end: the plugin's output or the failure it reported.
 #[derive(Debug)]
 pub struct CallOutcome {
-    pub output: Result<Value, TaskError>,
+    pub output: Result<Value, Failure>,
     pub events: Vec<EmittedEvent>,
     pub duration: Duration,
 }
@@ -171,55 +125,22 @@ impl From<bindings::ActionInfo> for ActionInfo {
     }
 }
 
-/// Why a task failed, as the plugin said it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    InvalidInput,
-    Retryable,
-    Fatal,
-    UnknownAction,
-}
-
-/// A task failure reported by a plugin (`task-error` in the WIT).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskError {
-    pub kind: ErrorKind,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_ms: Option<u64>,
-}
-
-impl From<bindings::TaskError> for TaskError {
-    fn from(e: bindings::TaskError) -> TaskError {
-        TaskError {
-            kind: match e.kind {
-                bindings::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
-                bindings::ErrorKind::Retryable => ErrorKind::Retryable,
-                bindings::ErrorKind::Fatal => ErrorKind::Fatal,
-                bindings::ErrorKind::UnknownAction => ErrorKind::UnknownAction,
-            },
-            message: e.message,
+/// A task failure a plugin reported (`task-error` in the WIT): a [`Failure`] of the kind
+/// the WIT names (`invalid_input`, `retryable`, `fatal`, `unknown_action`).
+impl From<bindings::TaskError> for Failure {
+    fn from(e: bindings::TaskError) -> Failure {
+        let kind = match e.kind {
+            bindings::ErrorKind::InvalidInput => "invalid_input",
+            bindings::ErrorKind::Retryable => "retryable",
+            bindings::ErrorKind::Fatal => "fatal",
+            bindings::ErrorKind::UnknownAction => "unknown_action",
+        };
+        Failure {
             code: e.code,
             details: e.details.map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
             retry_after_ms: e.retry_after_ms,
+            ..Failure::new(kind, e.message)
         }
-    }
-}
-
-impl std::fmt::Display for TaskError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = serde_json::to_value(self.kind).ok();
-        let kind = kind.as_ref().and_then(Value::as_str).unwrap_or("error");
-        write!(f, "{kind}: {}", self.message)?;
-        if let Some(code) = &self.code {
-            write!(f, " ({code})")?;
-        }
-        Ok(())
     }
 }
 
@@ -467,8 +388,33 @@ impl Host {
     }
 
     /// Calls one action of a plugin in a fresh instance.
-    pub async fn invoke(&self, plugin: &str, call: Call) -> Result<CallOutcome, CallError> {
-        let plugin = self.plugin(plugin).ok_or_else(|| CallError::UnknownPlugin(plugin.to_string()))?;
+    pub async fn invoke(&self, call: TaskCall) -> Result<CallOutcome, CallError> {
+        let plugin = self.plugin(&call.component).ok_or_else(|| CallError::UnknownPlugin(call.component.clone()))?;
         plugin.call(&self.inner.shared, call).await
+    }
+}
+
+/// The host carries out the runner's task calls: a call's failure, the plugin's or the
+/// host's (a trap, a timeout), is the task's.
+impl TaskRunner for Host {
+    #[allow(clippy::result_large_err, reason = "a Failure is what the call reports")]
+    fn run(&self, call: TaskCall) -> TaskFuture {
+        let host = self.clone();
+        Box::pin(async move { host.invoke(call).await.map_err(Failure::from).and_then(|outcome| outcome.output) })
+    }
+}
+
+/// The loaded plugins, for checking workflows.
+impl PluginCatalog for Host {
+    fn check(&self, component: &str, action: &str) -> Result<(), String> {
+        let Some(plugin) = self.plugin(component) else {
+            let names: Vec<String> = self.plugins().iter().map(|p| p.name.clone()).collect();
+            return Err(format!("unknown plugin `{component}` (loaded: {})", names.join(", ")));
+        };
+        if plugin.actions.iter().any(|a| a.name == action) {
+            return Ok(());
+        }
+        let actions: Vec<&str> = plugin.actions.iter().map(|a| a.name.as_str()).collect();
+        Err(format!("plugin `{component}` has no action `{action}` (it has: {})", actions.join(", ")))
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{CallError, HostError};
 use crate::manifest::{DEFAULT_TIMEOUT_MS, Manifest};
 use crate::state::{CallScope, Sandbox, State};
 use crate::warm::{Instance, WarmPool};
-use crate::{ActionInfo, Call, CallOutcome, HostShared, TaskError};
+use crate::{ActionInfo, CallOutcome, Failure, HostShared, TaskCall};
 
 /// How long `describe` may take when a plugin is loaded.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -154,7 +154,7 @@ impl Plugin {
     }
 
     /// Runs one task call.
-    pub(crate) async fn call(&self, shared: &HostShared, call: Call) -> Result<CallOutcome, CallError> {
+    pub(crate) async fn call(&self, shared: &HostShared, call: TaskCall) -> Result<CallOutcome, CallError> {
         if !self.actions.iter().any(|a| a.name == call.action) {
             return Err(CallError::UnknownAction {
                 plugin: self.name.clone(),
@@ -190,21 +190,19 @@ impl Plugin {
         let (returned, events, kv_writes) = self.run_scoped(shared, scope, Entry::Invoke(invocation), timeout).await?;
         let Returned::Output(result) = returned else { unreachable!("invoke returns an output") };
         // The call returned: its kv writes take effect, all of them or (over the quota) none.
-        let result = self.write_kv(shared, kv_writes).await.and(result.map_err(TaskError::from));
+        let result = self.write_kv(shared, kv_writes).await.and(result.map_err(Failure::from));
         let output = match result {
             // Refused before it is parsed: a 120 MB output stalled every other call while it
             // was parsed, stored and sent.
-            Ok(text) if text.len() > self.limits.max_output_bytes => Err(TaskError {
-                kind: crate::ErrorKind::Fatal,
-                message: format!(
+            Ok(text) if text.len() > self.limits.max_output_bytes => Err(Failure::new(
+                "fatal",
+                format!(
                     "the output is {} bytes, over the limit of {} a call (max_task_output, or the manifest's max_output_bytes)",
                     text.len(),
                     self.limits.max_output_bytes
                 ),
-                code: Some("output_too_large".into()),
-                details: None,
-                retry_after_ms: None,
-            }),
+            )
+            .with_code("output_too_large")),
             Ok(text) => Ok(serde_json::from_str(&text).map_err(|e| CallError::Trap {
                 plugin: self.name.clone(),
                 action: call.action.clone(),
@@ -217,7 +215,7 @@ impl Plugin {
 
     /// Applies a returned call's kv writes (off the async workers: the store syncs); a
     /// refusal is the call's error.
-    async fn write_kv(&self, shared: &HostShared, writes: crate::KvWrites) -> Result<(), TaskError> {
+    async fn write_kv(&self, shared: &HostShared, writes: crate::KvWrites) -> Result<(), Failure> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -229,13 +227,8 @@ impl Plugin {
             Err(e) => anyhow::anyhow!("the kv write stopped: {e}"),
         };
         let quota = error.downcast_ref::<crate::KvQuotaExceeded>().is_some();
-        Err(TaskError {
-            kind: if quota { crate::ErrorKind::Fatal } else { crate::ErrorKind::Retryable },
-            message: format!("{error:#}"),
-            code: Some(if quota { "kv_quota" } else { "kv_write" }.into()),
-            details: None,
-            retry_after_ms: None,
-        })
+        let kind = if quota { "fatal" } else { "retryable" };
+        Err(Failure::new(kind, format!("{error:#}")).with_code(if quota { "kv_quota" } else { "kv_write" }))
     }
 
     async fn run_entry(

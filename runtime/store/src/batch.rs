@@ -8,23 +8,55 @@ use crate::{Result, Space, StoreError, split_versioned};
 ///
 /// Guards see the state before the batch; the writes then apply in the order they were
 /// added (a `put` after a `delete_prefix` survives it).
+///
+/// A backend reads what a batch holds with [`Batch::guards`] and [`Batch::ops`] (or takes
+/// it apart with [`Batch::into_parts`]); see [`crate::backend`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
-    pub(crate) ops: Vec<Op>,
-    pub(crate) guards: Vec<Guard>,
+    ops: Vec<Op>,
+    guards: Vec<Guard>,
 }
 
+/// One write of a [`Batch`], as a backend applies it. Every backend handles every kind: a
+/// new kind of write is a change to each backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Op {
-    Put { space: Space, key: Vec<u8>, value: Vec<u8> },
-    Delete { space: Space, key: Vec<u8> },
-    DeletePrefix { space: Space, prefix: Vec<u8> },
+pub enum Op {
+    /// [`Batch::put`]: `value` under `key`, replacing any value.
+    Put {
+        /// Where to write.
+        space: Space,
+        /// The key written.
+        key: Vec<u8>,
+        /// Its new value.
+        value: Vec<u8>,
+    },
+    /// [`Batch::delete`]: `key` removed, if present.
+    Delete {
+        /// Where to delete.
+        space: Space,
+        /// The key removed.
+        key: Vec<u8>,
+    },
+    /// [`Batch::delete_prefix`]: every key starting with `prefix` removed (an empty prefix
+    /// clears the space), including keys written by earlier ops of the same batch.
+    DeletePrefix {
+        /// Where to delete.
+        space: Space,
+        /// The prefix of the keys removed.
+        prefix: Vec<u8>,
+    },
 }
 
+/// A condition of a [`Batch`] ([`Batch::expect_version`]): the versioned record under `key`
+/// has version `expected` (`None`: there is no record), as seen before the batch's writes.
+/// [`crate::backend::check_guards`] checks them all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Guard {
+pub struct Guard {
+    /// Where the guarded record is.
     pub space: Space,
+    /// Its key.
     pub key: Vec<u8>,
+    /// The version it must have, `None` for an absent record.
     pub expected: Option<u64>,
 }
 
@@ -69,14 +101,30 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.guards.is_empty()
     }
+
+    /// The writes, in the order they apply: for backends.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The guards, checked before any write: for backends.
+    pub fn guards(&self) -> &[Guard] {
+        &self.guards
+    }
+
+    /// The writes and the guards, taken out of the batch: for backends that apply the
+    /// writes by value.
+    pub fn into_parts(self) -> (Vec<Op>, Vec<Guard>) {
+        (self.ops, self.guards)
+    }
 }
 
 /// Checks the guards of `batch` against `current`, which reads the value of a key as the
-/// batch would see it.
-pub(crate) fn check_guards(
-    batch: &Batch,
-    mut current: impl FnMut(Space, &[u8]) -> Result<Option<Vec<u8>>>,
-) -> Result<()> {
+/// batch would see it (the committed state, plus what earlier batches of the same write
+/// wrote). The first guard that does not hold is [`StoreError::Conflict`]; a guarded record
+/// too short to hold a version is [`StoreError::Corrupt`]; an error of `current` is returned
+/// as is.
+pub fn check_guards(batch: &Batch, mut current: impl FnMut(Space, &[u8]) -> Result<Option<Vec<u8>>>) -> Result<()> {
     for guard in &batch.guards {
         let found = match current(guard.space, &guard.key)? {
             None => None,

@@ -55,7 +55,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn corrupt(space: Space, key: &[u8], reason: impl Into<String>) -> Self {
+    /// [`StoreError::Corrupt`] for the record under `key` of `space`, the key made
+    /// printable with [`show_key`](crate::backend::show_key).
+    pub fn corrupt(space: Space, key: &[u8], reason: impl Into<String>) -> Self {
         StoreError::Corrupt { space, key: show_key(key), reason: reason.into() }
     }
 }
@@ -64,8 +66,9 @@ fn show_version(version: Option<u64>) -> String {
     version.map_or_else(|| "none (absent)".to_owned(), |v| v.to_string())
 }
 
-/// A key for messages: printable ASCII as is, other bytes escaped (`\0`, `\x02`).
-pub(crate) fn show_key(key: &[u8]) -> String {
+/// A key for messages: printable ASCII as is, other bytes escaped (`\0`, `\x02`). The form
+/// of the keys in [`StoreError`]s.
+pub fn show_key(key: &[u8]) -> String {
     let mut out = String::with_capacity(key.len());
     for &byte in key {
         match byte {

@@ -155,15 +155,6 @@ pub fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(*seq))
 }
 
-/// The first key after every key starting with `prefix`, or `None` when there is none
-/// (an empty prefix, or only `0xff` bytes).
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let last = prefix.iter().rposition(|&b| b != 0xff)?;
-    let mut end = prefix[..=last].to_vec();
-    end[last] += 1;
-    Some(end)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,13 +204,5 @@ mod tests {
         assert_eq!(split_finished(&late), Some((300, &b"a"[..])));
         assert_eq!(split_finished(b"f\0short"), None);
         assert_eq!(split_finished(b"w\0a\0id"), None);
-    }
-
-    #[test]
-    fn prefix_end_is_the_first_key_after_the_prefix() {
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
     }
 }

@@ -1,39 +1,42 @@
-//! Harmonia's durable state: the [`Store`] trait and its two backends, [`RocksStore`] (the
-//! default, on disk) and [`MemStore`] (in memory, for fast tests). One conformance suite
-//! (`tests/conformance.rs`) runs on both, so they keep the same semantics.
+//! Harmonia's durable state, whatever keeps it: the [`Store`] trait that the server writes
+//! through, its data model ([`Space`], [`keys`], [`Batch`], [`StoreError`], versioned
+//! records) and [`MemStore`], a backend in memory for fast tests.
 //!
-//! The data is split into [`Space`]s (one RocksDB column family each): workflow definitions,
+//! This crate depends on no storage backend. Each backend is a sibling crate implementing
+//! [`Store`] with the API of [`backend`], whose tests run the shared suite of
+//! [`conformance`] so that all backends keep the same semantics. The server runs on
+//! `harmonia-store-rocksdb` (`RocksStore`: RocksDB on disk, with group commit).
+//!
+//! The data is split into [`Space`]s, which every backend keeps apart: workflow definitions,
 //! executions, history, checkpoints, plugin key-value data, the event log, the audit log,
-//! API tokens, workflow templates and the indexes of executions.
-//! Keys are built by the helpers of [`keys`], so a prefix scan of one execution never leaks
-//! into another.
+//! API tokens, workflow templates and the indexes of executions. Keys are built by the
+//! helpers of [`keys`], so a prefix scan of one execution never leaks into another.
 //!
 //! Writes go through a [`Batch`]: its puts and deletes are committed together or not at all,
 //! and its guards ([`Batch::expect_version`]) give optimistic concurrency: a batch built from
-//! a stale version fails with [`StoreError::Conflict`] instead of overwriting. [`RocksStore`]
-//! groups the batches of many threads into one disk write (group commit).
+//! a stale version fails with [`StoreError::Conflict`] instead of overwriting.
 //!
 //! Knows nothing of the engine, wasmtime or HTTP: values are bytes, encoded by the caller.
 #![deny(missing_docs)]
 
+pub mod backend;
 mod batch;
+pub mod conformance;
 mod error;
 pub mod keys;
 mod mem;
-mod rocks;
 
 pub use batch::Batch;
 pub use error::StoreError;
 pub use mem::MemStore;
-pub use rocks::{RocksStore, StoreOptions, SyncMode, WriteStats};
 
 use std::fmt;
 
 /// The result of a store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A separate key space: one RocksDB column family, one map of [`MemStore`].
-/// Names are part of the on-disk format: never rename or reuse one.
+/// A separate key space, kept apart by each backend (one RocksDB column family, one map of
+/// [`MemStore`]). Names are part of the stored format: never rename or reuse one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Space {
     /// Workflow definitions, every version: [`keys::workflow_key`].
@@ -67,7 +70,7 @@ pub enum Space {
 }
 
 impl Space {
-    /// Every space, in a fixed order.
+    /// Every space, in a fixed order: the order of [`Space::index`].
     pub const ALL: [Space; 11] = [
         Space::Workflows,
         Space::Executions,
@@ -82,7 +85,8 @@ impl Space {
         Space::ExecIndex,
     ];
 
-    /// The name of the space, and of its column family.
+    /// The name of the space, under which backends store it (the name of its RocksDB
+    /// column family).
     pub fn name(self) -> &'static str {
         match self {
             Space::Workflows => "workflows",
@@ -99,7 +103,9 @@ impl Space {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The position of the space in [`Space::ALL`], from 0: for a backend that keeps one
+    /// thing per space in an array.
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -133,7 +139,7 @@ pub trait Store: Send + Sync {
     fn last(&self, space: Space, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
 
     /// Commits `batch` atomically: all of it or, on an error, none of it. Blocks until it is
-    /// committed (and, with [`SyncMode::Always`], on disk).
+    /// committed (and, if the backend is set to sync every commit, on disk).
     fn commit(&self, batch: Batch) -> Result<()>;
 
     /// Commits `batch` like [`Store::commit`] without waiting: `done` gets the result once
@@ -143,7 +149,8 @@ pub trait Store: Send + Sync {
         done(self.commit(batch));
     }
 
-    /// Makes everything committed so far durable on disk, whatever the [`SyncMode`].
+    /// Makes everything committed so far durable on disk, however the backend is set to
+    /// sync its commits.
     fn flush(&self) -> Result<()>;
 
     /// A versioned record (see [`versioned`]): its version and its payload.
@@ -205,41 +212,5 @@ pub fn split_versioned<'a>(space: Space, key: &[u8], value: &'a [u8]) -> Result<
             key,
             format!("a versioned record needs 8 bytes of version, it has {} bytes", value.len()),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A data directory written before a space existed gets its column family on the next
-    /// open, and what it held is still there.
-    #[test]
-    fn a_store_without_a_newer_space_opens_and_gains_it() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let mut options = rocksdb::Options::default();
-            options.create_if_missing(true);
-            options.create_missing_column_families(true);
-            let newer = [Space::Templates, Space::ExecIndex];
-            let older: Vec<&str> = Space::ALL.iter().filter(|s| !newer.contains(s)).map(|s| s.name()).collect();
-            let db = rocksdb::DB::open_cf(&options, dir.path(), &older).unwrap();
-            db.put_cf(db.cf_handle("tokens").unwrap(), b"alice", b"record").unwrap();
-        }
-        let reader = RocksStore::open_read_only(dir.path()).unwrap();
-        assert_eq!(reader.get(Space::Templates, b"t").unwrap(), None, "a missing space reads as empty");
-        assert_eq!(reader.scan_prefix(Space::ExecIndex, b"", None, 10).unwrap(), vec![]);
-        assert_eq!(reader.last(Space::ExecIndex, b"").unwrap(), None);
-        drop(reader);
-        let store = RocksStore::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(store.get(Space::Tokens, b"alice").unwrap(), Some(b"record".to_vec()));
-        let mut batch = Batch::new();
-        batch.put(Space::Templates, keys::template_key("t").unwrap(), b"text".to_vec());
-        store.commit(batch).unwrap();
-        assert_eq!(store.get(Space::Templates, b"t").unwrap(), Some(b"text".to_vec()));
-        let mut batch = Batch::new();
-        batch.put(Space::ExecIndex, keys::exec_index::BUILT, Vec::new());
-        store.commit(batch).unwrap();
-        assert_eq!(store.get(Space::ExecIndex, keys::exec_index::BUILT).unwrap(), Some(vec![]));
     }
 }

@@ -1,12 +1,12 @@
-//! [`MemStore`]: the store in memory, for fast tests. Same semantics as the RocksDB
-//! backend, nothing durable.
+//! [`MemStore`]: the store in memory, for fast tests. Same semantics as every backend (the
+//! conformance suite runs on each), nothing durable. Built on [`crate::backend`] alone, as a
+//! backend crate is.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::batch::{Op, check_guards};
-use crate::keys::prefix_end;
+use crate::backend::{Op, check_guards, prefix_end};
 use crate::{Batch, Result, Space, Store};
 
 type Map = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -70,7 +70,8 @@ impl Store for MemStore {
     fn commit(&self, batch: Batch) -> Result<()> {
         let mut spaces = self.lock();
         check_guards(&batch, |space, key| Ok(spaces[space.index()].get(key).cloned()))?;
-        for op in batch.ops {
+        let (ops, _guards) = batch.into_parts();
+        for op in ops {
             match op {
                 Op::Put { space, key, value } => {
                     spaces[space.index()].insert(key, value);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use harmonia_host::{Call, CallError, ErrorKind, Host, KvStore, MemKv};
+use harmonia_host::{CallError, Host, KvStore, MemKv, TaskCall};
 use serde_json::{Value, json};
 
 use crate::support::{Dir, Recorder};
@@ -16,8 +16,8 @@ async fn host_with(plugins: &[&str]) -> (Dir, Host) {
     (dir, host)
 }
 
-async fn call(host: &Host, plugin: &str, action: &str, input: Value) -> Result<Value, harmonia_host::TaskError> {
-    host.invoke(plugin, Call::new(action, input)).await.expect("call runs").output
+async fn call(host: &Host, plugin: &str, action: &str, input: Value) -> Result<Value, harmonia_host::Failure> {
+    host.invoke(TaskCall::new(plugin, action, input)).await.expect("call runs").output
 }
 
 #[tokio::test]
@@ -35,7 +35,7 @@ async fn sophia_scores_sentiment() {
         assert!((-1.0..=1.0).contains(&score));
     }
     let err = call(&host, "sophia", "analyze_sentiment", json!({ "txt": "x" })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert!(err.message.contains("text"), "{err}");
 }
 
@@ -64,9 +64,7 @@ async fn core_echo_and_json_transforms() {
 #[tokio::test]
 async fn core_fail_reports_each_error_kind() {
     let (_d, host) = host_with(&["core"]).await;
-    for (kind, expected) in
-        [("retryable", ErrorKind::Retryable), ("fatal", ErrorKind::Fatal), ("invalid_input", ErrorKind::InvalidInput)]
-    {
+    for (kind, expected) in [("retryable", "retryable"), ("fatal", "fatal"), ("invalid_input", "invalid_input")] {
         let err =
             call(&host, "core", "fail", json!({"kind": kind, "message": "boom", "code": "E42"})).await.unwrap_err();
         assert_eq!(err.kind, expected);
@@ -79,10 +77,10 @@ async fn core_fail_reports_each_error_kind() {
 async fn core_fail_times_counts_calls_per_idempotency_key() {
     let (_d, host) = host_with(&["core"]).await;
     let attempt = |n: u32, key: &str| {
-        let mut c = Call::new("fail", json!({"kind": "retryable", "times": 2}));
+        let mut c = TaskCall::new("core", "fail", json!({"kind": "retryable", "times": 2}));
         c.attempt = n;
         c.idempotency_key = key.to_string();
-        host.invoke("core", c)
+        host.invoke(c)
     };
     assert!(attempt(1, "exec-1/task-a").await.unwrap().output.is_err());
     assert!(attempt(2, "exec-1/task-a").await.unwrap().output.is_err());
@@ -94,9 +92,9 @@ async fn core_fail_times_counts_calls_per_idempotency_key() {
 #[tokio::test]
 async fn unknown_action_lists_the_available_ones() {
     let (_d, host) = host_with(&["sophia"]).await;
-    let err = host.invoke("sophia", Call::new("nope", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("sophia", "nope", json!({}))).await.unwrap_err();
     assert!(matches!(&err, CallError::UnknownAction { available, .. } if available == &["analyze_sentiment"]), "{err}");
-    let err = host.invoke("nobody", Call::new("x", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("nobody", "x", json!({}))).await.unwrap_err();
     assert_eq!(err, CallError::UnknownPlugin("nobody".into()));
 }
 
@@ -104,13 +102,14 @@ async fn unknown_action_lists_the_available_ones() {
 async fn host_interface_log_progress_events_and_stdio() {
     let (_d, host) = host_with(&["core"]).await;
     let recorder = Recorder::arc();
-    let mut c = Call::new(
+    let mut c = TaskCall::new(
+        "core",
         "log",
         json!({"level": "warn", "message": "disk almost full", "progress": [40, "halfway"],
                "event": {"type": "doc.ready", "data": {"id": 7}}}),
     );
     c.observer = Some(recorder.clone());
-    let outcome = host.invoke("core", c).await.unwrap();
+    let outcome = host.invoke(c).await.unwrap();
     assert!(outcome.output.is_ok());
     assert_eq!(outcome.events.len(), 1);
     assert_eq!(outcome.events[0].event_type, "doc.ready");
@@ -120,9 +119,9 @@ async fn host_interface_log_progress_events_and_stdio() {
     assert_eq!(recorder.progress.lock().unwrap().as_slice(), [(40, "halfway".to_string())]);
     assert_eq!(recorder.events.lock().unwrap().len(), 1);
 
-    let mut c = Call::new("stdout", json!({"text": "printed line"}));
+    let mut c = TaskCall::new("core", "stdout", json!({"text": "printed line"}));
     c.observer = Some(recorder.clone());
-    host.invoke("core", c).await.unwrap().output.unwrap();
+    host.invoke(c).await.unwrap().output.unwrap();
     let logs = recorder.logs.lock().unwrap().clone();
     assert!(logs.iter().any(|(p, _, m)| p == "core" && m == "printed line"), "{logs:?}");
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use harmonia_host::{Call, CallError, ErrorKind, Host, KvStore, MemKv};
+use harmonia_host::{CallError, Host, KvStore, MemKv, TaskCall};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -16,8 +16,8 @@ async fn digest_host() -> (Dir, Host) {
     (dir, host)
 }
 
-async fn call(host: &Host, action: &str, input: Value) -> Result<Value, harmonia_host::TaskError> {
-    host.invoke("digest", Call::new(action, input)).await.expect("call runs").output
+async fn call(host: &Host, action: &str, input: Value) -> Result<Value, harmonia_host::Failure> {
+    host.invoke(TaskCall::new("digest", action, input)).await.expect("call runs").output
 }
 
 #[tokio::test]
@@ -69,13 +69,13 @@ async fn c_plugin_hashes_a_large_unicode_text_like_sha2() {
 async fn c_plugin_names_the_field_of_invalid_input() {
     let (_d, host) = digest_host().await;
     let err = call(&host, "hash", json!({ "text": "x", "algorithm": "md5" })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert!(err.message.contains("`algorithm`") && err.message.contains("md5"), "{err:?}");
     assert_eq!(err.code.as_deref(), Some("unknown-algorithm"));
     assert_eq!(err.details, Some(json!({ "supported": ["sha256", "crc32", "fnv1a"] })));
 
     let err = call(&host, "hash", json!({ "algorithm": "crc32" })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert!(err.message.contains("`text`"), "{err:?}");
     let err = call(&host, "stats", json!({ "text": ["not", "a", "string"] })).await.unwrap_err();
     assert_eq!(err.message, "field `text` must be a string, not array");
@@ -84,7 +84,7 @@ async fn c_plugin_names_the_field_of_invalid_input() {
 #[tokio::test]
 async fn c_plugin_unknown_action_lists_the_available_ones() {
     let (_d, host) = digest_host().await;
-    let err = host.invoke("digest", Call::new("sign", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("digest", "sign", json!({}))).await.unwrap_err();
     assert!(
         matches!(&err, CallError::UnknownAction { available, .. } if available == &["hash", "stats", "seen", "forget"]),
         "{err}"
@@ -95,9 +95,9 @@ async fn c_plugin_unknown_action_lists_the_available_ones() {
 async fn c_plugin_logs_one_info_line_per_call() {
     let (_d, host) = digest_host().await;
     let recorder = Recorder::arc();
-    let mut c = Call::new("hash", json!({ "text": "abc", "algorithm": "crc32" }));
+    let mut c = TaskCall::new("digest", "hash", json!({ "text": "abc", "algorithm": "crc32" }));
     c.observer = Some(recorder.clone());
-    host.invoke("digest", c).await.unwrap().output.unwrap();
+    host.invoke(c).await.unwrap().output.unwrap();
     let logs = recorder.logs.lock().unwrap().clone();
     assert_eq!(logs, [("digest".to_string(), tracing::Level::INFO, "crc32 of 3 bytes: 352441c2".to_string())]);
 }
@@ -113,11 +113,11 @@ async fn c_plugin_keeps_state_in_the_key_value_space() {
     host.load_all().await.unwrap();
     let sha_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
-    let first = host.invoke("digest", Call::new("seen", json!({ "text": "abc" }))).await.unwrap();
+    let first = host.invoke(TaskCall::new("digest", "seen", json!({ "text": "abc" }))).await.unwrap();
     assert_eq!(first.output.unwrap(), json!({ "hex": sha_abc, "duplicate": false, "count": 1 }));
     assert!(first.events.is_empty());
     // A fresh instance serves the second call: the count comes from the host's store.
-    let second = host.invoke("digest", Call::new("seen", json!({ "text": "abc" }))).await.unwrap();
+    let second = host.invoke(TaskCall::new("digest", "seen", json!({ "text": "abc" }))).await.unwrap();
     assert_eq!(second.output.unwrap(), json!({ "hex": sha_abc, "duplicate": true, "count": 2 }));
     assert_eq!(second.events.len(), 1);
     assert_eq!(second.events[0].event_type, "digest.duplicate");

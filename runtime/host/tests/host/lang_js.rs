@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use harmonia_host::{Call, CallError, ErrorKind, Host, KvStore, MemKv, TaskError};
+use harmonia_host::{CallError, Failure, Host, KvStore, MemKv, TaskCall};
 use serde_json::{Value, json};
 
 use crate::support::{Dir, Recorder};
@@ -24,8 +24,8 @@ async fn report() -> (Dir, Host) {
     (dir, host)
 }
 
-async fn call(host: &Host, plugin: &str, action: &str, input: Value) -> Result<Value, TaskError> {
-    host.invoke(plugin, Call::new(action, input)).await.expect("call runs").output
+async fn call(host: &Host, plugin: &str, action: &str, input: Value) -> Result<Value, Failure> {
+    host.invoke(TaskCall::new(plugin, action, input)).await.expect("call runs").output
 }
 
 fn sections() -> Value {
@@ -56,9 +56,9 @@ async fn report_describes_its_actions() {
 async fn report_renders_markdown_and_escaped_html_and_logs_once() {
     let (_d, host) = report().await;
     let recorder = Recorder::arc();
-    let mut c = Call::new("render", json!({ "title": "Polyglot <run> & co", "sections": sections() }));
+    let mut c = TaskCall::new("report", "render", json!({ "title": "Polyglot <run> & co", "sections": sections() }));
     c.observer = Some(recorder.clone());
-    let out = host.invoke("report", c).await.unwrap().output.unwrap();
+    let out = host.invoke(c).await.unwrap().output.unwrap();
     let markdown = out["markdown"].as_str().unwrap();
     assert_eq!(
         markdown,
@@ -96,13 +96,13 @@ async fn report_slugifies() {
 async fn report_rejects_bad_input_naming_the_field() {
     let (_d, host) = report().await;
     let err = call(&host, "report", "render", json!({ "sections": [] })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert_eq!(err.message, "invalid input for action `render`: `title` is required");
     assert_eq!(err.details, Some(json!({ "path": "title" })));
 
     let err =
         call(&host, "report", "render", json!({ "title": "t", "sections": { "heading": "h" } })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert_eq!(err.message, "invalid input for action `render`: `sections` must be an array, not an object");
 
     let err = call(&host, "report", "render", json!({ "title": "t", "sections": [{ "heading": "h", "items": [{}] }] }))
@@ -112,15 +112,15 @@ async fn report_rejects_bad_input_naming_the_field() {
 
     let err = call(&host, "report", "slugify", json!({})).await.unwrap_err();
     assert_eq!(
-        (err.kind, err.message.as_str()),
-        (ErrorKind::InvalidInput, "invalid input for action `slugify`: `text` is required")
+        (err.kind.as_str(), err.message.as_str()),
+        ("invalid_input", "invalid input for action `slugify`: `text` is required")
     );
 }
 
 #[tokio::test]
 async fn report_unknown_action_lists_the_available_ones() {
     let (_d, host) = report().await;
-    let err = host.invoke("report", Call::new("publish", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("report", "publish", json!({}))).await.unwrap_err();
     assert!(
         matches!(&err, CallError::UnknownAction { available, .. } if available == &["render", "slugify", "get"]),
         "{err}"
@@ -148,7 +148,7 @@ async fn report_saves_through_the_kv_store_and_reports_a_missing_one_with_code_a
     assert_eq!(got["title"], "Weekly");
 
     let err = call(&host, "report", "get", json!({ "slug": "monthly" })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert_eq!(err.code.as_deref(), Some("not-found"));
     assert_eq!(err.details, Some(json!({ "slug": "monthly" })));
     assert_eq!(err.message, "no saved report with slug `monthly`");
@@ -211,11 +211,11 @@ async fn js_thrown_errors_promises_and_non_json_output_are_fatal_task_errors_not
         ("bad-output", "the output of action `bad-output` is not JSON: "),
         ("require-secret", "secret `absent` is not granted"),
     ] {
-        let outcome = host.invoke("probe", Call::new(action, json!({}))).await;
+        let outcome = host.invoke(TaskCall::new("probe", action, json!({}))).await;
         let err =
             outcome.unwrap_or_else(|e| panic!("{action}: the call failed instead of returning a task error: {e}"));
         let err = err.output.unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Fatal, "{action}: {err:?}");
+        assert_eq!(err.kind, "fatal", "{action}: {err:?}");
         assert!(err.message.starts_with(message), "{action}: {err:?}");
     }
     let err = call(&host, "probe", "throw-error", json!({})).await.unwrap_err();
@@ -232,12 +232,13 @@ async fn js_task_errors_keep_code_details_and_retry_after() {
     let err = call(&host, "probe", "task-error", json!({})).await.unwrap_err();
     assert_eq!(
         err,
-        TaskError {
-            kind: ErrorKind::Retryable,
+        Failure {
+            kind: "retryable".into(),
             message: "the service is down".into(),
             code: Some("http-503".into()),
             details: Some(json!({ "body": "later" })),
             retry_after_ms: Some(1500),
+            task: None,
         }
     );
 }
@@ -245,13 +246,13 @@ async fn js_task_errors_keep_code_details_and_retry_after() {
 #[tokio::test]
 async fn js_context_carries_the_invocation() {
     let (_d, host) = probe_with(None).await;
-    let mut c = Call::new("context", json!({}));
+    let mut c = TaskCall::new("probe", "context", json!({}));
     c.execution_id = "exec-1".into();
     c.task_id = "render".into();
     c.attempt = 3;
     c.idempotency_key = "exec-1/render".into();
     c.timeout = Some(Duration::from_secs(30));
-    let out = host.invoke("probe", c).await.unwrap().output.unwrap();
+    let out = host.invoke(c).await.unwrap().output.unwrap();
     assert_eq!(
         out,
         json!({
@@ -270,9 +271,9 @@ async fn js_context_carries_the_invocation() {
 async fn js_console_progress_events_and_secrets_reach_the_host() {
     let (_d, host) = probe_with(None).await;
     let recorder = Recorder::arc();
-    let mut c = Call::new("host", json!({}));
+    let mut c = TaskCall::new("probe", "host", json!({}));
     c.observer = Some(recorder.clone());
-    let outcome = host.invoke("probe", c).await.unwrap();
+    let outcome = host.invoke(c).await.unwrap();
     assert_eq!(outcome.output.unwrap(), json!({ "secret": "s3cret" }));
     assert_eq!(outcome.events.len(), 1);
     assert_eq!(

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use harmonia_host::{Call, CallError, ErrorKind, Host, KvStore, MemKv, TaskError};
+use harmonia_host::{CallError, Failure, Host, KvStore, MemKv, TaskCall};
 use serde_json::{Value, json};
 
 use crate::support::{Dir, Recorder};
@@ -20,8 +20,8 @@ async fn textstats() -> (Dir, Host) {
     (dir, host)
 }
 
-async fn call(host: &Host, action: &str, input: Value) -> Result<Value, TaskError> {
-    host.invoke("textstats", Call::new(action, input)).await.expect("call runs").output
+async fn call(host: &Host, action: &str, input: Value) -> Result<Value, Failure> {
+    host.invoke(TaskCall::new("textstats", action, input)).await.expect("call runs").output
 }
 
 #[tokio::test]
@@ -40,9 +40,9 @@ async fn textstats_describes_its_actions() {
 async fn textstats_analyzes_text_and_logs_through_the_host() {
     let (_d, host) = textstats().await;
     let recorder = Recorder::arc();
-    let mut c = Call::new("analyze", json!({ "text": TEXT, "top": 3 }));
+    let mut c = TaskCall::new("textstats", "analyze", json!({ "text": TEXT, "top": 3 }));
     c.observer = Some(recorder.clone());
-    let out = host.invoke("textstats", c).await.unwrap().output.unwrap();
+    let out = host.invoke(c).await.unwrap().output.unwrap();
     assert_eq!(
         out,
         json!({
@@ -75,16 +75,16 @@ async fn textstats_handles_a_large_text_within_the_default_memory() {
 async fn textstats_rejects_bad_input_naming_the_field() {
     let (_d, host) = textstats().await;
     let err = call(&host, "analyze", json!({ "txt": "hello" })).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.kind, "invalid_input");
     assert!(err.message.contains("`text`"), "{err:?}");
     assert_eq!(err.code.as_deref(), Some("missing-field"));
     assert_eq!(err.details, Some(json!({ "field": "text", "expected": "a string" })));
 
     let err = call(&host, "analyze", json!({ "text": "hello", "top": "three" })).await.unwrap_err();
-    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::InvalidInput, Some("wrong-type")));
+    assert_eq!((err.kind.as_str(), err.code.as_deref()), ("invalid_input", Some("wrong-type")));
     assert!(err.message.contains("`top`"), "{err:?}");
 
-    let err = host.invoke("textstats", Call::new("summarize", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("textstats", "summarize", json!({}))).await.unwrap_err();
     assert!(
         matches!(&err, CallError::UnknownAction { available, .. } if available.len() == 5 && available[0] == "analyze"),
         "{err}"
@@ -102,7 +102,7 @@ async fn textstats_keeps_a_corpus_in_the_kv_store() {
     host.load_all().await.unwrap();
 
     let first =
-        host.invoke("textstats", Call::new("corpus_add", json!({"text": "red fish, blue fish"}))).await.unwrap();
+        host.invoke(TaskCall::new("textstats", "corpus_add", json!({"text": "red fish, blue fish"}))).await.unwrap();
     assert_eq!(first.output.unwrap(), json!({"corpus": "default", "documents": 1, "words": 4}));
     assert_eq!(first.events.len(), 1);
     assert_eq!(first.events[0].event_type, "textstats.corpus_updated");
@@ -120,13 +120,13 @@ async fn textstats_keeps_a_corpus_in_the_kv_store() {
     call(&host, "corpus_reset", json!({})).await.unwrap();
     assert!(kv.get("textstats", "corpus/default").unwrap().is_none());
     let err = call(&host, "corpus_stats", json!({})).await.unwrap_err();
-    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::InvalidInput, Some("unknown-corpus")));
+    assert_eq!((err.kind.as_str(), err.code.as_deref()), ("invalid_input", Some("unknown-corpus")));
     assert_eq!(err.details, Some(json!({"corpus": "default"})));
 
     // A Python exception the plugin did not handle is a fatal task error naming it, not a trap.
     kv.write("textstats", &[("corpus/broken".to_string(), Some(b"[1, 2]".to_vec()))].into(), u64::MAX).unwrap();
     let err = call(&host, "corpus_add", json!({"text": "x", "corpus": "broken"})).await.unwrap_err();
-    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::Fatal, Some("exception")));
+    assert_eq!((err.kind.as_str(), err.code.as_deref()), ("fatal", Some("exception")));
     assert!(err.message.starts_with("action `corpus_add` raised TypeError: "), "{err:?}");
     assert!(err.details.unwrap()["traceback"].as_str().unwrap().contains("plugin.py"));
 }
@@ -137,7 +137,7 @@ async fn a_key_over_the_host_limit_is_a_task_error_not_a_trap() {
     // The host aborts a call whose kv key is over 1024 bytes; the SDK refuses it first.
     let corpus = "c".repeat(2000);
     let err = call(&host, "corpus_add", json!({"text": "some words", "corpus": corpus})).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Fatal, "{err}");
+    assert_eq!(err.kind, "fatal", "{err}");
     assert_eq!(err.code.as_deref(), Some("kv-key-too-long"), "{err}");
     // The plugin goes on working.
     let out = call(&host, "keywords", json!({"text": "alpha beta alpha", "n": 1})).await.unwrap();

@@ -2,14 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use harmonia_host::{Call, CallError, Host};
+use harmonia_host::{CallError, Host, TaskCall};
 use serde_json::json;
 
 use crate::support::Dir;
 use crate::wat;
 
 async fn echo_still_works(host: &Host) {
-    let outcome = host.invoke("core", Call::new("echo", json!({"still": "alive"}))).await.expect("echo");
+    let outcome = host.invoke(TaskCall::new("core", "echo", json!({"still": "alive"}))).await.expect("echo");
     assert_eq!(outcome.output.unwrap(), json!({"still": "alive"}));
 }
 
@@ -20,7 +20,7 @@ async fn endless_loop_is_stopped_at_its_timeout() {
     let host = dir.host().await;
     let started = Instant::now();
     let timeout = Duration::from_millis(300);
-    let err = host.invoke("looper", Call::new("run", json!({})).with_timeout(timeout)).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("looper", "run", json!({})).with_timeout(timeout)).await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(err, CallError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("timed out after 300 ms"), "{err}");
@@ -37,7 +37,7 @@ async fn a_loop_does_not_block_other_calls() {
     let looping = {
         let host = host.clone();
         tokio::spawn(async move {
-            host.invoke("looper", Call::new("run", json!({})).with_timeout(Duration::from_secs(2))).await
+            host.invoke(TaskCall::new("looper", "run", json!({})).with_timeout(Duration::from_secs(2))).await
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,7 +54,7 @@ async fn memory_bomb_is_stopped_at_the_limit() {
     let dir = Dir::new();
     dir.add_bundled("core").write("bomb.wasm", &wat::memory_bomb("bomb")).write("bomb.toml", b"memory_mb = 16\n");
     let host = dir.host().await;
-    let err = host.invoke("bomb", Call::new("run", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("bomb", "run", json!({}))).await.unwrap_err();
     assert_eq!(err, CallError::MemoryLimit { plugin: "bomb".into(), action: "run".into(), limit_bytes: 16 << 20 });
     assert!(err.to_string().contains("memory limit of 16 MiB"), "{err}");
     echo_still_works(&host).await;
@@ -65,7 +65,7 @@ async fn default_memory_limit_is_64_mib() {
     let dir = Dir::new();
     dir.write("bomb.wasm", &wat::memory_bomb("bomb"));
     let host = dir.host().await;
-    let err = host.invoke("bomb", Call::new("run", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("bomb", "run", json!({}))).await.unwrap_err();
     assert!(matches!(err, CallError::MemoryLimit { limit_bytes, .. } if limit_bytes == 64 << 20), "{err}");
 }
 
@@ -74,7 +74,7 @@ async fn trap_fails_the_call_with_a_clear_error() {
     let dir = Dir::new();
     dir.add_bundled("core").write("trapper.wasm", &wat::trap("trapper"));
     let host = dir.host().await;
-    let err = host.invoke("trapper", Call::new("run", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("trapper", "run", json!({}))).await.unwrap_err();
     let CallError::Trap { plugin, message, .. } = &err else { panic!("expected a trap, got {err}") };
     assert_eq!(plugin, "trapper");
     assert!(message.contains("unreachable"), "{message}");
@@ -88,8 +88,10 @@ async fn a_rust_guests_panic_is_the_calls_error_without_a_backtrace() {
     let dir = Dir::new();
     dir.add_bundled("core");
     let host = dir.host().await;
-    let err =
-        host.invoke("core", Call::new("crash", json!({ "message": "the ledger is unbalanced" }))).await.unwrap_err();
+    let err = host
+        .invoke(TaskCall::new("core", "crash", json!({ "message": "the ledger is unbalanced" })))
+        .await
+        .unwrap_err();
     let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
     assert!(
         message.starts_with(
@@ -110,7 +112,7 @@ async fn fuel_budget_stops_a_loop() {
     config.fuel = true;
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
-    let err = host.invoke("looper", Call::new("run", json!({}))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("looper", "run", json!({}))).await.unwrap_err();
     assert!(matches!(err, CallError::FuelExhausted { .. }), "{err}");
 }
 
@@ -120,8 +122,8 @@ async fn guest_sleep_past_the_timeout_is_stopped() {
     dir.add_bundled("core");
     let host = dir.host().await;
     let started = Instant::now();
-    let call = Call::new("sleep", json!({"ms": 5_000})).with_timeout(Duration::from_millis(200));
-    let err = host.invoke("core", call).await.unwrap_err();
+    let call = TaskCall::new("core", "sleep", json!({"ms": 5_000})).with_timeout(Duration::from_millis(200));
+    let err = host.invoke(call).await.unwrap_err();
     assert!(matches!(err, CallError::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -136,7 +138,7 @@ async fn concurrency_limit_holds() {
     let calls: Vec<_> = (0..6)
         .map(|_| {
             let host = host.clone();
-            tokio::spawn(async move { host.invoke("core", Call::new("sleep", json!({"ms": 200}))).await })
+            tokio::spawn(async move { host.invoke(TaskCall::new("core", "sleep", json!({"ms": 200}))).await })
         })
         .collect();
     for call in calls {
@@ -153,11 +155,11 @@ async fn an_output_over_the_limit_fails_the_call_and_a_manifest_only_lowers_it()
     let dir = Dir::new();
     dir.add_bundled("core").write("core.toml", b"max_output_bytes = 2000\n");
     let host = dir.host().await;
-    let range = |end: u32| Call::new("range", json!({ "end": end }));
-    let big = host.invoke("core", range(1_000)).await.unwrap().output.unwrap_err();
-    assert_eq!((big.kind, big.code.as_deref()), (harmonia_host::ErrorKind::Fatal, Some("output_too_large")), "{big:?}");
+    let range = |end: u32| TaskCall::new("core", "range", json!({ "end": end }));
+    let big = host.invoke(range(1_000)).await.unwrap().output.unwrap_err();
+    assert_eq!((big.kind.as_str(), big.code.as_deref()), ("fatal", Some("output_too_large")), "{big:?}");
     assert!(big.message.contains("over the limit of 2000"), "{}", big.message);
-    assert!(host.invoke("core", range(10)).await.unwrap().output.is_ok());
+    assert!(host.invoke(range(10)).await.unwrap().output.is_ok());
 
     // The manifest cannot raise the host's limit.
     dir.write("core.toml", b"max_output_bytes = 100000000\n");
@@ -166,7 +168,7 @@ async fn an_output_over_the_limit_fails_the_call_and_a_manifest_only_lowers_it()
     let host = Host::new(config).unwrap();
     host.load_all().await.unwrap();
     assert_eq!(host.plugin("core").unwrap().limits.max_output_bytes, 1_000);
-    assert!(host.invoke("core", range(1_000)).await.unwrap().output.is_err());
+    assert!(host.invoke(range(1_000)).await.unwrap().output.is_err());
     echo_still_works(&host).await;
 }
 
@@ -177,9 +179,10 @@ async fn log_lines_and_events_past_the_limit_are_dropped_and_counted_in_one_line
     dir.add_bundled("core").write("core.toml", b"max_log_lines = 5\nmax_events = 3\n");
     let host = dir.host().await;
     let recorder = crate::support::Recorder::arc();
-    let mut call = Call::new("log", json!({ "message": "again", "times": 50, "event": { "type": "tick" } }));
+    let mut call =
+        TaskCall::new("core", "log", json!({ "message": "again", "times": 50, "event": { "type": "tick" } }));
     call.observer = Some(recorder.clone());
-    let outcome = host.invoke("core", call).await.unwrap();
+    let outcome = host.invoke(call).await.unwrap();
     assert!(outcome.output.is_ok());
     assert_eq!(outcome.events.len(), 3, "events past the limit are dropped");
     let logs = recorder.logs.lock().unwrap().clone();
@@ -188,10 +191,10 @@ async fn log_lines_and_events_past_the_limit_are_dropped_and_counted_in_one_line
     assert!(note.2.starts_with("45 log lines and 47 events of this call were dropped"), "{note:?}");
 
     // Lines printed to stdout count too.
-    let mut call = Call::new("stdout", json!({ "text": "a\nb\nc\nd\ne\nf\ng" }));
+    let mut call = TaskCall::new("core", "stdout", json!({ "text": "a\nb\nc\nd\ne\nf\ng" }));
     let recorder = crate::support::Recorder::arc();
     call.observer = Some(recorder.clone());
-    host.invoke("core", call).await.unwrap().output.unwrap();
+    host.invoke(call).await.unwrap().output.unwrap();
     let logs = recorder.logs.lock().unwrap().clone();
     assert!(logs.last().unwrap().2.contains("log lines and 0 events of this call were dropped"), "{logs:?}");
 }
@@ -203,7 +206,7 @@ async fn a_rust_guests_stack_overflow_is_called_so() {
     let dir = Dir::new();
     dir.add_bundled("core");
     let host = dir.host().await;
-    let err = host.invoke("core", Call::new("crash", json!({ "overflow": true }))).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("core", "crash", json!({ "overflow": true }))).await.unwrap_err();
     let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
     // (The bundled plugins are built without a name section: no function name.)
     assert_eq!(message, "stack overflow: the plugin recursed deeper than its stack allows");
@@ -233,13 +236,13 @@ async fn the_kv_writes_of_a_call_that_times_out_are_dropped() {
     // They used to persist: a call cut short by its deadline had written half its work.
     let kv = std::sync::Arc::new(harmonia_host::MemKv::default());
     let (_dir, host) = core_host("", kv.clone(), |_| {}).await;
-    let mut call = Call::new("kv_set", json!({ "key": "k", "value": "late", "then_sleep_ms": 5000 }));
+    let mut call = TaskCall::new("core", "kv_set", json!({ "key": "k", "value": "late", "then_sleep_ms": 5000 }));
     call.timeout = Some(Duration::from_millis(300));
-    let err = host.invoke("core", call).await.unwrap_err();
+    let err = host.invoke(call).await.unwrap_err();
     assert!(matches!(err, CallError::Timeout { .. }), "{err}");
     assert_eq!(harmonia_host::KvStore::get(&*kv, "core", "k").unwrap(), None);
     // A call that returns writes, and reads its own writes before it returns.
-    host.invoke("core", Call::new("kv_set", json!({ "key": "k", "value": "kept" }))).await.unwrap().output.unwrap();
+    host.invoke(TaskCall::new("core", "kv_set", json!({ "key": "k", "value": "kept" }))).await.unwrap().output.unwrap();
     assert_eq!(harmonia_host::KvStore::get(&*kv, "core", "k").unwrap(), Some(b"\"kept\"".to_vec()));
 }
 
@@ -249,19 +252,19 @@ async fn a_plugins_kv_space_is_held_to_its_quota() {
     // The operator allows 1 MiB; the manifest lowers it to 100 bytes (it cannot raise it).
     let (_dir, host) = core_host("max_kv_bytes = 100\n", kv.clone(), |l| l.max_kv_bytes = 1 << 20).await;
     assert_eq!(host.plugin("core").unwrap().limits.max_kv_bytes, 100);
-    let set = |key: &str, len: usize| Call::new("kv_set", json!({ "key": key, "value": "x".repeat(len) }));
-    host.invoke("core", set("a", 40)).await.unwrap().output.unwrap();
+    let set = |key: &str, len: usize| TaskCall::new("core", "kv_set", json!({ "key": key, "value": "x".repeat(len) }));
+    host.invoke(set("a", 40)).await.unwrap().output.unwrap();
     // 43 bytes held; 43 more would be 86, within; then 129 would not be.
-    host.invoke("core", set("b", 40)).await.unwrap().output.unwrap();
-    let refused = host.invoke("core", set("c", 40)).await.unwrap().output.unwrap_err();
+    host.invoke(set("b", 40)).await.unwrap().output.unwrap();
+    let refused = host.invoke(set("c", 40)).await.unwrap().output.unwrap_err();
     assert_eq!(refused.code.as_deref(), Some("kv_quota"), "{refused:?}");
     assert!(refused.message.contains("over its limit of 100 (max_kv_bytes"), "{}", refused.message);
     assert_eq!(harmonia_host::KvStore::get(&*kv, "core", "c").unwrap(), None, "nothing of the refused call is written");
     // Deleting makes room again.
-    host.invoke("core", Call::new("kv_delete", json!({ "key": "a" }))).await.unwrap().output.unwrap();
-    host.invoke("core", set("c", 40)).await.unwrap().output.unwrap();
+    host.invoke(TaskCall::new("core", "kv_delete", json!({ "key": "a" }))).await.unwrap().output.unwrap();
+    host.invoke(set("c", 40)).await.unwrap().output.unwrap();
     // One call's writes cannot hold more than the quota either: it fails while it writes.
-    let err = host.invoke("core", set("d", 200)).await.unwrap_err();
+    let err = host.invoke(set("d", 200)).await.unwrap_err();
     let CallError::Trap { message, .. } = &err else { panic!("expected a trap, got {err}") };
     assert!(message.contains("over the plugin's limit of 100 (max_kv_bytes)"), "{message}");
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harmonia_host::{Call, Host};
+use harmonia_host::{Host, TaskCall};
 use serde_json::json;
 
 use crate::support::{Dir, bundled_dir};
@@ -62,7 +62,7 @@ async fn bad_files_are_reported_by_name_and_the_rest_load() {
     assert!(manifest.contains("badmanifest.toml") && manifest.contains("line 2, column 1"), "{manifest}");
     assert!(manifest.contains("max_concurency"), "{manifest}");
     // The good ones work.
-    let out = host.invoke("core", Call::new("echo", json!([1, 2]))).await.unwrap();
+    let out = host.invoke(TaskCall::new("core", "echo", json!([1, 2]))).await.unwrap();
     assert_eq!(out.output.unwrap(), json!([1, 2]));
 }
 
@@ -83,7 +83,7 @@ async fn a_file_cannot_take_another_plugins_name() {
     dir.write("bbb.wasm", &crate::support::bundled("core"));
     wait_for("bbb.wasm refused", || host.failures().iter().any(|f| f.file.ends_with("bbb.wasm"))).await;
     assert_eq!(host.plugin("core").unwrap().file.file_name().unwrap(), "core.wasm");
-    let out = host.invoke("core", Call::new("echo", json!("real"))).await.unwrap();
+    let out = host.invoke(TaskCall::new("core", "echo", json!("real"))).await.unwrap();
     assert_eq!(out.output.unwrap(), json!("real"));
 }
 
@@ -99,7 +99,7 @@ async fn second_load_uses_the_compile_cache() {
     assert_eq!(cached, 2, "one compiled artifact per plugin");
     let second = load().await;
     assert!(second.plugins().iter().all(|p| p.from_cache));
-    let out = second.invoke("sophia", Call::new("analyze_sentiment", json!({"text": "great"}))).await.unwrap();
+    let out = second.invoke(TaskCall::new("sophia", "analyze_sentiment", json!({"text": "great"}))).await.unwrap();
     assert_eq!(out.output.unwrap()["sentiment"], "positive");
 }
 
@@ -201,20 +201,20 @@ async fn hot_reload_adds_replaces_and_removes() {
     // Add.
     dir.write("fixture.wasm", &wat::ok("fixture", "1.0.0"));
     wait_for("fixture added", || host.plugin("fixture").is_some()).await;
-    let out = host.invoke("fixture", Call::new("run", json!({}))).await.unwrap();
+    let out = host.invoke(TaskCall::new("fixture", "run", json!({}))).await.unwrap();
     assert_eq!(out.output.unwrap(), json!({"ok": true}));
 
     // Replace: a call in flight finishes on the version it began with.
     let in_flight = {
         let host = host.clone();
-        tokio::spawn(async move { host.invoke("core", Call::new("sleep", json!({"ms": 600}))).await })
+        tokio::spawn(async move { host.invoke(TaskCall::new("core", "sleep", json!({"ms": 600}))).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     replace(&dir.path().join("core.wasm"), &wat::ok("core", "9.9.9"));
     wait_for("core replaced", || host.plugin("core").is_some_and(|p| p.version == "9.9.9")).await;
     let old = in_flight.await.unwrap().expect("in-flight call survives the reload");
     assert_eq!(old.output.unwrap(), json!({"slept_ms": 600}));
-    let new = host.invoke("core", Call::new("run", json!({}))).await.unwrap();
+    let new = host.invoke(TaskCall::new("core", "run", json!({}))).await.unwrap();
     assert_eq!(new.output.unwrap(), json!({"ok": true}));
 
     // Remove.

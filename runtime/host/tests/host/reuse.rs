@@ -1,14 +1,14 @@
 //! Warm instances (manifest `reuse_instance`): reused for up to N calls of one plugin,
 //! never shared between plugins, dropped after a trap.
 
-use harmonia_host::{Call, CallError, Host};
+use harmonia_host::{CallError, Host, TaskCall};
 use serde_json::{Value, json};
 
 use crate::support::{Dir, Recorder};
 use crate::wat;
 
 async fn count(host: &Host, plugin: &str) -> Value {
-    host.invoke(plugin, Call::new("run", json!({}))).await.expect("call runs").output.expect("ok")
+    host.invoke(TaskCall::new(plugin, "run", json!({}))).await.expect("call runs").output.expect("ok")
 }
 
 async fn counts(host: &Host, plugin: &str, n: usize) -> Vec<Value> {
@@ -58,7 +58,7 @@ async fn a_trap_drops_the_warm_instance() {
     dir.write("counter.wasm", &wat::counter("counter")).write("counter.toml", b"reuse_instance = 9\n");
     let host = dir.host().await;
     assert_eq!(counts(&host, "counter", 2).await, [1, 2].map(|n| json!(n)));
-    let err = host.invoke("counter", Call::new("run", Value::Null)).await.unwrap_err();
+    let err = host.invoke(TaskCall::new("counter", "run", Value::Null)).await.unwrap_err();
     assert!(matches!(err, CallError::Trap { .. }), "{err}");
     assert_eq!(host.plugin("counter").unwrap().warm_instances(), 0);
     assert_eq!(count(&host, "counter").await, json!(1), "the next call starts afresh");
@@ -71,9 +71,9 @@ async fn a_reused_instance_reports_each_call_to_its_own_caller() {
     let host = dir.host().await;
     for text in ["first line", "second line", "third line"] {
         let recorder = Recorder::arc();
-        let mut call = Call::new("stdout", json!({ "text": text }));
+        let mut call = TaskCall::new("core", "stdout", json!({ "text": text }));
         call.observer = Some(recorder.clone());
-        host.invoke("core", call).await.unwrap().output.unwrap();
+        host.invoke(call).await.unwrap().output.unwrap();
         let logs: Vec<String> = recorder.logs.lock().unwrap().iter().map(|(_, _, m)| m.clone()).collect();
         // `stdout` prints the text to stdout and to stderr.
         assert_eq!(logs, [text, text], "each call logs its own output once");
@@ -87,7 +87,7 @@ async fn an_instance_that_reached_its_memory_limit_is_not_kept() {
     dir.write("greedy.wasm", &wat::greedy("greedy")).write("greedy.toml", b"reuse_instance = 9\nmemory_mb = 8\n");
     let host = dir.host().await;
     assert_eq!(host.plugin("greedy").unwrap().warm_instances(), 1, "the describe instance is parked");
-    let output = host.invoke("greedy", Call::new("run", json!({}))).await.unwrap().output.unwrap();
+    let output = host.invoke(TaskCall::new("greedy", "run", json!({}))).await.unwrap().output.unwrap();
     assert_eq!(output, json!({"ok": true}), "the guest handled the refused growth");
     assert_eq!(host.plugin("greedy").unwrap().warm_instances(), 0);
 }

@@ -2,14 +2,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use harmonia_host::{Call, ErrorKind, Host};
+use harmonia_host::{Host, TaskCall};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::Dir;
 
-async fn output(host: &Host, plugin: &str, action: &str, input: Value) -> Result<Value, harmonia_host::TaskError> {
-    host.invoke(plugin, Call::new(action, input)).await.expect("call runs").output
+async fn output(host: &Host, plugin: &str, action: &str, input: Value) -> Result<Value, harmonia_host::Failure> {
+    host.invoke(TaskCall::new(plugin, action, input)).await.expect("call runs").output
 }
 
 #[tokio::test]
@@ -23,7 +23,7 @@ async fn files_only_with_a_dir_grant() {
     dir.add_bundled("core").add_bundled("ergon");
     let host = dir.host().await;
     let err = output(&host, "core", "read_file", json!({"path": path})).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Fatal, "{err}");
+    assert_eq!(err.kind, "fatal", "{err}");
     let err = output(&host, "ergon", "extract_text_from_document", json!({"document_path": path})).await.unwrap_err();
     assert!(err.message.contains("note.txt"), "{err}");
 
@@ -129,7 +129,7 @@ async fn http_only_to_allowed_hosts() {
     dir.add_bundled("http");
     let host = dir.host().await;
     let err = output(&host, "http", "request", json!({"url": url})).await.unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Fatal, "{err}");
+    assert_eq!(err.kind, "fatal", "{err}");
     assert_eq!(err.code.as_deref(), Some("forbidden"), "{err}");
     assert!(seen.lock().unwrap().is_empty(), "a denied request must not reach the server");
 
