@@ -317,9 +317,13 @@ impl Execution {
         self.in_flight.clear();
         self.retrying.clear();
         self.queue.clear();
+        let mut closed = 0;
         for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal()) {
             task.status = TaskStatus::Cancelled;
+            closed += u32::from(task.counted);
         }
+        // Resolved now: a retry that runs them again counts them open again.
+        self.unresolved = self.unresolved.saturating_sub(closed);
     }
 
     /// Applies one event. Events come from the engine, which only emits valid ones.

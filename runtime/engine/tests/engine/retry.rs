@@ -534,3 +534,22 @@ tasks:
     assert_eq!(sim.exec_status(), ExecStatus::Completed);
     assert_eq!(sim.exec.output, Some(json!({ "d": 4, "e": 5 })));
 }
+
+#[test]
+fn an_aborted_execution_retried_runs_its_open_tasks_again_and_completes() {
+    // Aborted (a history limit, a runner failure) with b running and c pending: both were
+    // cancelled by the abort, and the retry must count them open again exactly once (it
+    // counted them twice, so the execution never completed and stalled).
+    let mut sim = Sim::started(CHAIN, json!({}));
+    sim.succeed("a", json!({ "n": 1 }));
+    let error = harmonia_engine::Failure::new("internal", "the runner failed");
+    sim.feed(Event::Aborted { error, at: sim.now });
+    assert_eq!(sim.exec_status(), ExecStatus::Failed);
+    assert_eq!((sim.status("b"), sim.status("c")), (TaskStatus::Cancelled, TaskStatus::Cancelled));
+    retry(&mut sim);
+    assert_eq!(sim.running(), ["b"]);
+    sim.succeed("b", json!({ "n": 2 }));
+    sim.succeed("c", json!({ "n": 3 }));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+    assert_eq!(sim.status("a"), TaskStatus::Succeeded, "what succeeded before the abort is kept");
+}

@@ -2,6 +2,7 @@
 //! WAT fixtures for misbehaving ones. One test binary, so wasmtime is linked once.
 
 mod adapters;
+mod embed;
 mod lang_c;
 mod lang_js;
 mod lang_python;
