@@ -24,6 +24,7 @@ use harmonia_store::Store;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Role;
 use super::table::Op;
 use super::{ApiError, AppState};
 
@@ -161,6 +162,7 @@ async fn result_of(response: Response) -> (Response, String) {
 pub(super) fn ops() -> Vec<Op> {
     vec![
         Op::get("/api/v1/audit", "readAudit", "The audit log: every state-changing request, oldest first", read)
+            .role(Role::Admin)
             .query(
                 "after",
                 json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }),

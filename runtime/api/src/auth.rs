@@ -1,8 +1,9 @@
 //! Authentication and access control: bearer tokens with a role each (`viewer`, `operator`,
 //! `admin`), kept in the store's `tokens` space as the SHA-256 of the secret (the secret is
-//! shown once, when created, and never stored). The [`guard`] middleware checks every
-//! request but `/health` against [`required_role`] and has the audit log record every
-//! state-changing one.
+//! shown once, when created, and never stored). The [`guard`] middleware authenticates
+//! every request but the probes and has the audit log record every state-changing one;
+//! each route's [`authorize`] layer checks the role its operation declares in the route
+//! table (`table.rs`).
 //!
 //! With no tokens at all the server is open (it then listens only on loopback, unless
 //! started with `--insecure`): the first token, created with `harmonia token create` or
@@ -23,40 +24,8 @@ use harmonia_store::{Batch, Space, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::table::Op;
+use super::table::{Access, Op};
 use super::{ApiError, AppState, JsonObject};
-
-/// The least role that may make a request. Reads need `viewer`, except the audit log and
-/// the tokens (`admin`: they say who may do what). Starting and controlling executions and
-/// publishing events need `operator`; every other change (workflows, plugins, tokens) needs
-/// `admin`, so a route added later is admin-only until it is listed here.
-pub fn required_role(method: &Method, path: &str) -> Role {
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    if *method == Method::GET || *method == Method::HEAD {
-        // Empty segments are skipped here, so that `/api/v1//audit` is no way around it.
-        let named: Vec<&str> = segments.iter().copied().filter(|s| !s.is_empty()).collect();
-        return match named.as_slice() {
-            ["api", "v1", "audit" | "tokens", ..] => Role::Admin,
-            _ => Role::Viewer,
-        };
-    }
-    if *method != Method::POST {
-        return Role::Admin;
-    }
-    // Exact segments: anything the router would not match as these routes stays admin-only.
-    match segments.as_slice() {
-        ["api", "v1", "workflows", name, "executions"] if !name.is_empty() => Role::Operator,
-        ["api", "v1", "executions", id, ..] if !id.is_empty() => Role::Operator,
-        ["api", "v1", "events", ..] => Role::Operator,
-        _ => Role::Admin,
-    }
-}
-
-/// Whether a request is a probe (`/health`, `/ready`): open to all, as probes carry no token
-/// and say nothing about executions.
-pub fn is_probe(method: &Method, path: &str) -> bool {
-    (*method == Method::GET || *method == Method::HEAD) && (path == "/health" || path == "/ready")
-}
 
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> ApiError {
@@ -195,7 +164,7 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     let target = request.uri().path_and_query().map_or_else(|| path.clone(), |p| p.as_str().to_owned());
     let method = request.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
-    if is_probe(&method, &path) {
+    if read && state.open_paths.contains(&path.as_str()) {
         return next.run(request).await; // probes carry no token
     }
     let allowed = match state.auth.identify(request.headers()) {
@@ -205,16 +174,8 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         {
             Err((Caller::Anonymous, refused))
         }
-        Ok(caller) => {
-            let needed = required_role(&method, &path);
-            match &caller {
-                Caller::Token { role, .. } if *role < needed => {
-                    let message = format!("role {role} may not {method} {path} (it needs {needed})");
-                    Err((caller, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)))
-                }
-                _ => Ok(caller),
-            }
-        }
+        // The route decides the role it needs (see `authorize`).
+        Ok(caller) => Ok(caller),
     };
     let refused_unknown = matches!(&allowed, Err((Caller::Unauthenticated | Caller::Anonymous, _)));
     let (caller, response) = match allowed {
@@ -234,6 +195,27 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
         return response;
     }
     state.audit.record(caller.name(), &method, &target, refused_unknown, response).await
+}
+
+/// The route layer of each operation of the route table: lets the request through if its
+/// caller (identified by [`guard`]) has the role the operation declares, else refuses it
+/// with a 403 naming both.
+pub(crate) async fn authorize(access: Access, request: Request, next: Next) -> Response {
+    let Access::Role(needed) = access else { return next.run(request).await };
+    match request.extensions().get::<Caller>() {
+        Some(Caller::Token { role, .. }) if *role < needed => {
+            let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+            let message = format!("role {role} may not {method} {path} (it needs {needed})");
+            let limits = request.extensions().get::<super::ApiLimits>().copied().unwrap_or_default();
+            let up_to = limits.max_body.max(limits.max_upload);
+            refuse_draining(request, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message), up_to).await
+        }
+        Some(_) => next.run(request).await,
+        // Only the guard lets requests in, always with their caller.
+        None => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the request was not authenticated").into_response()
+        }
+    }
 }
 
 /// How long a refused request's body is read and dropped, at most (and no more than the
@@ -280,11 +262,13 @@ pub(super) fn ops() -> Vec<Op> {
     made["required"] = json!(["name", "role", "created_at", "token"]);
     let name = json!({ "type": "string", "pattern": NAME_PATTERN });
     vec![
-        Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list).ok(
-            200,
-            "The tokens",
-            json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token.clone() } } }),
-        ),
+        Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list)
+            .role(Role::Admin)
+            .ok(
+                200,
+                "The tokens",
+                json!({ "type": "object", "properties": { "tokens": { "type": "array", "items": token.clone() } } }),
+            ),
         Op::post("/api/v1/tokens", "createToken", "Create a token; its secret is in this answer only", create)
             .json_body(
                 json!({ "type": "object", "additionalProperties": false, "required": ["name", "role"], "properties": {
@@ -361,38 +345,6 @@ mod tests {
     use super::*;
     use harmonia_runner::tokens::{create_token, revoke_token};
     use harmonia_store::MemStore;
-
-    #[test]
-    fn the_role_table() {
-        let (get, post, delete) = (Method::GET, Method::POST, Method::DELETE);
-        let cases = [
-            (&get, "/api/v1/workflows", Role::Viewer),
-            (&Method::HEAD, "/api/v1/executions/x", Role::Viewer),
-            (&get, "/api/v1/executions/x/history", Role::Viewer),
-            (&get, "/api/v1/nothing", Role::Viewer),
-            (&get, "/api/v1/audit", Role::Admin),
-            (&get, "/api/v1//audit", Role::Admin),
-            (&get, "/api/v1/tokens", Role::Admin),
-            (&post, "/api/v1/workflows/w/executions", Role::Operator),
-            (&post, "/api/v1/executions/x/pause", Role::Operator),
-            (&post, "/api/v1/executions/x/restore", Role::Operator),
-            (&post, "/api/v1/events", Role::Operator),
-            (&post, "/api/v1/events/topic", Role::Operator),
-            (&post, "/api/v1/workflows", Role::Admin),
-            (&post, "/api/v1/workflows//executions", Role::Admin),
-            (&post, "/api/v1/workflows/w/executions/extra", Role::Admin),
-            (&post, "/api/v1/executions", Role::Admin),
-            (&post, "/api/v1/tokens", Role::Admin),
-            (&post, "/api/v1/plugins", Role::Admin),
-            (&delete, "/api/v1/executions/x", Role::Admin),
-            (&delete, "/api/v1/workflows/w", Role::Admin),
-            (&Method::PUT, "/api/v1/executions/x/pause", Role::Admin),
-        ];
-        for (method, path, role) in cases {
-            assert_eq!(required_role(method, path), role, "{method} {path}");
-        }
-        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
-    }
 
     #[test]
     fn secrets_are_random_and_stored_only_as_hashes() {

@@ -12,6 +12,7 @@ use harmonia_engine::Execution;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Role;
 use super::table::Op;
 use super::{ApiError, AppState, JsonObject};
 use harmonia_runner::WorkflowSource;
@@ -19,6 +20,7 @@ use harmonia_runner::WorkflowSource;
 pub(super) fn ops() -> Vec<Op> {
     vec![
         Op::post("/api/v1/workflows/{name}/executions", "startExecution", "Start an execution of a workflow", start_execution)
+            .role(Role::Operator)
             .describe("Starts the latest version, or `version`. With `wait`, answers once the execution has finished (200) or the wait is over (202), so a workflow can be called like a function. \
                        The input is checked against the parameters the workflow declares: a missing, unknown or ill-typed one is a 400 `invalid_input`.")
             .query("wait", json!({ "type": "string", "pattern": WAIT_PATTERN, "examples": ["500ms", "30s", "2m", "1m30s"] }),
@@ -56,6 +58,7 @@ pub(super) fn ops() -> Vec<Op> {
             .ok(200, "The checkpoints: seq (the event taken after), time, label or auto, status", json!({ "type": "object" }))
             .errors(&[404]),
         Op::post("/api/v1/executions/{id}/checkpoints", "takeCheckpoint", "Take a checkpoint now", take_checkpoint)
+            .role(Role::Operator)
             .describe("Refused with 409 `not_running` unless the execution is running or paused in this server.")
             .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "label": { "type": ["string", "null"] } } }), false)
             .ok(201, "The checkpoint", json!({ "type": "object" }))
@@ -103,7 +106,7 @@ fn summary_schema() -> Value {
 
 /// What control requests answer: the execution once the request is handled.
 fn control(op: Op) -> Op {
-    op.ok(202, "Handled: the execution's summary", summary_schema()).errors(&[404, 409])
+    op.role(Role::Operator).ok(202, "Handled: the execution's summary", summary_schema()).errors(&[404, 409])
 }
 
 /// Changes of a paused execution, each recorded in its history.

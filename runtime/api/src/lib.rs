@@ -76,6 +76,9 @@ pub struct AppState {
     auth: auth::Auth,
     audit: audit::AuditLog,
     limits: ApiLimits,
+    /// The paths of the operations open to anyone (see [`table::Access::Open`]), from the
+    /// route table.
+    open_paths: Vec<&'static str>,
 }
 
 /// The largest requests the API takes (`serve --max-body`, `--max-upload`).
@@ -120,7 +123,7 @@ impl AppState {
             .unwrap_or_else(|e| auth::Auth::unavailable(format!("cannot read the API tokens: {e}")));
         let store = runner.store().clone();
         let audit = audit::AuditLog::new(store.clone());
-        AppState { host, workflows, runner, store, auth, audit, limits: ApiLimits::default() }
+        AppState { host, workflows, runner, store, auth, audit, limits: ApiLimits::default(), open_paths: Vec::new() }
     }
 
     /// With the tokens (and whether none means open) given.
@@ -165,8 +168,10 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
         table::Op::get("/health", "health", "Liveness: the process answers", || async {
             Json(json!({ "status": "ok" }))
         })
+        .open()
         .ok(200, "Alive", json!({ "type": "object", "properties": { "status": { "const": "ok" } } })),
         table::Op::get("/ready", "ready", "Readiness: the store is open and the plugins are loaded", ready)
+            .open()
             .ok(
                 200,
                 "Ready: the store answers; the plugins loaded and failed",
@@ -202,11 +207,12 @@ pub fn openapi_document() -> Value {
 }
 
 /// The API's routes over `state`.
-pub fn router(state: AppState) -> Router {
+pub fn router(mut state: AppState) -> Router {
     metrics::handle(); // record from now on, not from the first scrape
-    let state = Arc::new(state);
     let limits = state.limits;
-    let (routes, _docs) = table::build(ops(&limits));
+    let (routes, docs) = table::build(ops(&limits));
+    state.open_paths = docs.iter().filter(|doc| doc.access == table::Access::Open).map(|doc| doc.path).collect();
+    let state = Arc::new(state);
     routes
         .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             let message = format!("{method} is not allowed on {} (the Allow header lists what is)", uri.path());

@@ -1,6 +1,7 @@
-//! The API's route table: each operation's method, path, handler and documentation. The
-//! router and the OpenAPI document (`GET /api/v1/openapi.json`) are both built from it, so
-//! the document cannot list a route the server lacks, nor miss one it has.
+//! The API's route table: each operation's method, path, handler, the role it needs, and
+//! its documentation. The router (with each route's authorization) and the OpenAPI document
+//! (`GET /api/v1/openapi.json`) are both built from it, so the document cannot list a route
+//! the server lacks, nor miss one it has, nor say another role than the one enforced.
 
 use std::sync::Arc;
 
@@ -11,7 +12,17 @@ use axum::routing::{self, MethodRouter};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::auth::{is_probe, required_role};
+use super::auth::{self, Role};
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone, without a token: the probes (`/health`, `/ready`), which say nothing about
+    /// executions.
+    Open,
+    /// A token of at least this role (or anyone, on a server without tokens).
+    Role(Role),
+}
 
 /// One operation: a method on a path, its handler, and what the document says of it.
 pub(crate) struct Op {
@@ -25,7 +36,8 @@ pub(crate) struct Doc {
     pub method: Method,
     /// The path as the router matches it, `{name}` for a parameter (OpenAPI's syntax too).
     pub path: &'static str,
-    id: &'static str,
+    pub access: Access,
+    pub id: &'static str,
     summary: &'static str,
     description: Option<&'static str>,
     /// Path parameters whose schema is not any string: (name, schema, description).
@@ -53,9 +65,13 @@ impl Op {
         handler: MethodRouter<Arc<AppState>>,
     ) -> Op {
         let ok = (200, "Done", json!({ JSON: {} }));
+        // Reads need a viewer and changes an admin unless the operation says otherwise, so
+        // that an operation added without thought is no wider open than the rest.
+        let access = Access::Role(if method == Method::GET { Role::Viewer } else { Role::Admin });
         let doc = Doc {
             method,
             path,
+            access,
             id,
             summary,
             description: None,
@@ -105,6 +121,18 @@ impl Op {
         h: H,
     ) -> Op {
         Op::new(Method::DELETE, path, id, summary, routing::delete(h))
+    }
+
+    /// The least role that may call this operation (see [`Op::new`] for the default).
+    pub fn role(mut self, role: Role) -> Op {
+        self.doc.access = Access::Role(role);
+        self
+    }
+
+    /// Open to anyone without a token (a probe).
+    pub fn open(mut self) -> Op {
+        self.doc.access = Access::Open;
+        self
     }
 
     /// A longer description (CommonMark).
@@ -215,16 +243,12 @@ pub(crate) fn build(mut ops: Vec<Op>) -> (Router<Arc<AppState>>, Arc<Vec<Doc>>) 
     ops.push(openapi);
     let docs: Vec<Doc> = ops.iter().map(|op| op.doc.clone()).collect();
     let _ = docs_cell.set(document(&docs));
-    let router = ops.into_iter().fold(Router::new(), |router, op| router.route(op.doc.path, op.handler));
+    let router = ops.into_iter().fold(Router::new(), |router, op| {
+        let access = op.doc.access;
+        let authorize = axum::middleware::from_fn(move |request, next| auth::authorize(access, request, next));
+        router.route(op.doc.path, op.handler.route_layer(authorize))
+    });
     (router, Arc::new(docs))
-}
-
-/// `path` with each `{param}` replaced by `value`: a path the router matches.
-pub(crate) fn sample_path(path: &str, value: &str) -> String {
-    path.split('/')
-        .map(|segment| if segment.starts_with('{') && segment.ends_with('}') { value } else { segment })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The OpenAPI 3.1 document of `docs`.
@@ -274,8 +298,7 @@ fn error_schema() -> Value {
 }
 
 fn operation(doc: &Doc) -> Value {
-    let open = is_probe(&doc.method, doc.path);
-    let role = required_role(&doc.method, &sample_path(doc.path, "x"));
+    let open = doc.access == Access::Open;
     let mut parameters: Vec<Value> = path_params(doc.path, &doc.params);
     parameters.extend(doc.query.iter().cloned());
     parameters.extend(doc.headers.iter().cloned());
@@ -316,7 +339,10 @@ fn operation(doc: &Doc) -> Value {
         "tags": [tag],
         "parameters": parameters,
         "responses": responses,
-        "x-required-role": if open { "none" } else { role.name() },
+        "x-required-role": match doc.access {
+            Access::Open => "none",
+            Access::Role(role) => role.name(),
+        },
     });
     if let Some(description) = doc.description {
         op["description"] = json!(description);
@@ -360,10 +386,41 @@ fn tag_of(path: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Each operation's role, as its module declares it beside the operation: reads need a
+    /// viewer (the audit log and the tokens an admin), starting and controlling executions
+    /// an operator, every other change an admin; only the probes are open.
     #[test]
-    fn sample_paths_fill_every_parameter() {
-        assert_eq!(sample_path("/api/v1/executions/{id}/tasks/{task}/skip", "x"), "/api/v1/executions/x/tasks/x/skip");
-        assert_eq!(sample_path("/health", "x"), "/health");
+    fn every_operation_declares_the_role_it_needs() {
+        let (_, docs) = build(crate::ops(&crate::ApiLimits::default()));
+        let access = |id: &str| docs.iter().find(|d| d.id == id).unwrap_or_else(|| panic!("no operation {id}")).access;
+        for id in ["health", "ready"] {
+            assert_eq!(access(id), Access::Open, "{id}");
+        }
+        for id in
+            ["listWorkflows", "getExecution", "getHistory", "streamEvents", "webSocket", "getMetrics", "getOpenApi"]
+        {
+            assert_eq!(access(id), Access::Role(Role::Viewer), "{id}");
+        }
+        for id in ["startExecution", "pauseExecution", "resumeExecution", "cancelExecution", "retryExecution"]
+            .into_iter()
+            .chain(["takeCheckpoint", "restoreCheckpoint", "setTaskOutput", "skipTask", "setVars"])
+        {
+            assert_eq!(access(id), Access::Role(Role::Operator), "{id}");
+        }
+        for id in ["readAudit", "listTokens", "createToken", "revokeToken", "createWorkflow", "installPlugin"]
+            .into_iter()
+            .chain(["removePlugin", "instantiateTemplate"])
+        {
+            assert_eq!(access(id), Access::Role(Role::Admin), "{id}");
+        }
+        // Nothing else is open, and no change is readable-by-anyone by default.
+        for doc in docs.iter() {
+            match doc.access {
+                Access::Open => assert!(["health", "ready"].contains(&doc.id), "{} is open", doc.id),
+                Access::Role(Role::Viewer) => assert_eq!(doc.method, Method::GET, "{} is a change for viewers", doc.id),
+                Access::Role(_) => {}
+            }
+        }
     }
 
     #[test]
