@@ -12,11 +12,10 @@ use harmonia_store::StoreError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
+use crate::children::{ChildCall, child_id};
 use crate::log::LoggedEvent;
 use crate::records::{self, Checkpoint, CheckpointInfo, ExecRecord, StepWrite};
-use crate::runner::{
-    ChildCall, CommitRetry, Input, Live, RunError, Runner, blocking_in_place, child_id, panic_message,
-};
+use crate::runner::{CommitRetry, Input, Live, RunError, Runner, blocking_in_place, panic_message};
 use crate::tasks::{ProgressForward, TaskCall, call_result};
 
 /// The most inputs handled in one round (one commit).

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod catalog;
+mod children;
 pub mod clock;
 pub mod definitions;
 mod driver;

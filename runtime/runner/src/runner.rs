@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::driver::{self, Announce};
 use crate::log::{self, LoggedEvent};
 use crate::records::{self, CheckpointInfo, ExecRecord, ReadError};
-use crate::tasks::{self as calls, TaskRunner};
+use crate::tasks::TaskRunner;
 
 /// Finds workflows by name (and version): for sub-workflow tasks, and for the executions
 /// picked up after a restart.
@@ -138,7 +138,7 @@ pub struct CommitRetry {
 }
 
 /// How deep sub-workflows may nest, so that a workflow calling itself ends.
-const MAX_DEPTH: u32 = 32;
+pub(crate) const MAX_DEPTH: u32 = 32;
 
 /// Runs executions, durably. Cheap to clone.
 #[derive(Clone)]
@@ -148,7 +148,7 @@ pub struct Runner {
 
 pub(crate) struct Inner {
     pub(crate) tasks: Arc<dyn TaskRunner>,
-    workflows: Arc<dyn WorkflowSource>,
+    pub(crate) workflows: Arc<dyn WorkflowSource>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) observer: Option<Arc<dyn RunObserver>>,
     pub(crate) store: Arc<dyn Store>,
@@ -226,7 +226,7 @@ impl Runner {
         self.inner.clock.now_ms()
     }
 
-    fn live(&self, id: &str) -> Option<Live> {
+    pub(crate) fn live(&self, id: &str) -> Option<Live> {
         self.inner.live.lock().expect("live lock").get(id).cloned()
     }
 
@@ -257,7 +257,7 @@ impl Runner {
         self.start_child(plan, id, input, None, 0).await.map(drop)
     }
 
-    async fn start_child(
+    pub(crate) async fn start_child(
         &self,
         plan: Arc<Plan>,
         id: &str,
@@ -324,7 +324,7 @@ impl Runner {
 
     /// Runs `read` (which reads the store) on the blocking pool, not on an async worker:
     /// a read may wait for the disk.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Runner) -> Result<T, RunError> + Send + 'static,
     ) -> Result<T, RunError> {
@@ -590,7 +590,7 @@ impl Runner {
 
     /// The driver of an unfinished stored execution: the one running, or a new one that
     /// first re-runs what was in flight. `None` if the execution is finished.
-    fn pick_up(&self, id: &str) -> Result<Option<Live>, RunError> {
+    pub(crate) fn pick_up(&self, id: &str) -> Result<Option<Live>, RunError> {
         if let Some(live) = self.live(id) {
             return Ok(Some(live));
         }
@@ -627,109 +627,10 @@ impl Runner {
         let (version, record, exec) = records::load_state_of(&*self.inner.store, &plan, id, version, record)?;
         driver::spawn(self, plan, exec, Some(version), record, first, Announce { created: None, done })
     }
-
-    /// The result of a sub-workflow call: the child execution's output. A child already
-    /// stored (the parent was interrupted) is waited for rather than started again.
-    pub(crate) async fn child(&self, parent: &str, depth: u32, call: ChildCall) -> Result<Value, Failure> {
-        let name = match &call.version {
-            Some(v) => format!("{}@{v}", call.workflow),
-            None => call.workflow.clone(),
-        };
-        let id = child_id(&call.key, call.attempt);
-        let (key, attempt) = (call.key.clone(), call.attempt);
-        let attached = match self.blocking(move |runner| Ok(runner.attach_child(&key, attempt))).await {
-            Ok(attached) => attached?,
-            Err(e) => return Err(Failure::new("retryable", e.to_string())),
-        };
-        let done = match attached {
-            Attached::Live(live) => live.done,
-            Attached::Finished(exec) => return calls::child_result(&name, &exec),
-            Attached::Absent => {
-                let plan = self.inner.workflows.plan(&call.workflow, call.version.as_deref());
-                let plan = plan.ok_or_else(|| Failure::new("fatal", format!("no workflow named {name}")))?;
-                if depth + 1 >= MAX_DEPTH {
-                    return Err(Failure::new("fatal", format!("sub-workflows nest deeper than {MAX_DEPTH}")));
-                }
-                let input = harmonia_model::check_input(&plan.workflow, &call.input)
-                    .map_err(|e| Failure::new("invalid_input", format!("input of workflow {name}: {e}")))?;
-                let live = self.start_child(plan, &id, input, Some(parent.to_string()), depth + 1).await;
-                live.map_err(|e| Failure::new("fatal", format!("cannot start workflow {name}: {e}")))?.done
-            }
-        };
-        let exec = match call.timeout {
-            Some(limit) => match tokio::time::timeout(limit, finished(done)).await {
-                Ok(exec) => exec,
-                Err(_) => {
-                    let ms = limit.as_millis();
-                    let _ = self.cancel(&id, &format!("its parent's task timed out after {ms} ms"));
-                    return Err(Failure::new("timeout", format!("sub-workflow timed out after {ms} ms")));
-                }
-            },
-            None => finished(done).await,
-        };
-        match exec {
-            Some(exec) => calls::child_result(&name, &exec),
-            None => Err(Failure::new("retryable", format!("workflow {name} stopped before it finished"))),
-        }
-    }
-
-    /// Finds the child execution of a call's attempt: an earlier attempt's child if it was
-    /// interrupted (still running, or done with a result the parent never got), else this
-    /// attempt's own. An attempt that found an earlier child made none of its own, so the
-    /// search goes back past attempts without a child, whatever the number of recoveries,
-    /// and stops at a child that failed: the attempt after it is a retry, with a new child.
-    #[allow(clippy::result_large_err, reason = "a Failure is what the call reports; rare path")]
-    fn attach_child(&self, key: &str, attempt: u32) -> Result<Attached, Failure> {
-        let store_error = |e: RunError| Failure::new("retryable", format!("cannot read sub-workflow {key}: {e}"));
-        for earlier in (1..attempt).rev() {
-            match self.find(&child_id(key, earlier)).map_err(store_error)? {
-                Attached::Absent => continue,
-                Attached::Finished(exec) if exec.status != harmonia_engine::ExecStatus::Completed => break,
-                found => return Ok(found),
-            }
-        }
-        self.find(&child_id(key, attempt)).map_err(store_error)
-    }
-
-    fn find(&self, id: &str) -> Result<Attached, RunError> {
-        if let Some(live) = self.live(id) {
-            return Ok(Attached::Live(live));
-        }
-        match records::read_record(&*self.inner.store, id) {
-            Err(ReadError::NotFound(_)) => Ok(Attached::Absent),
-            Err(e) => Err(e.into()),
-            Ok((_, record)) => match record.state {
-                Some(state) => Ok(Attached::Finished(state)),
-                None => Ok(self.pick_up(id)?.map_or(Attached::Absent, Attached::Live)),
-            },
-        }
-    }
-}
-
-/// A sub-workflow call, as the driver asks for it.
-pub(crate) struct ChildCall {
-    pub(crate) workflow: String,
-    pub(crate) version: Option<String>,
-    pub(crate) input: Value,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) key: String,
-    pub(crate) attempt: u32,
-}
-
-enum Attached {
-    Live(Live),
-    Finished(Box<Execution>),
-    Absent,
-}
-
-/// The id of the child execution a sub-workflow call's attempt runs: the call's
-/// idempotency key, suffixed from the second attempt on.
-pub(crate) fn child_id(key: &str, attempt: u32) -> String {
-    if attempt <= 1 { key.to_string() } else { format!("{key}~{attempt}") }
 }
 
 /// The final state a driver announces, or `None` if it stopped without one.
-async fn finished(mut done: watch::Receiver<Option<Arc<Execution>>>) -> Option<Execution> {
+pub(crate) async fn finished(mut done: watch::Receiver<Option<Arc<Execution>>>) -> Option<Execution> {
     let state = done.wait_for(Option::is_some).await.ok()?;
     state.as_ref().map(|exec| (**exec).clone())
 }
