@@ -24,6 +24,25 @@ cargo fmt --all --check --manifest-path sdk/rust/Cargo.toml
 cargo fmt --all --check --manifest-path plugins/Cargo.toml
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The crate boundaries of DESIGN.md: the runner embeds without wasmtime, HTTP, TLS or a
+# command line (its tests neither: they use a test task runner), nor a storage backend;
+# the store trait has no backend; the model and the engine do no I/O.
+echo "== crate boundaries"
+boundary() { # crate, edges (cargo tree -e), what it must not depend on
+    local found
+    found=$(cargo tree --locked -p "$1" -e "$2" --prefix none | grep -E "^($3) v" | sort -u || true)
+    if [ -n "$found" ]; then
+        echo "error: $1 depends ($2) on what it must not:" >&2
+        echo "$found" >&2
+        exit 1
+    fi
+}
+boundary harmonia-runner all 'wasmtime|axum|hyper|clap|rustls'
+boundary harmonia-runner normal 'rocksdb'
+boundary harmonia-store all 'rocksdb|librocksdb-sys|tokio-postgres'
+boundary harmonia-engine normal 'tokio|harmonia-store|wasmtime'
+boundary harmonia-model normal 'tokio|harmonia-store|wasmtime'
+
 echo "== host workspace: test"
 cargo test --workspace --no-fail-fast "$@"
 
