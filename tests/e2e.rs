@@ -10,7 +10,6 @@ mod auth;
 mod cli;
 mod connections;
 mod crash;
-mod durable;
 mod event_streams;
 mod limits;
 mod plugins_api;

@@ -3,95 +3,17 @@
 //! of an hour and restarts take milliseconds of wall time. The clock is tokio's paused time:
 //! it jumps to the next timer whenever every task waits.
 
+mod support;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harmonia_engine::{Event, ExecStatus, Execution, Plan};
-use harmonia_model::PluginCatalog;
-use harmonia_runner::clock::BoxFuture;
-use harmonia_runner::{Clock, Failure, RunError, RunObserver, Runner, TaskCall, TaskFuture, TaskRunner, WorkflowDirs};
+use harmonia_runner::{Clock, RunError, RunObserver, Runner, WorkflowDirs};
 use harmonia_store::{MemStore, Store};
 use serde_json::json;
-
-/// Simulated time: a fixed epoch plus tokio's (paused) clock.
-struct SimClock {
-    epoch_ms: u64,
-    start: tokio::time::Instant,
-}
-
-impl SimClock {
-    fn new() -> Arc<SimClock> {
-        Arc::new(SimClock { epoch_ms: 1_800_000_000_000, start: tokio::time::Instant::now() })
-    }
-}
-
-impl Clock for SimClock {
-    fn now_ms(&self) -> u64 {
-        self.epoch_ms + self.start.elapsed().as_millis() as u64
-    }
-
-    fn sleep_until(&self, due: u64) -> BoxFuture {
-        let at = self.start + Duration::from_millis(due.saturating_sub(self.epoch_ms));
-        Box::pin(tokio::time::sleep_until(at))
-    }
-}
-
-/// The component `test`: `echo` returns its input; `flaky` fails (retryable) until the
-/// attempt `succeed_on`; `sleep` waits `ms` of simulated time (within the call's timeout);
-/// `fatal` fails for good. Counts the calls it carried out.
-#[derive(Clone, Default)]
-struct TestTasks {
-    calls: Arc<Mutex<Vec<(String, String, u32)>>>,
-}
-
-impl PluginCatalog for TestTasks {
-    fn check(&self, component: &str, action: &str) -> Result<(), String> {
-        match (component, action) {
-            ("test", "echo" | "flaky" | "sleep" | "fatal") => Ok(()),
-            _ => Err(format!("no {component}.{action}")),
-        }
-    }
-}
-
-impl TaskRunner for TestTasks {
-    fn run(&self, call: TaskCall) -> TaskFuture {
-        self.calls.lock().unwrap().push((call.task_id.clone(), call.action.clone(), call.attempt));
-        Box::pin(async move {
-            let work = async {
-                match call.action.as_str() {
-                    "echo" => Ok(call.input.clone()),
-                    "flaky" if u64::from(call.attempt) < call.input["succeed_on"].as_u64().unwrap_or(1) => {
-                        Err(Failure::new("retryable", format!("attempt {} failed", call.attempt)))
-                    }
-                    "flaky" => Ok(json!({ "attempt": call.attempt })),
-                    "sleep" => {
-                        tokio::time::sleep(Duration::from_millis(call.input["ms"].as_u64().unwrap_or(0))).await;
-                        Ok(json!({ "slept": call.input["ms"] }))
-                    }
-                    _ => Err(Failure::new("fatal", "this action always fails")),
-                }
-            };
-            let Some(limit) = call.timeout else { return work.await };
-            match tokio::time::timeout(limit, work).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::new("timeout", format!("timed out after {limit:?}"))),
-            }
-        })
-    }
-}
-
-impl TestTasks {
-    fn attempts_of(&self, task: &str) -> Vec<u32> {
-        self.calls.lock().unwrap().iter().filter(|(t, _, _)| t == task).map(|(_, _, a)| *a).collect()
-    }
-}
-
-fn plan_of(yaml: &str) -> Arc<Plan> {
-    let workflow = harmonia_model::parse_workflow(yaml, None).unwrap();
-    harmonia_model::check_plugins(&workflow, &TestTasks::default()).unwrap();
-    Arc::new(Plan::new(Arc::new(workflow)))
-}
+use support::{SimClock, TestTasks, plan_of};
 
 fn runner(tasks: &TestTasks, clock: &Arc<SimClock>, store: Arc<dyn Store>, plans: &[&Arc<Plan>]) -> Runner {
     let mut dirs = WorkflowDirs::default();

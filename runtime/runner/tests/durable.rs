@@ -1,22 +1,27 @@
-//! Durable executions through the library: the runner over a real RocksDB store and the
-//! real plugin host (core.wasm): checkpoints, rollback, export and import, recovery of a
-//! paused execution, conflicts between two writers, a corrupt record, retention, and the
-//! indexes of executions (by workflow, status and finish time) through all of them.
+//! Durable executions through the runner, in-process: the test task runner (the component
+//! `test`, see `support`) on a simulated clock, over RocksDB and a MemStore: checkpoints,
+//! rollback, export and import, recovery of a paused execution, conflicts between two
+//! writers, a corrupt record, retention, a full disk, and the indexes of executions (by
+//! workflow, status and finish time) through all of them.
+//!
+//! Calls sleep in simulated time, so that a call "still running" is one whose timer has not
+//! fired yet, whatever the machine's load: the tests wait on the runner's state (its
+//! committed events) or on simulated time, never on the wall clock.
+
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use harmonia_engine::{Event, ExecStatus, Execution, Plan};
-use harmonia_host::{Host, HostConfig};
+use harmonia_engine::{Event, ExecStatus, Execution, Plan, TaskStatus};
 use harmonia_runner::records::{self, ExecRecord, ReadError, RecordFilter, StepWrite};
-use harmonia_runner::{RunError, Runner, RunnerSettings, SystemClock, WorkflowDirs};
+use harmonia_runner::{RunError, Runner, RunnerSettings, WorkflowDirs};
 use harmonia_store::keys::exec_index;
 use harmonia_store::{Batch, MemStore, Space, Store, StoreError, keys};
 use harmonia_store_rocksdb::{RocksStore, StoreOptions};
 use serde_json::json;
-
-use crate::support::repo;
+use support::{SimClock, TestTasks, plan_of};
 
 const CHAIN: &str = r#"
 name: chain
@@ -25,41 +30,32 @@ input:
   n: { type: integer }
   wait_ms: { type: integer, default: 0 }
 tasks:
-  a: { component: core, action: sleep, input: { ms: "${input.wait_ms}" } }
-  b: { component: core, action: echo, input: { n: "${input.n + 1}" }, depends_on: [a] }
-  c: { component: core, action: echo, input: { n: "${tasks.b.output.n + 1}" }, depends_on: [b] }
+  a: { component: test, action: sleep, input: { ms: "${input.wait_ms}" } }
+  b: { component: test, action: echo, input: { n: "${input.n + 1}" }, depends_on: [a] }
+  c: { component: test, action: echo, input: { n: "${tasks.b.output.n + 1}" }, depends_on: [b] }
 output: "${tasks.c.output.n}"
 "#;
 
-/// Fails its first call (a counter in the plugin's key-value data), then succeeds: a
-/// retry completes it.
+/// Fails its first call (counted by the test task runner, by the task's idempotency key),
+/// then succeeds: a retry completes it.
 const FLAKY: &str = r#"
 name: flaky
 version: "1"
 tasks:
-  f: { component: core, action: fail, input: { kind: fatal, times: 1 } }
+  f: { component: test, action: fail, input: { kind: fatal, times: 1 } }
 "#;
 
+/// One task runner and one clock for every runner of a test (as one host served them).
 struct Env {
-    _plugins: tempfile::TempDir,
-    host: Host,
+    tasks: TestTasks,
+    clock: Arc<SimClock>,
     plan: Arc<Plan>,
     flaky: Arc<Plan>,
 }
 
-fn plan_of(yaml: &str) -> Arc<Plan> {
-    Arc::new(Plan::new(Arc::new(harmonia_model::parse_workflow(yaml, None).unwrap())))
-}
-
-/// A host with only `core` (compiled once into the repository's cache).
-async fn env() -> Env {
-    let plugins = tempfile::tempdir().unwrap();
-    std::fs::copy(repo().join("plugins/core.wasm"), plugins.path().join("core.wasm")).unwrap();
-    let mut config = HostConfig::new(plugins.path());
-    config.cache_dir = Some(crate::support::compile_cache());
-    let host = Host::new(config).unwrap();
-    host.load_all().await.unwrap();
-    Env { _plugins: plugins, host, plan: plan_of(CHAIN), flaky: plan_of(FLAKY) }
+/// Within the test's runtime (the clock starts at its paused time).
+fn env() -> Env {
+    Env { tasks: TestTasks::default(), clock: SimClock::new(), plan: plan_of(CHAIN), flaky: plan_of(FLAKY) }
 }
 
 impl Env {
@@ -67,45 +63,124 @@ impl Env {
         let mut dirs = WorkflowDirs::default();
         dirs.insert(self.plan.workflow.as_ref().clone());
         dirs.insert(self.flaky.workflow.as_ref().clone());
-        Runner::new(self.host.clone(), Arc::new(dirs), Arc::new(SystemClock))
+        Runner::new(self.tasks.clone(), Arc::new(dirs), self.clock.clone())
             .with_store(store)
             .with_settings(RunnerSettings { checkpoint_every: 0, ..RunnerSettings::default() })
     }
 }
 
-fn rocks(dir: &Path) -> Arc<RocksStore> {
-    Arc::new(RocksStore::open(dir, StoreOptions::default()).unwrap())
+/// A RocksDB store whose commits hold the simulated clock until they are done. RocksDB
+/// commits on its writer thread; while a driver awaits that, every task of the test's
+/// runtime may be waiting, and tokio's paused clock would jump to the next timer (a call's
+/// sleep would end during a commit). A blocking task that waits for the commit keeps the
+/// clock still: tokio never advances paused time while one runs.
+struct Held(RocksStore);
+
+impl Store for Held {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(space, key)
+    }
+
+    fn scan_prefix(
+        &self,
+        space: Space,
+        prefix: &[u8],
+        start_after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.0.scan_prefix(space, prefix, start_after, limit)
+    }
+
+    fn last(&self, space: Space, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.0.last(space, prefix)
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.0.commit(batch)
+    }
+
+    fn commit_then(&self, batch: Batch, done: Box<dyn FnOnce(Result<(), StoreError>) + Send>) {
+        let (committed, wait) = std::sync::mpsc::channel::<()>();
+        // Held from before the batch is handed over until after `done` ran (or was dropped).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn_blocking(move || wait.recv()));
+        }
+        self.0.commit_then(
+            batch,
+            Box::new(move |result| {
+                done(result);
+                drop(committed);
+            }),
+        );
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.0.flush()
+    }
+
+    fn get_versioned(&self, space: Space, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.0.get_versioned(space, key)
+    }
 }
 
-/// Waits until the execution's state satisfies `ready` (the driver works asynchronously).
-async fn until(
-    runner: &Runner,
-    id: &str,
-    ready: impl Fn(&harmonia_engine::Execution) -> bool,
-) -> harmonia_engine::Execution {
-    for _ in 0..500 {
-        let exec = runner.get(id).await.unwrap();
-        if ready(&exec) {
-            return exec;
+fn rocks(dir: &Path) -> Arc<dyn Store> {
+    rocks_with(dir, StoreOptions::default())
+}
+
+fn rocks_with(dir: &Path, options: StoreOptions) -> Arc<dyn Store> {
+    Arc::new(Held(RocksStore::open(dir, options).unwrap()))
+}
+
+/// Waits (on simulated time) until nothing holds `store` any more, so that its database is
+/// closed and its directory can be opened again: the tasks of a stopped runner's drivers and
+/// calls let go of it as they end.
+async fn closed(store: Weak<dyn Store>) {
+    for _ in 0..1000 {
+        if store.strong_count() == 0 {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("execution {id} never got there: {:#?}", runner.get(id).await.unwrap());
+    panic!("the store is still held by {} after 10 s of simulated time", store.strong_count());
+}
+
+/// Waits until the execution's state satisfies `ready` (the driver works asynchronously):
+/// looks again after each event committed, for at most an hour of simulated time.
+async fn until(runner: &Runner, id: &str, ready: impl Fn(&Execution) -> bool) -> Execution {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut committed = runner.subscribe();
+    let reached = tokio::time::timeout(Duration::from_secs(3600), async {
+        loop {
+            let exec = runner.get(id).await.unwrap();
+            if ready(&exec) {
+                return exec;
+            }
+            // The next event committed, of any execution (or some were missed: look again).
+            if let Err(RecvError::Closed) = committed.recv().await {
+                panic!("the runner's event log closed");
+            }
+        }
+    })
+    .await;
+    match reached {
+        Ok(exec) => exec,
+        Err(_) => panic!("execution {id} never got there: {:#?}", runner.get(id).await.unwrap()),
+    }
 }
 
 fn kinds(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| serde_json::to_value(e).unwrap()["type"].as_str().unwrap().to_string()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it() {
-    let env = env().await;
+    let env = env();
     let dir = tempfile::tempdir().unwrap();
     let runner = env.runner(rocks(dir.path()));
     runner.start(env.plan.clone(), "cp", json!({ "n": 1, "wait_ms": 200 })).await.unwrap();
     runner.pause("cp").unwrap();
     // a finishes while paused; b waits in the queue.
-    let paused = until(&runner, "cp", |e| e.tasks["a"].status == harmonia_engine::TaskStatus::Succeeded).await;
+    let paused = until(&runner, "cp", |e| e.tasks["a"].status == TaskStatus::Succeeded).await;
     assert_eq!(paused.status, ExecStatus::Paused);
     let checkpoint = runner.checkpoint("cp", Some("after a".into())).await.unwrap();
     assert_eq!((checkpoint.seq, checkpoint.auto, checkpoint.label.as_deref()), (paused.seq, false, Some("after a")));
@@ -121,7 +196,7 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
     let restored = runner.get("cp").await.unwrap();
     assert_eq!(restored.status, ExecStatus::Paused, "as it was at the checkpoint");
     assert_eq!(restored.output, None);
-    assert_eq!(restored.tasks["c"].status, harmonia_engine::TaskStatus::Pending);
+    assert_eq!(restored.tasks["c"].status, TaskStatus::Pending);
     runner.resume("cp").unwrap();
     let again = runner.wait("cp").await.unwrap();
     assert_eq!((again.status, again.output.clone()), (ExecStatus::Completed, Some(json!(3))));
@@ -141,9 +216,9 @@ async fn a_checkpoint_is_taken_listed_restored_and_the_execution_runs_on_from_it
     assert!(matches!(missing, RunError::NoCheckpoint { seq: 999, .. }), "{missing}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn automatic_checkpoints_come_every_n_steps_and_only_the_newest_are_kept() {
-    let env = env().await;
+    let env = env();
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
     let runner = env.runner(store.clone()).with_settings(RunnerSettings {
         checkpoint_every: 1,
@@ -158,15 +233,15 @@ async fn automatic_checkpoints_come_every_n_steps_and_only_the_newest_are_kept()
     assert!(checkpoints[0].seq < checkpoints[1].seq);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn an_execution_exported_and_imported_elsewhere_is_the_same_and_a_paused_one_runs_on_there() {
-    let env = env().await;
+    let env = env();
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let first = env.runner(rocks(one.path()));
     let finished = first.run(env.plan.clone(), "done", json!({ "n": 10, "wait_ms": 0 })).await.unwrap();
     first.start(env.plan.clone(), "held", json!({ "n": 20, "wait_ms": 100 })).await.unwrap();
     first.pause("held").unwrap();
-    until(&first, "held", |e| e.tasks["a"].status == harmonia_engine::TaskStatus::Succeeded).await;
+    until(&first, "held", |e| e.tasks["a"].status == TaskStatus::Succeeded).await;
     let exports = ["done", "held"].map(|id| records::export(&**first.store(), id).unwrap());
     // Through JSON text, as a file would carry it.
     let exports =
@@ -192,23 +267,26 @@ async fn an_execution_exported_and_imported_elsewhere_is_the_same_and_a_paused_o
     assert_eq!(held.status, ExecStatus::Paused, "it stays paused where it was imported");
     second.resume("held").unwrap();
     assert_eq!(second.wait("held").await.unwrap().output, Some(json!(22)));
+    assert_eq!(env.tasks.attempts_in("held", "a"), [1], "a ran where it was exported, not again");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn after_a_restart_a_paused_execution_stays_paused_and_finished_ones_are_not_run_again() {
-    let env = env().await;
+    let env = env();
     let dir = tempfile::tempdir().unwrap();
+    let store = rocks(dir.path());
+    let held = Arc::downgrade(&store);
     {
-        let runner = env.runner(rocks(dir.path()));
+        let runner = env.runner(store);
         runner.run(env.plan.clone(), "finished", json!({ "n": 1, "wait_ms": 0 })).await.unwrap();
         runner.start(env.plan.clone(), "paused", json!({ "n": 2, "wait_ms": 50 })).await.unwrap();
         runner.pause("paused").unwrap();
-        until(&runner, "paused", |e| e.tasks["a"].status == harmonia_engine::TaskStatus::Succeeded).await;
+        until(&runner, "paused", |e| e.tasks["a"].status == TaskStatus::Succeeded).await;
         runner.start(env.plan.clone(), "cut", json!({ "n": 3, "wait_ms": 60_000 })).await.unwrap();
         until(&runner, "cut", |e| e.in_flight.len() == 1).await;
         runner.stop().await;
     } // the runner, its drivers and the store go away, as in a stop
-    tokio::time::sleep(Duration::from_millis(100)).await; // drivers notice their channels closed
+    closed(held).await;
     let runner = env.runner(rocks(dir.path()));
     let recovery = runner.recover().unwrap();
     assert_eq!((recovery.resumed, recovery.failed.len()), (2, 0), "{recovery:?}");
@@ -218,16 +296,20 @@ async fn after_a_restart_a_paused_execution_stays_paused_and_finished_ones_are_n
     // The cut call runs again with its next attempt.
     let cut = until(&runner, "cut", |e| e.tasks["a"].attempt == 2).await;
     assert_eq!(cut.in_flight.values().copied().collect::<Vec<_>>(), [2]);
+    assert_eq!(env.tasks.attempts_in("cut", "a"), [1, 2], "the cut call was carried out again");
+    assert_eq!(env.tasks.attempts_in("paused", "b"), Vec::<u32>::new(), "nothing of the paused one ran");
     runner.cancel("cut", "enough").unwrap();
     runner.resume("paused").unwrap();
     assert_eq!(runner.wait("paused").await.unwrap().output, Some(json!(4)));
+    assert_eq!(env.tasks.attempts_in("paused", "a"), [1], "the call finished before the restart ran once");
+    assert_eq!(env.tasks.attempts_in("finished", "c"), [1]);
     let history = runner.history("finished", 0, usize::MAX).await.unwrap();
     assert!(!kinds(&history).contains(&"recovered".to_string()), "a finished execution is left alone");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_second_writer_of_one_execution_gets_a_conflict_and_the_first_steps_again_from_fresh_state() {
-    let env = env().await;
+    let env = env();
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
     let first = env.runner(store.clone());
     first.start(env.plan.clone(), "race", json!({ "n": 1, "wait_ms": 300 })).await.unwrap();
@@ -239,6 +321,7 @@ async fn a_second_writer_of_one_execution_gets_a_conflict_and_the_first_steps_ag
     let done = second.wait("race").await.unwrap();
     assert_eq!(done.output, Some(json!(3)));
     tokio::time::sleep(Duration::from_millis(400)).await; // the first runner's call ends
+    assert_eq!(env.tasks.attempts_in("race", "a"), [1, 2], "both writers ran a");
     let history = second.history("race", 0, usize::MAX).await.unwrap();
     let a_done = history.iter().filter(|e| matches!(e, Event::CallSucceeded { call, .. } if call.task == "a")).count();
     assert_eq!(a_done, 1, "only one writer's result of a was committed: {:?}", kinds(&history));
@@ -248,24 +331,22 @@ async fn a_second_writer_of_one_execution_gets_a_conflict_and_the_first_steps_ag
     assert_eq!(index_of(&*store, "race"), expected_keys("race", "chain", "completed", done.finished_at));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_corrupt_record_fails_that_execution_only_and_names_it() {
-    let env = env().await;
+    let env = env();
     let dir = tempfile::tempdir().unwrap();
+    let store = rocks(dir.path());
+    let held = Arc::downgrade(&store);
     {
-        let runner = env.runner(rocks(dir.path()));
+        let runner = env.runner(store);
         for id in ["good", "bad"] {
             runner.start(env.plan.clone(), id, json!({ "n": 1, "wait_ms": 60_000 })).await.unwrap();
         }
         // Once its driver has committed event 2 (its first call), so that the garbage is
-        // not overwritten by the real event (under load the driver can be that late).
+        // not overwritten by the real event.
+        until(&runner, "bad", |e| e.seq >= 2).await;
         let second = keys::history_key("bad", 2).unwrap();
-        for _ in 0..500 {
-            if runner.store().get(Space::History, &second).unwrap().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert!(runner.store().get(Space::History, &second).unwrap().is_some());
         let mut batch = Batch::new();
         batch.put(Space::History, second, b"{not json".to_vec());
         runner.store().commit(batch).unwrap();
@@ -273,7 +354,7 @@ async fn a_corrupt_record_fails_that_execution_only_and_names_it() {
         runner.start(env.plan.clone(), "also-good", json!({ "n": 7, "wait_ms": 60_000 })).await.unwrap();
         runner.stop().await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    closed(held).await;
     let runner = env.runner(rocks(dir.path()));
     let recovery = runner.recover().unwrap();
     assert_eq!(recovery.failed.len(), 1, "{recovery:?}");
@@ -286,9 +367,9 @@ async fn a_corrupt_record_fails_that_execution_only_and_names_it() {
     until(&runner, "also-good", |e| e.tasks["a"].attempt == 2).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn retention_deletes_finished_executions_with_their_history_and_keeps_the_rest() {
-    let env = env().await;
+    let env = env();
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
     let runner = env.runner(store.clone());
     runner.run(env.plan.clone(), "old", json!({ "n": 1, "wait_ms": 0 })).await.unwrap();
@@ -304,9 +385,9 @@ async fn retention_deletes_finished_executions_with_their_history_and_keeps_the_
     assert_eq!(index_of(&*store, "running"), expected_keys("running", "chain", "running", None));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn retention_on_rocksdb_deletes_only_what_finished_before_the_cutoff_and_its_index_keys() {
-    let env = env().await;
+    let env = env();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = rocks(dir.path());
     let runner = env.runner(store.clone());
@@ -374,9 +455,9 @@ fn both_stores() -> Vec<(Arc<dyn Store>, Option<tempfile::TempDir>)> {
     vec![(Arc::new(MemStore::new()), None), (rocks(dir.path()), Some(dir))]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn the_indexes_follow_an_execution_paused_resumed_and_completed() {
-    let env = env().await;
+    let env = env();
     for (store, _dir) in both_stores() {
         let runner = env.runner(store.clone());
         let store = &*store;
@@ -391,7 +472,8 @@ async fn the_indexes_follow_an_execution_paused_resumed_and_completed() {
         assert_eq!(listed(store, None, Some(ExecStatus::Running)), Vec::<String>::new());
 
         runner.resume("p").unwrap();
-        until(&runner, "p", |e| e.status == ExecStatus::Running).await; // `a` still sleeps
+        let resumed = until(&runner, "p", |e| e.status == ExecStatus::Running).await;
+        assert_eq!(resumed.tasks["a"].status, TaskStatus::Running, "`a` still sleeps");
         assert_eq!(index_of(store, "p"), expected_keys("p", "chain", "running", None));
 
         let done = runner.wait("p").await.unwrap();
@@ -404,13 +486,15 @@ async fn the_indexes_follow_an_execution_paused_resumed_and_completed() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn the_indexes_follow_a_failed_execution_retried_to_completion() {
-    let env = env().await;
+    let env = env();
     for (n, (store, _dir)) in both_stores().into_iter().enumerate() {
         let runner = env.runner(store.clone());
         let store = &*store;
-        // Its own id on each store: the failure counter is the host's, keyed by execution.
+        // Its own id on each store: the failure counter is the test task runner's (shared by
+        // both runners, as a host's would be), keyed by the task's idempotency key, which
+        // names the execution.
         let id = format!("fl{n}");
         let failed = runner.run(env.flaky.clone(), &id, json!({})).await.unwrap();
         assert_eq!(failed.status, ExecStatus::Failed, "{failed:#?}");
@@ -429,15 +513,15 @@ async fn the_indexes_follow_a_failed_execution_retried_to_completion() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn the_indexes_follow_an_execution_restored_from_a_checkpoint() {
-    let env = env().await;
+    let env = env();
     for (store, _dir) in both_stores() {
         let runner = env.runner(store.clone());
         let store = &*store;
         runner.start(env.plan.clone(), "cp", json!({ "n": 1, "wait_ms": 100 })).await.unwrap();
         runner.pause("cp").unwrap();
-        until(&runner, "cp", |e| e.tasks["a"].status == harmonia_engine::TaskStatus::Succeeded).await;
+        until(&runner, "cp", |e| e.tasks["a"].status == TaskStatus::Succeeded).await;
         let checkpoint = runner.checkpoint("cp", None).await.unwrap();
         runner.resume("cp").unwrap();
         let first = runner.wait("cp").await.unwrap();
@@ -457,12 +541,13 @@ async fn the_indexes_follow_an_execution_restored_from_a_checkpoint() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_data_directory_without_the_indexes_is_listed_by_scanning_then_indexed_once_at_start() {
-    let env = env().await;
+    let env = env();
     let dir = tempfile::tempdir().unwrap();
+    let store = rocks(dir.path());
+    let held = Arc::downgrade(&store);
     let before = {
-        let store = rocks(dir.path());
         let runner = env.runner(store.clone());
         runner.run(env.plan.clone(), "done", json!({ "n": 1, "wait_ms": 0 })).await.unwrap();
         runner.run(env.flaky.clone(), "bad", json!({})).await.unwrap();
@@ -483,7 +568,8 @@ async fn a_data_directory_without_the_indexes_is_listed_by_scanning_then_indexed
         store.commit(clear).unwrap();
         before
     };
-    tokio::time::sleep(Duration::from_millis(100)).await; // the drivers let go of the store
+    drop(store);
+    closed(held).await; // the drivers let go of the store
 
     // Read-only (the offline CLI): nothing is built; filtered listings scan the records.
     let reader = RocksStore::open_read_only(dir.path()).unwrap();
@@ -703,26 +789,27 @@ impl Drop for SmallDisk {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_full_disk_fails_the_write_keeps_the_last_committed_state_and_is_reported() {
     let Some(disk) = SmallDisk::mount(32) else {
         eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
         return;
     };
-    let env = env().await;
+    let env = env();
     let options = StoreOptions { min_free_bytes: 1 << 20, ..StoreOptions::default() };
-    let store = Arc::new(RocksStore::open(disk.dir.path().join("state"), options).unwrap());
+    let store = rocks_with(&disk.dir.path().join("state"), options);
     let runner = env.runner(store.clone());
     runner.start(env.plan.clone(), "before", json!({ "n": 1, "wait_ms": 300 })).await.unwrap();
     let filler = disk.fill();
-    // `a` ends while the disk is full: its step cannot be committed.
+    // `a` ends (at 300 ms) while the disk is full: its step cannot be committed, and is
+    // tried again after 50, 100, 200 ms...
     tokio::time::sleep(Duration::from_millis(800)).await;
     let (version, _) = records::read_record(&*store, "before").unwrap();
     let stored = records::load_state(&*store, &env.plan, "before").unwrap().2;
     assert_eq!(stored.seq, version);
-    assert_eq!(stored.tasks["a"].status, harmonia_engine::TaskStatus::Running, "the last committed state is kept");
+    assert_eq!(stored.tasks["a"].status, TaskStatus::Running, "the last committed state is kept");
     // A read answers from the stored state, with the retry, instead of waiting for space
-    // (the timeout only keeps a hang from stalling the suite).
+    // (the timeout, in simulated time, only keeps a hang from stalling the suite).
     let read = tokio::time::timeout(Duration::from_secs(10), runner.get("before"))
         .await
         .expect("a read does not wait for the disk");
