@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod crash;
 mod event_streams;
+mod events;
 mod limits;
 mod plugins_api;
 mod serve;

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 pub mod audit;
 pub mod auth;
 mod browser;
+mod cloudevents;
 pub mod connections;
 mod events;
 mod executions;
@@ -110,6 +111,10 @@ impl WorkflowSource for SharedWorkflows {
     fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<harmonia_engine::Plan>> {
         self.0.read().expect("workflows lock").plan(name, version)
     }
+
+    fn triggered(&self) -> Vec<Arc<harmonia_engine::Plan>> {
+        self.0.read().expect("workflows lock").triggered()
+    }
 }
 
 impl AppState {
@@ -192,6 +197,7 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
         templates::ops(),
         executions::ops(),
         events::ops(),
+        cloudevents::ops(),
         ws::ops(),
         metrics::ops(),
         auth::ops(),

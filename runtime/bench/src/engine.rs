@@ -34,7 +34,7 @@ fn answer(commands: Vec<Command>, output: &Value, at: u64) -> Vec<Event> {
 /// Runs one execution of `plan` to its end with the no-op runner; returns the events.
 fn drive(plan: &Plan, id: &str, input: Value, output: &Value) -> (Execution, u64) {
     let mut exec = Execution::new(id, &plan.workflow, &plan.fallbacks);
-    let mut inputs = vec![Event::Started { input, at: 0 }];
+    let mut inputs = vec![Event::Started { input, event: None, at: 0 }];
     let mut events = 0u64;
     while let Some(event) = inputs.pop() {
         let out = step(plan, &mut exec, event);
@@ -109,7 +109,7 @@ fn long_history_run(quick: bool) -> (f64, f64, usize) {
     let output = json!({"ok": true});
     let mut exec = Execution::new("long", &plan.workflow, &plan.fallbacks);
     let mut history: Vec<Event> = Vec::new();
-    let mut inputs = vec![Event::Started { input: json!({}), at: 0 }];
+    let mut inputs = vec![Event::Started { input: json!({}), event: None, at: 0 }];
     let window = if quick { 500 } else { 1000 };
     let in_window = |i: u64| (1_000 - window..1_000).contains(&i) || (100_000 - window..100_000).contains(&i);
     let (mut early, mut late) = (Vec::new(), Vec::new());

@@ -109,6 +109,10 @@ pub enum Event {
     // What comes from outside (the driver, a user, a plugin).
     Started {
         input: Value,
+        /// The CloudEvent that started the execution through a trigger (`event` in its
+        /// expressions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<Value>,
         at: Millis,
     },
     CallSucceeded {

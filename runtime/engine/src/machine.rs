@@ -718,6 +718,8 @@ impl Machine<'_> {
     fn scope(&self, id: &str) -> Scope<'_> {
         let exec = &*self.exec;
         let mut scope = Scope::new(&exec.input, &exec.vars, exec as &dyn TaskLookup, &exec.meta);
+        // Bound in every execution: null unless a trigger's event started it.
+        scope.event = Some(exec.event.as_ref().unwrap_or(&Value::Null));
         scope.failure = if id == ON_FAILURE {
             exec.failing.as_ref()
         } else {

@@ -186,6 +186,9 @@ pub struct Execution {
     pub version: String,
     pub status: ExecStatus,
     pub input: Value,
+    /// The CloudEvent that started the execution through a trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
     /// Workflow variables (an object).
     pub vars: Value,
     pub tasks: BTreeMap<String, TaskState>,
@@ -236,6 +239,7 @@ impl Execution {
             version: workflow.version.clone(),
             status: ExecStatus::Running,
             input: Value::Null,
+            event: None,
             vars: Value::Object(Map::new()),
             tasks,
             output: None,
@@ -330,8 +334,9 @@ impl Execution {
     pub fn apply(&mut self, event: &Event) {
         self.seq += 1;
         match event {
-            Event::Started { input, at } => {
+            Event::Started { input, event, at } => {
                 self.input = input.clone();
+                self.event = event.clone();
                 self.started_at = Some(*at);
             }
             Event::CallSucceeded { call, output, .. } => {

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod parse;
 mod read;
 pub mod template;
+pub mod triggers;
 pub mod types;
 pub mod validate;
 mod yaml;
@@ -27,5 +28,6 @@ pub use parse::{
 };
 pub use read::parse_duration;
 pub use template::{Declared, RenderError, check_template, render_template, render_template_json};
+pub use triggers::{Trigger, TriggerOn, pattern_matches};
 pub use types::*;
 pub use validate::validate;

@@ -26,6 +26,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "tasks",
     "output",
     "on_failure",
+    "triggers",
 ];
 const TASK_KEYS: &[&str] = &[
     "description",
@@ -165,6 +166,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
         task_timeout: None,
         max_parallel: None,
         on_failure: None,
+        triggers: Vec::new(),
         source: None,
     };
     if !matches!(root.kind, Kind::Map(_)) {
@@ -234,6 +236,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
             "task_timeout" => wf.task_timeout = r.duration(v, "task_timeout"),
             "retry" => wf.retry = read_retry(r, v, "retry"),
             "max_parallel" => wf.max_parallel = r.u32(v, "max_parallel"),
+            "triggers" => wf.triggers = crate::triggers::read_triggers(r, v),
             "output" => wf.output = Some(r.template(v, "output")),
             "tasks" => {
                 if matches!(&v.kind, Kind::Map(m) if m.is_empty()) || is_null(v) {

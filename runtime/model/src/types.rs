@@ -43,6 +43,8 @@ pub struct Workflow {
     /// Runs once when the execution fails; sees `failure` (`task`, `error`) in expressions.
     /// Its id is `on_failure`.
     pub on_failure: Option<Box<Task>>,
+    /// What starts executions on its own: events (see [`crate::triggers`]).
+    pub triggers: Vec<crate::Trigger>,
     /// Where it was read from, for error messages.
     pub source: Option<std::path::PathBuf>,
 }

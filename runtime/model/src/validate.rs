@@ -261,6 +261,24 @@ impl<'a> Validator<'a> {
         }
         let base = [Root::Input, Root::Vars, Root::Workflow, Root::Event, Root::Tasks];
         let var_roots = vec![Root::Input, Root::Workflow, Root::Event];
+        // A trigger sees the event only: no execution exists yet.
+        let trigger_roots = vec![Root::Event];
+        for (i, trigger) in wf.triggers.iter().enumerate() {
+            let place = format!("trigger {}", i + 1);
+            let crate::TriggerOn::Event { filter, .. } = &trigger.on;
+            let site = |what: &str| Site {
+                place: format!("`{what}` of {place}"),
+                roots: trigger_roots.clone(),
+                tasks: None,
+                owner: None,
+            };
+            if let Some(filter) = filter {
+                self.expr(filter, &site("filter"));
+            }
+            if let Some(input) = &trigger.input {
+                self.template(input, &site("input"));
+            }
+        }
         for (name, t) in &wf.vars {
             self.template(
                 t,

@@ -167,12 +167,27 @@ impl WorkflowDirs {
 }
 
 impl WorkflowSource for WorkflowDirs {
+    fn triggered(&self) -> Vec<Arc<Plan>> {
+        WorkflowDirs::triggered(self)
+    }
+
     fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<Plan>> {
         let versions = self.by_name.get(name)?;
         match version {
             Some(v) => versions.get(v).cloned(),
             None => versions.iter().max_by(|a, b| compare_versions(a.0, b.0)).map(|(_, p)| p.clone()),
         }
+    }
+}
+
+impl WorkflowDirs {
+    /// The latest version of each workflow, if it has triggers.
+    pub fn triggered(&self) -> Vec<Arc<Plan>> {
+        let latest = self
+            .by_name
+            .values()
+            .filter_map(|versions| versions.iter().max_by(|a, b| compare_versions(a.0, b.0)).map(|(_, plan)| plan));
+        crate::events::triggers::with_triggers(latest)
     }
 }
 

@@ -37,7 +37,7 @@ impl Runner {
                 }
                 let input = harmonia_model::check_input(&plan.workflow, &call.input)
                     .map_err(|e| Failure::new("invalid_input", format!("input of workflow {name}: {e}")))?;
-                let live = self.start_child(plan, &id, input, Some(parent.to_string()), depth + 1).await;
+                let live = self.start_child(plan, &id, input, None, Some(parent.to_string()), depth + 1).await;
                 live.map_err(|e| Failure::new("fatal", format!("cannot start workflow {name}: {e}")))?.done
             }
         };

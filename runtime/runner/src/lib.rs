@@ -13,6 +13,7 @@ mod children;
 pub mod clock;
 pub mod definitions;
 mod driver;
+pub mod events;
 mod log;
 pub mod records;
 pub mod retention;
@@ -23,6 +24,7 @@ pub mod tokens;
 
 pub use catalog::{WorkflowDirs, compare_versions, is_workflow_file};
 pub use clock::{Clock, SystemClock};
+pub use events::{Acceptance, Accepted, CloudEvent, EventError, EventLog};
 pub use harmonia_engine::{Event, ExecStatus, Execution, Failure, Plan};
 pub use log::{LoggedEvent, read_log};
 pub use runner::{

@@ -26,6 +26,12 @@ use crate::tasks::TaskRunner;
 /// picked up after a restart.
 pub trait WorkflowSource: Send + Sync {
     fn plan(&self, name: &str, version: Option<&str>) -> Option<Arc<Plan>>;
+
+    /// The workflows whose executions events start: the latest version of each workflow
+    /// with `triggers:`.
+    fn triggered(&self) -> Vec<Arc<Plan>> {
+        Vec::new()
+    }
 }
 
 /// Sees executions as they run: every committed event, and plugin progress.
@@ -162,6 +168,8 @@ pub(crate) struct Inner {
     /// Workflow versions read from the store, by name and version.
     stored_plans: Mutex<HashMap<(String, String), Arc<Plan>>>,
     pub(crate) log: log::EventLog,
+    /// The CloudEvents log.
+    pub(crate) events: Arc<crate::events::EventLog>,
     /// The store's indexes of executions are known to be built (see
     /// [`Runner::index_executions`]).
     indexed: Mutex<bool>,
@@ -184,6 +192,7 @@ impl Runner {
             panics: Mutex::default(),
             stored_plans: Mutex::default(),
             log: log::EventLog::default(),
+            events: Arc::default(),
             indexed: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }
@@ -211,6 +220,18 @@ impl Runner {
     pub fn with_settings(mut self, settings: RunnerSettings) -> Runner {
         self.configure().settings = settings;
         self
+    }
+
+    /// Accepts CloudEvents (already checked) into the durable log; returns once they are
+    /// committed, with what became of each (a duplicate of an earlier one is not accepted
+    /// again).
+    pub async fn accept(&self, events: Vec<crate::CloudEvent>) -> Result<Vec<crate::events::Acceptance>, StoreError> {
+        self.inner.events.accept(&self.inner.store, events, self.now()).await
+    }
+
+    /// CloudEvents as they are committed.
+    pub fn follow_events(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::events::Accepted>> {
+        self.inner.events.subscribe()
     }
 
     /// What carries out task calls.
@@ -254,7 +275,13 @@ impl Runner {
     /// Starts an execution of `plan` with `input` (already checked). Returns once it is
     /// stored: from then on it survives a crash.
     pub async fn start(&self, plan: Arc<Plan>, id: &str, input: Value) -> Result<(), RunError> {
-        self.start_child(plan, id, input, None, 0).await.map(drop)
+        self.start_child(plan, id, input, None, None, 0).await.map(drop)
+    }
+
+    /// Like [`Runner::start`], for an execution a trigger started with `event` (the
+    /// CloudEvent, `event` in its expressions).
+    pub async fn start_triggered(&self, plan: Arc<Plan>, id: &str, input: Value, event: Value) -> Result<(), RunError> {
+        self.start_child(plan, id, input, Some(event), None, 0).await.map(drop)
     }
 
     pub(crate) async fn start_child(
@@ -262,6 +289,7 @@ impl Runner {
         plan: Arc<Plan>,
         id: &str,
         input: Value,
+        event: Option<Value>,
         parent: Option<String>,
         depth: u32,
     ) -> Result<Live, RunError> {
@@ -269,7 +297,7 @@ impl Runner {
         let now = self.now();
         let record = ExecRecord::new(&exec, now, parent, depth);
         let (created, stored) = oneshot::channel();
-        let first = Input::Event(Event::Started { input, at: now });
+        let first = Input::Event(Event::Started { input, event, at: now });
         let live =
             driver::spawn(self, plan, exec, None, record, first, Announce { created: Some(created), done: None })?;
         stored.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))?;

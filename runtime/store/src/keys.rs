@@ -75,6 +75,34 @@ pub fn kv_key(plugin: &str, key: &[u8]) -> Result<Vec<u8>> {
     Ok(full)
 }
 
+/// `source\0id` ([`Space::EventIds`](crate::Space::EventIds)): what makes a CloudEvent
+/// unique.
+pub fn event_id_key(source: &str, id: &str) -> Result<Vec<u8>> {
+    let mut key = id_prefix("event source", source)?;
+    key.extend_from_slice(check_id("event id", id)?);
+    Ok(key)
+}
+
+/// `type\0`: the prefix of the [`Space::EventTypes`](crate::Space::EventTypes) entries of
+/// one event type.
+pub fn event_type_prefix(event_type: &str) -> Result<Vec<u8>> {
+    id_prefix("event type", event_type)
+}
+
+/// `type\0at seq` ([`Space::EventTypes`](crate::Space::EventTypes)): the events of a type in
+/// order of acceptance (`at`, milliseconds since the Unix epoch), then of position.
+pub fn event_type_key(event_type: &str, at: u64, seq: u64) -> Result<Vec<u8>> {
+    Ok(with_seq(with_seq(event_type_prefix(event_type)?, at), seq))
+}
+
+/// The time and position of an [`event_type_key`].
+pub fn event_type_entry(key: &[u8]) -> Option<(u64, u64)> {
+    let tail = key.len().checked_sub(16).map(|start| &key[start..])?;
+    let at = u64::from_be_bytes(tail[..8].try_into().ok()?);
+    let seq = u64::from_be_bytes(tail[8..].try_into().ok()?);
+    Some((at, seq))
+}
+
 /// The template's name itself ([`Space::Templates`](crate::Space::Templates)).
 pub fn template_key(name: &str) -> Result<Vec<u8>> {
     Ok(check_id("template name", name)?.to_vec())

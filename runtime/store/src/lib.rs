@@ -67,11 +67,24 @@ pub enum Space {
     /// ([`keys::exec_index`]), so that a filtered listing or a retention sweep reads what
     /// it returns rather than every execution ever run.
     ExecIndex,
+    /// The CloudEvents log: every event accepted (sent over the API, emitted by a plugin or
+    /// a workflow, a signal), in order of acceptance: [`keys::log_key`].
+    CloudEvents,
+    /// The CloudEvents accepted, by `source` and `id` ([`keys::event_id_key`]; the value is
+    /// the event's position in the log): an event sent again is acknowledged, not accepted
+    /// twice.
+    EventIds,
+    /// The CloudEvents by type and time of acceptance ([`keys::event_type_key`], empty
+    /// values): what a wait reached late looks back through.
+    EventTypes,
+    /// Small records of the runner's own, by name: how far the trigger dispatcher got in the
+    /// CloudEvents log, say.
+    Meta,
 }
 
 impl Space {
     /// Every space, in a fixed order: the order of [`Space::index`].
-    pub const ALL: [Space; 11] = [
+    pub const ALL: [Space; 15] = [
         Space::Workflows,
         Space::Executions,
         Space::History,
@@ -83,6 +96,10 @@ impl Space {
         Space::Tokens,
         Space::Templates,
         Space::ExecIndex,
+        Space::CloudEvents,
+        Space::EventIds,
+        Space::EventTypes,
+        Space::Meta,
     ];
 
     /// The name of the space, under which backends store it (the name of its RocksDB
@@ -100,6 +117,10 @@ impl Space {
             Space::Tokens => "tokens",
             Space::Templates => "templates",
             Space::ExecIndex => "exec_index",
+            Space::CloudEvents => "cloud_events",
+            Space::EventIds => "event_ids",
+            Space::EventTypes => "event_types",
+            Space::Meta => "meta",
         }
     }
 

@@ -441,6 +441,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for (id, reason) in &recovery.failed {
         eprintln!("error: execution {id} cannot be resumed: {reason}");
     }
+    // Events accepted while the server was stopped fire their triggers now.
+    runner.follow_triggers();
     if let Some(age) = args.state.retention {
         tokio::spawn(retention::sweep_every(runner.clone(), age));
     }

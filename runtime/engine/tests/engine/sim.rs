@@ -47,7 +47,7 @@ impl Sim {
 
     pub fn started(yaml: &str, input: Value) -> Sim {
         let mut sim = Sim::new(yaml);
-        sim.feed(Event::Started { input, at: sim.now });
+        sim.feed(Event::Started { input, event: None, at: sim.now });
         sim
     }
 

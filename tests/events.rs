@@ -1,0 +1,147 @@
+//! Events against a real server: CloudEvents published over the API (structured, batch and
+//! binary mode) go into the durable log, and `triggers:` start one execution per matching
+//! event, once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{Server, expect};
+
+const ON_UPLOAD: &str = r#"
+name: on_upload
+version: "1"
+input: { path: { type: string } }
+triggers:
+  - event: doc.*
+    filter: "${event.data.size > 0}"
+    input: { path: "${event.data.path}" }
+tasks:
+  echo:
+    component: core
+    action: echo
+    input: { path: "${input.path}", source: "${event.source}", type: "${event.type}" }
+output: "${tasks.echo.output}"
+"#;
+
+fn server() -> (Server, tempfile::TempDir) {
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("on_upload.yaml"), ON_UPLOAD).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    (server, data)
+}
+
+fn event(id: &str, kind: &str, data: Value) -> Value {
+    json!({ "specversion": "1.0", "id": id, "source": "/files", "type": kind, "data": data })
+}
+
+fn publish(client: &reqwest::blocking::Client, server: &Server, media: &str, body: &Value) -> Value {
+    let response =
+        client.post(server.url("/api/v1/events")).header("content-type", media).body(body.to_string()).send().unwrap();
+    expect(response, 202, None)
+}
+
+/// The execution once it has ended.
+fn finished(client: &reqwest::blocking::Client, server: &Server, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let response = client.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap();
+        if response.status() == 200 {
+            let exec: Value = response.json().unwrap();
+            if ["completed", "failed", "cancelled"].contains(&exec["status"].as_str().unwrap_or_default()) {
+                return exec;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "execution {id} did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn executions_of(client: &reqwest::blocking::Client, server: &Server, workflow: &str) -> Vec<String> {
+    let response = client.get(server.url(&format!("/api/v1/executions?workflow={workflow}"))).send().unwrap();
+    let page = expect(response, 200, None);
+    page["executions"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_event_starts_a_workflow_through_its_trigger_once_and_only_if_its_filter_holds() {
+    let (server, _data) = server();
+    let client = reqwest::blocking::Client::new();
+
+    let first = event("e1", "doc.uploaded", json!({ "path": "a.txt", "size": 3 }));
+    let answer = publish(&client, &server, "application/cloudevents+json", &first);
+    assert_eq!(answer["accepted"], 1);
+    assert_eq!(answer["events"][0], json!({ "id": "e1", "source": "/files", "seq": 1, "duplicate": false }));
+    let exec = finished(&client, &server, "on_upload-event-1");
+    assert_eq!(exec["status"], "completed", "{exec}");
+    assert_eq!(exec["output"], json!({ "path": "a.txt", "source": "/files", "type": "doc.uploaded" }));
+
+    // The same source and id again: acknowledged with its first position, nothing new.
+    let again = publish(&client, &server, "application/json", &first);
+    assert_eq!((again["accepted"].clone(), again["duplicates"].clone()), (json!(0), json!(1)));
+    assert_eq!(again["events"][0]["seq"], 1);
+
+    // A batch: an empty document (the filter says no), then one that matches.
+    let batch = json!([
+        event("e2", "doc.uploaded", json!({ "path": "empty.txt", "size": 0 })),
+        event("e3", "doc.replaced", json!({ "path": "b.txt", "size": 9 })),
+        event("e4", "invoice.paid", json!({ "size": 1 })),
+    ]);
+    let answer = publish(&client, &server, "application/cloudevents-batch+json", &batch);
+    let seqs: Vec<u64> = answer["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [2, 3, 4]);
+    assert_eq!(finished(&client, &server, "on_upload-event-3")["output"]["path"], "b.txt");
+
+    // Binary mode: the attributes in ce-* headers, the data as the body.
+    let response = client
+        .post(server.url("/api/v1/events"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "e5")
+        .header("ce-source", "/files")
+        .header("ce-type", "doc.uploaded")
+        .header("ce-subject", "c%20d.txt")
+        .header("content-type", "application/json")
+        .body(json!({ "path": "c d.txt", "size": 2 }).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(expect(response, 202, None)["events"][0]["seq"], 5);
+    assert_eq!(finished(&client, &server, "on_upload-event-5")["output"]["path"], "c d.txt");
+
+    // Triggers follow the log in order: by now e2 (filtered out), the duplicate and the
+    // event of another type have been seen, and started nothing.
+    let mut started = executions_of(&client, &server, "on_upload");
+    started.sort();
+    assert_eq!(started, ["on_upload-event-1", "on_upload-event-3", "on_upload-event-5"]);
+
+    // The log keeps every event once, with what was sent.
+    let response = client.get(server.url("/api/v1/events?type=doc.*")).send().unwrap();
+    let log = expect(response, 200, None);
+    let ids: Vec<&str> = log["events"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["e1", "e2", "e3", "e5"]);
+    assert_eq!(log["events"][3]["event"]["subject"], "c d.txt", "percent-decoded");
+    assert_eq!(log["events"][3]["event"]["datacontenttype"], "application/json");
+}
+
+#[test]
+fn malformed_events_are_refused_whole_with_a_reason() {
+    let (server, _data) = server();
+    let client = reqwest::blocking::Client::new();
+    let bad = |media: &str, body: String| {
+        client.post(server.url("/api/v1/events")).header("content-type", media).body(body).send().unwrap()
+    };
+    let refused =
+        expect(bad("application/json", json!({ "id": "x", "source": "/s" }).to_string()), 400, Some("invalid_event"));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("no `specversion`"), "{refused}");
+    // One bad event in a batch refuses the batch: nothing of it is accepted.
+    let batch =
+        json!([event("ok", "doc.x", json!({})), { "specversion": "1.0", "id": "", "source": "/s", "type": "t" }]);
+    let refused = expect(bad("application/cloudevents-batch+json", batch.to_string()), 400, Some("invalid_event"));
+    assert!(refused["error"]["message"].as_str().unwrap().starts_with("event 2: `id` must not be empty"), "{refused}");
+    expect(bad("text/plain", "hello".into()), 415, Some("unsupported_media_type"));
+    let too_many: Vec<Value> = (0..1001).map(|i| event(&i.to_string(), "t", json!(null))).collect();
+    let refused = expect(bad("application/json", json!(too_many).to_string()), 400, Some("invalid_event"));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("over the limit of 1000"), "{refused}");
+    let log = expect(client.get(server.url("/api/v1/events")).send().unwrap(), 200, None);
+    assert_eq!(log["events"], json!([]), "nothing of a refused request is in the log");
+}
