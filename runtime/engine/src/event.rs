@@ -352,6 +352,9 @@ pub enum Command {
         timeout: Option<Duration>,
         idempotency_key: String,
     },
+    /// Watch for an event a waiting task waits for; report it as `CallSucceeded` (the
+    /// event is the output), or `CallFailed` of kind `timeout` at the wait's deadline.
+    Await { call: CallId, attempt: u32, wait: crate::Await },
     /// Report `TimerFired` at `due` (or at once if it is past).
     StartTimer { timer: TimerId, due: Millis },
     /// Stop a call in flight; its late result will be ignored.

@@ -20,6 +20,7 @@ mod plan;
 mod rerun;
 mod retry;
 mod state;
+mod wait;
 
 pub use change::{ChangeError, check_change};
 pub use event::{CallId, Command, Event, Failure, Millis, TimerId};
@@ -28,6 +29,7 @@ pub use plan::Plan;
 pub use rerun::check_retry;
 pub use retry::{delay as retry_delay, retries};
 pub use state::{ExecStatus, Execution, Items, TaskState, TaskStatus};
+pub use wait::{Await, Correlation};
 
 /// The id of the workflow's `on_failure` task.
 pub const ON_FAILURE: &str = "on_failure";

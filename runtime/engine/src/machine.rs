@@ -61,7 +61,7 @@ pub(crate) struct Machine<'a> {
     out: Output,
 }
 
-fn expression_failure(task: &str, e: &EvalError) -> Failure {
+pub(crate) fn expression_failure(task: &str, e: &EvalError) -> Failure {
     Failure::new("expression", format!("task {task}: {e}")).in_task(task)
 }
 
@@ -327,7 +327,7 @@ impl Machine<'_> {
         let task = plan.task(id);
         match &task.action {
             TaskAction::Switch { cases, default } => self.switch(id, cases, default),
-            TaskAction::Call { .. } | TaskAction::Workflow { .. } => {
+            TaskAction::Call { .. } | TaskAction::Workflow { .. } | TaskAction::Wait(_) => {
                 let Some(for_each) = &task.for_each else {
                     return self.launch(&CallId::task(id), self.first_attempt(id));
                 };
@@ -441,6 +441,7 @@ impl Machine<'_> {
         let task = plan.task(&call.task);
         let template = match &task.action {
             TaskAction::Call { input, .. } | TaskAction::Workflow { input, .. } => input,
+            TaskAction::Wait(wait) => return self.start_wait(call, attempt, wait),
             TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
         };
         let input = match template.render(&self.scope_for(call)) {
@@ -471,7 +472,7 @@ impl Machine<'_> {
                 timeout: task.timeout.or(plan.workflow.task_timeout),
                 idempotency_key: key,
             },
-            TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
+            TaskAction::Switch { .. } | TaskAction::Wait(_) => unreachable!("a switch makes no calls, a wait waits"),
         };
         self.command(command);
     }
@@ -531,6 +532,9 @@ impl Machine<'_> {
     }
 
     fn call_failed(&mut self, call: &CallId, attempt: u32, error: Failure) {
+        if let TaskAction::Wait(wait) = &self.plan.task(&call.task).action {
+            return self.wait_failed(call, error, wait);
+        }
         let workflow = &self.plan.workflow;
         let policy = self.plan.task(&call.task).retry.as_ref().or(workflow.retry.as_ref());
         // After a retry of the execution, the policy counts the attempts made since.
@@ -550,7 +554,7 @@ impl Machine<'_> {
         self.call_failed_for_good(call, error);
     }
 
-    fn call_failed_for_good(&mut self, call: &CallId, mut error: Failure) {
+    pub(crate) fn call_failed_for_good(&mut self, call: &CallId, mut error: Failure) {
         if let Some(i) = call.item {
             error.message = format!("item {i}: {}", error.message);
         }
@@ -588,7 +592,7 @@ impl Machine<'_> {
         self.resolved(id);
     }
 
-    fn fail_task(&mut self, id: &str, mut error: Failure) {
+    pub(crate) fn fail_task(&mut self, id: &str, mut error: Failure) {
         error.task.get_or_insert_with(|| id.to_string());
         self.cancel_calls_of(id);
         let at = self.now;
@@ -729,7 +733,7 @@ impl Machine<'_> {
         scope
     }
 
-    fn scope_for(&self, call: &CallId) -> Scope<'_> {
+    pub(crate) fn scope_for(&self, call: &CallId) -> Scope<'_> {
         let mut scope = self.scope(&call.task);
         if let Some(i) = call.item {
             let items = self.exec.task(&call.task).items.as_ref().expect("for_each items");

@@ -17,6 +17,7 @@ pub mod template;
 pub mod triggers;
 pub mod types;
 pub mod validate;
+pub mod wait;
 mod yaml;
 
 pub use check::{PluginCatalog, WorkflowCatalog, check_input, check_plugins, check_workflows, type_matches};
@@ -31,3 +32,4 @@ pub use template::{Declared, RenderError, check_template, render_template, rende
 pub use triggers::{Trigger, TriggerOn, pattern_matches};
 pub use types::*;
 pub use validate::validate;
+pub use wait::{Correlate, OnTimeout, SIGNAL_TYPE, WaitFor, WaitOn};

@@ -45,6 +45,7 @@ const TASK_KEYS: &[&str] = &[
     "timeout",
     "on_error",
     "set_vars",
+    "wait_for",
 ];
 const PARAM_KEYS: &[&str] = &["type", "description", "required", "default"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "delay", "backoff", "factor", "max_delay", "jitter", "retry_on"];
@@ -366,7 +367,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
     let input = get("input").map(|f| r.template(f.value, &join(path, "input")));
 
     // What the task does: exactly one of component + action, workflow, switch.
-    let kinds: Vec<&Entry> = ["component", "workflow", "switch"].iter().filter_map(|k| get(k)).collect();
+    let kinds: Vec<&Entry> = ["component", "workflow", "switch", "wait_for"].iter().filter_map(|k| get(k)).collect();
     match (kinds.as_slice(), get("action")) {
         ([], Some(action)) => {
             r.error(action.key_node.span, format!("task `{id}` has `action` but no `component`"));
@@ -374,7 +375,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         ([], None) => r.error_hint(
             e.key_node.span,
             format!("task `{id}` does nothing"),
-            Some("give it `component` and `action`, `workflow`, or `switch`".into()),
+            Some("give it `component` and `action`, `workflow`, `switch`, or `wait_for`".into()),
         ),
         ([one], action) => {
             task.action = read_action(r, id, path, one, action, input);
@@ -446,6 +447,13 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
             }
         }
     }
+    if matches!(task.action, TaskAction::Wait(_)) {
+        for key in ["for_each", "repeat", "retry", "input"] {
+            if let Some(f) = get(key) {
+                r.error(f.key_node.span, format!("wait task `{id}` cannot have `{key}`"));
+            }
+        }
+    }
     task
 }
 
@@ -470,6 +478,12 @@ fn read_action(
                 }
             };
             TaskAction::Call { component, action, input }
+        }
+        "wait_for" => {
+            if let Some(a) = action {
+                r.error(a.key_node.span, format!("wait task `{id}` cannot have `action`"));
+            }
+            TaskAction::Wait(crate::wait::read_wait(r, id, v, &join(path, "wait_for")))
         }
         "workflow" => {
             if let Some(a) = action {

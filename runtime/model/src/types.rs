@@ -105,6 +105,8 @@ pub enum TaskAction {
     /// targets of the other cases (and of `default`, unless it is chosen) are skipped.
     /// Every target must list the switch task in its `depends_on`.
     Switch { cases: Vec<SwitchCase>, default: Vec<String> },
+    /// Wait for an event or a signal: the task's output is the event (see [`crate::wait`]).
+    Wait(crate::WaitFor),
 }
 
 #[derive(Debug, Clone)]

@@ -331,6 +331,14 @@ impl<'a> Validator<'a> {
                         self.expr(&case.when, &site("switch", &[]));
                     }
                 }
+                TaskAction::Wait(wait) => {
+                    if let Some(correlate) = &wait.correlate {
+                        self.template(&correlate.value, &site("wait_for.correlate", &[]));
+                    }
+                    if let crate::OnTimeout::Continue { output } = &wait.on_timeout {
+                        self.template(output, &site("wait_for.default", &[]));
+                    }
+                }
             }
             if let Some(when) = &task.when {
                 self.expr(when, &site("when", &[]));

@@ -203,6 +203,7 @@ impl Driver {
             gauge_status(Some(self.exec.status), None); // stopped, not finished
         }
         let id = self.exec.id.clone();
+        self.runner.inner.waits.forget(&id, None);
         {
             let mut running = self.runner.inner.live.lock().expect("live lock");
             if running.get(&id).is_some_and(|live| live.tx.same_channel(&self.tx)) {
@@ -448,9 +449,14 @@ impl Driver {
                 if let Some(handle) = self.spawned.calls.remove(&call) {
                     handle.abort();
                 }
+                self.runner.inner.waits.forget(&self.exec.id, Some(&call));
                 if let Some(child) = self.spawned.children.remove(&call) {
                     let _ = self.runner.cancel(&child, "its parent's task was cancelled");
                 }
+            }
+            Command::Await { call, attempt, wait } => {
+                let handle = self.runner.start_wait(&self.exec.id, call.clone(), attempt, wait, self.tx.clone());
+                self.spawned.calls.insert(call, handle);
             }
             Command::StartTimer { timer, due } => {
                 let (tx, clock) = (self.tx.clone(), self.runner.inner.clock.clone());

@@ -28,7 +28,8 @@ pub use events::{Acceptance, Accepted, CloudEvent, EventError, EventLog};
 pub use harmonia_engine::{Event, ExecStatus, Execution, Failure, Plan};
 pub use log::{LoggedEvent, read_log};
 pub use runner::{
-    CommitRetry, DEFAULT_MAX_HISTORY, Recovery, RunError, RunObserver, Runner, RunnerSettings, WorkflowSource,
+    CommitRetry, DEFAULT_EVENT_LOOKBACK, DEFAULT_MAX_HISTORY, Recovery, RunError, RunObserver, Runner, RunnerSettings,
+    WorkflowSource,
 };
 pub use tasks::{CallObserver, EmittedEvent, TaskCall, TaskFuture, TaskResult, TaskRunner};
 

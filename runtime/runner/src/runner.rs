@@ -56,7 +56,14 @@ pub struct RunnerSettings {
     /// The most events in an execution's history (`execution_max_events`): one that reaches
     /// it is aborted as failed, so that a runaway loop cannot fill the disk.
     pub max_history: u64,
+    /// How long before a wait began an event may have been accepted and still end it
+    /// (`event_lookback`; a wait's own `lookback` wins): an answer that came before the
+    /// question was asked.
+    pub event_lookback: Duration,
 }
+
+/// The default of [`RunnerSettings::event_lookback`].
+pub const DEFAULT_EVENT_LOOKBACK: Duration = Duration::from_secs(300);
 
 /// The default of [`RunnerSettings::max_history`].
 pub const DEFAULT_MAX_HISTORY: u64 = 100_000;
@@ -68,6 +75,7 @@ impl Default for RunnerSettings {
             keep_checkpoints: 3,
             limits: Limits::default(),
             max_history: DEFAULT_MAX_HISTORY,
+            event_lookback: DEFAULT_EVENT_LOOKBACK,
         }
     }
 }
@@ -170,6 +178,8 @@ pub(crate) struct Inner {
     pub(crate) log: log::EventLog,
     /// The CloudEvents log.
     pub(crate) events: Arc<crate::events::EventLog>,
+    /// The waiting tasks of the executions running here.
+    pub(crate) waits: crate::events::waits::Waits,
     /// The store's indexes of executions are known to be built (see
     /// [`Runner::index_executions`]).
     indexed: Mutex<bool>,
@@ -193,6 +203,7 @@ impl Runner {
             stored_plans: Mutex::default(),
             log: log::EventLog::default(),
             events: Arc::default(),
+            waits: Default::default(),
             indexed: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }

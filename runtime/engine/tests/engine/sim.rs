@@ -59,7 +59,9 @@ impl Sim {
         self.history.extend(out.events);
         for command in out.commands {
             match &command {
-                Command::RunCall { call, attempt, .. } | Command::RunChild { call, attempt, .. } => {
+                Command::RunCall { call, attempt, .. }
+                | Command::RunChild { call, attempt, .. }
+                | Command::Await { call, attempt, .. } => {
                     self.calls.insert(call.clone(), (*attempt, command.clone()));
                 }
                 Command::StartTimer { timer, due } => self.timers.push((timer.clone(), *due)),

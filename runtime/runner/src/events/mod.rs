@@ -7,6 +7,7 @@
 
 pub mod cloudevent;
 pub mod triggers;
+pub(crate) mod waits;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,7 +71,7 @@ impl EventLog {
         now: u64,
     ) -> Result<Vec<Acceptance>, StoreError> {
         let (log, store2) = (self.clone(), store.clone());
-        let prepared = tokio::task::spawn_blocking(move || log.append(&*store2, events, now))
+        let prepared = tokio::task::spawn_blocking(move || log.append(&*store2, events, now, false))
             .await
             .map_err(|e| StoreError::Io { message: format!("the event log stopped: {e}") })??;
         let Prepared { acceptances, accepted, committed, keys } = prepared;
@@ -92,7 +93,15 @@ impl EventLog {
 
     /// Under the log's lock: gives the new events their positions and hands their batch to
     /// the store, so that batches are committed in the order of their positions.
-    fn append(&self, store: &dyn Store, events: Vec<CloudEvent>, now: u64) -> Result<Prepared, StoreError> {
+    /// `at_once`: commit before returning (no server holds the store), rather than hand the
+    /// batch to the store's group commit.
+    fn append(
+        &self,
+        store: &dyn Store,
+        events: Vec<CloudEvent>,
+        now: u64,
+        at_once: bool,
+    ) -> Result<Prepared, StoreError> {
         let mut state = self.state.lock().expect("event log lock");
         let mut next = match state.next {
             Some(n) => n,
@@ -128,6 +137,10 @@ impl EventLog {
         }
         let (tx, committed) = oneshot::channel();
         if accepted.is_empty() {
+            let _ = tx.send(Ok(()));
+        } else if at_once {
+            store.commit(batch)?;
+            state.next = Some(next);
             let _ = tx.send(Ok(()));
         } else {
             state.pending.extend(new_keys.iter().cloned());
@@ -180,9 +193,5 @@ pub fn append_offline(
     events: Vec<CloudEvent>,
     now: u64,
 ) -> Result<Vec<Acceptance>, StoreError> {
-    let log = EventLog::default();
-    let prepared = log.append(&**store, events, now)?;
-    let result = prepared.committed.blocking_recv();
-    result.unwrap_or_else(|_| Err(StoreError::Io { message: "the store stopped before answering".into() }))?;
-    Ok(prepared.acceptances)
+    Ok(EventLog::default().append(&**store, events, now, true)?.acceptances)
 }
