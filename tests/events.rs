@@ -145,3 +145,144 @@ fn malformed_events_are_refused_whole_with_a_reason() {
     let log = expect(client.get(server.url("/api/v1/events")).send().unwrap(), 200, None);
     assert_eq!(log["events"], json!([]), "nothing of a refused request is in the log");
 }
+
+const APPROVAL: &str = r#"
+name: approval
+version: "1"
+tasks:
+  approve: { wait_for: { signal: approve } }
+  act:
+    component: core
+    action: echo
+    input: { by: "${tasks.approve.output.sender}", ok: "${tasks.approve.output.data.ok}" }
+    depends_on: [approve]
+output: "${tasks.act.output}"
+"#;
+
+/// The status of a task of an execution, as the API shows it.
+fn task_status(
+    client: &reqwest::blocking::Client,
+    server: &Server,
+    token: Option<&str>,
+    id: &str,
+    task: &str,
+) -> String {
+    let response =
+        crate::support::with(client.get(server.url(&format!("/api/v1/executions/{id}"))), token).send().unwrap();
+    let exec = expect(response, 200, None);
+    exec["tasks"][task]["status"].as_str().unwrap_or_default().to_string()
+}
+
+fn until_waiting(client: &reqwest::blocking::Client, server: &Server, token: Option<&str>, id: &str, task: &str) {
+    let started = Instant::now();
+    while task_status(client, server, token, id, task) != "running" {
+        assert!(started.elapsed() < Duration::from_secs(20), "{id}: {task} never began to wait");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_approval_signal_from_a_viewer_is_refused_and_from_an_operator_taken_with_its_sender() {
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("approval.yaml"), APPROVAL).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let operator = crate::support::create_token(data.path(), "operator", "olga");
+    let viewer = crate::support::create_token(data.path(), "viewer", "victor");
+    let server = Server::start_with(data.path(), workflows.path());
+    let client = reqwest::blocking::Client::new();
+    let start = client.post(server.url("/api/v1/workflows/approval/executions")).json(&json!({}));
+    let id = expect(crate::support::with(start, Some(&operator)).send().unwrap(), 201, None)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    until_waiting(&client, &server, Some(&viewer), &id, "approve");
+
+    let signal = |token: &str| {
+        let request =
+            client.post(server.url(&format!("/api/v1/executions/{id}/signals/approve"))).json(&json!({ "ok": true }));
+        crate::support::with(request, Some(token)).send().unwrap()
+    };
+    expect(signal(&viewer), 403, Some("forbidden"));
+    assert_eq!(
+        task_status(&client, &server, Some(&viewer), &id, "approve"),
+        "running",
+        "a refused signal changes nothing"
+    );
+
+    // The operator approves through the CLI.
+    let out = crate::support::harmonia_command()
+        .args(["exec", "signal", &id, "approve", r#"{"ok": true}"#, "--server", server.base(), "--token", &operator])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["sender"], "olga");
+
+    let finished = {
+        let started = Instant::now();
+        loop {
+            let response =
+                crate::support::with(client.get(server.url(&format!("/api/v1/executions/{id}"))), Some(&viewer));
+            let exec = expect(response.send().unwrap(), 200, None);
+            if exec["status"] == "completed" {
+                break exec;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "not completed: {exec}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(finished["output"], json!({ "by": "olga", "ok": true }));
+    // The history names who sent it.
+    let history =
+        crate::support::with(client.get(server.url(&format!("/api/v1/executions/{id}/history"))), Some(&viewer));
+    let history = expect(history.send().unwrap(), 200, None);
+    let signalled = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "call_succeeded" && e["call"]["task"] == "approve")
+        .expect("the signal's result in the history")
+        .clone();
+    assert_eq!(signalled["output"]["sender"], "olga");
+    assert_eq!(signalled["output"]["subject"], "approve");
+}
+
+const ORDER: &str = r#"
+name: order
+version: "1"
+input: { order: { type: string } }
+tasks:
+  paid:
+    wait_for: { event: order.paid, correlate: "${input.order}" }
+    timeout: 1h
+output: "${tasks.paid.output.data.amount}"
+"#;
+
+#[test]
+fn a_waiting_execution_gets_the_event_sent_while_the_server_was_down() {
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("order.yaml"), ORDER).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let client = reqwest::blocking::Client::new();
+    let server = Server::start_with(data.path(), workflows.path());
+    let start =
+        client.post(server.url("/api/v1/workflows/order/executions")).json(&json!({ "input": { "order": "A-1" } }));
+    let id = expect(start.send().unwrap(), 201, None)["id"].as_str().unwrap().to_string();
+    until_waiting(&client, &server, None, &id, "paid");
+    server.stop();
+
+    // Sent to the stopped server's data directory: another order's event, then this one's.
+    for (order, amount) in [("B-2", "1"), ("A-1", "42")] {
+        let out = crate::support::harmonia(
+            &["event", "send", "order.paid", &format!(r#"{{"amount": {amount}}}"#), "--correlation-id", order],
+            data.path(),
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    let server = Server::start_with(data.path(), workflows.path());
+    let exec = finished(&client, &server, &id);
+    assert_eq!((exec["status"].clone(), exec["output"].clone()), (json!("completed"), json!(42)), "{exec}");
+}

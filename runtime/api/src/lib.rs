@@ -27,6 +27,7 @@ mod events;
 mod executions;
 pub(crate) mod metrics;
 mod plugins;
+mod signals;
 mod table;
 mod templates;
 pub mod tls;
@@ -198,6 +199,7 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
         executions::ops(),
         events::ops(),
         cloudevents::ops(),
+        signals::ops(),
         ws::ops(),
         metrics::ops(),
         auth::ops(),

@@ -467,6 +467,13 @@ pub async fn control(server: &ServerArgs, id: &str, what: &str) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// Sends a signal to an execution.
+pub async fn signal(server: &ServerArgs, id: &str, name: &str, data: Value) -> anyhow::Result<ExitCode> {
+    let remote = Remote::new(server)?;
+    print(&remote.post(&format!("/api/v1/executions/{}/signals/{}", encode(id), encode(name)), data).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Lists executions (`--workflow`, `--status`).
 pub async fn list(server: &ServerArgs, workflow: Option<&str>, status: Option<&str>) -> anyhow::Result<ExitCode> {
     let remote = Remote::new(server)?;
@@ -580,7 +587,7 @@ fn show(printer: &mut super::run::Live, value: &Value) -> anyhow::Result<Option<
 }
 
 /// Percent-encodes a query value.
-fn encode(value: &str) -> String {
+pub fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

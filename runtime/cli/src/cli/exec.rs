@@ -49,6 +49,15 @@ pub enum ExecCommand {
     Cancel {
         id: String,
     },
+    /// Send a signal to an execution: `harmonia exec signal ID approve '{"by": "me"}'`. A
+    /// task waiting with `wait_for: {signal: approve}` gets the data and who sent it.
+    Signal {
+        id: String,
+        name: String,
+        /// The signal's data (JSON).
+        #[arg(value_name = "JSON")]
+        payload: Option<String>,
+    },
     /// Follow an execution's task states live until it ends (exit 1 if it failed).
     Watch {
         id: String,
@@ -96,6 +105,15 @@ pub async fn run(command: ExecCommand, data: Option<&Path>, server: &ServerArgs)
         (ExecCommand::Resume { id }, _) => client::control(server, &id, "resume").await,
         (ExecCommand::Cancel { id }, _) => client::control(server, &id, "cancel").await,
         (ExecCommand::Watch { id }, _) => client::watch(server, &id).await,
+        (ExecCommand::Signal { id, name, payload }, _) => {
+            let data: serde_json::Value = match payload {
+                Some(text) => {
+                    serde_json::from_str(&text).with_context(|| format!("the signal's data is not JSON: {text}"))?
+                }
+                None => serde_json::json!({}),
+            };
+            client::signal(server, &id, &name, data).await
+        }
         (ExecCommand::List { workflow, status }, None) => {
             client::list(server, workflow.as_deref(), status.as_deref()).await
         }

@@ -1,6 +1,7 @@
 //! The subcommands of `harmonia`.
 
 mod client;
+mod event;
 mod exec;
 mod plugin;
 mod run;
@@ -101,6 +102,18 @@ enum Command {
     /// Print the OpenAPI 3.1 document of the HTTP API (what `GET /api/v1/openapi.json`
     /// serves), to generate clients without a server.
     Openapi,
+    /// Send CloudEvents to a server (or, with --data, to a stopped server's log) and list
+    /// its event log.
+    Event {
+        #[command(subcommand)]
+        command: event::EventCommand,
+        /// Append to this data directory's event log (the server must be stopped) instead
+        /// of sending to the server.
+        #[arg(long, global = true, env = "HARMONIA_DATA")]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
     /// Create, list and revoke API tokens (roles: admin, operator, viewer).
     Token {
         #[command(subcommand)]
@@ -138,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec { command, data, server } => exec::run(command, data.as_deref(), &server).await,
         Command::Workflow { command, server } => client::workflow(command, &server).await,
         Command::Token { command, data } => token::run(command, &data),
+        Command::Event { command, data, server } => event::run(command, data.as_deref(), &server).await,
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&harmonia_api::openapi_document())?);
             Ok(ExitCode::SUCCESS)
