@@ -286,3 +286,48 @@ fn a_waiting_execution_gets_the_event_sent_while_the_server_was_down() {
     let exec = finished(&client, &server, &id);
     assert_eq!((exec["status"].clone(), exec["output"].clone()), (json!("completed"), json!(42)), "{exec}");
 }
+
+const EMITTER: &str = r#"
+name: emitter
+version: "1"
+tasks:
+  announce:
+    component: core
+    action: log
+    input: { message: "announcing", event: { type: report.ready, data: { pages: 3 } } }
+"#;
+
+const FOLLOWER: &str = r#"
+name: follower
+version: "1"
+input: { pages: { type: integer } }
+triggers:
+  - event: report.ready
+    source: "harmonia/plugins/*"
+    input: { pages: "${event.data.pages}" }
+tasks:
+  read: { component: core, action: echo, input: { pages: "${input.pages}", from: "${event.executionid}" } }
+output: "${tasks.read.output}"
+"#;
+
+#[test]
+fn an_event_a_plugin_emits_starts_another_workflow() {
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("emitter.yaml"), EMITTER).unwrap();
+    std::fs::write(workflows.path().join("follower.yaml"), FOLLOWER).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    let client = reqwest::blocking::Client::new();
+    let start = client.post(server.url("/api/v1/workflows/emitter/executions?wait=10s")).json(&json!({}));
+    let emitter = expect(start.send().unwrap(), 200, None);
+    assert_eq!(emitter["status"], "completed", "{emitter}");
+    let id = emitter["id"].as_str().unwrap();
+    // The event is in the log, from the plugin, naming the execution and task.
+    let log = expect(client.get(server.url("/api/v1/events?type=report.*")).send().unwrap(), 200, None);
+    let event = &log["events"][0]["event"];
+    assert_eq!((event["source"].as_str(), event["executionid"].as_str()), (Some("harmonia/plugins/core"), Some(id)));
+    assert_eq!(event["taskid"], "announce");
+    let seq = log["events"][0]["seq"].as_u64().unwrap();
+    let follower = finished(&client, &server, &format!("follower-event-{seq}"));
+    assert_eq!(follower["output"], json!({ "pages": 3, "from": id }));
+}

@@ -27,11 +27,17 @@ use super::{ApiError, AppState};
 pub const MAX_BATCH: usize = 1000;
 
 pub(super) fn ops() -> Vec<Op> {
+    // What CloudEvent::check accepts: attributes of 1 to 1024 characters without NUL,
+    // extensions named with 1 to 20 lowercase letters and digits, `data` or `data_base64`.
+    let text = json!({ "type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[^\\u0000]*$" });
     let event = json!({ "type": "object", "required": ["specversion", "id", "source", "type"], "properties": {
-        "specversion": { "const": "1.0" }, "id": { "type": "string", "minLength": 1 }, "source": { "type": "string", "minLength": 1 },
-        "type": { "type": "string", "minLength": 1 }, "subject": { "type": "string" }, "time": { "type": "string", "format": "date-time" },
-        "datacontenttype": { "type": "string" }, "data": {}, "correlationid": { "type": "string" }, "executionid": { "type": "string" } } });
-    let batch = json!({ "type": "array", "maxItems": MAX_BATCH, "items": event.clone() });
+        "specversion": { "const": "1.0" }, "id": text, "source": text, "type": text, "subject": text,
+        "time": { "type": "string", "format": "date-time" }, "datacontenttype": { "type": "string" }, "dataschema": { "type": "string" },
+        "data": {}, "data_base64": { "type": "string" }, "correlationid": text, "executionid": text, "taskid": text, "sender": text },
+        "patternProperties": { "^[a-z0-9]{1,20}$": { "anyOf": [text, { "type": "number" }, { "type": "boolean" }] } },
+        "additionalProperties": false,
+        "not": { "required": ["data", "data_base64"] } });
+    let batch = json!({ "type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": event.clone() });
     let acceptance = json!({ "type": "object", "properties": {
         "accepted": { "type": "integer", "description": "Events new to the log" },
         "duplicates": { "type": "integer", "description": "Events whose source and id were accepted before" },

@@ -16,7 +16,7 @@ use crate::children::{ChildCall, child_id};
 use crate::log::LoggedEvent;
 use crate::records::{self, Checkpoint, CheckpointInfo, ExecRecord, StepWrite};
 use crate::runner::{CommitRetry, Input, Live, RunError, Runner, blocking_in_place, panic_message};
-use crate::tasks::{ProgressForward, TaskCall, call_result};
+use crate::tasks::{CallForward, TaskCall, call_result};
 
 /// The most inputs handled in one round (one commit).
 const MAX_ROUND: usize = 256;
@@ -467,9 +467,14 @@ impl Driver {
                 self.spawned.timers.push(handle.abort_handle());
             }
             Command::RunCall { call, attempt, component, action, input, timeout, idempotency_key } => {
-                let observer = self.runner.inner.observer.clone().map(|observer| {
-                    Arc::new(ProgressForward { observer, exec: self.exec.id.clone(), call: call.clone() }) as _
+                let forward = Arc::new(CallForward {
+                    observer: self.runner.inner.observer.clone(),
+                    exec: self.exec.id.clone(),
+                    call: call.clone(),
+                    emitted: Default::default(),
                 });
+                let (emitter, key_of_call) = (forward.clone(), idempotency_key.clone());
+                let observer = Some(forward as Arc<dyn crate::CallObserver>);
                 let task_call = TaskCall {
                     component,
                     action,
@@ -493,8 +498,20 @@ impl Driver {
                         Err(failure) => failure.kind.clone(),
                     };
                     let [plugin, action] = labels;
+                    let events = emitter.take_events(&plugin.1, &key_of_call, attempt);
                     metrics::counter!("harmonia_plugin_calls_total", &[plugin, action, ("result", outcome)])
                         .increment(1);
+                    // Kept before the result: what a task emitted is in the log once it is done.
+                    // Not kept (the store fails): the call fails, to be retried, emitting again.
+                    let result = match events.is_empty() {
+                        true => result,
+                        false => match runner.accept(events).await {
+                            Ok(_) => result,
+                            Err(e) => {
+                                Err(Failure::new("retryable", format!("the events it emitted could not be kept: {e}")))
+                            }
+                        },
+                    };
                     let at = runner.now();
                     let _ = tx.send(Input::Event(call_result(call, attempt, result, at)));
                 });

@@ -84,16 +84,53 @@ pub struct EmittedEvent {
     pub data: Value,
 }
 
-/// Forwards a call's progress to the runner's observer.
-pub(crate) struct ProgressForward {
-    pub observer: Arc<dyn RunObserver>,
+/// What a call reports while it runs: progress goes to the runner's observer; emitted
+/// events are kept, and go into the CloudEvents log when the call returns (before its result
+/// is committed), as events from `harmonia/plugins/<component>`.
+pub(crate) struct CallForward {
+    pub observer: Option<Arc<dyn RunObserver>>,
     pub exec: String,
     pub call: CallId,
+    pub emitted: std::sync::Mutex<Vec<EmittedEvent>>,
 }
 
-impl CallObserver for ProgressForward {
+impl CallObserver for CallForward {
     fn progress(&self, percent: u8, message: &str) {
-        self.observer.progress(&self.exec, &self.call, percent, message);
+        if let Some(observer) = &self.observer {
+            observer.progress(&self.exec, &self.call, percent, message);
+        }
+    }
+
+    fn event(&self, event: &EmittedEvent) {
+        self.emitted.lock().expect("emitted lock").push(event.clone());
+    }
+}
+
+impl CallForward {
+    /// The events the call emitted, as CloudEvents: each unique by the call's idempotency
+    /// key, attempt and order. One that is not a valid CloudEvent (an empty type) is left
+    /// out, and logged.
+    pub(crate) fn take_events(&self, component: &str, key: &str, attempt: u32) -> Vec<crate::CloudEvent> {
+        let emitted = std::mem::take(&mut *self.emitted.lock().expect("emitted lock"));
+        let source = format!("harmonia/plugins/{component}");
+        emitted
+            .into_iter()
+            .enumerate()
+            .filter_map(|(n, emitted)| {
+                let id = format!("{key}/{attempt}/{}", n + 1);
+                let mut event = crate::CloudEvent::new(id, source.clone(), emitted.event_type);
+                event.data = Some(emitted.data);
+                event.extensions.insert("executionid".into(), Value::String(self.exec.clone()));
+                event.extensions.insert("taskid".into(), Value::String(self.call.task.clone()));
+                match event.check() {
+                    Ok(()) => Some(event),
+                    Err(e) => {
+                        tracing::warn!(plugin = component, execution = %self.exec, "an emitted event left out: {e}");
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 }
 

@@ -14,6 +14,10 @@ pub const SPEC_VERSION: &str = "1.0";
 /// The longest `id`, `source`, `type`, `subject` or extension value, in bytes.
 pub const MAX_ATTRIBUTE: usize = 1024;
 
+/// Extensions Harmonia reads: the correlation a wait matches, the execution (and task) an
+/// event concerns, who sent a signal.
+const HARMONIA_EXTENSIONS: &[&str] = &["correlationid", "executionid", "taskid", "sender"];
+
 /// Attributes the format defines; any other is an extension.
 const CONTEXT: &[&str] =
     &["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64"];
@@ -81,6 +85,9 @@ impl CloudEvent {
             }
         }
         for (name, value) in &map {
+            if value.is_null() && name != "data" {
+                return Err(EventError(format!("`{name}` must not be null (leave it out)")));
+            }
             if !CONTEXT.contains(&name.as_str()) {
                 check_extension(name, value)?;
             }
@@ -162,6 +169,10 @@ fn check_extension(name: &str, value: &Value) -> Result<(), EventError> {
     }
     match value {
         Value::String(s) => attribute(name, s),
+        // Harmonia's own extensions name things: text only.
+        _ if HARMONIA_EXTENSIONS.contains(&name) => {
+            Err(EventError(format!("`{name}` must be a string, got {}", kind(value))))
+        }
         Value::Number(_) | Value::Bool(_) => Ok(()),
         other => Err(EventError(format!(
             "extension attribute `{name}` must be a string, a number or a boolean, got {}",
@@ -250,6 +261,8 @@ mod tests {
         assert!(with("time", json!("yesterday")).contains("RFC 3339"));
         assert!(with("Bad-Name", json!("x")).contains("lowercase"));
         assert!(with("nested", json!({ "a": 1 })).contains("a string, a number or a boolean"));
+        assert!(with("time", Value::Null).contains("`time` must not be null"));
+        assert!(with("executionid", json!(false)).contains("`executionid` must be a string"));
         assert!(CloudEvent::from_json(json!([1])).unwrap_err().0.contains("JSON object"));
         let mut no_id = base.clone();
         no_id.as_object_mut().unwrap().remove("id");
