@@ -4,6 +4,7 @@
 mod closed_loop;
 mod durable;
 mod engine;
+mod events;
 mod host_call;
 mod host_call_lang;
 mod http_3step;
@@ -61,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         "recovery",
         "list-executions",
         "limits",
+        "events",
     ];
     let scenarios: Vec<&str> = if args.scenario == "all" { all.to_vec() } else { vec![args.scenario.as_str()] };
     for scenario in scenarios {
@@ -82,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             "list-executions" => list_executions::run(&args.plugins, args.quick)?,
             // Fresh release servers as child processes, one per input.
             "limits" => limits::run(&args.plugins, args.quick)?,
+            "events" => runtime.block_on(events::run(&args.plugins, args.quick))?,
             other => anyhow::bail!("unknown scenario {other:?} (known: {}, all)", all.join(", ")),
         }
     }
