@@ -331,3 +331,31 @@ fn an_event_a_plugin_emits_starts_another_workflow() {
     let follower = finished(&client, &server, &format!("follower-event-{seq}"));
     assert_eq!(follower["output"], json!({ "pages": 3, "from": id }));
 }
+
+#[test]
+fn a_workflow_shows_its_triggers_and_the_next_times_of_its_schedules() {
+    let workflows = tempfile::tempdir().unwrap();
+    let nightly = "name: nightly\nversion: \"1\"\ntriggers:\n  - cron: \"0 30 2 * * *\"\n    timezone: America/New_York\n    missed: run_once\n  - event: backup.requested\ntasks:\n  a: { component: core, action: echo }\n";
+    std::fs::write(workflows.path().join("nightly.yaml"), nightly).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), workflows.path());
+    let out = crate::support::harmonia_command()
+        .args(["workflow", "get", "nightly", "--server", server.base()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schedule = &shown["triggers"]["schedules"][0];
+    assert_eq!(
+        (schedule["cron"].as_str(), schedule["timezone"].as_str()),
+        (Some("0 30 2 * * *"), Some("America/New_York"))
+    );
+    assert_eq!(schedule["missed"], "run_once");
+    let next: Vec<&str> = schedule["next"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(next.len(), 3);
+    for time in &next {
+        assert!(time.contains("T02:30:00") && (time.ends_with("-05:00") || time.ends_with("-04:00")), "{next:?}");
+    }
+    assert!(next[0] < next[1] && next[1] < next[2], "{next:?}");
+    assert_eq!(shown["triggers"]["events"][0]["event"], "backup.requested");
+}

@@ -78,6 +78,11 @@ fn workflow_schema() -> Value {
             "input": { "type": "array", "items": { "type": "object" } },
             "definition": { "type": ["string", "null"], "description": "The text it was stored with" },
             "versions": { "type": "array", "items": { "type": "string" } },
+            "triggers": { "type": "object", "description": "What starts executions on its own", "properties": {
+                "events": { "type": "array", "items": { "type": "object", "properties": { "event": { "type": "string" }, "source": { "type": ["string", "null"] } } } },
+                "schedules": { "type": "array", "items": { "type": "object", "properties": {
+                    "cron": { "type": "string" }, "timezone": { "type": "string" }, "missed": { "enum": ["skip", "run_once"] },
+                    "next": { "type": "array", "items": { "type": "string", "format": "date-time" }, "description": "The next three times" } } } } } },
         },
     })
 }
@@ -225,7 +230,36 @@ fn describe(state: &AppState, name: &str, version: &str) -> Option<Value> {
         "input": inputs,
         "definition": dirs.text(name, version).as_deref(),
         "versions": versions,
+        "triggers": triggers(&plan, state.runner.now()),
     }))
+}
+
+/// What starts executions of a version on its own: its event triggers, and its schedules
+/// with their next three times.
+fn triggers(plan: &harmonia_engine::Plan, now: u64) -> Value {
+    let events: Vec<Value> = plan
+        .workflow
+        .triggers
+        .iter()
+        .filter_map(|t| match &t.on {
+            harmonia_model::TriggerOn::Event { event_type, source, .. } => {
+                Some(json!({ "event": event_type, "source": source }))
+            }
+            harmonia_model::TriggerOn::Schedule(_) => None,
+        })
+        .collect();
+    let schedules: Vec<Value> = harmonia_runner::events::schedules::next_times(plan, now, 3)
+        .into_iter()
+        .map(|(_, schedule, times)| {
+            let next: Vec<String> = times.iter().map(|at| schedule.format(*at)).collect();
+            let missed = match schedule.missed {
+                harmonia_model::Missed::Skip => "skip",
+                harmonia_model::Missed::RunOnce => "run_once",
+            };
+            json!({ "cron": schedule.cron.source(), "timezone": schedule.timezone.name(), "missed": missed, "next": next })
+        })
+        .collect();
+    json!({ "events": events, "schedules": schedules })
 }
 
 fn unknown(name: &str, version: Option<&str>) -> ApiError {

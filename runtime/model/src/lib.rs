@@ -29,7 +29,7 @@ pub use parse::{
 };
 pub use read::parse_duration;
 pub use template::{Declared, RenderError, check_template, render_template, render_template_json};
-pub use triggers::{Trigger, TriggerOn, pattern_matches};
+pub use triggers::{Missed, Schedule, Trigger, TriggerOn, pattern_matches};
 pub use types::*;
 pub use validate::validate;
 pub use wait::{Correlate, OnTimeout, SIGNAL_TYPE, WaitFor, WaitOn};

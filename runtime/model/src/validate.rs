@@ -265,7 +265,10 @@ impl<'a> Validator<'a> {
         let trigger_roots = vec![Root::Event];
         for (i, trigger) in wf.triggers.iter().enumerate() {
             let place = format!("trigger {}", i + 1);
-            let crate::TriggerOn::Event { filter, .. } = &trigger.on;
+            let filter = match &trigger.on {
+                crate::TriggerOn::Event { filter, .. } => filter,
+                crate::TriggerOn::Schedule(_) => &None,
+            };
             let site = |what: &str| Site {
                 place: format!("`{what}` of {place}"),
                 roots: trigger_roots.clone(),

@@ -444,6 +444,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Events accepted while the server was stopped fire their triggers now.
     runner.follow_triggers();
     runner.follow_waits();
+    runner.follow_schedules();
     if let Some(age) = args.state.retention {
         tokio::spawn(retention::sweep_every(runner.clone(), age));
     }

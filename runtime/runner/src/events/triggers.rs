@@ -101,7 +101,7 @@ fn triggered_input(plan: &Plan, accepted: &Accepted, event: &Value) -> Option<Va
     let mut scope = Scope::new(&empty, &no_vars, &NoTasks, &meta);
     scope.event = Some(event);
     for (i, trigger) in workflow.triggers.iter().enumerate() {
-        let TriggerOn::Event { event_type, source, filter } = &trigger.on;
+        let TriggerOn::Event { event_type, source, filter } = &trigger.on else { continue };
         if !pattern_matches(event_type, &accepted.event.event_type)
             || source.as_deref().is_some_and(|s| !pattern_matches(s, &accepted.event.source))
         {
