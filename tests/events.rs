@@ -359,3 +359,69 @@ fn a_workflow_shows_its_triggers_and_the_next_times_of_its_schedules() {
     assert!(next[0] < next[1] && next[1] < next[2], "{next:?}");
     assert_eq!(shown["triggers"]["events"][0]["event"], "backup.requested");
 }
+
+const ON_PUSH: &str = r#"
+name: on_push
+version: "1"
+input: { branch: { type: string } }
+triggers:
+  - event: git.push
+    input: { branch: "${event.data.ref}" }
+tasks:
+  build: { component: core, action: echo, input: { branch: "${input.branch}" } }
+output: "${tasks.build.output.branch}"
+"#;
+
+#[test]
+fn an_incoming_webhook_turns_a_signed_json_body_into_an_event_that_starts_a_workflow() {
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("on_push.yaml"), ON_PUSH).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let admin = crate::support::create_token(data.path(), "admin", "root");
+    let server = Server::start_with(data.path(), workflows.path());
+    let client = reqwest::blocking::Client::new();
+    let secret = "a-shared-secret-of-the-forge";
+    let hook = json!({ "type": "git.push", "secret": secret, "signature_header": "X-Hub-Signature-256", "id_header": "X-GitHub-Delivery" });
+    let made = crate::support::with(client.put(server.url("/api/v1/hooks/forge")).json(&hook), Some(&admin));
+    let made = expect(made.send().unwrap(), 201, None);
+    assert_eq!((made["signed"].clone(), made.get("secret")), (json!(true), None), "the secret is never shown");
+
+    let body = json!({ "ref": "main", "commits": 3 }).to_string();
+    let deliver = |signature: &str, delivery: &str| {
+        client
+            .post(server.url("/api/v1/hooks/forge"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .header("x-github-delivery", delivery)
+            .body(body.clone())
+            .send()
+            .unwrap()
+    };
+    // No token: the signature is what counts.
+    let refused = expect(deliver("sha256=00", "d-1"), 401, Some("bad_signature"));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("x-hub-signature-256"), "{refused}");
+    let signature = harmonia_api::hooks::sign(secret, body.as_bytes());
+    let accepted = expect(deliver(&signature, "d-1"), 202, None);
+    assert_eq!(accepted["duplicate"], false);
+    let seq = accepted["seq"].as_u64().unwrap();
+    let exec = finished(&client_with(&admin), &server, &format!("on_push-event-{seq}"));
+    assert_eq!(exec["output"], "main");
+    // The same delivery again is a duplicate: nothing starts twice.
+    let again = expect(deliver(&signature, "d-1"), 202, None);
+    assert_eq!((again["seq"].as_u64(), again["duplicate"].clone()), (Some(seq), json!(true)));
+    let log =
+        crate::support::with(client.get(server.url("/api/v1/events?type=git.push")), Some(&admin)).send().unwrap();
+    let log = expect(log, 200, None);
+    assert_eq!(log["events"].as_array().unwrap().len(), 1);
+    assert_eq!(log["events"][0]["event"]["source"], "harmonia/hooks/forge");
+    assert_eq!(log["events"][0]["event"]["data"], json!({ "ref": "main", "commits": 3 }));
+    // An unknown hook is a 404, with or without a token.
+    expect(client.post(server.url("/api/v1/hooks/nope")).body("{}").send().unwrap(), 404, Some("unknown_hook"));
+}
+
+/// A client that sends `token` with every request.
+fn client_with(token: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    reqwest::blocking::Client::builder().default_headers(headers).build().unwrap()
+}

@@ -167,6 +167,16 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
     if read && state.open_paths.contains(&path.as_str()) {
         return next.run(request).await; // probes carry no token
     }
+    // A webhook's sender proves itself with a signature its handler checks.
+    let signed = state.signed_paths.iter().any(|(m, p)| *m == method && path.starts_with(p));
+    if signed && !request.headers().contains_key(header::AUTHORIZATION) {
+        let mut request = request;
+        request.extensions_mut().insert(Caller::Unauthenticated);
+        let response = next.run(request).await;
+        // Refusals (a bad signature) are counted past the second's allowance, like others.
+        let refused = response.status() == StatusCode::UNAUTHORIZED;
+        return state.audit.record(Caller::Unauthenticated.name(), &method, &target, refused, response).await;
+    }
     let allowed = match state.auth.identify(request.headers()) {
         Err(refused) => Err((Caller::Unauthenticated, refused)),
         Ok(Caller::Anonymous)
@@ -201,7 +211,7 @@ pub(super) async fn guard(State(state): State<Arc<AppState>>, request: Request, 
 /// caller (identified by [`guard`]) has the role the operation declares, else refuses it
 /// with a 403 naming both.
 pub(crate) async fn authorize(access: Access, request: Request, next: Next) -> Response {
-    let Access::Role(needed) = access else { return next.run(request).await };
+    let Access::Role(needed) = access else { return next.run(request).await }; // the handler checks
     match request.extensions().get::<Caller>() {
         Some(Caller::Token { role, .. }) if *role < needed => {
             let (method, path) = (request.method().clone(), request.uri().path().to_owned());
@@ -209,6 +219,10 @@ pub(crate) async fn authorize(access: Access, request: Request, next: Next) -> R
             let limits = request.extensions().get::<super::ApiLimits>().copied().unwrap_or_default();
             let up_to = limits.max_body.max(limits.max_upload);
             refuse_draining(request, ApiError::new(StatusCode::FORBIDDEN, "forbidden", message), up_to).await
+        }
+        // Only a webhook's delivery comes in unauthenticated (see `guard`), and it is signed.
+        Some(Caller::Unauthenticated) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "this route needs a token").into_response()
         }
         Some(_) => next.run(request).await,
         // Only the guard lets requests in, always with their caller.

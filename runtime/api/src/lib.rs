@@ -25,6 +25,7 @@ mod cloudevents;
 pub mod connections;
 mod events;
 mod executions;
+pub mod hooks;
 pub(crate) mod metrics;
 mod plugins;
 mod signals;
@@ -81,6 +82,9 @@ pub struct AppState {
     /// The paths of the operations open to anyone (see [`table::Access::Open`]), from the
     /// route table.
     open_paths: Vec<&'static str>,
+    /// What the paths of the operations that check a signature instead of a token start
+    /// with (see [`table::Access::Signed`]).
+    signed_paths: Vec<(axum::http::Method, &'static str)>,
 }
 
 /// The largest requests the API takes (`serve --max-body`, `--max-upload`).
@@ -129,7 +133,17 @@ impl AppState {
             .unwrap_or_else(|e| auth::Auth::unavailable(format!("cannot read the API tokens: {e}")));
         let store = runner.store().clone();
         let audit = audit::AuditLog::new(store.clone());
-        AppState { host, workflows, runner, store, auth, audit, limits: ApiLimits::default(), open_paths: Vec::new() }
+        AppState {
+            host,
+            workflows,
+            runner,
+            store,
+            auth,
+            audit,
+            limits: ApiLimits::default(),
+            open_paths: Vec::new(),
+            signed_paths: Vec::new(),
+        }
     }
 
     /// With the tokens (and whether none means open) given.
@@ -200,6 +214,7 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
         events::ops(),
         cloudevents::ops(),
         signals::ops(),
+        hooks::ops(),
         ws::ops(),
         metrics::ops(),
         auth::ops(),
@@ -220,6 +235,11 @@ pub fn router(mut state: AppState) -> Router {
     let limits = state.limits;
     let (routes, docs) = table::build(ops(&limits));
     state.open_paths = docs.iter().filter(|doc| doc.access == table::Access::Open).map(|doc| doc.path).collect();
+    state.signed_paths = docs
+        .iter()
+        .filter(|doc| doc.access == table::Access::Signed)
+        .map(|doc| (doc.method.clone(), doc.path.split('{').next().unwrap_or(doc.path)))
+        .collect();
     let state = Arc::new(state);
     routes
         .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {

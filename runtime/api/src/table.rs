@@ -22,6 +22,9 @@ pub(crate) enum Access {
     Open,
     /// A token of at least this role (or anyone, on a server without tokens).
     Role(Role),
+    /// Anyone: the handler checks a signature of the body, or the caller's token (incoming
+    /// webhooks).
+    Signed,
 }
 
 /// One operation: a method on a path, its handler, and what the document says of it.
@@ -126,6 +129,12 @@ impl Op {
     /// The least role that may call this operation (see [`Op::new`] for the default).
     pub fn role(mut self, role: Role) -> Op {
         self.doc.access = Access::Role(role);
+        self
+    }
+
+    /// Checked by its handler: a signature of the body, or a token (a webhook).
+    pub fn signed(mut self) -> Op {
+        self.doc.access = Access::Signed;
         self
     }
 
@@ -341,6 +350,7 @@ fn operation(doc: &Doc) -> Value {
         "responses": responses,
         "x-required-role": match doc.access {
             Access::Open => "none",
+            Access::Signed => "signature",
             Access::Role(role) => role.name(),
         },
     });
@@ -417,6 +427,7 @@ mod tests {
         for doc in docs.iter() {
             match doc.access {
                 Access::Open => assert!(["health", "ready"].contains(&doc.id), "{} is open", doc.id),
+                Access::Signed => assert_eq!(doc.id, "receiveHook", "only webhooks check a signature instead"),
                 Access::Role(Role::Viewer) => assert_eq!(doc.method, Method::GET, "{} is a change for viewers", doc.id),
                 Access::Role(_) => {}
             }

@@ -6,6 +6,7 @@
 //! position it was given the first time, and nothing happens twice.
 
 pub mod cloudevent;
+pub mod hooks;
 pub mod schedules;
 pub mod triggers;
 pub(crate) mod waits;
