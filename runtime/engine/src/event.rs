@@ -355,6 +355,10 @@ pub enum Command {
     /// Watch for an event a waiting task waits for; report it as `CallSucceeded` (the
     /// event is the output), or `CallFailed` of kind `timeout` at the wait's deadline.
     Await { call: CallId, attempt: u32, wait: crate::Await },
+    /// Put a CloudEvent into the log: `event` holds its `type` and optional `subject`,
+    /// `data` and `correlationid`; `idempotency_key` is its id. Report `CallSucceeded` with
+    /// `{id, seq, duplicate}`, or `CallFailed`.
+    Emit { call: CallId, attempt: u32, event: Value, idempotency_key: String },
     /// Report `TimerFired` at `due` (or at once if it is past).
     StartTimer { timer: TimerId, due: Millis },
     /// Stop a call in flight; its late result will be ignored.

@@ -327,7 +327,7 @@ impl Machine<'_> {
         let task = plan.task(id);
         match &task.action {
             TaskAction::Switch { cases, default } => self.switch(id, cases, default),
-            TaskAction::Call { .. } | TaskAction::Workflow { .. } | TaskAction::Wait(_) => {
+            TaskAction::Call { .. } | TaskAction::Workflow { .. } | TaskAction::Wait(_) | TaskAction::Emit(_) => {
                 let Some(for_each) = &task.for_each else {
                     return self.launch(&CallId::task(id), self.first_attempt(id));
                 };
@@ -440,7 +440,7 @@ impl Machine<'_> {
         let plan = self.plan;
         let task = plan.task(&call.task);
         let template = match &task.action {
-            TaskAction::Call { input, .. } | TaskAction::Workflow { input, .. } => input,
+            TaskAction::Call { input, .. } | TaskAction::Workflow { input, .. } | TaskAction::Emit(input) => input,
             TaskAction::Wait(wait) => return self.start_wait(call, attempt, wait),
             TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
         };
@@ -472,6 +472,7 @@ impl Machine<'_> {
                 timeout: task.timeout.or(plan.workflow.task_timeout),
                 idempotency_key: key,
             },
+            TaskAction::Emit(_) => Command::Emit { call: call.clone(), attempt, event: input, idempotency_key: key },
             TaskAction::Switch { .. } | TaskAction::Wait(_) => unreachable!("a switch makes no calls, a wait waits"),
         };
         self.command(command);

@@ -46,6 +46,7 @@ const TASK_KEYS: &[&str] = &[
     "on_error",
     "set_vars",
     "wait_for",
+    "emit",
 ];
 const PARAM_KEYS: &[&str] = &["type", "description", "required", "default"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "delay", "backoff", "factor", "max_delay", "jitter", "retry_on"];
@@ -367,7 +368,8 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
     let input = get("input").map(|f| r.template(f.value, &join(path, "input")));
 
     // What the task does: exactly one of component + action, workflow, switch.
-    let kinds: Vec<&Entry> = ["component", "workflow", "switch", "wait_for"].iter().filter_map(|k| get(k)).collect();
+    let kinds: Vec<&Entry> =
+        ["component", "workflow", "switch", "wait_for", "emit"].iter().filter_map(|k| get(k)).collect();
     match (kinds.as_slice(), get("action")) {
         ([], Some(action)) => {
             r.error(action.key_node.span, format!("task `{id}` has `action` but no `component`"));
@@ -375,7 +377,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         ([], None) => r.error_hint(
             e.key_node.span,
             format!("task `{id}` does nothing"),
-            Some("give it `component` and `action`, `workflow`, `switch`, or `wait_for`".into()),
+            Some("give it `component` and `action`, `workflow`, `switch`, `wait_for` or `emit`".into()),
         ),
         ([one], action) => {
             task.action = read_action(r, id, path, one, action, input);
@@ -447,10 +449,15 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
             }
         }
     }
-    if matches!(task.action, TaskAction::Wait(_)) {
+    let kind = match task.action {
+        TaskAction::Wait(_) => Some("wait"),
+        TaskAction::Emit(_) => Some("emit"),
+        _ => None,
+    };
+    if let Some(kind) = kind {
         for key in ["for_each", "repeat", "retry", "input"] {
             if let Some(f) = get(key) {
-                r.error(f.key_node.span, format!("wait task `{id}` cannot have `{key}`"));
+                r.error(f.key_node.span, format!("{kind} task `{id}` cannot have `{key}`"));
             }
         }
     }
@@ -478,6 +485,12 @@ fn read_action(
                 }
             };
             TaskAction::Call { component, action, input }
+        }
+        "emit" => {
+            if let Some(a) = action {
+                r.error(a.key_node.span, format!("emit task `{id}` cannot have `action`"));
+            }
+            read_emit(r, v, &join(path, "emit"))
         }
         "wait_for" => {
             if let Some(a) = action {
@@ -514,6 +527,18 @@ fn read_action(
             read_switch(r, v, &join(path, "switch"))
         }
     }
+}
+
+/// `emit: {type, subject, data, correlationid}`: a mapping with a `type`, each value a
+/// template.
+fn read_emit(r: &mut Reader, node: &Node, path: &str) -> TaskAction {
+    const KEYS: &[&str] = &["type", "subject", "data", "correlationid"];
+    let entries = r.entries(node, path, "emit", "key");
+    r.known_keys(&entries, KEYS, "in `emit`");
+    if matches!(node.kind, Kind::Map(_)) && !entries.iter().any(|e| e.key == "type") {
+        r.error(node.span, "`emit` needs a `type`");
+    }
+    TaskAction::Emit(r.template(node, path))
 }
 
 fn read_switch(r: &mut Reader, node: &Node, path: &str) -> TaskAction {

@@ -107,6 +107,10 @@ pub enum TaskAction {
     Switch { cases: Vec<SwitchCase>, default: Vec<String> },
     /// Wait for an event or a signal: the task's output is the event (see [`crate::wait`]).
     Wait(crate::WaitFor),
+    /// Emit a CloudEvent: `emit: {type, subject?, data?, correlationid?}`, each a template;
+    /// the task's output is the event's `{id, seq, duplicate}`. Once per task of an
+    /// execution: its id is the task's idempotency key.
+    Emit(Template),
 }
 
 #[derive(Debug, Clone)]

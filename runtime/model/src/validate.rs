@@ -329,6 +329,7 @@ impl<'a> Validator<'a> {
                 TaskAction::Call { input, .. } | TaskAction::Workflow { input, .. } => {
                     self.template(input, &site("input", &item));
                 }
+                TaskAction::Emit(event) => self.template(event, &site("emit", &[])),
                 TaskAction::Switch { cases, .. } => {
                     for case in cases {
                         self.expr(&case.when, &site("switch", &[]));

@@ -454,6 +454,23 @@ impl Driver {
                     let _ = self.runner.cancel(&child, "its parent's task was cancelled");
                 }
             }
+            Command::Emit { call, attempt, event, idempotency_key } => {
+                let emitted =
+                    crate::events::emitted_by_workflow(&self.exec.workflow, &self.exec.id, &idempotency_key, &event);
+                let (runner, tx, key) = (self.runner.clone(), self.tx.clone(), call.clone());
+                let handle = tokio::spawn(async move {
+                    let result = match emitted {
+                        Err(e) => Err(Failure::new("fatal", format!("cannot emit: {e}")).with_code("invalid_event")),
+                        Ok(event) => match runner.accept(vec![event]).await {
+                            Ok(accepted) => Ok(serde_json::to_value(&accepted[0]).expect("an acceptance is JSON")),
+                            Err(e) => Err(Failure::new("retryable", format!("cannot keep the event: {e}"))),
+                        },
+                    };
+                    let at = runner.now();
+                    let _ = tx.send(Input::Event(call_result(call, attempt, result, at)));
+                });
+                self.spawned.calls.insert(key, handle.abort_handle());
+            }
             Command::Await { call, attempt, wait } => {
                 let handle = self.runner.start_wait(&self.exec.id, call.clone(), attempt, wait, self.tx.clone());
                 self.spawned.calls.insert(call, handle);

@@ -203,3 +203,43 @@ async fn a_signal_goes_to_its_execution_only() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(runner.get("s1").await.unwrap().tasks["approve"].status, TaskStatus::Running, "s1 still waits");
 }
+
+const SHIPPER: &str = r#"
+name: shipper
+version: "1"
+input: { order: { type: string } }
+tasks:
+  ship:
+    emit: { type: order.shipped, subject: "${input.order}", correlationid: "${input.order}", data: { carrier: post } }
+output: "${tasks.ship.output}"
+"#;
+
+const CUSTOMER: &str = r#"
+name: customer
+version: "1"
+input: { order: { type: string } }
+tasks:
+  shipped: { wait_for: { event: order.shipped, correlate: "${input.order}" } }
+output: "${tasks.shipped.output.data.carrier}"
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn an_emit_task_puts_an_event_in_the_log_once_that_another_execution_waits_for() {
+    let (tasks, clock) = (TestTasks::default(), SimClock::new());
+    let (shipper, customer) = (plan_of(SHIPPER), plan_of(CUSTOMER));
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let runner = runner(&tasks, &clock, store.clone(), &[&shipper, &customer]);
+    runner.start(customer.clone(), "c", json!({ "order": "X-9" })).await.unwrap();
+    until_task(&runner, "c", "shipped", TaskStatus::Running).await;
+    let shipped = runner.run(shipper, "s", json!({ "order": "X-9" })).await.unwrap();
+    assert_eq!(shipped.status, ExecStatus::Completed, "{shipped:#?}");
+    assert_eq!(shipped.output.as_ref().unwrap()["duplicate"], false);
+    let waited = runner.wait("c").await.unwrap();
+    assert_eq!((waited.status, waited.output), (ExecStatus::Completed, Some(json!("post"))));
+    let log = harmonia_runner::events::read_after(&*store, 0, 10).unwrap();
+    assert_eq!(log.len(), 1);
+    let event = &log[0].event;
+    assert_eq!((event.id.as_str(), event.source.as_str()), ("s/ship", "harmonia/workflows/shipper"));
+    assert_eq!(event.subject.as_deref(), Some("X-9"));
+    assert_eq!(event.execution_id().as_deref(), Some("s"));
+}

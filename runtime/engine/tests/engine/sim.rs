@@ -61,7 +61,8 @@ impl Sim {
             match &command {
                 Command::RunCall { call, attempt, .. }
                 | Command::RunChild { call, attempt, .. }
-                | Command::Await { call, attempt, .. } => {
+                | Command::Await { call, attempt, .. }
+                | Command::Emit { call, attempt, .. } => {
                     self.calls.insert(call.clone(), (*attempt, command.clone()));
                 }
                 Command::StartTimer { timer, due } => self.timers.push((timer.clone(), *due)),

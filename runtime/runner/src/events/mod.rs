@@ -170,6 +170,34 @@ fn decode_seq(value: &[u8]) -> u64 {
     value.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
+/// The event an `emit` task of `workflow` makes: `spec` is its rendered `emit:` (type,
+/// subject, data, correlationid); its id is the task's idempotency key, so that the task
+/// emits once however often it runs.
+pub fn emitted_by_workflow(
+    workflow: &str,
+    execution: &str,
+    key: &str,
+    spec: &serde_json::Value,
+) -> Result<CloudEvent, EventError> {
+    let text = |name: &str| -> Result<Option<String>, EventError> {
+        match spec.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(EventError(format!("`emit.{name}` must be text, got {other}"))),
+        }
+    };
+    let event_type = text("type")?.ok_or_else(|| EventError("`emit` has no `type`".into()))?;
+    let mut event = CloudEvent::new(key, format!("harmonia/workflows/{workflow}"), event_type);
+    event.subject = text("subject")?;
+    event.data = spec.get("data").cloned();
+    event.extensions.insert("executionid".into(), serde_json::Value::String(execution.to_string()));
+    if let Some(correlation) = text("correlationid")? {
+        event.extensions.insert("correlationid".into(), serde_json::Value::String(correlation));
+    }
+    event.check()?;
+    Ok(event)
+}
+
 /// The position of the last event in the log (0: none).
 pub fn last_seq(store: &dyn Store) -> Result<u64, StoreError> {
     Ok(store.last(Space::CloudEvents, b"")?.and_then(|(key, _)| keys::seq_of(&key)).unwrap_or(0))
