@@ -103,7 +103,7 @@ fn the_openapi_document_has_exactly_the_routes_of_the_server() {
             "operationId of {method} {path} is not unique"
         );
         assert!(
-            ["none", "viewer", "operator", "admin"].contains(&op["x-required-role"].as_str().unwrap()),
+            ["none", "signature", "viewer", "operator", "admin"].contains(&op["x-required-role"].as_str().unwrap()),
             "{method} {path}: {op}"
         );
         let params = op["parameters"].as_array().unwrap();

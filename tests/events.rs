@@ -90,8 +90,9 @@ fn an_event_starts_a_workflow_through_its_trigger_once_and_only_if_its_filter_ho
     ]);
     let answer = publish(&client, &server, "application/cloudevents-batch+json", &batch);
     let seqs: Vec<u64> = answer["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, [2, 3, 4]);
-    assert_eq!(finished(&client, &server, "on_upload-event-3")["output"]["path"], "b.txt");
+    assert!(seqs[0] > 1 && seqs[1] == seqs[0] + 1 && seqs[2] == seqs[1] + 1, "one batch, in order: {seqs:?}");
+    let replaced = format!("on_upload-event-{}", seqs[1]);
+    assert_eq!(finished(&client, &server, &replaced)["output"]["path"], "b.txt");
 
     // Binary mode: the attributes in ce-* headers, the data as the body.
     let response = client
@@ -105,14 +106,17 @@ fn an_event_starts_a_workflow_through_its_trigger_once_and_only_if_its_filter_ho
         .body(json!({ "path": "c d.txt", "size": 2 }).to_string())
         .send()
         .unwrap();
-    assert_eq!(expect(response, 202, None)["events"][0]["seq"], 5);
-    assert_eq!(finished(&client, &server, "on_upload-event-5")["output"]["path"], "c d.txt");
+    let binary = expect(response, 202, None)["events"][0]["seq"].as_u64().unwrap();
+    let binary = format!("on_upload-event-{binary}");
+    assert_eq!(finished(&client, &server, &binary)["output"]["path"], "c d.txt");
 
     // Triggers follow the log in order: by now e2 (filtered out), the duplicate and the
     // event of another type have been seen, and started nothing.
     let mut started = executions_of(&client, &server, "on_upload");
     started.sort();
-    assert_eq!(started, ["on_upload-event-1", "on_upload-event-3", "on_upload-event-5"]);
+    let mut expected = vec!["on_upload-event-1".to_string(), replaced, binary];
+    expected.sort();
+    assert_eq!(started, expected);
 
     // The log keeps every event once, with what was sent.
     let response = client.get(server.url("/api/v1/events?type=doc.*")).send().unwrap();

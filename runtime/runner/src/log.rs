@@ -22,6 +22,21 @@ pub struct LoggedEvent {
     pub event: Event,
 }
 
+/// The events of one step: `count` history events of `execution` from `first_seq`.
+pub(crate) struct Step<'a> {
+    pub execution: &'a str,
+    pub workflow: &'a str,
+    pub first_seq: u64,
+    pub count: usize,
+}
+
+/// The lifecycle CloudEvents of a step, for the CloudEvents log.
+pub(crate) struct Lifecycle<'a> {
+    pub log: &'a crate::events::EventLog,
+    pub events: Vec<crate::CloudEvent>,
+    pub now: u64,
+}
+
 /// A log entry as stored: where the event is in its execution's history.
 #[derive(Serialize, Deserialize)]
 struct Entry {
@@ -46,17 +61,18 @@ impl EventLog {
     /// Adds the log entries of `events` (history positions from `first_seq`) to `batch` and
     /// hands it to the store, all under the log's lock, so that the store commits batches
     /// in the order of their positions: a reader never sees position n+1 before n. Returns
-    /// the first position, and the commit's result once it is known.
+    /// the first position, and the commit's result once it is known. The `lifecycle`
+    /// CloudEvents of the step go into the CloudEvents log in the same batch.
     pub(crate) async fn commit(
         &self,
         store: &dyn Store,
         mut batch: Batch,
-        execution: &str,
-        workflow: &str,
-        first_seq: u64,
-        count: usize,
+        step: Step<'_>,
+        lifecycle: Option<Lifecycle<'_>>,
     ) -> (u64, Result<(), StoreError>) {
+        let Step { execution, workflow, first_seq, count } = step;
         let (tx, rx) = oneshot::channel();
+        let mut published = None;
         let first = {
             let mut next = self.next.lock().expect("event log lock");
             let first = match *next {
@@ -76,11 +92,25 @@ impl EventLog {
                 );
             }
             *next = Some(first + count as u64);
+            // Both logs stay locked until the batch is handed over (this one first, always).
+            let reservation = match &lifecycle {
+                Some(l) if !l.events.is_empty() => match l.log.reserve(store, &mut batch, l.events.clone(), l.now) {
+                    Ok(reservation) => Some(reservation),
+                    Err(e) => return (0, Err(e)),
+                },
+                _ => None,
+            };
             store.commit_then(batch, Box::new(move |result| drop(tx.send(result))));
+            if let (Some(reservation), Some(l)) = (reservation, &lifecycle) {
+                published = Some((l.log, reservation.accepted.clone()));
+            }
             first
         };
         let result =
             rx.await.unwrap_or_else(|_| Err(StoreError::Io { message: "the store stopped before answering".into() }));
+        if let (Ok(()), Some((log, accepted))) = (&result, published) {
+            log.publish(accepted);
+        }
         (first, result)
     }
 

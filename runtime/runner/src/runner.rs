@@ -60,6 +60,10 @@ pub struct RunnerSettings {
     /// (`event_lookback`; a wait's own `lookback` wins): an answer that came before the
     /// question was asked.
     pub event_lookback: Duration,
+    /// Which lifecycle events go into the CloudEvents log (`lifecycle_events`): those of
+    /// executions by default (two for most executions), also those of tasks (`all`: about
+    /// as many writes again as the steps themselves), or none.
+    pub lifecycle_events: crate::events::lifecycle::Lifecycle,
 }
 
 /// The default of [`RunnerSettings::event_lookback`].
@@ -76,6 +80,7 @@ impl Default for RunnerSettings {
             limits: Limits::default(),
             max_history: DEFAULT_MAX_HISTORY,
             event_lookback: DEFAULT_EVENT_LOOKBACK,
+            lifecycle_events: crate::events::lifecycle::Lifecycle::Executions,
         }
     }
 }

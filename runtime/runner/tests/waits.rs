@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harmonia_engine::{ExecStatus, Execution, Plan, TaskStatus};
-use harmonia_runner::{Clock, CloudEvent, Runner, WorkflowDirs};
+use harmonia_runner::events::lifecycle::Lifecycle;
+use harmonia_runner::{Clock, CloudEvent, Runner, RunnerSettings, WorkflowDirs};
 use harmonia_store::{MemStore, Store};
 use serde_json::{Value, json};
 use support::{SimClock, TestTasks, plan_of};
@@ -236,10 +237,47 @@ async fn an_emit_task_puts_an_event_in_the_log_once_that_another_execution_waits
     assert_eq!(shipped.output.as_ref().unwrap()["duplicate"], false);
     let waited = runner.wait("c").await.unwrap();
     assert_eq!((waited.status, waited.output), (ExecStatus::Completed, Some(json!("post"))));
-    let log = harmonia_runner::events::read_after(&*store, 0, 10).unwrap();
+    let log = harmonia_runner::events::read_after(&*store, 0, 100).unwrap();
+    let log: Vec<_> = log.into_iter().filter(|a| a.event.event_type == "order.shipped").collect();
     assert_eq!(log.len(), 1);
     let event = &log[0].event;
     assert_eq!((event.id.as_str(), event.source.as_str()), ("s/ship", "harmonia/workflows/shipper"));
     assert_eq!(event.subject.as_deref(), Some("X-9"));
     assert_eq!(event.execution_id().as_deref(), Some("s"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifecycle_events_go_into_the_log_with_the_steps_they_report() {
+    let (tasks, clock, plan) = (TestTasks::default(), SimClock::new(), plan_of(ORDER));
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let mut dirs = WorkflowDirs::default();
+    dirs.insert(plan.workflow.as_ref().clone());
+    let all = RunnerSettings { lifecycle_events: Lifecycle::All, ..RunnerSettings::default() };
+    let runner = Runner::new(tasks.clone(), Arc::new(dirs), clock.clone()).with_store(store.clone()).with_settings(all);
+    runner.follow_waits();
+    runner.start(plan.clone(), "l1", json!({ "order": "L" })).await.unwrap();
+    until_task(&runner, "l1", "paid", TaskStatus::Running).await;
+    runner.accept(vec![event("pay", "order.paid", Some("L"), json!({ "amount": 3 }))]).await.unwrap();
+    runner.wait("l1").await.unwrap();
+    let log = harmonia_runner::events::read_after(&*store, 0, 100).unwrap();
+    let kinds: Vec<(String, Option<String>)> = log
+        .iter()
+        .filter(|a| a.event.execution_id().as_deref() == Some("l1") && a.event.event_type.starts_with("harmonia."))
+        .map(|a| (a.event.event_type.clone(), a.event.subject.clone()))
+        .collect();
+    let task = |kind: &str, task: &str| (kind.to_string(), Some(task.to_string()));
+    assert_eq!(
+        kinds,
+        [
+            ("harmonia.execution.started".to_string(), None),
+            task("harmonia.task.started", "paid"),
+            task("harmonia.task.completed", "paid"),
+            task("harmonia.task.started", "ship"),
+            task("harmonia.task.completed", "ship"),
+            ("harmonia.execution.completed".to_string(), None),
+        ]
+    );
+    // In order, after the event that ended the wait.
+    let positions: Vec<u64> = log.iter().map(|a| a.seq).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
 }

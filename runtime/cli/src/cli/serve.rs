@@ -125,6 +125,7 @@ struct FileConfig {
     expression_max_cost: Option<u64>,
     expression_max_time: Option<String>,
     execution_max_events: Option<u64>,
+    lifecycle_events: Option<harmonia_runner::events::lifecycle::Lifecycle>,
 }
 
 /// The settings `serve` runs with: flags and variables over the file over the defaults.
@@ -171,6 +172,7 @@ impl ServeArgs {
         state.workflow_max_nodes = state.workflow_max_nodes.or(file.workflow_max_nodes);
         state.expression_max_cost = state.expression_max_cost.or(file.expression_max_cost);
         state.execution_max_events = state.execution_max_events.or(file.execution_max_events);
+        state.lifecycle_events = state.lifecycle_events.or(file.lifecycle_events);
         if state.expression_max_time.is_none() {
             state.expression_max_time = file
                 .expression_max_time
@@ -285,6 +287,10 @@ pub struct StateArgs {
     /// [default: 100000].
     #[arg(long, env = "HARMONIA_EXECUTION_MAX_EVENTS")]
     pub execution_max_events: Option<u64>,
+    /// The lifecycle events put into the event log: `none`, `executions`
+    /// (`harmonia.execution.*`) or `all` (also `harmonia.task.*`) [default: executions].
+    #[arg(long, env = "HARMONIA_LIFECYCLE_EVENTS")]
+    pub lifecycle_events: Option<harmonia_runner::events::lifecycle::Lifecycle>,
 }
 
 fn parse_sync(text: &str) -> Result<SyncMode, String> {
@@ -335,7 +341,9 @@ impl StateArgs {
         let defaults = RunnerSettings::default();
         let checkpoint_every = self.checkpoint_every.unwrap_or(defaults.checkpoint_every);
         let max_history = self.execution_max_events.unwrap_or(defaults.max_history);
-        let settings = RunnerSettings { checkpoint_every, limits: self.limits(), max_history, ..defaults };
+        let lifecycle_events = self.lifecycle_events.unwrap_or(defaults.lifecycle_events);
+        let settings =
+            RunnerSettings { checkpoint_every, limits: self.limits(), max_history, lifecycle_events, ..defaults };
         Runner::new(host, workflows, Arc::new(SystemClock)).with_store(store).with_settings(settings)
     }
 }

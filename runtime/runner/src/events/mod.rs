@@ -7,6 +7,7 @@
 
 pub mod cloudevent;
 pub mod hooks;
+pub mod lifecycle;
 pub mod schedules;
 pub mod triggers;
 pub(crate) mod waits;
@@ -152,11 +153,52 @@ impl EventLog {
         Ok(Prepared { acceptances, accepted, committed, keys: new_keys })
     }
 
+    /// Adds `events` (made by Harmonia, with ids of their own: not checked for duplicates)
+    /// to `batch` at the next positions. The log stays locked until the reservation is
+    /// dropped: drop it once the batch is handed to the store, so that batches are committed
+    /// in the order of their positions; then [`EventLog::publish`] what was committed.
+    pub(crate) fn reserve(
+        &self,
+        store: &dyn Store,
+        batch: &mut Batch,
+        events: Vec<CloudEvent>,
+        now: u64,
+    ) -> Result<Reservation<'_>, StoreError> {
+        let mut state = self.state.lock().expect("event log lock");
+        let mut next = match state.next {
+            Some(n) => n,
+            None => last_seq(store)? + 1,
+        };
+        let mut accepted = Vec::with_capacity(events.len());
+        for event in events {
+            let entry = Accepted { seq: next, accepted_at: now, event };
+            batch.put(Space::CloudEvents, keys::log_key(next), serde_json::to_vec(&entry).expect("an event is JSON"));
+            batch.put(Space::EventTypes, keys::event_type_key(&entry.event.event_type, now, next)?, Vec::new());
+            accepted.push(entry);
+            next += 1;
+        }
+        state.next = Some(next);
+        Ok(Reservation { _state: state, accepted })
+    }
+
+    /// Tells followers about events committed through a [`Reservation`].
+    pub(crate) fn publish(&self, accepted: Vec<Accepted>) {
+        for event in accepted {
+            let _ = self.live.send(Arc::new(event));
+        }
+    }
+
     /// Events as they are committed (subscribe before reading the log back, then skip what
     /// was already read).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Accepted>> {
         self.live.subscribe()
     }
+}
+
+/// Positions taken in the log by a batch not yet handed to the store.
+pub(crate) struct Reservation<'a> {
+    _state: std::sync::MutexGuard<'a, LogState>,
+    pub accepted: Vec<Accepted>,
 }
 
 struct Prepared {
