@@ -17,4 +17,5 @@ mod plugins_api;
 mod serve;
 mod templates;
 mod tls;
+mod waits;
 mod workflows;
