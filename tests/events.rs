@@ -429,3 +429,53 @@ fn client_with(token: &str) -> reqwest::blocking::Client {
     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
     reqwest::blocking::Client::builder().default_headers(headers).build().unwrap()
 }
+
+const BROKEN: &str = r#"
+name: broken
+version: "1"
+tasks:
+  fail: { component: core, action: fail, input: { kind: fatal, times: 1000 } }
+"#;
+
+const ALERT: &str = r#"
+name: alert
+version: "1"
+input: { failed: { type: string }, why: { type: string } }
+triggers:
+  - event: harmonia.execution.failed
+    filter: "${event.workflow != 'alert'}"
+    input: { failed: "${event.executionid}", why: "${event.data.error.message}" }
+tasks:
+  page: { component: core, action: echo, input: { failed: "${input.failed}" } }
+output: "${tasks.page.output.failed}"
+"#;
+
+#[test]
+fn with_lifecycle_events_on_a_trigger_on_failed_executions_alerts() {
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("broken.yaml"), BROKEN).unwrap();
+    std::fs::write(workflows.path().join("alert.yaml"), ALERT).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut launch = crate::support::Launch::new(data.path(), workflows.path());
+    launch.args = &["--lifecycle-events", "executions"];
+    let server = Server::launch(launch);
+    let client = reqwest::blocking::Client::new();
+    let start = client.post(server.url("/api/v1/workflows/broken/executions?wait=10s")).json(&json!({}));
+    let broken = expect(start.send().unwrap(), 200, None);
+    assert_eq!(broken["status"], "failed", "{broken}");
+    let id = broken["id"].as_str().unwrap();
+    let log =
+        expect(client.get(server.url("/api/v1/events?type=harmonia.execution.failed")).send().unwrap(), 200, None);
+    let failed = &log["events"][0];
+    assert_eq!(failed["event"]["executionid"], id);
+    let alert = finished(&client, &server, &format!("alert-event-{}", failed["seq"]));
+    assert_eq!(alert["output"], id, "{alert}");
+    // Started and completed are there too, for the alert's own execution.
+    let log = expect(client.get(server.url("/api/v1/events?type=harmonia.execution.*")).send().unwrap(), 200, None);
+    let kinds: Vec<&str> =
+        log["events"].as_array().unwrap().iter().map(|e| e["event"]["type"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"harmonia.execution.started") && kinds.contains(&"harmonia.execution.completed"),
+        "{kinds:?}"
+    );
+}

@@ -60,9 +60,10 @@ pub struct RunnerSettings {
     /// (`event_lookback`; a wait's own `lookback` wins): an answer that came before the
     /// question was asked.
     pub event_lookback: Duration,
-    /// Which lifecycle events go into the CloudEvents log (`lifecycle_events`): those of
-    /// executions by default (two for most executions), also those of tasks (`all`: about
-    /// as many writes again as the steps themselves), or none.
+    /// Which lifecycle events go into the CloudEvents log (`lifecycle_events`): none by
+    /// default, those of executions (`executions`: two for most executions, about 15% of the
+    /// throughput of short workflows), or also those of tasks (`all`: about as many writes
+    /// again as the steps themselves).
     pub lifecycle_events: crate::events::lifecycle::Lifecycle,
 }
 
@@ -80,7 +81,7 @@ impl Default for RunnerSettings {
             limits: Limits::default(),
             max_history: DEFAULT_MAX_HISTORY,
             event_lookback: DEFAULT_EVENT_LOOKBACK,
-            lifecycle_events: crate::events::lifecycle::Lifecycle::Executions,
+            lifecycle_events: crate::events::lifecycle::Lifecycle::None,
         }
     }
 }

@@ -287,8 +287,9 @@ pub struct StateArgs {
     /// [default: 100000].
     #[arg(long, env = "HARMONIA_EXECUTION_MAX_EVENTS")]
     pub execution_max_events: Option<u64>,
-    /// The lifecycle events put into the event log: `none`, `executions`
-    /// (`harmonia.execution.*`) or `all` (also `harmonia.task.*`) [default: executions].
+    /// The lifecycle events put into the event log, for triggers and waits on them:
+    /// `none`, `executions` (`harmonia.execution.*`) or `all` (also `harmonia.task.*`)
+    /// [default: none].
     #[arg(long, env = "HARMONIA_LIFECYCLE_EVENTS")]
     pub lifecycle_events: Option<harmonia_runner::events::lifecycle::Lifecycle>,
 }

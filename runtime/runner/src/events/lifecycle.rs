@@ -16,9 +16,10 @@ use super::CloudEvent;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lifecycle {
+    /// None (the default: they cost throughput; see `RunnerSettings::lifecycle_events`).
+    #[default]
     None,
     /// `harmonia.execution.*` only.
-    #[default]
     Executions,
     /// Also `harmonia.task.*`.
     All,
