@@ -46,20 +46,7 @@ pub struct Filter {
 
 /// Whether `text` matches one of the comma-separated `*` patterns.
 pub fn matches(patterns: &str, text: &str) -> bool {
-    patterns.split(',').map(str::trim).any(|pattern| glob(pattern, text))
-}
-
-fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((head, rest)) => {
-            let Some(tail) = text.strip_prefix(head) else { return false };
-            if rest.is_empty() {
-                return true;
-            }
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| glob(rest, &tail[i..]))
-        }
-    }
+    patterns.split(',').map(str::trim).any(|pattern| harmonia_model::pattern_matches(pattern, text))
 }
 
 impl Filter {

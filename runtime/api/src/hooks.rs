@@ -203,7 +203,7 @@ pub fn signature_matches(secret: &str, body: &[u8], given: &str) -> bool {
 pub fn sign(secret: &str, body: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
     let tag = ring::hmac::sign(&key, body);
-    format!("sha256={}", tag.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("sha256={}", harmonia_runner::tokens::hex(tag.as_ref()))
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {

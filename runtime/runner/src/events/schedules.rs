@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use harmonia_engine::Plan;
-use harmonia_model::{Missed, NoTasks, Schedule, Scope, TriggerOn};
+use harmonia_model::{Missed, Schedule, TriggerOn};
 use harmonia_store::{Batch, Space, Store, StoreError};
 use serde_json::{Value, json};
 
+use super::triggers::{trigger_input, with_event};
 use crate::{RunError, Runner};
 
 /// How often the scheduler looks for new or changed schedules when none is due sooner.
@@ -171,27 +172,8 @@ impl Runner {
 /// `None` if it fails (logged).
 fn scheduled_input(plan: &Plan, index: usize, event: &Value) -> Option<Value> {
     let workflow = &plan.workflow;
-    let meta = json!({ "name": workflow.name, "version": workflow.version });
-    let (empty, no_vars) = (json!({}), json!({}));
-    let mut scope = Scope::new(&empty, &no_vars, &NoTasks, &meta);
-    scope.event = Some(event);
-    let input = match &workflow.triggers[index].input {
-        Some(template) => match template.render(&scope) {
-            Ok(input) => input,
-            Err(e) => {
-                tracing::warn!(workflow = %workflow.name, schedule = index + 1, "the schedule's input failed: {e}");
-                return None;
-            }
-        },
-        None => json!({}),
-    };
-    match harmonia_model::check_input(workflow, &input) {
-        Ok(input) => Some(input),
-        Err(e) => {
-            tracing::warn!(workflow = %workflow.name, schedule = index + 1, "the schedule's input does not fit: {e}");
-            None
-        }
-    }
+    let input = with_event(workflow, event, |scope| trigger_input(workflow, &workflow.triggers[index], scope));
+    input.map_err(|e| tracing::warn!(workflow = %workflow.name, schedule = index + 1, "the schedule: {e}")).ok()
 }
 
 /// The latest time of `schedule` after `last` and at or before `now`.

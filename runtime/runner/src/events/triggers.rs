@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use harmonia_engine::Plan;
-use harmonia_model::{NoTasks, Scope, TriggerOn, pattern_matches};
+use harmonia_model::{NoTasks, Scope, Trigger, TriggerOn, Workflow, pattern_matches};
 use harmonia_store::{Batch, Space, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -96,46 +96,54 @@ impl Runner {
 /// `None` if no trigger matches (or its filter or input fails, which is logged).
 fn triggered_input(plan: &Plan, accepted: &Accepted, event: &Value) -> Option<Value> {
     let workflow = &plan.workflow;
+    with_event(workflow, event, |scope| {
+        for (i, trigger) in workflow.triggers.iter().enumerate() {
+            let TriggerOn::Event { event_type, source, filter } = &trigger.on else { continue };
+            if !pattern_matches(event_type, &accepted.event.event_type)
+                || source.as_deref().is_some_and(|s| !pattern_matches(s, &accepted.event.source))
+            {
+                continue;
+            }
+            let complain = |what: &str, e: &dyn std::fmt::Display| {
+                tracing::warn!(workflow = %workflow.name, trigger = i + 1, event = accepted.seq, "{what}: {e}");
+            };
+            if let Some(filter) = filter {
+                match filter.eval_bool(scope) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        complain("the trigger's filter failed", &e);
+                        continue;
+                    }
+                }
+            }
+            match trigger_input(workflow, trigger, scope) {
+                Ok(input) => return Some(input),
+                Err(e) => complain("the trigger", &e),
+            }
+        }
+        None
+    })
+}
+
+/// Runs `f` with what a trigger's expressions see: the event, and the workflow's name and
+/// version (no execution exists yet).
+pub(crate) fn with_event<R>(workflow: &Workflow, event: &Value, f: impl FnOnce(&Scope) -> R) -> R {
     let meta = json!({ "name": workflow.name, "version": workflow.version });
     let (empty, no_vars) = (json!({}), json!({}));
     let mut scope = Scope::new(&empty, &no_vars, &NoTasks, &meta);
     scope.event = Some(event);
-    for (i, trigger) in workflow.triggers.iter().enumerate() {
-        let TriggerOn::Event { event_type, source, filter } = &trigger.on else { continue };
-        if !pattern_matches(event_type, &accepted.event.event_type)
-            || source.as_deref().is_some_and(|s| !pattern_matches(s, &accepted.event.source))
-        {
-            continue;
-        }
-        let complain = |what: &str, e: &dyn std::fmt::Display| {
-            tracing::warn!(workflow = %workflow.name, trigger = i + 1, event = accepted.seq, "{what}: {e}");
-        };
-        if let Some(filter) = filter {
-            match filter.eval_bool(&scope) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    complain("the trigger's filter failed", &e);
-                    continue;
-                }
-            }
-        }
-        let input = match &trigger.input {
-            Some(template) => match template.render(&scope) {
-                Ok(input) => input,
-                Err(e) => {
-                    complain("the trigger's input failed", &e);
-                    continue;
-                }
-            },
-            None => json!({}),
-        };
-        match harmonia_model::check_input(workflow, &input) {
-            Ok(input) => return Some(input),
-            Err(e) => complain("the trigger's input does not fit the workflow", &e),
-        }
-    }
-    None
+    f(&scope)
+}
+
+/// The input `trigger` makes in `scope` (an empty one without `input:`), checked against
+/// the workflow's parameters; why not, for the log.
+pub(crate) fn trigger_input(workflow: &Workflow, trigger: &Trigger, scope: &Scope) -> Result<Value, String> {
+    let input = match &trigger.input {
+        Some(template) => template.render(scope).map_err(|e| format!("its input failed: {e}"))?,
+        None => json!({}),
+    };
+    harmonia_model::check_input(workflow, &input).map_err(|e| format!("its input does not fit the workflow: {e}"))
 }
 
 fn read_cursor(store: &dyn harmonia_store::Store) -> Result<u64, StoreError> {
