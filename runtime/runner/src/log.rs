@@ -102,7 +102,7 @@ impl EventLog {
             };
             store.commit_then(batch, Box::new(move |result| drop(tx.send(result))));
             if let (Some(reservation), Some(l)) = (reservation, &lifecycle) {
-                published = Some((l.log, reservation.accepted.clone()));
+                published = Some((l.log, reservation.accepted)); // the lock is released here
             }
             first
         };

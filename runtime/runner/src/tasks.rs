@@ -112,6 +112,9 @@ impl CallForward {
     /// out, and logged.
     pub(crate) fn take_events(&self, component: &str, key: &str, attempt: u32) -> Vec<crate::CloudEvent> {
         let emitted = std::mem::take(&mut *self.emitted.lock().expect("emitted lock"));
+        if emitted.is_empty() {
+            return Vec::new(); // most calls: nothing to build
+        }
         let source = format!("harmonia/plugins/{component}");
         emitted
             .into_iter()
