@@ -116,26 +116,29 @@ impl Cursor {
     }
 }
 
+/// The `Last-Event-ID` a reconnecting client sends, if any.
+pub(crate) fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(text) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim) else {
+        return Ok(None);
+    };
+    // Digits only, as the document's integer says (`parse` would take `+1`).
+    let id = text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok()).flatten();
+    id.map(Some).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_last_event_id",
+            format!("Last-Event-ID {text:?} is not an event id"),
+        )
+    })
+}
+
 async fn stream_events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     query: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let Query(filter) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
-    let resume = match resume {
-        // Digits only, as the document's integer says (`parse` would take `+1`).
-        Some(text) => Some(
-            text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok()).flatten().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_last_event_id",
-                    format!("Last-Event-ID {text:?} is not an event id"),
-                )
-            })?,
-        ),
-        None => filter.after,
-    };
+    let resume = last_event_id(&headers)?.or(filter.after);
     // Subscribe before reading the head: nothing committed in between is missed.
     let live = state.runner.subscribe();
     let head = state

@@ -29,9 +29,11 @@ pub mod hooks;
 pub(crate) mod metrics;
 mod plugins;
 mod signals;
+mod subscriptions;
 mod table;
 mod templates;
 pub mod tls;
+pub mod webhooks;
 mod workflows;
 mod ws;
 
@@ -215,6 +217,7 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
         cloudevents::ops(),
         signals::ops(),
         hooks::ops(),
+        subscriptions::ops(),
         ws::ops(),
         metrics::ops(),
         auth::ops(),

@@ -4,6 +4,9 @@
 //!   the filters (as for the SSE stream) arrive as `{"op":"event","subscription":"s1",...}`;
 //!   with `after`, starting after that event id, read back from the durable log;
 //! - `{"op":"unsubscribe","id":"s1"}`;
+//! - `{"op":"follow","id":"f1","subscription":"name","after"?}`: the CloudEvents a stored
+//!   subscription picks (as it delivers them) arrive as
+//!   `{"op":"cloudevent","follow":"f1","seq":N,"event":{...}}`; `{"op":"unfollow","id":"f1"}`;
 //! - `{"op":"start","workflow":"w","version"?,"input"?,"ref"?}` answers
 //!   `{"op":"started","ref","id"}`;
 //! - `{"op":"pause"|"resume"|"cancel","execution":"id","ref"?}` answers `{"op":"ok","ref"}`.
@@ -29,7 +32,7 @@ use harmonia_runner::{LoggedEvent, WorkflowSource, read_log};
 
 pub(super) fn ops() -> Vec<Op> {
     vec![Op::get("/api/v1/ws", "webSocket", "A WebSocket for live events and control", upgrade)
-        .describe("JSON messages with an `op`: `subscribe` (`id` and the filters of the event stream, `after`), `unsubscribe`, `start` (`workflow`, `version`, `input`, `ref`), `pause`, `resume`, `cancel` (`execution`, `ref`). Starting and controlling need the operator role.")
+        .describe("JSON messages with an `op`: `subscribe` (`id` and the filters of the event stream, `after`), `unsubscribe`, `follow` (`id`, `subscription`, `after`: what a stored subscription picks), `unfollow`, `start` (`workflow`, `version`, `input`, `ref`), `pause`, `resume`, `cancel` (`execution`, `ref`). Starting and controlling need the operator role.")
         // The handshake of RFC 6455 over HTTP/1.1, as axum checks it (case-insensitively).
         .header("Connection", json!({ "type": "string", "pattern": "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]" }), true, "Holds `upgrade`")
         .header("Upgrade", json!({ "type": "string", "pattern": "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$" }), true, "`websocket`")
@@ -57,6 +60,15 @@ enum Request {
         filter: Filter,
     },
     Unsubscribe {
+        id: String,
+    },
+    Follow {
+        id: String,
+        subscription: String,
+        #[serde(default)]
+        after: Option<u64>,
+    },
+    Unfollow {
         id: String,
     },
     Start {
@@ -94,6 +106,7 @@ async fn session(state: Arc<AppState>, caller: Caller, mut socket: WebSocket) {
     let (out, mut outgoing) = mpsc::unbounded_channel::<Value>();
     let mut live = state.runner.subscribe();
     let mut subscriptions: HashMap<String, Filter> = HashMap::new();
+    let mut follows = Follows::default();
     loop {
         tokio::select! {
             message = socket.recv() => {
@@ -104,7 +117,7 @@ async fn session(state: Arc<AppState>, caller: Caller, mut socket: WebSocket) {
                 };
                 let answer = match serde_json::from_str::<Request>(&text) {
                     Err(e) => error(None, "bad_request", format!("not a request: {e}")),
-                    Ok(request) => handle(&state, &caller, &mut subscriptions, request, &out).await,
+                    Ok(request) => handle(&state, &caller, (&mut subscriptions, &mut follows), request, &out).await,
                 };
                 if !answer.is_null() && socket.send(Message::Text(answer.to_string().into())).await.is_err() {
                     return;
@@ -132,6 +145,61 @@ async fn session(state: Arc<AppState>, caller: Caller, mut socket: WebSocket) {
     }
 }
 
+/// The stored subscriptions a session follows: a task each, stopped with the session.
+#[derive(Default)]
+struct Follows(HashMap<String, tokio::task::JoinHandle<()>>);
+
+impl Drop for Follows {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
+    }
+}
+
+impl Follows {
+    async fn start(
+        &mut self,
+        state: &Arc<AppState>,
+        id: String,
+        subscription: &str,
+        after: Option<u64>,
+        out: &mpsc::UnboundedSender<Value>,
+    ) -> Value {
+        let found = match state.runner.subscription(subscription).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return error(None, "unknown_subscription", format!("no subscription named {subscription:?}")),
+            Err(e) => return error(None, "store", e.to_string()),
+        };
+        let mut picked = match super::subscriptions::Picked::new(state.clone(), found, after).await {
+            Ok(picked) => picked,
+            Err(_) => return error(None, "store", "cannot read the event log"),
+        };
+        let (out, follow) = (out.clone(), id.clone());
+        let task = tokio::spawn(async move {
+            while let Some((seq, event)) = picked.next().await {
+                if out.send(json!({ "op": "cloudevent", "follow": follow, "seq": seq, "event": event })).is_err() {
+                    return;
+                }
+            }
+        });
+        if let Some(replaced) = self.0.insert(id.clone(), task) {
+            replaced.abort();
+        }
+        json!({ "op": "following", "id": id })
+    }
+
+    fn stop(&mut self, id: String) -> Value {
+        match self.0.remove(&id) {
+            Some(task) => {
+                task.abort();
+                json!({ "op": "unfollowed", "id": id })
+            }
+            None => error(None, "unknown_follow", format!("no follow {id}")),
+        }
+    }
+}
+
 /// The messages one live event makes: one per subscription it matches.
 fn deliveries(subscriptions: &HashMap<String, Filter>, event: &LoggedEvent) -> Vec<Value> {
     subscriptions
@@ -149,7 +217,7 @@ fn event_message(subscription: &str, event: &LoggedEvent) -> Value {
 async fn handle(
     state: &Arc<AppState>,
     caller: &Caller,
-    subscriptions: &mut HashMap<String, Filter>,
+    (subscriptions, follows): (&mut HashMap<String, Filter>, &mut Follows),
     request: Request,
     out: &mpsc::UnboundedSender<Value>,
 ) -> Value {
@@ -170,6 +238,8 @@ async fn handle(
             subscriptions.insert(id.clone(), filter);
             json!({ "op": "subscribed", "id": id })
         }
+        Request::Follow { id, subscription, after } => follows.start(state, id, &subscription, after, out).await,
+        Request::Unfollow { id } => follows.stop(id),
         Request::Unsubscribe { id } => match subscriptions.remove(&id) {
             Some(_) => json!({ "op": "unsubscribed", "id": id }),
             None => error(None, "unknown_subscription", format!("no subscription {id}")),

@@ -186,6 +186,8 @@ pub(crate) struct Inner {
     pub(crate) events: Arc<crate::events::EventLog>,
     /// The waiting tasks of the executions running here.
     pub(crate) waits: crate::events::waits::Waits,
+    /// The subscriptions delivered here.
+    pub(crate) deliveries: crate::events::deliveries::Deliveries,
     /// The store's indexes of executions are known to be built (see
     /// [`Runner::index_executions`]).
     indexed: Mutex<bool>,
@@ -210,6 +212,7 @@ impl Runner {
             log: log::EventLog::default(),
             events: Arc::default(),
             waits: Default::default(),
+            deliveries: Default::default(),
             indexed: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }

@@ -238,6 +238,14 @@ impl Remote {
     pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.send(Call::new(Method::POST, path).json(&body)).await
     }
+
+    pub async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(Call::new(Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(Call::new(Method::DELETE, path)).await
+    }
 }
 
 /// What to do about a refused server certificate, for the usual causes.

@@ -6,6 +6,7 @@ mod exec;
 mod plugin;
 mod run;
 mod serve;
+mod subscription;
 mod token;
 
 use std::path::PathBuf;
@@ -114,6 +115,14 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
+    /// Subscriptions of a server: which events they pick and where they send them
+    /// (webhooks, workflows, plugin actions, live streams), and their dead letters.
+    Subscription {
+        #[command(subcommand)]
+        command: subscription::SubscriptionCommand,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
     /// Create, list and revoke API tokens (roles: admin, operator, viewer).
     Token {
         #[command(subcommand)]
@@ -152,6 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workflow { command, server } => client::workflow(command, &server).await,
         Command::Token { command, data } => token::run(command, &data),
         Command::Event { command, data, server } => event::run(command, data.as_deref(), &server).await,
+        Command::Subscription { command, server } => subscription::run(command, &server).await,
         Command::Openapi => {
             println!("{}", serde_json::to_string_pretty(&harmonia_api::openapi_document())?);
             Ok(ExitCode::SUCCESS)

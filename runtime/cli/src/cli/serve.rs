@@ -454,6 +454,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runner.follow_triggers();
     runner.follow_waits();
     runner.follow_schedules();
+    let webhooks = harmonia_api::webhooks::HttpWebhooks::new().context("cannot set up outgoing webhooks")?;
+    runner.follow_subscriptions(Some(Arc::new(webhooks))).await?;
     if let Some(age) = args.state.retention {
         tokio::spawn(retention::sweep_every(runner.clone(), age));
     }

@@ -1,14 +1,17 @@
 //! Events: CloudEvents 1.0 that Harmonia accepts (over the API, from plugins and
 //! workflows), keeps in a durable log before anyone sees them, and acts on: triggers start
-//! executions ([`triggers`]).
+//! executions ([`triggers`]), waiting tasks take them ([`waits`]), subscriptions send them
+//! on ([`subscriptions`], [`deliveries`]).
 //!
 //! An event is unique by `source` and `id`: one sent again is acknowledged with the
 //! position it was given the first time, and nothing happens twice.
 
 pub mod cloudevent;
+pub mod deliveries;
 pub mod hooks;
 pub mod lifecycle;
 pub mod schedules;
+pub mod subscriptions;
 pub mod triggers;
 pub(crate) mod waits;
 
