@@ -15,6 +15,7 @@ mod events;
 mod limits;
 mod plugins_api;
 mod serve;
+mod subscriptions;
 mod templates;
 mod tls;
 mod waits;

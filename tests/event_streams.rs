@@ -11,14 +11,14 @@ use crate::serve::{GREETER_V1, post_workflow};
 use crate::support::Server;
 
 /// One Server-Sent Event: its id, its type and its data.
-struct Sse {
-    id: u64,
-    kind: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub id: u64,
+    pub kind: String,
+    pub data: Value,
 }
 
 /// Reads events off an SSE response until `done` says stop.
-fn read_sse(response: reqwest::blocking::Response, mut done: impl FnMut(&Sse) -> bool) -> Vec<Sse> {
+pub(crate) fn read_sse(response: reqwest::blocking::Response, mut done: impl FnMut(&Sse) -> bool) -> Vec<Sse> {
     let mut events = Vec::new();
     let (mut id, mut kind, mut data) = (None, String::new(), String::new());
     for line in BufReader::new(response).lines() {

@@ -329,11 +329,13 @@ impl Driver {
                 Ok(batch) => {
                     let log = &self.runner.inner.log;
                     let (id, workflow, n) = (&self.exec.id, &self.exec.workflow, round.events.len());
-                    let level = self.runner.inner.settings.lifecycle_events;
+                    let wanted = self.runner.lifecycle_wanted(now);
                     let status = self.exec.status;
                     let events = (first_seq..)
                         .zip(&round.events)
-                        .filter_map(|(seq, e)| crate::events::lifecycle::lifecycle(level, id, workflow, seq, e, status))
+                        .filter_map(|(seq, e)| {
+                            crate::events::lifecycle::lifecycle(wanted, id, workflow, seq, e, status)
+                        })
                         .collect();
                     let lifecycle = Some(crate::log::Lifecycle { log: &self.runner.inner.events, events, now });
                     let step = crate::log::Step { execution: id, workflow, first_seq, count: n };

@@ -60,9 +60,10 @@ pub struct RunnerSettings {
     /// (`event_lookback`; a wait's own `lookback` wins): an answer that came before the
     /// question was asked.
     pub event_lookback: Duration,
-    /// Which lifecycle events go into the CloudEvents log (`lifecycle_events`): none by
-    /// default, those of executions (`executions`: two for most executions, about 15% of the
-    /// throughput of short workflows), or also those of tasks (`all`: about as many writes
+    /// Which lifecycle events go into the CloudEvents log (`lifecycle_events`): by default
+    /// (`auto`) those a trigger, a subscription or a waiting task wants; or none; or all of
+    /// those of executions (`executions`: two for most executions, about 15% of the
+    /// throughput of short workflows); or also those of tasks (`all`: about as many writes
     /// again as the steps themselves).
     pub lifecycle_events: crate::events::lifecycle::Lifecycle,
 }
@@ -81,7 +82,7 @@ impl Default for RunnerSettings {
             limits: Limits::default(),
             max_history: DEFAULT_MAX_HISTORY,
             event_lookback: DEFAULT_EVENT_LOOKBACK,
-            lifecycle_events: crate::events::lifecycle::Lifecycle::None,
+            lifecycle_events: crate::events::lifecycle::Lifecycle::Auto,
         }
     }
 }
@@ -188,6 +189,8 @@ pub(crate) struct Inner {
     pub(crate) waits: crate::events::waits::Waits,
     /// The subscriptions delivered here.
     pub(crate) deliveries: crate::events::deliveries::Deliveries,
+    /// The lifecycle events wanted (with `lifecycle_events = auto`).
+    pub(crate) demand: crate::events::lifecycle::Demand,
     /// The store's indexes of executions are known to be built (see
     /// [`Runner::index_executions`]).
     indexed: Mutex<bool>,
@@ -213,6 +216,7 @@ impl Runner {
             events: Arc::default(),
             waits: Default::default(),
             deliveries: Default::default(),
+            demand: Default::default(),
             indexed: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }
@@ -504,6 +508,8 @@ impl Runner {
     /// Stops every driver of this runner without finishing its execution (they are picked
     /// up again at the next start), and waits until they have stopped.
     pub async fn stop(&self) {
+        // Subscriptions first: a delivery cut off is made again by the next start.
+        self.inner.deliveries.stop();
         loop {
             // Children may start meanwhile: ask again until none is left.
             let running: Vec<Live> = self.inner.live.lock().expect("live lock").values().cloned().collect();

@@ -287,9 +287,9 @@ pub struct StateArgs {
     /// [default: 100000].
     #[arg(long, env = "HARMONIA_EXECUTION_MAX_EVENTS")]
     pub execution_max_events: Option<u64>,
-    /// The lifecycle events put into the event log, for triggers and waits on them:
-    /// `none`, `executions` (`harmonia.execution.*`) or `all` (also `harmonia.task.*`)
-    /// [default: none].
+    /// The lifecycle events put into the event log: `auto` (those a trigger, a
+    /// subscription or a waiting task wants), `none`, `executions` (every
+    /// `harmonia.execution.*`) or `all` (also `harmonia.task.*`) [default: auto].
     #[arg(long, env = "HARMONIA_LIFECYCLE_EVENTS")]
     pub lifecycle_events: Option<harmonia_runner::events::lifecycle::Lifecycle>,
 }

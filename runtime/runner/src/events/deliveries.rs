@@ -32,6 +32,9 @@ use crate::{RunError, Runner, TaskCall};
 /// Events read from the log at a time.
 const PAGE: usize = 256;
 
+/// The most subscriptions a runner keeps (each has a worker).
+pub const MAX_SUBSCRIPTIONS: usize = 1000;
+
 /// Sends a webhook: an HTTP POST of `body`, signed with `secret` if there is one. Answers
 /// the HTTP status, or why there was none (the connection failed, the time ran out).
 pub trait WebhookSender: Send + Sync + 'static {
@@ -82,6 +85,24 @@ impl Drop for Worker {
     }
 }
 
+impl Deliveries {
+    /// Stops every worker (the process is stopping).
+    pub(crate) fn stop(&self) {
+        self.workers.lock().expect("workers lock").clear();
+    }
+}
+
+impl Runner {
+    /// The lifecycle types the subscriptions want (a mask of `lifecycle::TYPES`).
+    pub(crate) fn subscriptions_want(&self) -> u16 {
+        let workers = self.inner.deliveries.workers.lock().expect("workers lock");
+        workers.values().fold(0, |wanted, worker| match worker.subscription.def.types.as_slice() {
+            [] => wanted | super::lifecycle::matched_by("*"),
+            types => types.iter().fold(wanted, |w, t| w | super::lifecycle::matched_by(t)),
+        })
+    }
+}
+
 /// An event whose delivery failed and is waiting to be tried again.
 #[derive(Debug, Clone, Serialize)]
 pub struct Retrying {
@@ -128,6 +149,13 @@ impl Runner {
     pub async fn put_subscription(&self, mut subscription: Subscription) -> Result<bool, SubscriptionError> {
         subscription.created_at = self.now();
         let compiled = Arc::new(Compiled::new(subscription).map_err(SubscriptionError::Invalid)?);
+        let count = self.inner.deliveries.workers.lock().expect("workers lock").len();
+        let known = self.subscription(&compiled.def.name).await?.is_some();
+        if count >= MAX_SUBSCRIPTIONS && !known {
+            return Err(SubscriptionError::Invalid(format!(
+                "there are {count} subscriptions already, the most a server keeps ({MAX_SUBSCRIPTIONS}): remove some first"
+            )));
+        }
         let stored = compiled.clone();
         let replaced = self
             .blocking(move |runner| {
@@ -143,6 +171,7 @@ impl Runner {
     /// false if there was none.
     pub async fn delete_subscription(&self, name: &str) -> Result<bool, RunError> {
         self.inner.deliveries.workers.lock().expect("workers lock").remove(name);
+        self.inner.demand.changed();
         let name = name.to_string();
         self.blocking(move |runner| Ok(subscriptions::delete(&**runner.store(), &name)?)).await
     }
@@ -213,6 +242,7 @@ impl Runner {
         let worker = Worker { subscription, task, retrying };
         // Replacing a worker drops (and so stops) the one it replaces.
         self.inner.deliveries.workers.lock().expect("workers lock").insert(name, worker);
+        self.inner.demand.changed();
     }
 
     async fn deliver_subscription(

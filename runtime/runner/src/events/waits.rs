@@ -80,6 +80,7 @@ impl Runner {
     ) -> AbortHandle {
         let waiter = Waiter { execution: execution.to_string(), call: call.clone(), attempt, wait: wait.clone(), tx };
         self.inner.waits.waiting.lock().expect("waits lock").push(waiter);
+        self.inner.demand.awaited(&wait.event_type);
         let lookback = wait.lookback_ms.unwrap_or(self.inner.settings.event_lookback.as_millis() as u64);
         let from = wait.since.saturating_sub(lookback);
         let (runner, execution) = (self.clone(), execution.to_string());

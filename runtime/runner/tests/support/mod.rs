@@ -49,7 +49,8 @@ pub struct Called {
 
 /// The component `test`:
 /// - `echo` returns its input;
-/// - `flaky` fails (retryable) until the attempt `succeed_on`;
+/// - `flaky` fails (retryable) until the attempt `succeed_on` (of its input, or of the
+///   data of the event it is called with);
 /// - `fail` fails with `kind` (and `message`, if given); with `times`, only the first
 ///   `times` calls of a task, then returns `{ "calls": n }`. The calls are counted here by
 ///   idempotency key (the same for every attempt of a task, whatever runner of those sharing
@@ -89,7 +90,7 @@ impl TaskRunner for TestTasks {
             let work = async {
                 match call.action.as_str() {
                     "echo" => Ok(call.input.clone()),
-                    "flaky" if u64::from(call.attempt) < call.input["succeed_on"].as_u64().unwrap_or(1) => {
+                    "flaky" if u64::from(call.attempt) < succeed_on(&call.input) => {
                         Err(Failure::new("retryable", format!("attempt {} failed", call.attempt)))
                     }
                     "flaky" => Ok(json!({ "attempt": call.attempt })),
@@ -148,6 +149,12 @@ impl TestTasks {
         let calls = self.calls().into_iter().filter(|c| c.execution == execution && c.task == task);
         calls.map(|c| c.attempt).collect()
     }
+}
+
+/// `flaky`'s `succeed_on`: in its input, or in the data of the CloudEvent a subscription
+/// calls it with.
+fn succeed_on(input: &serde_json::Value) -> u64 {
+    input["succeed_on"].as_u64().or_else(|| input["data"]["succeed_on"].as_u64()).unwrap_or(1)
 }
 
 /// The plan of a workflow whose tasks the test task runner offers (checked).
