@@ -423,3 +423,68 @@ fn alerting_on_failures_is_a_subscription_to_failed_executions_with_the_default_
         log["events"].as_array().unwrap().iter().map(|e| e["event"]["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["harmonia.execution.failed"]);
 }
+
+/// `harmonia subscription ...` against `server`; its stdout as JSON.
+fn cli(server: &Server, args: &[&str]) -> Value {
+    let out = crate::support::harmonia_command()
+        .args(["subscription"])
+        .args(args)
+        .args(["--server", server.base()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_cli_manages_subscriptions_and_the_websocket_follows_one() {
+    use tungstenite::Message;
+    let (data, workflows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = Server::start_with(data.path(), workflows.path());
+    let client = reqwest::blocking::Client::new();
+    let made =
+        cli(&server, &["create", "watch", "--type", "order.*", "--filter", "${event.data.total > 1}", "--stream"]);
+    assert_eq!((made["name"].clone(), made["destination"].clone()), (json!("watch"), json!("stream")));
+    // Nothing listens on this port: every attempt fails, and one attempt is all it gets.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/in");
+    cli(&server, &["create", "nowhere", "--type", "order.*", "--webhook", &url, "--max-attempts", "1"]);
+    let listed = cli(&server, &["list"]);
+    let names: Vec<&str> =
+        listed["subscriptions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["nowhere", "watch"]);
+
+    let ws = server.url("/api/v1/ws").replace("http://", "ws://");
+    let (mut socket, _) = tungstenite::connect(ws).unwrap();
+    let follow = json!({ "op": "follow", "id": "f1", "subscription": "watch" });
+    socket.send(Message::Text(follow.to_string().into())).unwrap();
+    let mut next = || loop {
+        if let Message::Text(text) = socket.read().unwrap() {
+            break serde_json::from_str::<Value>(&text).unwrap();
+        }
+    };
+    assert_eq!(next(), json!({ "op": "following", "id": "f1" }));
+    publish(
+        &client,
+        &server,
+        json!([
+            order("w-1", "order.created", json!({ "total": 1 })),
+            order("w-2", "order.created", json!({ "total": 2 })),
+        ]),
+    );
+    let message = next();
+    assert_eq!((message["op"].clone(), message["follow"].clone()), (json!("cloudevent"), json!("f1")), "{message}");
+    assert_eq!(message["event"]["id"], "w-2", "w-1 is filtered out");
+
+    let shown = subscription_until(&client, &server, "nowhere", |s| s["dead_letters"] == 2);
+    assert_eq!(shown["last"]["attempts"].as_array().unwrap().len(), 1);
+    let dead = cli(&server, &["dead-letters", "nowhere"]);
+    let first = dead["dead_letters"][0]["seq"].as_u64().unwrap();
+    assert!(dead["dead_letters"][0]["attempts"][0]["error"].as_str().unwrap().contains("cannot connect"), "{dead}");
+    let again = cli(&server, &["redeliver", "nowhere", &first.to_string()]);
+    assert_eq!(again["delivered"], false);
+    let dead = cli(&server, &["dead-letters", "nowhere"]);
+    assert_eq!(dead["dead_letters"][0]["attempts"].as_array().unwrap().len(), 2, "the attempt is added: {dead}");
+    cli(&server, &["delete", "nowhere"]);
+    assert_eq!(cli(&server, &["list"])["subscriptions"].as_array().unwrap().len(), 1);
+}
