@@ -13,7 +13,7 @@ use super::client::{Remote, ServerArgs, encode};
 pub enum SubscriptionCommand {
     /// Make (or replace) a subscription: `harmonia subscription create alerts --type
     /// harmonia.execution.failed --webhook https://chat.example.com/hook --secret ...`.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List the subscriptions with their delivery state.
     List,
     /// Show a subscription and its delivery state.

@@ -187,10 +187,10 @@ impl Compiled {
             }
             _ => DEFAULT_TIMEOUT,
         };
-        if let Destination::Webhook { secret: Some(secret), .. } = &def.destination {
-            if !(16..=1024).contains(&secret.chars().count()) {
-                return Err("a webhook's secret must be 16 to 1024 characters".into());
-            }
+        if let Destination::Webhook { secret: Some(secret), .. } = &def.destination
+            && !(16..=1024).contains(&secret.chars().count())
+        {
+            return Err("a webhook's secret must be 16 to 1024 characters".into());
         }
         Ok(Compiled {
             filter,
