@@ -34,7 +34,9 @@ pub(super) fn ops() -> Vec<Op> {
         "specversion": { "const": "1.0" }, "id": text, "source": text, "type": text, "subject": text,
         "time": { "type": "string", "format": "date-time" }, "datacontenttype": { "type": "string" }, "dataschema": { "type": "string" },
         "data": {}, "data_base64": { "type": "string" }, "correlationid": text, "executionid": text, "taskid": text, "sender": text },
-        "patternProperties": { "^[a-z0-9]{1,20}$": { "anyOf": [text, { "type": "number" }, { "type": "boolean" }] } },
+        // Extensions: any other lowercase name (a context attribute's name is not one).
+        "patternProperties": { "^(?!(specversion|id|source|type|subject|time|datacontenttype|dataschema|data|data_base64)$)[a-z0-9]{1,20}$":
+            { "anyOf": [text, { "type": "number" }, { "type": "boolean" }] } },
         "additionalProperties": false,
         "not": { "required": ["data", "data_base64"] } });
     let batch = json!({ "type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": event.clone() });

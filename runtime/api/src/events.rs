@@ -28,7 +28,7 @@ pub(super) fn ops() -> Vec<Op> {
         .query("type", json!({ "type": "string", "examples": ["task_succeeded", "call_*", "*_failed"] }), &pattern("these types"))
         .query("after", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), "Start after this event id")
         .header("Last-Event-ID", json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), false, "Resume after this event id (sent by browsers on reconnect); over `after`")
-        .ok_as(200, "The stream of events, each a JSON object", json!({ "text/event-stream": { "schema": { "type": "string" } } }))
+        .ok_as(200, "The stream of events, each a JSON object", json!({ "text/event-stream": { "schema": super::sse_event_schema() } }))
         .errors(&[400])]
 }
 

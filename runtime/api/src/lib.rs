@@ -226,6 +226,14 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
     parts.into_iter().flatten().collect()
 }
 
+/// One Server-Sent Event of the API's streams (OpenAPI 3.1 has a `text/event-stream`
+/// schema describe each event): its id (a position in a log), its type, and its data (a
+/// JSON object, as text).
+fn sse_event_schema() -> Value {
+    json!({ "type": "object", "required": ["id", "event", "data"], "properties": {
+        "id": { "type": "string", "pattern": "^[0-9]+$" }, "event": { "type": "string" }, "data": { "type": "string" } } })
+}
+
 /// The OpenAPI 3.1 document of the API, as `GET /api/v1/openapi.json` serves it.
 pub fn openapi_document() -> Value {
     let (_, docs) = table::build(ops(&ApiLimits::default()));

@@ -31,16 +31,17 @@ use super::{ApiError, AppState, JsonObject};
 pub(super) fn ops() -> Vec<Op> {
     let name = json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$" });
     let pattern = json!({ "type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[^\\u0000]*$" });
+    // null is as good as absent.
     let nullable = |schema: &Value| json!({ "anyOf": [schema, { "type": "null" }] });
     let duration = json!({ "type": "string", "minLength": 1, "maxLength": 64, "examples": ["500ms", "10s", "5m"] });
     let webhook = json!({ "type": "object", "required": ["webhook"], "additionalProperties": false, "properties": {
         "webhook": { "type": "object", "required": ["url"], "additionalProperties": false, "properties": {
             "url": { "type": "string", "maxLength": 2048, "pattern": "^https?://[^/\\s]\\S*$" },
-            "secret": { "type": "string", "minLength": 16, "maxLength": 1024 },
-            "timeout": duration.clone() } } } });
+            "secret": nullable(&json!({ "type": "string", "minLength": 16, "maxLength": 1024 })),
+            "timeout": nullable(&duration) } } } });
     let workflow = json!({ "type": "object", "required": ["workflow"], "additionalProperties": false, "properties": {
         "workflow": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": {
-            "name": { "type": "string", "minLength": 1 }, "version": { "type": "string", "minLength": 1 } } } } });
+            "name": { "type": "string", "minLength": 1 }, "version": nullable(&json!({ "type": "string", "minLength": 1 })) } } } });
     let plugin = json!({ "type": "object", "required": ["plugin"], "additionalProperties": false, "properties": {
         "plugin": { "type": "object", "required": ["plugin", "action"], "additionalProperties": false, "properties": {
             "plugin": { "type": "string", "minLength": 1 }, "action": { "type": "string", "minLength": 1 } } } } });
@@ -112,7 +113,7 @@ pub(super) fn ops() -> Vec<Op> {
             .path_param("name", name, "The subscription's name")
             .query("after", seq.clone(), "Start after this position (else with the next event)")
             .header("Last-Event-ID", seq, false, "Resume after this position (sent by browsers on reconnect); over `after`")
-            .ok_as(200, "The stream of events", json!({ "text/event-stream": { "schema": { "type": "string" } } }))
+            .ok_as(200, "The stream of events", json!({ "text/event-stream": { "schema": super::sse_event_schema() } }))
             .errors(&[400, 404]),
     ]
 }

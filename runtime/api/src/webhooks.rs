@@ -55,7 +55,9 @@ async fn post(tls: Arc<ClientConfig>, request: WebhookRequest) -> Result<u16, St
     let https = uri.scheme_str() == Some("https");
     let host = uri.host().ok_or_else(|| format!("{:?} has no host", request.url))?.to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let authority = uri.authority().map_or(host.clone(), |a| a.to_string());
+    // Without the user information of a `user:password@host` URL, which is no header's.
+    let authority =
+        uri.authority().map_or(host.clone(), |a| a.as_str().rsplit('@').next().unwrap_or_default().to_string());
     let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let mut http = Request::builder()
         .method(Method::POST)

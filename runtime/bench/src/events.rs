@@ -5,6 +5,10 @@
 //! - `trigger_p50_ms`/`trigger_p99_ms`: from sending one event to seeing, on the SSE stream,
 //!   the first task of the execution its trigger started (`call_started`), one event at a
 //!   time.
+//! - `webhook_p50_ms`: from sending one event to a webhook receiver on loopback getting it
+//!   from a subscription, one event at a time; `webhooks_per_s`: events a subscription
+//!   delivers to that receiver, sent in batches (one subscription delivers in order, one at
+//!   a time).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -83,7 +87,102 @@ async fn measure(base: &str, quick: bool) -> anyhow::Result<()> {
     let latencies = trigger_latencies(base, if quick { 100 } else { 500 }).await?;
     report(SCENARIO, "trigger_p50_ms", quantile(&latencies, 0.5), "ms");
     report(SCENARIO, "trigger_p99_ms", quantile(&latencies, 0.99), "ms");
+
+    let (latencies, per_s) = webhooks(base, if quick { 100 } else { 500 }, if quick { 1_000 } else { 5_000 }).await?;
+    report(SCENARIO, "webhook_p50_ms", quantile(&latencies, 0.5), "ms");
+    report(SCENARIO, "webhook_p99_ms", quantile(&latencies, 0.99), "ms");
+    report(SCENARIO, "webhooks_per_s", per_s, "events/s");
     Ok(())
+}
+
+/// Event ids a webhook receiver got, with when.
+type Received = Arc<Mutex<(HashMap<String, Instant>, usize)>>;
+
+/// An HTTP/1.1 receiver on loopback: answers every POST 200 and notes the event's id.
+async fn receiver() -> anyhow::Result<(String, Received, tokio::sync::watch::Receiver<usize>)> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/in", listener.local_addr()?);
+    let received: Received = Arc::default();
+    let (count, counted) = tokio::sync::watch::channel(0);
+    let got = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (got, count) = (got.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut stream = tokio::io::BufReader::new(stream);
+                let (mut line, mut length) = (String::new(), 0);
+                loop {
+                    line.clear();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if stream.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let now = Instant::now();
+                let id = serde_json::from_slice::<Value>(&body).ok().and_then(|e| e["id"].as_str().map(str::to_string));
+                if let Some(id) = id {
+                    let mut got = got.lock().unwrap();
+                    got.0.insert(id, now);
+                    got.1 += 1;
+                    count.send_replace(got.1);
+                }
+                let _ = stream
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    Ok((url, received, counted))
+}
+
+/// The latencies (sorted) of `one_by_one` events sent one at a time, then the rate at which
+/// `load` events sent in batches are delivered.
+async fn webhooks(base: &str, one_by_one: usize, load: usize) -> anyhow::Result<(Vec<f64>, f64)> {
+    let (url, received, mut counted) = receiver().await?;
+    let client = client()?;
+    let subscription = json!({ "types": ["bench.hook"], "destination": { "webhook": { "url": url, "secret": "a secret of sixteen+" } } });
+    let made = client.put(format!("{base}/api/v1/subscriptions/bench")).json(&subscription).send().await?;
+    anyhow::ensure!(made.status().is_success(), "cannot make the subscription: {}", made.text().await?);
+    let events = format!("{base}/api/v1/events");
+    let until = |counted: &mut tokio::sync::watch::Receiver<usize>, n: usize| {
+        let mut counted = counted.clone();
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(60), counted.wait_for(|c| *c >= n))
+                .await
+                .context("the receiver did not get every event within 60 s")?
+                .map(drop)
+                .context("the receiver stopped")
+        }
+    };
+    let mut latencies = Vec::with_capacity(one_by_one);
+    for i in 0..one_by_one {
+        let id = (30_000_000 + i).to_string();
+        let sent = Instant::now();
+        client.post(&events).json(&event(30_000_000 + i, "bench.hook")).send().await?.error_for_status()?;
+        until(&mut counted, i + 1).await?;
+        let at = received.lock().unwrap().0[&id];
+        latencies.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let started = Instant::now();
+    for first in (0..load).step_by(BATCH) {
+        let batch: Vec<Value> =
+            (first..(first + BATCH).min(load)).map(|i| event(40_000_000 + i, "bench.hook")).collect();
+        client.post(&events).json(&batch).send().await?.error_for_status()?;
+    }
+    until(&mut counted, one_by_one + load).await?;
+    Ok((latencies, load as f64 / started.elapsed().as_secs_f64()))
 }
 
 #[derive(Default)]

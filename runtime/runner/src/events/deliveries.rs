@@ -6,8 +6,8 @@
 //! (1 s, 2 s, 4 s ... by default); after the last one the event becomes a dead letter,
 //! kept in the store and shown over the API, and the worker goes on with the next event.
 //! Until then, later events of that subscription wait: order is kept. How far the worker
-//! got is committed after each event it delivered, so a restart sends at most that one
-//! again; a workflow destination's execution id is made of the subscription and the event's
+//! got is committed after each event it delivered (without waiting for the disk), so a
+//! restart sends at most the events of the last moments before a crash again; a workflow destination's execution id is made of the subscription and the event's
 //! position, so even that starts nothing twice.
 //!
 //! The runner speaks no HTTP: webhooks are sent by a [`WebhookSender`] the server gives it.
@@ -255,6 +255,8 @@ impl Runner {
         let mut live = self.inner.events.subscribe();
         let key = name.clone();
         let mut state = self.blocking(move |r| Ok(subscriptions::state(&**r.store(), &key)?)).await?;
+        // The position last committed.
+        let mut kept = state.after;
         loop {
             let after = state.after;
             let page = self.blocking(move |r| Ok(read_after(&**r.store(), after, PAGE)?)).await?;
@@ -297,22 +299,33 @@ impl Runner {
                 }
                 let result = if delivered { "delivered" } else { "dead_letter" };
                 state.last = Some(Outcome { seq: accepted.seq, result: result.into(), attempts });
-                self.keep_state(&name, &state, dead).await?;
+                self.keep_state(&name, &state, dead);
+                kept = state.after;
             }
             // Events skipped after the last delivery: their position only. Lost in a
             // crash, the next start reads them again and skips them again.
-            self.keep_state(&name, &state, None).await?;
+            if state.after != kept {
+                self.keep_state(&name, &state, None);
+                kept = state.after;
+            }
         }
     }
 
-    async fn keep_state(&self, name: &str, state: &DeliveryState, dead: Option<DeadLetter>) -> Result<(), RunError> {
-        let (name, state) = (name.to_string(), state.clone());
-        self.blocking(move |runner| {
-            let mut batch = Batch::new();
-            subscriptions::record(&mut batch, &name, &state, dead.as_ref());
-            Ok(runner.store().commit(batch)?)
-        })
-        .await
+    /// Commits how far delivery got, and a dead letter. Not waited for: a position lost in
+    /// a crash only makes the next start send the same events again (at least once), and a
+    /// dead letter lost with it is made again.
+    fn keep_state(&self, name: &str, state: &DeliveryState, dead: Option<DeadLetter>) {
+        let mut batch = Batch::new();
+        subscriptions::record(&mut batch, name, state, dead.as_ref());
+        let name = name.to_string();
+        self.store().commit_then(
+            batch,
+            Box::new(move |result| {
+                if let Err(e) = result {
+                    tracing::warn!(subscription = %name, "cannot keep how far delivery got: {e}");
+                }
+            }),
+        );
     }
 
     /// Delivers `event` with the subscription's retries: the attempts, and whether one

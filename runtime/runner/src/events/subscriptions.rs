@@ -169,6 +169,9 @@ impl Compiled {
             return Err("`retry.factor` must be 1 to 100".into());
         }
         let duration = |name: &str, text: &str| {
+            if text.is_empty() || text.len() > 64 {
+                return Err(format!("`{name}` must be 1 to 64 characters"));
+            }
             harmonia_model::parse_duration(text).map_err(|e| format!("`{name}` is not a duration: {e}"))
         };
         let (delay, max_delay) =
@@ -181,7 +184,9 @@ impl Compiled {
                     None => DEFAULT_TIMEOUT,
                 }
             }
-            Destination::Workflow { name, .. } if name.is_empty() => return Err("`workflow.name` is empty".into()),
+            Destination::Workflow { name, version } if name.is_empty() || version.as_deref() == Some("") => {
+                return Err("`workflow` needs a name, and a version that is not empty".into());
+            }
             Destination::Plugin { plugin, action } if plugin.is_empty() || action.is_empty() => {
                 return Err("`plugin` needs a plugin and an action".into());
             }
