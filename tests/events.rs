@@ -43,7 +43,7 @@ fn publish(client: &reqwest::blocking::Client, server: &Server, media: &str, bod
 }
 
 /// The execution once it has ended.
-fn finished(client: &reqwest::blocking::Client, server: &Server, id: &str) -> Value {
+pub(crate) fn finished(client: &reqwest::blocking::Client, server: &Server, id: &str) -> Value {
     let started = Instant::now();
     loop {
         let response = client.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::events::finished;
 use crate::support::{Server, expect, with};
 
 /// A request a [`Receiver`] got: its headers (lowercase names) and body.
@@ -239,22 +240,6 @@ tasks:
   label: { component: core, action: echo, input: { order: "${input.order}", from: "${event.source}" } }
 output: "${tasks.label.output}"
 "#;
-
-/// The execution once it has ended.
-fn finished(client: &reqwest::blocking::Client, server: &Server, id: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let response = client.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap();
-        if response.status() == 200 {
-            let exec: Value = response.json().unwrap();
-            if ["completed", "failed", "cancelled"].contains(&exec["status"].as_str().unwrap_or_default()) {
-                return exec;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "execution {id} did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn a_subscription_starts_a_workflow_per_event_even_for_events_sent_while_the_server_was_down() {

@@ -95,10 +95,14 @@ impl Cursor {
             }
             match self.live.recv().await {
                 Ok(event) if event.log_seq <= self.last => {}
-                Ok(event) => {
+                Ok(event) if event.log_seq == self.last + 1 => {
                     self.last = event.log_seq;
                     return Some(event);
                 }
+                // A gap: drivers publish their steps each on its own, so an earlier
+                // position may come later. The store has it already (batches are committed
+                // in the order of their positions): read the log back from the last one sent.
+                Ok(_) => self.catching_up = true,
                 // Too slow for the live stream: read what was missed back from the log.
                 Err(RecvError::Lagged(_)) => self.catching_up = true,
                 Err(RecvError::Closed) => return None,

@@ -323,10 +323,13 @@ impl Picked {
             }
             match self.live.recv().await {
                 Ok(accepted) if accepted.seq <= self.last => {}
-                Ok(accepted) => {
+                Ok(accepted) if accepted.seq == self.last + 1 => {
                     self.last = accepted.seq;
                     return Some((*accepted).clone());
                 }
+                // A gap: events accepted by concurrent requests (or steps) are published
+                // each on its own, so an earlier position may come later; the store has it.
+                Ok(_) => self.catching_up = true,
                 // Too slow for the live events: read what was missed back from the log.
                 Err(RecvError::Lagged(_)) => self.catching_up = true,
                 Err(RecvError::Closed) => return None,

@@ -239,9 +239,17 @@ async fn trigger_latencies(base: &str, count: usize) -> anyhow::Result<Vec<f64>>
                 None => drop(starts.waiting.insert(execution.clone(), tell)),
             }
         }
-        let started = tokio::time::timeout(std::time::Duration::from_secs(10), told)
-            .await
-            .with_context(|| format!("{execution} did not start within 10 s"))??;
+        let started = match tokio::time::timeout(std::time::Duration::from_secs(10), told).await {
+            Ok(started) => started?,
+            Err(_) => {
+                // What the server says of it, to tell a start that never came from one the
+                // stream did not show.
+                let state = client.get(format!("{base}/api/v1/executions/{execution}")).send().await?.text().await?;
+                anyhow::bail!(
+                    "{execution} was not seen starting on the event stream within 10 s; the server says: {state}"
+                );
+            }
+        };
         latencies.push(started.duration_since(sent).as_secs_f64() * 1000.0);
     }
     follower.abort();

@@ -53,8 +53,7 @@ fn key(name: &str) -> Vec<u8> {
 }
 
 pub fn get(store: &dyn Store, name: &str) -> Result<Option<Hook>, StoreError> {
-    let Some(raw) = store.get(Space::Meta, &key(name))? else { return Ok(None) };
-    serde_json::from_slice(&raw).map(Some).map_err(|e| StoreError::corrupt(Space::Meta, &key(name), e.to_string()))
+    super::read_meta(store, &key(name))
 }
 
 /// Stores `hook`; true if it replaced one.
@@ -79,11 +78,5 @@ pub fn delete(store: &dyn Store, name: &str) -> Result<bool, StoreError> {
 
 /// Every hook, by name.
 pub fn list(store: &dyn Store) -> Result<Vec<Hook>, StoreError> {
-    let mut hooks = Vec::new();
-    harmonia_store::scan_pages(store, Space::Meta, b"hook\0", None, 256, |key, value| {
-        let hook = serde_json::from_slice(&value).map_err(|e| StoreError::corrupt(Space::Meta, &key, e.to_string()))?;
-        hooks.push(hook);
-        Ok::<_, StoreError>(true)
-    })?;
-    Ok(hooks)
+    super::list_meta(store, b"hook\0")
 }

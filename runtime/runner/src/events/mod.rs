@@ -243,6 +243,28 @@ pub fn emitted_by_workflow(
     Ok(event)
 }
 
+/// A JSON record of `Space::Meta` (a hook, a subscription, its state), if there is one.
+pub(crate) fn read_meta<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    let Some(raw) = store.get(Space::Meta, key)? else { return Ok(None) };
+    serde_json::from_slice(&raw).map(Some).map_err(|e| StoreError::corrupt(Space::Meta, key, e.to_string()))
+}
+
+/// Every JSON record of `Space::Meta` under `prefix`, in key order.
+pub(crate) fn list_meta<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &[u8],
+) -> Result<Vec<T>, StoreError> {
+    let mut found = Vec::new();
+    harmonia_store::scan_pages(store, Space::Meta, prefix, None, 256, |key, value| {
+        found.push(serde_json::from_slice(&value).map_err(|e| StoreError::corrupt(Space::Meta, &key, e.to_string()))?);
+        Ok::<_, StoreError>(true)
+    })?;
+    Ok(found)
+}
+
 /// The position of the last event in the log (0: none).
 pub fn last_seq(store: &dyn Store) -> Result<u64, StoreError> {
     Ok(store.last(Space::CloudEvents, b"")?.and_then(|(key, _)| keys::seq_of(&key)).unwrap_or(0))

@@ -350,23 +350,13 @@ fn dead_letter_key(name: &str, seq: u64) -> Vec<u8> {
     key
 }
 
-fn read<T: serde::de::DeserializeOwned>(store: &dyn Store, key: &[u8]) -> Result<Option<T>, StoreError> {
-    let Some(raw) = store.get(Space::Meta, key)? else { return Ok(None) };
-    serde_json::from_slice(&raw).map(Some).map_err(|e| StoreError::corrupt(Space::Meta, key, e.to_string()))
-}
-
 pub fn get(store: &dyn Store, name: &str) -> Result<Option<Subscription>, StoreError> {
-    read(store, &key(name))
+    super::read_meta(store, &key(name))
 }
 
 /// Every subscription, by name.
 pub fn list(store: &dyn Store) -> Result<Vec<Subscription>, StoreError> {
-    let mut found = Vec::new();
-    harmonia_store::scan_pages(store, Space::Meta, b"subscription\0", None, 256, |key, value| {
-        found.push(serde_json::from_slice(&value).map_err(|e| StoreError::corrupt(Space::Meta, &key, e.to_string()))?);
-        Ok::<_, StoreError>(true)
-    })?;
-    Ok(found)
+    super::list_meta(store, b"subscription\0")
 }
 
 /// Stores `subscription`; a new one starts after position `after` of the log, one that
@@ -401,7 +391,7 @@ pub fn delete(store: &dyn Store, name: &str) -> Result<bool, StoreError> {
 }
 
 pub fn state(store: &dyn Store, name: &str) -> Result<DeliveryState, StoreError> {
-    Ok(read(store, &state_key(name))?.unwrap_or_default())
+    Ok(super::read_meta(store, &state_key(name))?.unwrap_or_default())
 }
 
 /// Adds the state to `batch`, with the dead letter if the event became one.
@@ -425,7 +415,7 @@ pub fn dead_letters(store: &dyn Store, name: &str, after: u64, limit: usize) -> 
 }
 
 pub fn dead_letter(store: &dyn Store, name: &str, seq: u64) -> Result<Option<DeadLetter>, StoreError> {
-    read(store, &dead_letter_key(name, seq))
+    super::read_meta(store, &dead_letter_key(name, seq))
 }
 
 /// Removes dead letter `seq` of `name`; false if there was none.
