@@ -505,6 +505,10 @@ impl Machine<'_> {
         }
         let Some(repeat) = &task.repeat else { return self.succeed(id, output) };
         let iteration = self.exec.task(id).iteration;
+        // Each iteration's `set_vars` first: the next iteration and `until` see them.
+        if let Err(e) = self.set_vars(id, &output, Some(iteration)) {
+            return self.fail_task(id, e);
+        }
         let done = {
             let mut scope = self.scope(id);
             scope.output = Some(&output);
@@ -562,22 +566,31 @@ impl Machine<'_> {
         self.fail_task(&call.task, error);
     }
 
+    /// Applies the task's `set_vars` to `output` (of `iteration`, for a repeat).
+    fn set_vars(&mut self, id: &str, output: &Value, iteration: Option<u32>) -> Result<(), Failure> {
+        let task = self.plan.task(id);
+        if task.set_vars.is_empty() {
+            return Ok(());
+        }
+        let mut vars = Map::new();
+        for (name, template) in &task.set_vars {
+            let mut scope = self.scope(id);
+            scope.output = Some(output);
+            scope.iteration = iteration.map(u64::from);
+            let value = template.render(&scope).map_err(|e| expression_failure(id, &e))?;
+            vars.insert(name.clone(), value);
+        }
+        self.emit(Event::VarsSet { vars });
+        Ok(())
+    }
+
     pub(crate) fn succeed(&mut self, id: &str, output: Value) {
         let plan = self.plan;
-        let task = plan.task(id);
-        if !task.set_vars.is_empty() {
-            let mut vars = Map::new();
-            for (name, template) in &task.set_vars {
-                let mut scope = self.scope(id);
-                scope.output = Some(&output);
-                match template.render(&scope) {
-                    Ok(v) => {
-                        vars.insert(name.clone(), v);
-                    }
-                    Err(e) => return self.fail_task(id, expression_failure(id, &e)),
-                }
-            }
-            self.emit(Event::VarsSet { vars });
+        // A repeat's `set_vars` were applied after each of its iterations.
+        if plan.task(id).repeat.is_none()
+            && let Err(e) = self.set_vars(id, &output, None)
+        {
+            return self.fail_task(id, e);
         }
         self.emit(Event::TaskSucceeded { task: id.to_string(), output: output.clone(), at: self.now });
         if id == ON_FAILURE {

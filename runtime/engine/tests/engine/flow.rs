@@ -262,6 +262,34 @@ fn repeat_that_hits_max_iterations_fails() {
 }
 
 #[test]
+fn a_repeat_applies_set_vars_after_each_iteration_with_iteration_in_scope() {
+    // Found by a new user: `iteration` in `set_vars` of a repeat failed ("not defined
+    // here"), and `set_vars` applied only after the last iteration, so no state carried over.
+    let yaml = r#"
+name: sum
+version: 1
+vars: { total: 0, rounds: [] }
+tasks:
+  add:
+    component: core
+    action: echo
+    input: { round: "${iteration}", total: "${vars.total}" }
+    set_vars: { total: "${vars.total + output.n}", rounds: "${vars.rounds + [iteration]}" }
+    repeat: { until: "${vars.total >= 10}", max_iterations: 10 }
+output: { total: "${vars.total}", rounds: "${vars.rounds}" }
+"#;
+    let mut sim = Sim::started(yaml, json!({}));
+    assert_eq!(sim.input_of("add"), json!({"round": 1, "total": 0}));
+    sim.succeed("add", json!({"n": 4}));
+    assert_eq!(sim.input_of("add"), json!({"round": 2, "total": 4}), "the next iteration sees the variables");
+    sim.succeed("add", json!({"n": 4}));
+    assert_eq!(sim.input_of("add"), json!({"round": 3, "total": 8}));
+    sim.succeed("add", json!({"n": 4}));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed, "`until` sees the variables of the iteration just done");
+    assert_eq!(sim.exec.output, Some(json!({"total": 12, "rounds": [1, 2, 3]})));
+}
+
+#[test]
 fn sub_workflow_is_a_child_run() {
     let yaml = r#"
 name: parent
