@@ -567,6 +567,7 @@ impl Machine<'_> {
     }
 
     /// Applies the task's `set_vars` to `output` (of `iteration`, for a repeat).
+    #[allow(clippy::result_large_err, reason = "a Failure is what fails the task")]
     fn set_vars(&mut self, id: &str, output: &Value, iteration: Option<u32>) -> Result<(), Failure> {
         let task = self.plan.task(id);
         if task.set_vars.is_empty() {
