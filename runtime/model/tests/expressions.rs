@@ -16,6 +16,7 @@ fn tasks() -> Value {
         "extract": { "status": "succeeded", "output": { "text": "hello world", "pages": 2 } },
         "broken": { "status": "failed", "error": { "kind": "fatal", "message": "boom" } },
         "waiting": { "status": "pending" },
+        "unused": { "status": "skipped" },
         "with-dash": { "status": "succeeded", "output": 7 },
     })
 }
@@ -102,6 +103,19 @@ fn run_time_errors_name_the_expression() {
     let (input, vars, workflow) = (json!({}), json!({}), json!({}));
     let err = e.eval(&Scope::new(&input, &vars, &tasks(), &workflow)).unwrap_err();
     assert_eq!((err.expr.as_str(), err.span), ("input.n", at(4, 9)));
+}
+
+#[test]
+fn an_error_reading_a_skipped_task_says_why_its_output_is_null() {
+    // Found by a new user: "found no matching overload for '_._' applied to
+    // '(null_type, string)'" said nothing of the skipped task.
+    let err = eval("tasks.unused.output.text + '!'").unwrap_err();
+    assert!(err.contains("tasks.unused.output is null: task unused was skipped"), "{err}");
+    let err = eval("tasks.waiting.output.text").unwrap_err();
+    assert!(err.contains("tasks.waiting.output is null: task waiting is pending"), "{err}");
+    // A task with an output gets no such note.
+    let err = eval("tasks.extract.output.missing.deeper").unwrap_err();
+    assert!(!err.contains("is null"), "{err}");
 }
 
 #[test]

@@ -328,7 +328,25 @@ impl Expr {
         if let Some(over) = over {
             return Err(self.error(over.message()));
         }
-        result.map_err(|e| self.error(execution_message(&e)))
+        result.map_err(|e| self.error(format!("{}{}", execution_message(&e), self.null_outputs(scope))))
+    }
+
+    /// Why outputs of tasks the expression reads are null, for its error: a skipped task
+    /// (or one that has not ended) has none, which otherwise shows only as a `null_type`.
+    fn null_outputs(&self, scope: &Scope) -> String {
+        let mut notes = String::new();
+        for id in self.task_refs() {
+            let Some(task) = scope.tasks.task(id) else { continue };
+            if task.output.is_some() {
+                continue;
+            }
+            let why = match task.status {
+                "skipped" => "was skipped (its `when` did not hold, or a dependency did not run)".to_string(),
+                status => format!("is {status}"),
+            };
+            notes.push_str(&format!("; tasks.{id}.output is null: task {id} {why}"));
+        }
+        notes
     }
 
     /// `tasks` holding only the tasks the expression refers to.
