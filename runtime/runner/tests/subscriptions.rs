@@ -143,3 +143,25 @@ async fn by_default_lifecycle_events_are_written_only_once_a_subscription_wants_
     assert_eq!(log[0].event.execution_id().as_deref(), Some("after"));
     until(&runner, "done", |s| s.state.delivered == 1).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn stored_subscriptions_want_lifecycle_events_from_before_delivery_starts() {
+    let (tasks, clock) = (TestTasks::default(), SimClock::new());
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let first = runner(&tasks, &clock, store.clone()).await;
+    let definition = json!({ "types": ["harmonia.execution.completed"],
+        "destination": { "plugin": { "plugin": "test", "action": "echo" } } });
+    first.put_subscription(subscription("done", definition)).await.unwrap();
+    first.stop().await;
+
+    // A restart: the subscriptions are read before recovery, delivery starts after it; what
+    // runs in between (a resumed execution) already writes the events they want.
+    let second = Runner::new(tasks.clone(), Arc::new(WorkflowDirs::default()), clock.clone()).with_store(store.clone());
+    second.load_subscriptions().await.unwrap();
+    second.run(support::plan_of(ONE_STEP), "resumed", json!({})).await.unwrap();
+    let log = harmonia_runner::events::read_after(&*store, 0, 10).unwrap();
+    assert_eq!(log.iter().map(|a| a.event.event_type.as_str()).collect::<Vec<_>>(), ["harmonia.execution.completed"]);
+    assert!(tasks.calls().iter().all(|c| c.action == "echo" && c.task != "subscription:done"), "not delivered yet");
+    second.follow_subscriptions(None).await.unwrap();
+    until(&second, "done", |s| s.state.delivered == 1).await;
+}

@@ -441,6 +441,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("warning: {warning}");
     }
+    // Subscriptions are read before recovery, so that the lifecycle events they want are
+    // written from the first step a resumed execution takes; they deliver after it.
+    runner.load_subscriptions().await?;
     // Reads every unfinished execution: on the blocking pool.
     let recovering = runner.clone();
     let recovery = tokio::task::spawn_blocking(move || recovering.recover()).await??;

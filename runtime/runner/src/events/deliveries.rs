@@ -134,6 +134,13 @@ impl Runner {
         if self.inner.deliveries.following.set(webhooks).is_err() {
             return Ok(()); // already following
         }
+        self.load_subscriptions().await
+    }
+
+    /// Reads the stored subscriptions, so that the lifecycle events they want are written
+    /// from now on, without delivering yet (before recovery: nothing may start executions
+    /// then). [`Runner::follow_subscriptions`] starts delivery.
+    pub async fn load_subscriptions(&self) -> Result<(), RunError> {
         let stored = self.blocking(|runner| Ok(subscriptions::list(&**runner.store())?)).await?;
         for subscription in stored {
             match Compiled::new(subscription) {
