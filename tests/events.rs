@@ -430,7 +430,8 @@ fn client_with(token: &str) -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().default_headers(headers).build().unwrap()
 }
 
-const BROKEN: &str = r#"
+/// A workflow whose one task always fails.
+pub(crate) const BROKEN: &str = r#"
 name: broken
 version: "1"
 tasks:

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::events::finished;
+use crate::events::{BROKEN, finished};
 use crate::support::{Server, expect, with};
 
 /// A request a [`Receiver`] got: its headers (lowercase names) and body.
@@ -368,13 +368,6 @@ fn subscriptions_are_made_by_admins_and_bad_ones_refused_with_a_reason() {
     let missing = with(client.get(server.url("/api/v1/subscriptions/mine")), Some(&admin)).send().unwrap();
     expect(missing, 404, Some("unknown_subscription"));
 }
-
-const BROKEN: &str = r#"
-name: broken
-version: "1"
-tasks:
-  fail: { component: core, action: fail, input: { kind: fatal, times: 1000 } }
-"#;
 
 #[test]
 fn alerting_on_failures_is_a_subscription_to_failed_executions_with_the_default_settings() {
