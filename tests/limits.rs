@@ -133,7 +133,10 @@ fn an_expression_over_its_cost_fails_its_execution_naming_the_limit() {
     let data = tempfile::tempdir().unwrap();
     let workflows = tempfile::tempdir().unwrap();
     std::fs::write(workflows.path().join("heavy.yaml"), HEAVY).unwrap();
-    let server = Server::start_with(data.path(), workflows.path());
+    // The cost limit is under test: on a slow machine the default CPU-time limit (1 s)
+    // can be reached before the cost limit, so it is raised out of the way.
+    let env = [("HARMONIA_EXPRESSION_MAX_TIME", "60s")];
+    let server = Server::launch(Launch { env: &env, ..Launch::new(data.path(), workflows.path()) });
     let http = Client::new();
     // 30,000 lists of 30,000 elements ran for 27 s of CPU on the thread serving requests.
     let run = http
