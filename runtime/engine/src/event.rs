@@ -222,11 +222,14 @@ pub enum Event {
         output: Value,
         at: Millis,
     },
-    /// `tolerated` (`on_error: continue`): dependants go on; the task's output is its error.
+    /// `tolerated` (`on_error: continue`): dependants go on; the task's output is its error,
+    /// or `output` when given (a `for_each` whose items failed: each item's output or error).
     TaskFailed {
         task: String,
         error: Failure,
         tolerated: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<Value>,
         at: Millis,
     },
     TaskSkipped {
@@ -235,6 +238,17 @@ pub enum Event {
     },
     TaskCancelled {
         task: String,
+        /// Why, when it was not the execution's end that cancelled it (a `cancel` task, a
+        /// `terminate` task, a partial join that no longer needs it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An item of a `for_each` with `on_error: continue` failed for good: its slot in the
+    /// output holds its error, and the other items go on.
+    ItemFailed {
+        task: String,
+        item: u32,
+        error: Failure,
     },
     /// A retry of the execution runs the task again: it is pending once more (a `for_each`
     /// keeps the items that succeeded and runs the others again).
@@ -295,6 +309,7 @@ impl Event {
             Event::TaskFailed { .. } => "task_failed",
             Event::TaskSkipped { .. } => "task_skipped",
             Event::TaskCancelled { .. } => "task_cancelled",
+            Event::ItemFailed { .. } => "item_failed",
             Event::TaskReset { .. } => "task_reset",
             Event::FallbackStarted { .. } => "fallback_started",
             Event::VarsSet { .. } => "vars_set",

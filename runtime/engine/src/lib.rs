@@ -15,6 +15,7 @@
 
 mod change;
 mod event;
+mod items;
 mod machine;
 mod plan;
 mod rerun;

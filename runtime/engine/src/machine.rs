@@ -23,7 +23,7 @@ pub struct Output {
 /// cancelled or already reported, a timer no longer awaited) is ignored: no events.
 pub fn step(plan: &Plan, exec: &mut Execution, input: Event) -> Output {
     let now = input_time(&input).unwrap_or(exec.started_at.unwrap_or(0));
-    let mut machine = Machine { plan, exec, now, out: Output::default() };
+    let mut machine = Machine { plan, exec, now, out: Output::default(), starting_items: false };
     machine.handle(input);
     machine.out
 }
@@ -59,6 +59,9 @@ pub(crate) struct Machine<'a> {
     pub(crate) exec: &'a mut Execution,
     pub(crate) now: Millis,
     out: Output,
+    /// Set while [`Machine::next_items`] starts items: an item that fails as it starts does
+    /// not start the next ones itself (the loop does), so the stack stays flat.
+    pub(crate) starting_items: bool,
 }
 
 pub(crate) fn expression_failure(task: &str, e: &EvalError) -> Failure {
@@ -240,7 +243,7 @@ impl Machine<'_> {
         }
     }
 
-    fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.exec.failing.is_none() && !self.exec.status.is_finished()
     }
 
@@ -332,7 +335,7 @@ impl Machine<'_> {
                     return self.launch(&CallId::task(id), self.first_attempt(id));
                 };
                 if self.exec.task(id).items.is_some() {
-                    return self.resume_items(id); // resolved before a retry
+                    return self.next_items(id); // resolved before a retry
                 }
                 let items = match for_each.items.eval(&self.scope(id)) {
                     Ok(Value::Array(items)) => items,
@@ -382,30 +385,7 @@ impl Machine<'_> {
         self.resolved(id);
     }
 
-    /// Starts the next items of a `for_each`, up to its concurrency: first those to run
-    /// again after a retry, then those not started yet.
-    pub(crate) fn next_items(&mut self, id: &str) {
-        let concurrency = self.plan.task(id).for_each.as_ref().map_or(1, |f| f.concurrency);
-        loop {
-            let task = self.exec.task(id);
-            // An item that failed to start may have ended the task (or the execution).
-            if !self.running() || task.status.is_terminal() || task.status == TaskStatus::Recovering {
-                return;
-            }
-            let items = task.items.as_ref().expect("for_each items");
-            let next = match items.again.first() {
-                Some(&again) => again,
-                None if (items.next as usize) < items.values.len() => items.next,
-                None => return,
-            };
-            if items.active >= concurrency {
-                return;
-            }
-            self.launch(&CallId::item(id, next), self.first_attempt(id));
-        }
-    }
-
-    fn can_start(&self) -> bool {
+    pub(crate) fn can_start(&self) -> bool {
         self.exec.status == ExecStatus::Running
             && self.plan.workflow.max_parallel.is_none_or(|max| self.exec.in_flight.len() < max as usize)
     }
@@ -417,7 +397,7 @@ impl Machine<'_> {
     }
 
     /// Starts a call now, or queues it behind `max_parallel` or a pause.
-    fn launch(&mut self, call: &CallId, attempt: u32) {
+    pub(crate) fn launch(&mut self, call: &CallId, attempt: u32) {
         if self.can_start() {
             self.start_call(call, attempt);
         } else {
@@ -495,13 +475,7 @@ impl Machine<'_> {
         let id = call.task.as_str();
         let task = plan.task(id);
         if call.item.is_some() {
-            self.next_items(id);
-            let items = self.exec.task(id).items.as_ref().expect("for_each items");
-            if items.done as usize == items.values.len() {
-                let results = Value::Array(items.results.clone());
-                self.succeed(id, results);
-            }
-            return;
+            return self.next_items(id);
         }
         let Some(repeat) = &task.repeat else { return self.succeed(id, output) };
         let iteration = self.exec.task(id).iteration;
@@ -560,6 +534,11 @@ impl Machine<'_> {
     }
 
     pub(crate) fn call_failed_for_good(&mut self, call: &CallId, mut error: Failure) {
+        if let Some(i) = call.item
+            && matches!(self.plan.task(&call.task).on_error, OnError::Continue)
+        {
+            return self.item_failed(&call.task, i, error);
+        }
         if let Some(i) = call.item {
             error.message = format!("item {i}: {}", error.message);
         }
@@ -612,11 +591,11 @@ impl Machine<'_> {
         self.cancel_calls_of(id);
         let at = self.now;
         if id == ON_FAILURE {
-            self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: false, at });
+            self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: false, output: None, at });
             return self.finish_failure();
         }
         if let Some(original) = self.exec.task(id).fallback_for.clone() {
-            self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, at });
+            self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, output: None, at });
             if self.exec.task(&original).status != TaskStatus::Recovering {
                 return; // the task it stood in for was cancelled meanwhile
             }
@@ -625,12 +604,12 @@ impl Machine<'_> {
                 format!("task {original} failed, and so did its fallback {id}: {}", error.message),
             );
             both.task = Some(original.clone());
-            self.emit(Event::TaskFailed { task: original, error: both.clone(), tolerated: false, at });
+            self.emit(Event::TaskFailed { task: original, error: both.clone(), tolerated: false, output: None, at });
             return self.fail_execution(both);
         }
         match &self.plan.task(id).on_error {
             OnError::Continue => {
-                self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: true, at });
+                self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: true, output: None, at });
                 self.resolved(id);
             }
             OnError::Fallback(fallback) if self.exec.task(fallback).status == TaskStatus::Pending => {
@@ -639,7 +618,7 @@ impl Machine<'_> {
                 self.begin(&fallback);
             }
             _ => {
-                self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, at });
+                self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, output: None, at });
                 self.fail_execution(error);
             }
         }
@@ -655,7 +634,7 @@ impl Machine<'_> {
 
     fn cancel_task(&mut self, id: &str) {
         self.stop_task(id);
-        self.emit(Event::TaskCancelled { task: id.to_string() });
+        self.emit(Event::TaskCancelled { task: id.to_string(), reason: None });
     }
 
     /// Stops what a task is doing before it is given an end state: its calls in flight
@@ -667,7 +646,7 @@ impl Machine<'_> {
                 self.exec.tasks.iter().find(|(_, t)| t.fallback_for.as_deref() == Some(id)).map(|(f, _)| f.clone());
             if let Some(fallback) = fallback.filter(|f| !self.exec.task(f).status.is_terminal()) {
                 self.cancel_calls_of(&fallback);
-                self.emit(Event::TaskCancelled { task: fallback });
+                self.emit(Event::TaskCancelled { task: fallback, reason: None });
             }
         }
         self.cancel_calls_of(id);

@@ -52,7 +52,6 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use harmonia_model::Join;
-use serde_json::Value;
 
 use crate::ON_FAILURE;
 use crate::change::ChangeError;
@@ -160,17 +159,6 @@ impl Machine<'_> {
         }
         let named = reason.strip_prefix("dependency ").and_then(|r| r.rsplit_once(" was ")).map(|(dep, _)| dep);
         named.is_some_and(|dep| rerun.contains(dep) && deps.iter().any(|d| d == dep))
-    }
-
-    /// Carries on with a `for_each` whose items were resolved before a retry: the items to
-    /// run again, then those never started; it succeeds if none is left.
-    pub(crate) fn resume_items(&mut self, id: &str) {
-        let items = self.exec.task(id).items.as_ref().expect("for_each items");
-        if items.done as usize == items.values.len() {
-            let results = Value::Array(items.results.clone());
-            return self.succeed(id, results);
-        }
-        self.next_items(id);
     }
 }
 

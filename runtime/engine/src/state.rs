@@ -89,12 +89,35 @@ pub struct Items {
     /// run again (in order, before `next`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub again: Vec<u32>,
+    /// Items that failed for good under `on_error: continue` (their result is their error),
+    /// in the order they failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<u32>,
 }
 
 impl Items {
     pub fn item_succeeded(&self, i: u32) -> bool {
         let i = i as usize;
         self.succeeded.get(i).copied().unwrap_or_else(|| self.results.get(i).is_some_and(|r| !r.is_null()))
+    }
+
+    /// Every item has ended: succeeded, or failed under `on_error: continue`.
+    pub fn all_ended(&self) -> bool {
+        self.done as usize + self.failed.len() == self.values.len()
+    }
+
+    /// An item failed for good under `on_error: continue` (it may have failed before it
+    /// started: its input did not render).
+    fn item_failed(&mut self, i: u32, error: Value) {
+        if i >= self.next {
+            self.next = i + 1;
+        } else if let Some(pos) = self.again.iter().position(|&a| a == i) {
+            self.again.remove(pos);
+        } else {
+            self.active -= 1;
+        }
+        self.results[i as usize] = error;
+        self.failed.push(i);
     }
 
     /// An item starts (or is queued) for the first time, or again after a retry.
@@ -305,6 +328,10 @@ impl Execution {
         if let Some(items) = t.items.as_mut() {
             items.again = (0..items.next).filter(|&i| !items.item_succeeded(i)).collect();
             items.active = 0;
+            for &i in &items.failed {
+                items.results[i as usize] = Value::Null;
+            }
+            items.failed.clear();
         }
         if t.counted && !was_open {
             self.unresolved += 1;
@@ -321,8 +348,18 @@ impl Execution {
         self.in_flight.clear();
         self.retrying.clear();
         self.queue.clear();
+        self.close_open_tasks(|_| true);
+    }
+
+    /// The execution ended: its tasks that have not (`filter`) are cancelled, those that
+    /// never started saying so.
+    fn close_open_tasks(&mut self, filter: impl Fn(&TaskState) -> bool) {
+        let ended = if self.status == ExecStatus::Cancelled { "was cancelled" } else { "failed" };
         let mut closed = 0;
-        for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal()) {
+        for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal() && filter(t)) {
+            if task.status == TaskStatus::Pending {
+                task.reason = Some(format!("never started: the execution {ended}"));
+            }
             task.status = TaskStatus::Cancelled;
             closed += u32::from(task.counted);
         }
@@ -431,6 +468,7 @@ impl Execution {
                     done: 0,
                     succeeded: vec![false; n],
                     again: Vec::new(),
+                    failed: Vec::new(),
                 });
             }
             Event::IterationDone { task, iteration, output } => {
@@ -447,13 +485,13 @@ impl Execution {
                 t.finished_at = Some(*at);
                 self.resolve(task, was_terminal);
             }
-            Event::TaskFailed { task, error, tolerated, at } => {
+            Event::TaskFailed { task, error, tolerated, output, at } => {
                 let t = self.task_mut(task);
                 let was_terminal = t.status.is_terminal();
                 t.status = TaskStatus::Failed;
                 t.tolerated = *tolerated;
                 t.error = Some(error.to_value());
-                t.output = Some(error.to_value());
+                t.output = Some(output.clone().unwrap_or_else(|| error.to_value()));
                 t.finished_at = Some(*at);
                 self.resolve(task, was_terminal);
             }
@@ -464,11 +502,18 @@ impl Execution {
                 t.reason = Some(reason.clone());
                 self.resolve(task, was_terminal);
             }
-            Event::TaskCancelled { task } => {
+            Event::TaskCancelled { task, reason } => {
                 let t = self.task_mut(task);
                 let was_terminal = t.status.is_terminal();
                 t.status = TaskStatus::Cancelled;
+                if reason.is_some() {
+                    t.reason = reason.clone();
+                }
                 self.resolve(task, was_terminal);
+            }
+            Event::ItemFailed { task, item, error } => {
+                let items = self.task_mut(task).items.as_mut().expect("for_each items");
+                items.item_failed(*item, error.to_value());
             }
             Event::FallbackStarted { task, fallback, error } => {
                 // The failed task's other calls (items, retries) stop: the fallback stands in.
@@ -497,6 +542,8 @@ impl Execution {
                 self.in_flight.clear();
                 self.retrying.clear();
                 self.queue.clear();
+                // Fallbacks (not counted) stay pending: a retry may need them.
+                self.close_open_tasks(|t| t.counted);
             }
         }
     }

@@ -189,7 +189,13 @@ impl Live {
                 eprintln!("  \x1b[31m✘\x1b[0m {task} failed{note}: {}", error.message);
             }
             Event::TaskSkipped { task, reason } => eprintln!("  \x1b[90m○ {task} skipped: {reason}\x1b[0m"),
-            Event::TaskCancelled { task } => eprintln!("  \x1b[90m○ {task} cancelled\x1b[0m"),
+            Event::TaskCancelled { task, reason: None } => eprintln!("  \x1b[90m○ {task} cancelled\x1b[0m"),
+            Event::TaskCancelled { task, reason: Some(reason) } => {
+                eprintln!("  \x1b[90m○ {task} cancelled: {reason}\x1b[0m")
+            }
+            Event::ItemFailed { task, item, error, .. } => {
+                eprintln!("  \x1b[31m✘\x1b[0m {task}[{item}] failed (continuing): {}", error.message)
+            }
             Event::Paused { .. } => eprintln!("  \x1b[33m‖\x1b[0m paused"),
             Event::Resumed { .. } => eprintln!("  \x1b[36m▸\x1b[0m resumed"),
             Event::Recovered { .. } => eprintln!("  \x1b[33m↻\x1b[0m picked up again after a restart"),

@@ -156,7 +156,9 @@ fn a_fallback_that_itself_fails_fails_the_execution() {
     let error = sim.exec.error.clone().unwrap();
     assert_eq!(error.kind, "fallback_failed");
     assert!(error.message.contains("primary") && error.message.contains("backup down too"), "{error}");
-    assert_eq!(sim.status("after"), TaskStatus::Pending, "never ran");
+    assert_eq!(sim.status("after"), TaskStatus::Cancelled, "never ran");
+    assert_eq!(sim.exec.task("after").reason.as_deref(), Some("never started: the execution failed"));
+    assert_eq!(sim.status("backup"), TaskStatus::Failed);
 }
 
 #[test]
@@ -211,18 +213,18 @@ tasks:
     for_each: "${input.items}"
     concurrency: 2
     input: { name: "${item.name}" }
-    on_error: continue
   after: { component: core, action: echo, depends_on: [each] }
 "#;
     let mut sim = Sim::started(yaml, json!({"items": [{"name": "a"}, {"nom": "b"}, {"name": "c"}]}));
     assert_eq!(sim.status("each"), TaskStatus::Failed);
     assert_eq!(sim.count(|e| matches!(e, Event::TaskFailed { .. })), 1);
     assert!(sim.exec.task("each").error.as_ref().unwrap()["message"].as_str().unwrap().contains("item 1"));
-    // The item already running is stopped; the dependant goes on (continue).
+    // By default the first item to fail fails the task: the item already running is
+    // stopped, the last one never starts, and the execution fails.
     assert_eq!(sim.cancelled, [call("each[0]")]);
-    assert_eq!(sim.running(), ["after"]);
-    sim.succeed("after", json!(1));
-    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+    assert!(!sim.calls.contains_key(&call("each[2]")));
+    assert_eq!(sim.exec_status(), ExecStatus::Failed);
+    assert_eq!(sim.status("after"), TaskStatus::Cancelled);
 }
 
 #[test]

@@ -340,6 +340,9 @@ fn cancel_stops_calls_and_ignores_late_results() {
     assert_eq!(sim.exec_status(), ExecStatus::Cancelled);
     assert_eq!(sim.cancelled, [call("a")]);
     assert_eq!(sim.status("a"), TaskStatus::Cancelled);
+    assert_eq!(sim.exec.task("a").reason, None, "it had started");
+    assert_eq!(sim.status("b"), TaskStatus::Cancelled, "never started");
+    assert_eq!(sim.exec.task("b").reason.as_deref(), Some("never started: the execution was cancelled"));
     assert_eq!(sim.succeed("a", json!({})), 0);
 }
 

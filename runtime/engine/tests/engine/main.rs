@@ -3,6 +3,7 @@
 
 mod failures;
 mod flow;
+mod items;
 mod modify;
 mod recovery;
 mod retry;

@@ -51,13 +51,17 @@ fn a_failed_chain_runs_again_from_the_failed_task() {
     sim.fail("b", "fatal", "down");
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
     assert!(sim.finished);
-    assert_eq!(sim.status("c"), TaskStatus::Pending, "c was never ready");
+    assert_eq!(sim.status("c"), TaskStatus::Cancelled, "c was never ready");
+    assert_eq!(sim.exec.task("c").reason.as_deref(), Some("never started: the execution failed"));
 
     sim.finished = false;
     let before = sim.history.len();
     assert_eq!(check_retry(&sim.exec), Ok(()));
     retry(&mut sim);
-    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "call_started"]);
+    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "task_reset", "call_started"]);
+    assert_eq!(reset_tasks(&sim), ["b", "c"], "c, cancelled before it started, is pending again");
+    assert_eq!(sim.status("c"), TaskStatus::Pending);
+    assert_eq!(sim.exec.task("c").reason, None);
     assert_eq!(sim.exec_status(), ExecStatus::Running);
     assert_eq!((sim.exec.error.clone(), sim.exec.finished_at), (None, None));
     assert_eq!(sim.exec.retried_at, Some(sim.now));
@@ -78,7 +82,7 @@ fn a_failed_chain_runs_again_from_the_failed_task() {
     assert!(sim.finished);
     assert_eq!(sim.exec.output, Some(json!({ "c": { "n": 3 } })));
     assert_eq!(starts(&sim, "a"), 1, "a is not run again");
-    assert_eq!(reset_tasks(&sim), ["b"]);
+    assert_eq!(reset_tasks(&sim), ["b", "c"]);
 }
 
 #[test]
@@ -293,8 +297,8 @@ fn succeeded_branches_and_tolerated_failures_are_kept_and_cancelled_ones_run_aga
 
     let before = sim.history.len();
     retry(&mut sim);
-    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "task_reset", "call_started", "call_started"]);
-    assert_eq!(reset_tasks(&sim), ["slow", "right"]);
+    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "task_reset", "task_reset", "call_started", "call_started"]);
+    assert_eq!(reset_tasks(&sim), ["slow", "right", "join"]);
     assert_eq!(sim.running(), ["right", "slow"]);
     assert_eq!((sim.attempt_of("slow"), sim.attempt_of("right")), (2, 2));
     assert_eq!(sim.status("left"), TaskStatus::Succeeded);
@@ -384,7 +388,7 @@ tasks:
     assert_eq!(sim.exec.error.as_ref().unwrap().kind, "fallback_failed");
 
     retry(&mut sim);
-    assert_eq!(reset_tasks(&sim), ["primary", "backup"]);
+    assert_eq!(reset_tasks(&sim), ["primary", "after", "backup"]);
     assert_eq!(sim.running(), ["primary"], "the fallback waits for the task to fail again");
     assert_eq!(sim.exec.task("backup").fallback_for, None);
     sim.fail("primary", "fatal", "still down");
@@ -465,7 +469,7 @@ tasks:
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
     let before = sim.history.len();
     retry(&mut sim);
-    assert_eq!(kinds(&sim, before), ["retried", "failed"], "the same failure, not tasks without their vars");
+    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "failed"], "the same failure, not tasks without their vars");
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
     assert_eq!(starts(&sim, "a"), 0);
 }
@@ -508,8 +512,8 @@ tasks:
     sim.succeed("a", json!(1));
     sim.fail("b", "fatal", "down");
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
-    // The engine leaves b's dependants pending when the execution fails; a state rolled back
-    // to may hold them skipped because of b all the same.
+    // The engine cancels b's dependants (never started) when the execution fails; a state
+    // rolled back to may hold them skipped because of b all the same.
     let mut state = sim.exec.clone();
     for (task, reason) in
         [("c", "dependency b was failed"), ("d", "dependency c was skipped"), ("e", "no dependency succeeded")]
@@ -517,7 +521,6 @@ tasks:
         let t = state.tasks.get_mut(task).unwrap();
         t.status = TaskStatus::Skipped;
         t.reason = Some(reason.into());
-        state.unresolved -= 1;
     }
     sim.feed(Event::Restored { checkpoint: state.seq, state: Box::new(state), at: sim.now });
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
