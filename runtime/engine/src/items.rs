@@ -6,6 +6,9 @@
 //! error ([`Event::ItemFailed`]) and the other items go on; once every item has ended, the
 //! task succeeds if none failed, and otherwise fails tolerated (dependants go on) with the
 //! whole list as its output and an `items_failed` error naming the failed items.
+//!
+//! With `at_least: N`, the task succeeds as soon as `N` items succeeded: the items still
+//! running are cancelled, those not started never start, and their slots stay null.
 
 use harmonia_model::OnError;
 use serde_json::{Value, json};
@@ -25,6 +28,7 @@ impl Machine<'_> {
             return; // an item failed as it started: the loop below goes on
         }
         let concurrency = self.plan.task(id).for_each.as_ref().map_or(1, |f| f.concurrency);
+        self.end_items(id); // `at_least` may be met: then no item starts
         self.starting_items = true;
         loop {
             let task = self.exec.task(id);
@@ -53,20 +57,37 @@ impl Machine<'_> {
         self.next_items(id);
     }
 
-    /// Ends a `for_each` task whose items have all ended.
+    /// Ends a `for_each` task whose items have all ended, or (`at_least: N`) as soon as `N`
+    /// succeeded or can no longer: the items still running are cancelled then.
     fn end_items(&mut self, id: &str) {
         let task = self.exec.task(id);
-        let Some(items) = task.items.as_ref().filter(|i| i.all_ended()) else { return };
+        let Some(items) = task.items.as_ref() else { return };
         if task.status.is_terminal() || !self.running() {
             return;
         }
+        let n = items.values.len();
+        // A list shorter than `at_least` needs every item.
+        let at_least = self.plan.task(id).for_each.as_ref().and_then(|f| f.at_least).map(|least| least.min(n as u32));
+        let enough = at_least.is_some_and(|least| items.done >= least);
+        let hopeless = at_least.is_some_and(|least| n - items.failed.len() < least as usize);
+        if !(items.all_ended() || enough || hopeless) {
+            return;
+        }
         let results = Value::Array(items.results.clone());
-        if items.failed.is_empty() {
+        let succeeded = items.failed.is_empty() || enough;
+        self.cancel_calls_of(id);
+        if succeeded {
             return self.succeed(id, results);
         }
         debug_assert!(matches!(self.plan.task(id).on_error, OnError::Continue));
         let error = self.items_failed(id);
-        self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: true, output: Some(results), at: self.now });
+        self.emit(Event::TaskFailed {
+            task: id.to_string(),
+            error,
+            tolerated: true,
+            output: Some(results),
+            at: self.now,
+        });
         self.resolved(id);
     }
 

@@ -14,6 +14,7 @@
 //! Must not depend on wasmtime, storage or HTTP crates.
 
 mod change;
+mod control;
 mod event;
 mod items;
 mod machine;

@@ -2,7 +2,7 @@
 //! what the driver must do. Every event is applied as soon as it is decided, so each
 //! decision sees the state the previous ones made.
 
-use harmonia_model::{EvalError, Join, OnError, Scope, TaskAction, TaskLookup};
+use harmonia_model::{EvalError, Join, OnError, Rest, Scope, TaskAction, TaskLookup};
 use serde_json::{Map, Value, json};
 
 use crate::ON_FAILURE;
@@ -46,6 +46,17 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::Retried { at } => Some(*at),
         _ => None,
     }
+}
+
+/// Why a join was skipped when none of its dependencies succeeded.
+pub(crate) const NO_DEPENDENCY_SUCCEEDED: &str = "no dependency succeeded";
+
+/// Why a partial join was skipped: fewer dependencies can succeed than it waits for.
+fn not_enough(succeeded: u32, of: u32, needed: u32) -> String {
+    if succeeded == 0 && needed == 1 {
+        return NO_DEPENDENCY_SUCCEEDED.into();
+    }
+    format!("only {succeeded} of {of} dependencies succeeded, {needed} needed")
 }
 
 enum Readiness {
@@ -267,15 +278,19 @@ impl Machine<'_> {
                 Err(e) => return self.fail_task(id, expression_failure(id, &e)),
             }
         }
-        // XOR: the first branch won; the others are no longer wanted. They are cancelled
-        // before this task starts (so it sees them cancelled), and their dependants are
-        // considered after (so this task, no longer pending, is not started twice).
+        // A partial join with `rest: cancel` (XOR is one of them) no longer wants the other
+        // branches. They are cancelled before this task starts (so it sees them cancelled),
+        // and their dependants are considered after (so this task, no longer pending, is not
+        // started twice).
         let losers: Vec<&String> = match task.join {
-            Join::One => task.depends_on.iter().filter(|d| !self.exec.task(d).status.is_terminal()).collect(),
+            Join::AtLeast { rest: Rest::Cancel, .. } => {
+                task.depends_on.iter().filter(|d| !self.exec.task(d).status.is_terminal()).collect()
+            }
             _ => Vec::new(),
         };
+        let reason = format!("not needed: task {id} ran without it");
         for dep in &losers {
-            self.cancel_task(dep);
+            self.withdraw(dep, &reason);
         }
         self.begin(id);
         for dep in losers {
@@ -285,6 +300,9 @@ impl Machine<'_> {
 
     fn readiness(&self, id: &str) -> Readiness {
         let task = self.plan.task(id);
+        if task.depends_on.is_empty() {
+            return Readiness::Ready;
+        }
         let deps = task.depends_on.iter().map(|d| (d, self.exec.task(d)));
         match task.join {
             Join::All => {
@@ -298,15 +316,30 @@ impl Machine<'_> {
                 }
                 if waiting { Readiness::Wait } else { Readiness::Ready }
             }
-            Join::Any | Join::One => {
-                let mut all_done = true;
+            Join::AtLeast { n, .. } => {
+                let (mut succeeded, mut ended) = (0, 0);
                 for (_, state) in deps {
-                    if state.status == TaskStatus::Succeeded {
-                        return Readiness::Ready;
-                    }
-                    all_done &= state.status.is_terminal();
+                    succeeded += u32::from(state.status == TaskStatus::Succeeded);
+                    ended += u32::from(state.status.is_terminal());
                 }
-                if all_done { Readiness::Skip("no dependency succeeded".into()) } else { Readiness::Wait }
+                let m = task.depends_on.len() as u32;
+                if succeeded >= n {
+                    Readiness::Ready
+                } else if m - ended + succeeded < n {
+                    Readiness::Skip(not_enough(succeeded, m, n))
+                } else {
+                    Readiness::Wait
+                }
+            }
+            Join::Merge => {
+                let mut ran = false;
+                for (_, state) in deps {
+                    if !state.status.is_terminal() {
+                        return Readiness::Wait;
+                    }
+                    ran |= state.lets_dependants_run();
+                }
+                if ran { Readiness::Ready } else { Readiness::Skip(NO_DEPENDENCY_SUCCEEDED.into()) }
             }
         }
     }
@@ -330,6 +363,8 @@ impl Machine<'_> {
         let task = plan.task(id);
         match &task.action {
             TaskAction::Switch { cases, default } => self.switch(id, cases, default),
+            TaskAction::Terminate(terminate) => self.terminate(id, terminate),
+            TaskAction::Cancel(targets) => self.cancel_region(id, targets),
             TaskAction::Call { .. } | TaskAction::Workflow { .. } | TaskAction::Wait(_) | TaskAction::Emit(_) => {
                 let Some(for_each) = &task.for_each else {
                     return self.launch(&CallId::task(id), self.first_attempt(id));
@@ -422,7 +457,9 @@ impl Machine<'_> {
         let template = match &task.action {
             TaskAction::Call { input, .. } | TaskAction::Workflow { input, .. } | TaskAction::Emit(input) => input,
             TaskAction::Wait(wait) => return self.start_wait(call, attempt, wait),
-            TaskAction::Switch { .. } => unreachable!("a switch makes no calls"),
+            TaskAction::Switch { .. } | TaskAction::Terminate(_) | TaskAction::Cancel(_) => {
+                unreachable!("a switch, terminate or cancel makes no calls")
+            }
         };
         let input = match template.render(&self.scope_for(call)) {
             Ok(input) => input,
@@ -453,7 +490,7 @@ impl Machine<'_> {
                 idempotency_key: key,
             },
             TaskAction::Emit(_) => Command::Emit { call: call.clone(), attempt, event: input, idempotency_key: key },
-            TaskAction::Switch { .. } | TaskAction::Wait(_) => unreachable!("a switch makes no calls, a wait waits"),
+            _ => unreachable!("a switch, terminate or cancel makes no calls, a wait waits"),
         };
         self.command(command);
     }
@@ -595,7 +632,13 @@ impl Machine<'_> {
             return self.finish_failure();
         }
         if let Some(original) = self.exec.task(id).fallback_for.clone() {
-            self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, output: None, at });
+            self.emit(Event::TaskFailed {
+                task: id.to_string(),
+                error: error.clone(),
+                tolerated: false,
+                output: None,
+                at,
+            });
             if self.exec.task(&original).status != TaskStatus::Recovering {
                 return; // the task it stood in for was cancelled meanwhile
             }
@@ -618,14 +661,20 @@ impl Machine<'_> {
                 self.begin(&fallback);
             }
             _ => {
-                self.emit(Event::TaskFailed { task: id.to_string(), error: error.clone(), tolerated: false, output: None, at });
+                self.emit(Event::TaskFailed {
+                    task: id.to_string(),
+                    error: error.clone(),
+                    tolerated: false,
+                    output: None,
+                    at,
+                });
                 self.fail_execution(error);
             }
         }
     }
 
     /// Cancels the calls a task still has in flight (other items of a `for_each`).
-    fn cancel_calls_of(&mut self, id: &str) {
+    pub(crate) fn cancel_calls_of(&mut self, id: &str) {
         let calls: Vec<CallId> = self.exec.in_flight.keys().filter(|c| c.task == id).cloned().collect();
         for call in calls {
             self.command(Command::CancelCall { call });
@@ -652,7 +701,7 @@ impl Machine<'_> {
         self.cancel_calls_of(id);
     }
 
-    fn fail_execution(&mut self, error: Failure) {
+    pub(crate) fn fail_execution(&mut self, error: Failure) {
         if !self.running() {
             return;
         }
@@ -694,6 +743,10 @@ impl Machine<'_> {
             },
             None => self.leaf_outputs(),
         };
+        self.complete(output);
+    }
+
+    pub(crate) fn complete(&mut self, output: Value) {
         self.emit(Event::Completed { output, at: self.now });
         self.command(Command::Finished);
     }
@@ -713,7 +766,7 @@ impl Machine<'_> {
 
     /// What an expression of task `id` (or of the workflow's `output`) sees. `failure` is
     /// bound for `on_failure` and for a fallback task standing in for a failed one.
-    fn scope(&self, id: &str) -> Scope<'_> {
+    pub(crate) fn scope(&self, id: &str) -> Scope<'_> {
         let exec = &*self.exec;
         let mut scope = Scope::new(&exec.input, &exec.vars, exec as &dyn TaskLookup, &exec.meta);
         // Bound in every execution: null unless a trigger's event started it.

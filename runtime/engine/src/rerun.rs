@@ -51,12 +51,12 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use harmonia_model::Join;
+use harmonia_model::{Join, Rest};
 
 use crate::ON_FAILURE;
 use crate::change::ChangeError;
 use crate::event::{Command, Event, TimerId};
-use crate::machine::Machine;
+use crate::machine::{Machine, NO_DEPENDENCY_SUCCEEDED};
 use crate::state::{ExecStatus, Execution, TaskState, TaskStatus};
 
 /// Whether a [`Event::Retried`] would be accepted by [`crate::step`] for this execution now:
@@ -103,7 +103,7 @@ impl Machine<'_> {
         for (id, state) in exec.tasks.iter().filter(|(_, t)| t.counted) {
             let again = match state.status {
                 TaskStatus::Failed => !state.tolerated,
-                TaskStatus::Cancelled => !self.lost_race(id),
+                TaskStatus::Cancelled => !state.cancelled_on_purpose() && !self.lost_race(id),
                 TaskStatus::Running | TaskStatus::Waiting | TaskStatus::Recovering => true, // not after a failure
                 TaskStatus::Pending | TaskStatus::Succeeded | TaskStatus::Skipped => false,
             };
@@ -136,12 +136,13 @@ impl Machine<'_> {
     }
 
     /// A cancelled task lost a `join: one` race: a dependant with `join: one` started with
-    /// another dependency that succeeded (the winner), cancelling the others.
+    /// another dependency that succeeded (the winner), cancelling the others. (Histories
+    /// written since cancellations carry a reason say so with it.)
     fn lost_race(&self, id: &str) -> bool {
         let (plan, exec) = (self.plan, &*self.exec);
         plan.dependants(id).iter().any(|d| {
             let task = plan.task(d);
-            matches!(task.join, Join::One)
+            matches!(task.join, Join::AtLeast { rest: Rest::Cancel, .. })
                 && began(exec.task(d))
                 && task.depends_on.iter().any(|dep| dep != id && exec.task(dep).status == TaskStatus::Succeeded)
         })
@@ -154,7 +155,7 @@ impl Machine<'_> {
             return false;
         };
         let deps = &self.plan.task(id).depends_on;
-        if reason == "no dependency succeeded" {
+        if reason == NO_DEPENDENCY_SUCCEEDED || reason.starts_with("only ") {
             return deps.iter().any(|d| rerun.contains(d.as_str()));
         }
         let named = reason.strip_prefix("dependency ").and_then(|r| r.rsplit_once(" was ")).map(|(dep, _)| dep);

@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::event::{CallId, Event, Failure, Millis, TimerId};
 
+/// How the reason of a task cancelled by its execution's end, before it started, begins.
+const NEVER_STARTED: &str = "never started";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecStatus {
@@ -195,6 +198,12 @@ impl TaskState {
         }
     }
 
+    /// Cancelled by the workflow itself (a `cancel` or `terminate` task, a partial join that
+    /// no longer needed it), not by the execution's end: a retry does not run it again.
+    pub fn cancelled_on_purpose(&self) -> bool {
+        self.status == TaskStatus::Cancelled && self.reason.as_deref().is_some_and(|r| !r.starts_with(NEVER_STARTED))
+    }
+
     /// Resolved in a way that lets `join: all` dependants run.
     pub fn lets_dependants_run(&self) -> bool {
         self.status == TaskStatus::Succeeded || (self.status == TaskStatus::Failed && self.tolerated)
@@ -358,7 +367,7 @@ impl Execution {
         let mut closed = 0;
         for task in self.tasks.values_mut().filter(|t| !t.status.is_terminal() && filter(t)) {
             if task.status == TaskStatus::Pending {
-                task.reason = Some(format!("never started: the execution {ended}"));
+                task.reason = Some(format!("{NEVER_STARTED}: the execution {ended}"));
             }
             task.status = TaskStatus::Cancelled;
             closed += u32::from(task.counted);

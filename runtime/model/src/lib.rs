@@ -8,6 +8,7 @@
 //! RocksDB, tokio or HTTP crates, so that the engine and the CLI can use it cheaply.
 
 pub mod check;
+mod control;
 pub mod diag;
 pub mod expr;
 pub mod limits;

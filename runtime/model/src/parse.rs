@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::expr::{Expr, Template};
+use crate::expr::Template;
 use crate::limits::{Limits, MAX_NAME_LEN, MAX_VERSION_LEN};
 use crate::read::{Entry, Reader, is_name, is_null, join, json_scalar};
 use crate::types::*;
@@ -47,6 +47,8 @@ const TASK_KEYS: &[&str] = &[
     "set_vars",
     "wait_for",
     "emit",
+    "terminate",
+    "cancel",
 ];
 const PARAM_KEYS: &[&str] = &["type", "description", "required", "default"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "delay", "backoff", "factor", "max_delay", "jitter", "retry_on"];
@@ -368,8 +370,10 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
     let input = get("input").map(|f| r.template(f.value, &join(path, "input")));
 
     // What the task does: exactly one of component + action, workflow, switch.
-    let kinds: Vec<&Entry> =
-        ["component", "workflow", "switch", "wait_for", "emit"].iter().filter_map(|k| get(k)).collect();
+    let kinds: Vec<&Entry> = ["component", "workflow", "switch", "wait_for", "emit", "terminate", "cancel"]
+        .iter()
+        .filter_map(|k| get(k))
+        .collect();
     match (kinds.as_slice(), get("action")) {
         ([], Some(action)) => {
             r.error(action.key_node.span, format!("task `{id}` has `action` but no `component`"));
@@ -377,7 +381,10 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         ([], None) => r.error_hint(
             e.key_node.span,
             format!("task `{id}` does nothing"),
-            Some("give it `component` and `action`, `workflow`, `switch`, `wait_for` or `emit`".into()),
+            Some(
+                "give it `component` and `action`, `workflow`, `switch`, `wait_for`, `emit`, `terminate` or `cancel`"
+                    .into(),
+            ),
         ),
         ([one], action) => {
             task.action = read_action(r, id, path, one, action, input);
@@ -394,35 +401,9 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         match f.key {
             "description" => task.description = r.string(v, "description"),
             "depends_on" => task.depends_on = r.id_list(v, &fpath, "depends_on"),
-            "join" => {
-                task.join = match r.choice(v, "join", &["all", "any", "one"]) {
-                    Some("any") => Join::Any,
-                    Some("one") => Join::One,
-                    _ => Join::All,
-                }
-            }
+            "join" => task.join = crate::control::read_join(r, v, &fpath),
             "when" => task.when = r.expr(v, "when"),
-            "for_each" => {
-                let items = match &v.kind {
-                    // A literal list is written as the CEL list it also is.
-                    Kind::Seq(_) => {
-                        let json = r.json(v, &fpath);
-                        match Expr::parse(&json.to_string(), v.span) {
-                            Ok(e) => Some(e),
-                            Err(message) => {
-                                r.error(v.span, format!("`for_each` list: {message}"));
-                                None
-                            }
-                        }
-                    }
-                    _ => r.expr(v, "for_each"),
-                };
-                let concurrency = match get("concurrency") {
-                    Some(c) => r.u32(c.value, "concurrency").unwrap_or(DEFAULT_CONCURRENCY),
-                    None => DEFAULT_CONCURRENCY,
-                };
-                task.for_each = items.map(|items| ForEach { items, concurrency });
-            }
+            "for_each" => task.for_each = crate::control::read_for_each(r, v, &fpath, get("concurrency")),
             "concurrency" if get("for_each").is_none() => {
                 r.error(f.key_node.span, format!("task `{id}` has `concurrency` but no `for_each`"));
             }
@@ -449,13 +430,17 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
             }
         }
     }
-    let kind = match task.action {
-        TaskAction::Wait(_) => Some("wait"),
-        TaskAction::Emit(_) => Some("emit"),
-        _ => None,
+    let (kind, not_allowed): (_, &[&str]) = match task.action {
+        TaskAction::Wait(_) => (Some("wait"), &["for_each", "repeat", "retry", "input"]),
+        TaskAction::Emit(_) => (Some("emit"), &["for_each", "repeat", "retry", "input"]),
+        TaskAction::Terminate(_) | TaskAction::Cancel(_) => (
+            Some(if get("terminate").is_some() { "terminate" } else { "cancel" }),
+            &["for_each", "repeat", "retry", "input", "timeout", "on_error", "set_vars"],
+        ),
+        _ => (None, &[]),
     };
     if let Some(kind) = kind {
-        for key in ["for_each", "repeat", "retry", "input"] {
+        for &key in not_allowed {
             if let Some(f) = get(key) {
                 r.error(f.key_node.span, format!("{kind} task `{id}` cannot have `{key}`"));
             }
@@ -491,6 +476,15 @@ fn read_action(
                 r.error(a.key_node.span, format!("emit task `{id}` cannot have `action`"));
             }
             read_emit(r, v, &join(path, "emit"))
+        }
+        "terminate" | "cancel" => {
+            if let Some(a) = action {
+                r.error(a.key_node.span, format!("{} task `{id}` cannot have `action`", kind.key));
+            }
+            match kind.key {
+                "terminate" => crate::control::read_terminate(r, v, &join(path, "terminate")),
+                _ => TaskAction::Cancel(r.id_list(v, &join(path, "cancel"), "cancel")),
+            }
         }
         "wait_for" => {
             if let Some(a) = action {

@@ -111,6 +111,23 @@ pub enum TaskAction {
     /// the task's output is the event's `{id, seq, duplicate}`. Once per task of an
     /// execution: its id is the task's idempotency key.
     Emit(Template),
+    /// End the execution now (see [`Terminate`]); nothing may depend on this task.
+    Terminate(Terminate),
+    /// Cancel the listed tasks that have not finished (a cancel region); the task's output
+    /// is `{cancelled: [ids]}`, the tasks it did cancel.
+    Cancel(Vec<String>),
+}
+
+/// `terminate: {output}` completes the execution with `output`; `terminate: {error, code}`
+/// fails it (`on_failure` runs). Either way what still runs is cancelled and the tasks not
+/// started never will.
+#[derive(Debug, Clone)]
+pub struct Terminate {
+    pub output: Option<Template>,
+    /// The failure's message: the execution fails with kind `terminated`.
+    pub error: Option<Template>,
+    /// The failure's code, for programs.
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,11 +142,31 @@ pub enum Join {
     /// AND: every dependency succeeded (a skipped dependency skips this task).
     #[default]
     All,
-    /// OR: runs once, as soon as one dependency succeeded; skipped if none can.
-    Any,
-    /// XOR: the first dependency to succeed wins and the task runs once; dependencies
-    /// still running are cancelled.
-    One,
+    /// N of M (`join: {at_least: N, rest}`): runs once, as soon as `n` dependencies
+    /// succeeded; skipped once that can no longer happen. `join: any` is at least 1 with the
+    /// rest left to finish; `join: one` (XOR) at least 1 with the rest cancelled.
+    AtLeast { n: u32, rest: Rest },
+    /// Synchronizing merge (`join: merge`): waits until every dependency has ended, and runs
+    /// if at least one of those that ran succeeded (or failed with `on_error: continue`);
+    /// skipped dependencies (a branch not taken) are not waited for in vain.
+    Merge,
+}
+
+impl Join {
+    /// `join: any`.
+    pub const ANY: Join = Join::AtLeast { n: 1, rest: Rest::Finish };
+    /// `join: one`.
+    pub const ONE: Join = Join::AtLeast { n: 1, rest: Rest::Cancel };
+}
+
+/// What a partial join does with the dependencies it no longer needs once it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rest {
+    /// They finish, and the join does not run again.
+    #[default]
+    Finish,
+    /// Those still running (or not started) are cancelled.
+    Cancel,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +175,9 @@ pub struct ForEach {
     pub items: Expr,
     /// Items in flight at once (default 32).
     pub concurrency: u32,
+    /// Completes the task as soon as this many items succeeded: the items still running are
+    /// cancelled and those not started never start (their slots in the output are null).
+    pub at_least: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

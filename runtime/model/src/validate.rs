@@ -23,6 +23,7 @@ pub(crate) fn validate_into(wf: &Workflow, spans: &SpanTable, diags: &mut Vec<Di
     v.cycles();
     v.switches();
     v.fallback_rules();
+    v.control();
     v.expressions();
     v.ranges();
 }
@@ -247,6 +248,46 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// Joins need as many dependencies as they wait for; nothing runs after a `terminate`;
+    /// a `cancel` names tasks of the workflow other than itself.
+    fn control(&mut self) {
+        for task in self.wf.tasks.values() {
+            let id = task.id.as_str();
+            if let Join::AtLeast { n, .. } = task.join
+                && n as usize > task.depends_on.len().max(1)
+            {
+                let span = self.span(&format!("tasks.{id}.join"), task.span);
+                let deps = task.depends_on.len();
+                self.error(span, format!("task `{id}` joins at least {n} of its {deps} dependencies"), None);
+            }
+            for (i, dep) in task.depends_on.iter().enumerate() {
+                if matches!(self.wf.tasks.get(dep).map(|t| &t.action), Some(TaskAction::Terminate(_))) {
+                    let span = self.span(&format!("tasks.{id}.depends_on.{i}"), task.span);
+                    let message =
+                        format!("task `{id}` depends on `{dep}`, a terminate task: the execution ends when it runs");
+                    self.error(span, message, None);
+                }
+            }
+            if let TaskAction::Cancel(targets) = &task.action {
+                for (i, target) in targets.iter().enumerate() {
+                    let span = self.span(&format!("tasks.{id}.cancel.{i}"), task.span);
+                    if target == id {
+                        self.error(span, format!("task `{id}` cannot cancel itself"), None);
+                    } else if !self.wf.tasks.contains_key(target) {
+                        let hint = self.closest_task(target);
+                        self.error(span, format!("task `{id}` cancels unknown task `{target}`"), hint);
+                    }
+                }
+            }
+        }
+        if let Some(task) = &self.wf.on_failure
+            && matches!(task.action, TaskAction::Terminate(_) | TaskAction::Cancel(_))
+        {
+            let message = "`on_failure` cannot terminate or cancel: it runs once the execution is failing";
+            self.error(task.span, message.into(), None);
+        }
+    }
+
     fn expressions(&mut self) {
         let wf = self.wf;
         // Tasks a fallback may see: those it stands in for, what they may see, and what its
@@ -330,6 +371,14 @@ impl<'a> Validator<'a> {
                     self.template(input, &site("input", &item));
                 }
                 TaskAction::Emit(event) => self.template(event, &site("emit", &[])),
+                TaskAction::Terminate(terminate) => {
+                    for (what, t) in [("terminate.output", &terminate.output), ("terminate.error", &terminate.error)] {
+                        if let Some(t) = t {
+                            self.template(t, &site(what, &[]));
+                        }
+                    }
+                }
+                TaskAction::Cancel(_) => {}
                 TaskAction::Switch { cases, .. } => {
                     for case in cases {
                         self.expr(&case.when, &site("switch", &[]));

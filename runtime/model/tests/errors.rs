@@ -129,9 +129,9 @@ fn types_and_values() {
         &with_tasks("  a: { component: c, action: x, join: both }\n"),
         4,
         39,
-        "`join` must be one of all, any, one, got `both`",
+        "`join` must be one of all, any, one, merge or {at_least: N}, got `both`",
     );
-    assert_eq!(d.hint.as_deref(), Some("`join` is one of: all, any, one"));
+    assert_eq!(d.hint.as_deref(), Some("`join` is all, any, one, merge, or {at_least: N, rest: finish|cancel}"));
     let d = assert_error(
         &with_tasks("  a: { component: c, action: x, retry: { backoff: quadratic } }\n"),
         4,
@@ -497,4 +497,63 @@ fn yaml_syntax_errors_have_a_position() {
     assert_eq!(d.hint, None);
     let d = only("name: t\nversion: 1\n---\nname: u\n");
     assert_eq!((d.line, d.message.as_str()), (3, "a workflow file holds one YAML document, this is a second one"));
+}
+
+#[test]
+fn control_flow_mistakes_name_line_and_column() {
+    assert_error(
+        &with_tasks(
+            "  a: { component: c, action: x }\n  b: { component: c, action: x, depends_on: [a], join: some }\n",
+        ),
+        5,
+        56,
+        "`join` must be one of all, any, one, merge or {at_least: N}, got `some`",
+    );
+    assert_error(
+        &with_tasks(
+            "  a: { component: c, action: x }\n  b: { component: c, action: x, depends_on: [a], join: { at_least: 2 } }\n",
+        ),
+        5,
+        56,
+        "task `b` joins at least 2 of its 1 dependencies",
+    );
+    assert_error(
+        &with_tasks(
+            "  a: { component: c, action: x }\n  b: { component: c, action: x, depends_on: [a], join: { at_least: 0 } }\n",
+        ),
+        5,
+        68,
+        "`at_least` must be 1 or more",
+    );
+    assert_error(
+        &with_tasks("  stop: { terminate: { output: 1, error: no } }\n"),
+        4,
+        35,
+        "`terminate` has both `output` and `error`: it completes or fails the execution",
+    );
+    assert_error(
+        &with_tasks("  stop: { terminate: {} }\n  after: { component: c, action: x, depends_on: [stop] }\n"),
+        5,
+        50,
+        "task `after` depends on `stop`, a terminate task: the execution ends when it runs",
+    );
+    assert_error(
+        &with_tasks("  stop: { terminate: {}, retry: 3 }\n"),
+        4,
+        26,
+        "terminate task `stop` cannot have `retry`",
+    );
+    let d = assert_error(
+        &with_tasks("  pack: { component: c, action: x }\n  halt: { cancel: [pakc] }\n"),
+        5,
+        20,
+        "task `halt` cancels unknown task `pakc`",
+    );
+    assert_eq!(d.hint.as_deref(), Some("did you mean `pack`?"));
+    assert_error(
+        &with_tasks("  a: { component: c, action: x, for_each: { items: [1], at_least: 1, concurency: 2 } }\n"),
+        4,
+        70,
+        "unknown key `concurency` in `for_each`",
+    );
 }

@@ -227,7 +227,7 @@ fn every_feature_parses() {
 
     let extract = &wf.tasks["extract"];
     assert_eq!(extract.depends_on, ["split"]);
-    assert_eq!(extract.join, Join::Any);
+    assert_eq!(extract.join, Join::ANY);
     assert_eq!(extract.when.as_ref().unwrap().source, "input.limit > 0");
     let for_each = extract.for_each.as_ref().unwrap();
     assert_eq!((for_each.items.source.as_str(), for_each.concurrency), ("tasks.split.output.items", 4));

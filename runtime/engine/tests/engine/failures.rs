@@ -215,7 +215,7 @@ tasks:
     input: { name: "${item.name}" }
   after: { component: core, action: echo, depends_on: [each] }
 "#;
-    let mut sim = Sim::started(yaml, json!({"items": [{"name": "a"}, {"nom": "b"}, {"name": "c"}]}));
+    let sim = Sim::started(yaml, json!({"items": [{"name": "a"}, {"nom": "b"}, {"name": "c"}]}));
     assert_eq!(sim.status("each"), TaskStatus::Failed);
     assert_eq!(sim.count(|e| matches!(e, Event::TaskFailed { .. })), 1);
     assert!(sim.exec.task("each").error.as_ref().unwrap()["message"].as_str().unwrap().contains("item 1"));

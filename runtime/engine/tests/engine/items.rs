@@ -74,7 +74,8 @@ fn an_item_whose_input_does_not_render_holds_its_error_and_the_others_run() {
 
 #[test]
 fn an_item_is_retried_before_its_failure_is_kept() {
-    let yaml = EACH.replace("    on_error: continue\n", "    on_error: continue\n    retry: { max_attempts: 2, delay: 1s }\n");
+    let yaml =
+        EACH.replace("    on_error: continue\n", "    on_error: continue\n    retry: { max_attempts: 2, delay: 1s }\n");
     let mut sim = Sim::started(&yaml, json!({ "items": [{"n": 0}] }));
     sim.fail("each[0]", "retryable", "busy");
     assert_eq!(sim.count(|e| matches!(e, Event::ItemFailed { .. })), 0);

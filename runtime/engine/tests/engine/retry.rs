@@ -297,7 +297,10 @@ fn succeeded_branches_and_tolerated_failures_are_kept_and_cancelled_ones_run_aga
 
     let before = sim.history.len();
     retry(&mut sim);
-    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "task_reset", "task_reset", "call_started", "call_started"]);
+    assert_eq!(
+        kinds(&sim, before),
+        ["retried", "task_reset", "task_reset", "task_reset", "call_started", "call_started"]
+    );
     assert_eq!(reset_tasks(&sim), ["slow", "right", "join"]);
     assert_eq!(sim.running(), ["right", "slow"]);
     assert_eq!((sim.attempt_of("slow"), sim.attempt_of("right")), (2, 2));
@@ -469,7 +472,11 @@ tasks:
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
     let before = sim.history.len();
     retry(&mut sim);
-    assert_eq!(kinds(&sim, before), ["retried", "task_reset", "failed"], "the same failure, not tasks without their vars");
+    assert_eq!(
+        kinds(&sim, before),
+        ["retried", "task_reset", "failed"],
+        "the same failure, not tasks without their vars"
+    );
     assert_eq!(sim.exec_status(), ExecStatus::Failed);
     assert_eq!(starts(&sim, "a"), 0);
 }
