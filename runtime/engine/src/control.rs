@@ -1,6 +1,12 @@
-//! Tasks that end or withdraw work: `terminate` ends the execution now (completed with an
-//! output, or failed), `cancel` withdraws a set of tasks (a cancel region). Both stop what
-//! the tasks they end are doing, as a cancelled execution does.
+//! Tasks that end, withdraw or repeat work: `terminate` ends the execution now (completed
+//! with an output, or failed), `cancel` withdraws a set of tasks (a cancel region), both
+//! stopping what the tasks they end are doing; `goto` runs a loop of tasks again.
+//!
+//! A loop (`goto: {task, when, max_rounds}` on task X): when X succeeds and `when` holds, X
+//! waits ([`Event::RoundEnded`]) until every task of the loop has ended (a branch a partial
+//! join left to finish included: the join runs once per round), then they all run again
+//! ([`Event::RoundStarted`]): each is pending, with a new round number in its idempotency
+//! keys. A round costs the same whatever the number of rounds before it.
 
 use harmonia_model::Terminate;
 use serde_json::{Value, json};
@@ -58,6 +64,34 @@ impl Machine<'_> {
             self.resolved(target);
         }
         self.resolved(id);
+    }
+
+    /// A task with a `goto` whose `when` held: it goes back, unless it went back
+    /// `max_rounds` times already (then it fails).
+    pub(crate) fn loop_back(&mut self, id: &str, output: Value) {
+        let goto = self.plan.task(id).goto.as_ref().expect("a task with a goto");
+        if self.exec.task(id).loops >= goto.max_rounds {
+            let message = format!(
+                "task {id}: went back to {} {} times (max_rounds) and ${{{}}} still holds",
+                goto.task, goto.max_rounds, goto.when.source
+            );
+            return self.fail_task(id, Failure::new("max_rounds", message).with_code("max_rounds"));
+        }
+        self.emit(Event::RoundEnded { task: id.to_string(), output });
+        self.next_round(id);
+    }
+
+    /// Starts the next round of a loop whose tasks have all ended.
+    pub(crate) fn next_round(&mut self, owner: &str) {
+        let plan = self.plan;
+        let tasks = plan.loop_tasks(owner);
+        if !self.running() || tasks.iter().any(|t| t != owner && !self.exec.task(t).status.is_terminal()) {
+            return;
+        }
+        self.emit(Event::RoundStarted { task: owner.to_string(), tasks: tasks.to_vec() });
+        for task in tasks {
+            self.consider(task);
+        }
     }
 
     /// Stops a task that has not ended and cancels it, saying why.

@@ -243,6 +243,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A task with a `goto` succeeded and its `when` held: it waits with its output until
+    /// every task of its loop has ended, then [`Event::RoundStarted`] follows.
+    RoundEnded {
+        task: String,
+        output: Value,
+    },
+    /// The tasks of `task`'s loop run again: each is pending once more, in a new round (its
+    /// calls get new idempotency keys).
+    RoundStarted {
+        task: String,
+        tasks: Vec<String>,
+    },
     /// An item of a `for_each` with `on_error: continue` failed for good: its slot in the
     /// output holds its error, and the other items go on.
     ItemFailed {
@@ -310,6 +322,8 @@ impl Event {
             Event::TaskSkipped { .. } => "task_skipped",
             Event::TaskCancelled { .. } => "task_cancelled",
             Event::ItemFailed { .. } => "item_failed",
+            Event::RoundEnded { .. } => "round_ended",
+            Event::RoundStarted { .. } => "round_started",
             Event::TaskReset { .. } => "task_reset",
             Event::FallbackStarted { .. } => "fallback_started",
             Event::VarsSet { .. } => "vars_set",

@@ -349,11 +349,17 @@ impl Machine<'_> {
         self.resolved(id);
     }
 
-    /// A task reached an end state: its dependants may be ready now.
+    /// A task reached an end state: its dependants may be ready now, and a loop waiting for
+    /// it may begin its next round.
     pub(crate) fn resolved(&mut self, id: &str) {
         let plan = self.plan;
         for dependant in plan.dependants(id) {
             self.consider(dependant);
+        }
+        for owner in plan.loops_holding(id) {
+            if owner != id && self.exec.task(owner).looping {
+                self.next_round(owner);
+            }
         }
     }
 
@@ -500,9 +506,12 @@ impl Machine<'_> {
         if let Some(i) = call.item {
             key.push_str(&format!("/{i}"));
         }
-        let iteration = self.exec.task(&call.task).iteration;
+        let task = self.exec.task(&call.task);
+        if task.round > 0 {
+            key.push_str(&format!("/round-{}", task.round));
+        }
         if self.plan.task(&call.task).repeat.is_some() {
-            key.push_str(&format!("/iteration-{}", iteration.max(1)));
+            key.push_str(&format!("/iteration-{}", task.iteration.max(1)));
         }
         key
     }
@@ -608,6 +617,15 @@ impl Machine<'_> {
             && let Err(e) = self.set_vars(id, &output, None)
         {
             return self.fail_task(id, e);
+        }
+        if let Some(goto) = &plan.task(id).goto {
+            let mut scope = self.scope(id);
+            scope.output = Some(&output);
+            match goto.when.eval_bool(&scope) {
+                Ok(true) => return self.loop_back(id, output),
+                Ok(false) => {}
+                Err(e) => return self.fail_task(id, expression_failure(id, &e)),
+            }
         }
         self.emit(Event::TaskSucceeded { task: id.to_string(), output: output.clone(), at: self.now });
         if id == ON_FAILURE {

@@ -17,6 +17,10 @@ pub struct Plan {
     pub roots: Vec<String>,
     /// Tasks that only ever run as another task's fallback.
     pub fallbacks: BTreeSet<String>,
+    /// The task with a `goto` -> the tasks of its loop.
+    loops: HashMap<String, Vec<String>>,
+    /// A task -> the tasks whose loops it is in.
+    in_loops: HashMap<String, Vec<String>>,
 }
 
 impl Plan {
@@ -34,7 +38,26 @@ impl Plan {
             .filter(|t| t.depends_on.is_empty() && !fallbacks.contains(&t.id))
             .map(|t| t.id.clone())
             .collect();
-        Plan { workflow, dependants, roots, fallbacks }
+        let mut loops = HashMap::new();
+        let mut in_loops: HashMap<String, Vec<String>> = HashMap::new();
+        for owner in workflow.tasks.values().filter(|t| t.goto.is_some()).map(|t| &t.id) {
+            let tasks = workflow.loop_tasks(owner).unwrap_or_default();
+            for task in &tasks {
+                in_loops.entry(task.clone()).or_default().push(owner.clone());
+            }
+            loops.insert(owner.clone(), tasks);
+        }
+        Plan { workflow, dependants, roots, fallbacks, loops, in_loops }
+    }
+
+    /// The tasks of the loop of a task with a `goto`.
+    pub fn loop_tasks(&self, owner: &str) -> &[String] {
+        self.loops.get(owner).map_or(&[], Vec::as_slice)
+    }
+
+    /// The tasks with a `goto` whose loops hold `id`.
+    pub fn loops_holding(&self, id: &str) -> &[String] {
+        self.in_loops.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// The task definition (the workflow's `on_failure` included).

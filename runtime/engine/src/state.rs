@@ -172,6 +172,15 @@ pub struct TaskState {
     pub fallback_for: Option<String>,
     /// Counts toward the execution's completion (fallbacks and on_failure do not).
     pub counted: bool,
+    /// How many times a loop (`goto`) ran the task again: part of its calls' idempotency keys.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+    /// A task with a `goto`: how many times it went back since its loop began.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub loops: u32,
+    /// A task with a `goto` waits for the tasks of its loop to end before the next round.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub looping: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -195,6 +204,9 @@ impl TaskState {
             finished_at: None,
             items: None,
             fallback_for: None,
+            round: 0,
+            loops: 0,
+            looping: false,
         }
     }
 
@@ -330,6 +342,7 @@ impl Execution {
         t.started_at = None;
         t.finished_at = None;
         t.fallback_for = None;
+        t.looping = false;
         if !t.counted {
             // A fallback or on_failure starts over: what it runs may depend on the failure.
             t.items = None;
@@ -519,6 +532,26 @@ impl Execution {
                     t.reason = reason.clone();
                 }
                 self.resolve(task, was_terminal);
+            }
+            Event::RoundEnded { task, output } => {
+                let t = self.task_mut(task);
+                t.status = TaskStatus::Waiting;
+                t.output = Some(output.clone());
+                t.looping = true;
+            }
+            Event::RoundStarted { task: owner, tasks } => {
+                for id in tasks {
+                    let t = self.task_mut(id);
+                    let was_terminal = t.status.is_terminal();
+                    let mut fresh = TaskState::new(t.counted);
+                    fresh.round = t.round + 1;
+                    fresh.loops = if id == owner { t.loops + 1 } else { 0 };
+                    *t = fresh;
+                    if t.counted && was_terminal {
+                        self.unresolved += 1;
+                    }
+                    self.release_calls(id);
+                }
             }
             Event::ItemFailed { task, item, error } => {
                 let items = self.task_mut(task).items.as_mut().expect("for_each items");

@@ -1,12 +1,12 @@
 //! Reading the control-flow parts of a task: `join`, the long form of `for_each`,
-//! `terminate` and `cancel`.
+//! `terminate`, `cancel` and `goto`.
 
 use serde_json::Value;
 
 use crate::expr::Expr;
-use crate::parse::DEFAULT_CONCURRENCY;
+use crate::parse::{DEFAULT_CONCURRENCY, DEFAULT_MAX_ROUNDS};
 use crate::read::{Entry, Reader, join, json_scalar};
-use crate::types::{ForEach, Join, Rest, TaskAction, Terminate};
+use crate::types::{ForEach, Goto, Join, Rest, TaskAction, Terminate};
 use crate::yaml::{Kind, Node};
 
 const JOIN_HINT: &str = "`join` is all, any, one, merge, or {at_least: N, rest: finish|cancel}";
@@ -141,4 +141,25 @@ pub(crate) fn read_terminate(r: &mut Reader, node: &Node, path: &str) -> TaskAct
         r.error(code.key_node.span, "`terminate` has a `code` but no `error`");
     }
     TaskAction::Terminate(terminate)
+}
+
+/// `goto: {task, when, max_rounds}`.
+pub(crate) fn read_goto(r: &mut Reader, node: &Node, path: &str) -> Option<Goto> {
+    let entries = r.entries(node, path, "goto", "key");
+    r.known_keys(&entries, &["task", "when", "max_rounds"], "in `goto`");
+    let (mut task, mut when, mut max_rounds) = (None, None, DEFAULT_MAX_ROUNDS);
+    for e in &entries {
+        match e.key {
+            "task" => task = r.string(e.value, "task"),
+            "when" => when = r.expr(e.value, "when"),
+            "max_rounds" => max_rounds = r.u32(e.value, "max_rounds").unwrap_or(DEFAULT_MAX_ROUNDS),
+            _ => {}
+        }
+    }
+    for key in ["task", "when"] {
+        if matches!(node.kind, Kind::Map(_)) && !entries.iter().any(|e| e.key == key) {
+            r.error(node.span, format!("`goto` needs `{key}`"));
+        }
+    }
+    Some(Goto { task: task?, when: when?, max_rounds })
 }

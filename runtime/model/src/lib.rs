@@ -26,7 +26,8 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use expr::{Budget, EvalError, Expr, ExprError, NoTasks, Part, Root, Scope, TaskLookup, TaskView, Template};
 pub use limits::Limits;
 pub use parse::{
-    DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, ON_FAILURE, load_workflow, parse_workflow, parse_workflow_with,
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_ITERATIONS, DEFAULT_MAX_ROUNDS, ON_FAILURE, load_workflow, parse_workflow,
+    parse_workflow_with,
 };
 pub use read::parse_duration;
 pub use template::{Declared, RenderError, check_template, render_template, render_template_json};

@@ -49,6 +49,7 @@ const TASK_KEYS: &[&str] = &[
     "emit",
     "terminate",
     "cancel",
+    "goto",
 ];
 const PARAM_KEYS: &[&str] = &["type", "description", "required", "default"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "delay", "backoff", "factor", "max_delay", "jitter", "retry_on"];
@@ -60,6 +61,8 @@ pub const ON_FAILURE: &str = "on_failure";
 pub const DEFAULT_CONCURRENCY: u32 = 32;
 /// `max_iterations` of a `repeat` that gives none.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 100;
+/// `max_rounds` of a `goto` that gives none.
+pub const DEFAULT_MAX_ROUNDS: u32 = 1000;
 
 /// Parses and validates a workflow (YAML or JSON) within the default [`Limits`]. `file`
 /// only names the file in errors.
@@ -278,6 +281,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
                     (task.when.is_some(), "when"),
                     (task.for_each.is_some(), "for_each"),
                     (task.repeat.is_some(), "repeat"),
+                    (task.goto.is_some(), "goto"),
                 ] {
                     if present {
                         let span = r.spans.get(&join(ON_FAILURE, key)).unwrap_or(e.key_node.span);
@@ -359,6 +363,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         timeout: None,
         on_error: OnError::Fail,
         set_vars: IndexMap::new(),
+        goto: None,
     };
     if !matches!(e.value.kind, Kind::Map(_)) {
         r.error(e.value.span, format!("task `{id}` must be a mapping, got {}", e.value.describe()));
@@ -408,6 +413,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
                 r.error(f.key_node.span, format!("task `{id}` has `concurrency` but no `for_each`"));
             }
             "repeat" => task.repeat = read_repeat(r, v, &fpath),
+            "goto" => task.goto = crate::control::read_goto(r, v, &fpath),
             "retry" => task.retry = read_retry(r, v, &fpath),
             "timeout" => task.timeout = r.duration(v, "timeout"),
             "on_error" => task.on_error = read_on_error(r, v, &fpath),
@@ -435,7 +441,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         TaskAction::Emit(_) => (Some("emit"), &["for_each", "repeat", "retry", "input"]),
         TaskAction::Terminate(_) | TaskAction::Cancel(_) => (
             Some(if get("terminate").is_some() { "terminate" } else { "cancel" }),
-            &["for_each", "repeat", "retry", "input", "timeout", "on_error", "set_vars"],
+            &["for_each", "repeat", "retry", "input", "timeout", "on_error", "set_vars", "goto"],
         ),
         _ => (None, &[]),
     };

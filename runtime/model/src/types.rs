@@ -92,6 +92,22 @@ pub struct Task {
     pub on_error: OnError,
     /// Workflow variables set when the task succeeds; `output` is bound to its output.
     pub set_vars: IndexMap<String, Template>,
+    /// Loop back to an earlier task while a condition holds.
+    pub goto: Option<Goto>,
+}
+
+/// `goto: {task, when, max_rounds}` on task X: when X succeeds and `when` holds (with
+/// `output` bound to X's output), the tasks from `task` to X (those that depend on `task`
+/// and that X depends on, both included: the loop) run again, as a new round, once every
+/// one of them has ended; X's dependants wait for the round where `when` does not hold.
+/// Only X may have dependants outside the loop.
+#[derive(Debug, Clone)]
+pub struct Goto {
+    /// The first task of the loop: X itself or a task X depends on.
+    pub task: String,
+    pub when: Expr,
+    /// Rounds after the first; reaching it with `when` still holding fails X (`max_rounds`).
+    pub max_rounds: u32,
 }
 
 /// What a task does.
@@ -275,5 +291,42 @@ impl Workflow {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The tasks of the loop a task's `goto` goes back over, in the workflow's order: those
+    /// that depend (transitively) on the goto's target and that the task depends on, both
+    /// included. None if the task has no `goto`, or its target is not itself or one of its
+    /// dependencies.
+    pub fn loop_tasks(&self, owner: &str) -> Option<Vec<String>> {
+        let goto = self.tasks.get(owner)?.goto.as_ref()?;
+        let mut upstream = std::collections::HashSet::from([owner]);
+        let mut todo = vec![owner];
+        while let Some(id) = todo.pop() {
+            for dep in self.tasks.get(id).map_or(&[][..], |t| &t.depends_on[..]) {
+                if upstream.insert(dep) {
+                    todo.push(dep);
+                }
+            }
+        }
+        if !upstream.contains(goto.task.as_str()) {
+            return None;
+        }
+        // Of those, the ones with a path of dependencies from the target.
+        let mut dependants: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+        for id in &upstream {
+            for dep in &self.tasks[*id].depends_on {
+                dependants.entry(dep.as_str()).or_default().push(id);
+            }
+        }
+        let mut inside = std::collections::HashSet::from([goto.task.as_str()]);
+        let mut todo = vec![goto.task.as_str()];
+        while let Some(id) = todo.pop() {
+            for d in dependants.get(id).into_iter().flatten() {
+                if inside.insert(d) {
+                    todo.push(d);
+                }
+            }
+        }
+        Some(self.tasks.keys().filter(|id| inside.contains(id.as_str())).cloned().collect())
     }
 }

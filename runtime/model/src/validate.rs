@@ -280,11 +280,63 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        self.loops();
         if let Some(task) = &self.wf.on_failure
             && matches!(task.action, TaskAction::Terminate(_) | TaskAction::Cancel(_))
         {
             let message = "`on_failure` cannot terminate or cancel: it runs once the execution is failing";
             self.error(task.span, message.into(), None);
+        }
+    }
+
+    /// A `goto` goes back to the task itself or one of its dependencies; only the task
+    /// that loops back may have dependants outside its loop; two loops are nested or apart.
+    fn loops(&mut self) {
+        let mut loops: Vec<(&str, Vec<String>)> = Vec::new();
+        for task in self.wf.tasks.values() {
+            let Some(goto) = &task.goto else { continue };
+            let id = task.id.as_str();
+            let span = self.span(&format!("tasks.{id}.goto.task"), task.span);
+            let Some(inside) = self.wf.loop_tasks(id) else {
+                if self.wf.tasks.contains_key(&goto.task) {
+                    let message = format!(
+                        "task `{id}` goes back to `{}`, which it does not depend on: a goto goes back to the task itself or one of its dependencies",
+                        goto.task
+                    );
+                    self.error(span, message, None);
+                } else {
+                    let hint = self.closest_task(&goto.task);
+                    self.error(span, format!("task `{id}` goes back to unknown task `{}`", goto.task), hint);
+                }
+                continue;
+            };
+            for member in inside.iter().filter(|m| *m != id) {
+                let outside = self.wf.tasks.values().find(|t| t.depends_on.contains(member) && !inside.contains(&t.id));
+                if let Some(outside) = outside {
+                    let message = format!(
+                        "task `{}` depends on `{member}`, inside the loop from `{id}` back to `{}`: only `{id}` may have dependants outside its loop",
+                        outside.id, goto.task
+                    );
+                    let hint = format!("make `{}` depend on `{id}`, which ends the loop", outside.id);
+                    self.error(
+                        self.span(&format!("tasks.{}.depends_on", outside.id), outside.span),
+                        message,
+                        Some(hint),
+                    );
+                }
+            }
+            loops.push((id, inside));
+        }
+        for (i, (a, a_tasks)) in loops.iter().enumerate() {
+            for (b, b_tasks) in &loops[i + 1..] {
+                let shared = a_tasks.iter().filter(|t| b_tasks.contains(t)).count();
+                if shared > 0 && shared < a_tasks.len() && shared < b_tasks.len() {
+                    let span = self.span(&format!("tasks.{b}.goto"), self.wf.tasks[*b].span);
+                    let message =
+                        format!("the loops of `{a}` and `{b}` overlap: one loop must be inside the other, or apart");
+                    self.error(span, message, None);
+                }
+            }
         }
     }
 
@@ -401,6 +453,9 @@ impl<'a> Validator<'a> {
             }
             if let Some(r) = &task.repeat {
                 self.expr(&r.until, &site("repeat.until", &[Root::Output, Root::Iteration]));
+            }
+            if let Some(goto) = &task.goto {
+                self.expr(&goto.when, &site("goto.when", &[Root::Output]));
             }
             let set_vars_extra: &[Root] =
                 if task.repeat.is_some() { &[Root::Output, Root::Iteration] } else { &[Root::Output] };

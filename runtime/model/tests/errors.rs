@@ -557,3 +557,32 @@ fn control_flow_mistakes_name_line_and_column() {
         "unknown key `concurency` in `for_each`",
     );
 }
+
+#[test]
+fn a_goto_goes_back_to_a_dependency_and_only_its_task_leaves_the_loop() {
+    let a = "  a: { component: c, action: x }\n";
+    assert_error(
+        &with_tasks(&format!("{a}  b: {{ component: c, action: x, goto: {{ task: a, when: \"${{true}}\" }} }}\n")),
+        5,
+        47,
+        "task `b` goes back to `a`, which it does not depend on: a goto goes back to the task itself or one of its dependencies",
+    );
+    let d = assert_error(
+        &with_tasks(&format!(
+            "{a}  b: {{ component: c, action: x, depends_on: [a], goto: {{ task: zz, when: \"${{true}}\" }} }}\n"
+        )),
+        5,
+        64,
+        "task `b` goes back to unknown task `zz`",
+    );
+    assert_eq!(d.hint, None);
+    let d = assert_error(
+        &with_tasks(&format!(
+            "{a}  c: {{ component: c, action: x, depends_on: [a] }}\n  d: {{ component: c, action: x, depends_on: [c], goto: {{ task: a, when: \"${{true}}\" }} }}\n  e: {{ component: c, action: x, depends_on: [c] }}\n"
+        )),
+        7,
+        45,
+        "task `e` depends on `c`, inside the loop from `d` back to `a`: only `d` may have dependants outside its loop",
+    );
+    assert_eq!(d.hint.as_deref(), Some("make `e` depend on `d`, which ends the loop"));
+}

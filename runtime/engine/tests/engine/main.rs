@@ -5,6 +5,7 @@ mod control;
 mod failures;
 mod flow;
 mod items;
+mod loops;
 mod modify;
 mod recovery;
 mod retry;
