@@ -99,6 +99,8 @@ pub enum TimerId {
     Retry { call: CallId, attempt: u32 },
     /// The execution's own deadline.
     ExecutionTimeout,
+    /// The `timeout` of a task waiting for a condition (the runner times other waits).
+    WaitDeadline { call: CallId, attempt: u32 },
 }
 
 /// Something that happened to an execution. The history of an execution is the list of

@@ -140,6 +140,14 @@ impl Machine<'_> {
                 self.emit(input);
                 self.launch(&call, attempt);
             }
+            Event::TimerFired { timer: TimerId::WaitDeadline { call, attempt }, .. } => {
+                if self.exec.in_flight.get(call) != Some(attempt) {
+                    return;
+                }
+                let call = call.clone();
+                self.emit(input);
+                self.condition_timed_out(&call);
+            }
             Event::TimerFired { timer: TimerId::ExecutionTimeout, .. } => {
                 self.emit(input);
                 let after = self.plan.workflow.timeout.map_or(0, |t| t.as_millis());
@@ -177,6 +185,7 @@ impl Machine<'_> {
             }
             _ => return, // the engine's own events are not inputs
         }
+        self.check_conditions();
         self.drain();
         self.check_done();
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use harmonia_model::{Task, Workflow};
+use harmonia_model::{Task, TaskAction, WaitOn, Workflow};
 
 use crate::ON_FAILURE;
 
@@ -21,6 +21,8 @@ pub struct Plan {
     loops: HashMap<String, Vec<String>>,
     /// A task -> the tasks whose loops it is in.
     in_loops: HashMap<String, Vec<String>>,
+    /// Tasks that wait for a condition over the execution (evaluated after every step).
+    pub conditions: Vec<String>,
 }
 
 impl Plan {
@@ -47,7 +49,13 @@ impl Plan {
             }
             loops.insert(owner.clone(), tasks);
         }
-        Plan { workflow, dependants, roots, fallbacks, loops, in_loops }
+        let conditions = workflow
+            .tasks
+            .values()
+            .filter(|t| matches!(&t.action, TaskAction::Wait(w) if matches!(w.on, WaitOn::Condition { .. })))
+            .map(|t| t.id.clone())
+            .collect();
+        Plan { workflow, dependants, roots, fallbacks, loops, in_loops, conditions }
     }
 
     /// The tasks of the loop of a task with a `goto`.

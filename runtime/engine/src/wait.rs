@@ -3,11 +3,11 @@
 //! the output) or `CallFailed` of kind `timeout` at the deadline. A wait keeps the time it
 //! began across restarts, so its deadline and look-back do not move.
 
-use harmonia_model::{OnTimeout, SIGNAL_TYPE, WaitFor, WaitOn};
+use harmonia_model::{OnTimeout, SIGNAL_TYPE, TaskAction, WaitFor, WaitOn};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::{CallId, Command, Event, Failure, Millis};
+use crate::event::{CallId, Command, Event, Failure, Millis, TimerId};
 use crate::machine::{Machine, expression_failure};
 
 /// What a waiting task waits for, as the runner watches for it.
@@ -87,6 +87,9 @@ impl Machine<'_> {
     /// Starts (or, after a restart, starts again) the wait of `call`.
     pub(crate) fn start_wait(&mut self, call: &CallId, attempt: u32, wait: &WaitFor) {
         let task = self.plan.task(&call.task);
+        if let WaitOn::Condition { condition } = &wait.on {
+            return self.start_condition(call, attempt, condition);
+        }
         let correlation = match &wait.correlate {
             None => None,
             Some(c) => match c.value.render(&self.scope_for(call)) {
@@ -98,6 +101,7 @@ impl Machine<'_> {
         let (event_type, source, subject, execution) = match &wait.on {
             WaitOn::Event { event_type, source } => (event_type.clone(), source.clone(), None, None),
             WaitOn::Signal { name } => (SIGNAL_TYPE.to_string(), None, Some(name.clone()), Some(self.exec.id.clone())),
+            WaitOn::Condition { .. } => unreachable!("a condition is watched by the engine"),
         };
         let spec = Await {
             event_type,
@@ -112,6 +116,58 @@ impl Machine<'_> {
         let input = serde_json::to_value(&spec).expect("a wait is JSON");
         self.emit(Event::CallStarted { call: call.clone(), attempt, input, at: self.now });
         self.command(Command::Await { call: call.clone(), attempt, wait: spec });
+    }
+
+    /// Starts waiting for a condition: the engine watches it itself, after every step, and
+    /// times it out with a timer; it may hold at once.
+    fn start_condition(&mut self, call: &CallId, attempt: u32, condition: &harmonia_model::Expr) {
+        let since = self.exec.task(&call.task).started_at.unwrap_or(self.now);
+        let input = serde_json::json!({ "condition": format!("${{{}}}", condition.source) });
+        self.emit(Event::CallStarted { call: call.clone(), attempt, input, at: self.now });
+        if let Some(timeout) = self.plan.task(&call.task).timeout {
+            let due = since + timeout.as_millis() as u64;
+            self.command(Command::StartTimer { timer: TimerId::WaitDeadline { call: call.clone(), attempt }, due });
+        }
+        self.check_conditions();
+    }
+
+    /// Ends the waits whose condition holds now (succeeded, output `true`), until none does:
+    /// one ending may make another's hold.
+    pub(crate) fn check_conditions(&mut self) {
+        let plan = self.plan;
+        let mut changed = true;
+        while changed && self.running() {
+            changed = false;
+            for id in &plan.conditions {
+                let call = CallId::task(id.as_str());
+                let TaskAction::Wait(WaitFor { on: WaitOn::Condition { condition }, .. }) = &plan.task(id).action
+                else {
+                    unreachable!("a condition task waits for a condition")
+                };
+                if !self.exec.in_flight.contains_key(&call) {
+                    continue;
+                }
+                match condition.eval_bool(&self.scope(id)) {
+                    Ok(true) => {
+                        self.succeed(id, Value::Bool(true));
+                        changed = true;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.fail_task(id, expression_failure(id, &e));
+                        changed = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `timeout` of a condition passed before it held.
+    pub(crate) fn condition_timed_out(&mut self, call: &CallId) {
+        let TaskAction::Wait(wait) = &self.plan.task(&call.task).action else { unreachable!("a wait") };
+        let WaitOn::Condition { condition } = &wait.on else { unreachable!("a condition") };
+        let message = format!("task {}: ${{{}}} did not hold before the timeout", call.task, condition.source);
+        self.wait_failed(call, Failure::new("timeout", message), wait);
     }
 
     /// A wait ended without its event: at its deadline, it fails or continues with its

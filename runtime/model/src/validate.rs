@@ -437,6 +437,11 @@ impl<'a> Validator<'a> {
                     }
                 }
                 TaskAction::Wait(wait) => {
+                    if let crate::WaitOn::Condition { condition } = &wait.on {
+                        // A milestone watches tasks it does not depend on.
+                        let any_task = Site { tasks: None, ..site("wait_for.condition", &[]) };
+                        self.expr(condition, &any_task);
+                    }
                     if let Some(correlate) = &wait.correlate {
                         self.template(&correlate.value, &site("wait_for.correlate", &[]));
                     }

@@ -14,6 +14,9 @@
 //! approve:
 //!   wait_for: { signal: approve, on_timeout: continue, default: { approved: false } }
 //!   timeout: 24h
+//! shipped:                              # a milestone: a condition over the execution
+//!   wait_for: { condition: "${tasks.pack.status == 'succeeded' && vars.paid}" }
+//!   timeout: 2h
 //! ```
 
 use std::time::Duration;
@@ -42,6 +45,9 @@ pub enum WaitOn {
     Event { event_type: String, source: Option<String> },
     /// A signal of this name sent to this execution.
     Signal { name: String },
+    /// A condition over the execution's state (a milestone): `${...}` over `tasks`, `vars`,
+    /// `input`, evaluated after every change; the task succeeds (output `true`) when it holds.
+    Condition { condition: crate::Expr },
 }
 
 /// The value an event must carry to be this execution's: in its `correlationid`, or in a
@@ -65,7 +71,7 @@ pub enum OnTimeout {
 /// The CloudEvent type of signals; the signal's name is the event's `subject`.
 pub const SIGNAL_TYPE: &str = "harmonia.signal";
 
-const KEYS: &[&str] = &["event", "signal", "source", "correlate", "lookback", "on_timeout", "default"];
+const KEYS: &[&str] = &["event", "signal", "condition", "source", "correlate", "lookback", "on_timeout", "default"];
 
 /// Reads `wait_for:` of task `id`.
 pub(crate) fn read_wait(r: &mut Reader, id: &str, node: &Node, path: &str) -> WaitFor {
@@ -78,7 +84,22 @@ pub(crate) fn read_wait(r: &mut Reader, id: &str, node: &Node, path: &str) -> Wa
     let entries = r.entries(node, path, "wait_for", "key");
     r.known_keys(&entries, KEYS, "in `wait_for`");
     let get = |key: &str| entries.iter().find(|e| e.key == key);
+    let ons: Vec<&Entry> = ["event", "signal", "condition"].iter().filter_map(|k| get(k)).collect();
+    if let [first, second, ..] = ons.as_slice() {
+        r.error(second.key_node.span, format!("task `{id}` waits for `{}` or `{}`, not both", first.key, second.key));
+    }
+    if let Some(condition) = get("condition") {
+        if let Some(condition) = r.expr(condition.value, "condition") {
+            wait.on = WaitOn::Condition { condition };
+        }
+        for key in ["source", "correlate", "lookback"] {
+            if let Some(e) = get(key) {
+                r.error(e.key_node.span, format!("a condition is over this execution: `{key}` is for events"));
+            }
+        }
+    }
     match (get("event"), get("signal")) {
+        _ if get("condition").is_some() => {}
         (Some(event), None) => {
             let event_type = text(r, event, "event");
             let source = get("source").map(|s| text(r, s, "source"));
@@ -90,13 +111,11 @@ pub(crate) fn read_wait(r: &mut Reader, id: &str, node: &Node, path: &str) -> Wa
                 r.error(source.key_node.span, "a signal comes from the API: `source` is for events");
             }
         }
-        (Some(_), Some(signal)) => {
-            r.error(signal.key_node.span, format!("task `{id}` waits for `event` or `signal`, not both"))
-        }
+        (Some(_), Some(_)) => {} // reported above
         (None, None) => r.error_hint(
             node.span,
             format!("task `{id}` waits for nothing"),
-            Some("give `wait_for` an `event: type` or a `signal: name`".into()),
+            Some("give `wait_for` an `event: type`, a `signal: name` or a `condition: ${...}`".into()),
         ),
     }
     if let Some(c) = get("correlate") {

@@ -255,3 +255,52 @@ tasks:
     sim.succeed("d", json!(2));
     assert_eq!(sim.exec_status(), ExecStatus::Completed);
 }
+
+const MILESTONE: &str = r#"
+name: milestone
+version: 1
+vars: { paid: false }
+tasks:
+  pack: { component: core, action: echo }
+  pay: { component: core, action: echo, set_vars: { paid: true } }
+  ship:
+    wait_for: { condition: "${tasks.pack.status == 'succeeded' && vars.paid}" }
+    timeout: 1h
+  after: { component: core, action: echo, depends_on: [ship], input: "${tasks.ship.output}" }
+"#;
+
+#[test]
+fn a_milestone_waits_until_its_condition_over_the_execution_holds() {
+    let mut sim = Sim::started(MILESTONE, json!({}));
+    assert_eq!(sim.running(), ["pack", "pay", "ship"]);
+    assert_eq!(sim.status("ship"), TaskStatus::Running);
+    sim.succeed("pack", json!(1));
+    assert_eq!(sim.status("ship"), TaskStatus::Running, "not paid yet");
+    sim.succeed("pay", json!(1));
+    assert_eq!(sim.status("ship"), TaskStatus::Succeeded);
+    assert_eq!(sim.input_of("after"), json!(true));
+    // Its timer, should it fire now, changes nothing.
+    sim.advance(3_600_000);
+    sim.succeed("after", json!(1));
+    assert_eq!(sim.exec_status(), ExecStatus::Completed);
+}
+
+#[test]
+fn a_milestone_times_out_and_is_watched_again_after_a_restart() {
+    let mut sim = Sim::started(MILESTONE, json!({}));
+    sim.succeed("pack", json!(1));
+    sim.advance(1_000_000);
+    sim.feed(Event::Recovered { at: sim.now });
+    assert_eq!(sim.running(), ["pay", "ship"], "re-armed after the restart");
+    sim.advance(3_000_000); // past the first start + 1h: the deadline did not move
+    assert_eq!(sim.exec_status(), ExecStatus::Failed);
+    let error = sim.exec.error.clone().unwrap();
+    assert_eq!(error.kind, "timeout");
+    assert!(error.message.contains("did not hold before the timeout"), "{error}");
+
+    let yaml = MILESTONE.replace("timeout: 1h", "timeout: 1h\n    on_error: continue");
+    let mut sim = Sim::started(&yaml, json!({}));
+    sim.advance(3_600_000);
+    assert_eq!(sim.status("ship"), TaskStatus::Failed);
+    assert_eq!(sim.status("after"), TaskStatus::Running, "on_error: continue");
+}
