@@ -70,6 +70,13 @@ pub(super) fn ops() -> Vec<Op> {
             .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["output"], "properties": { "output": {} } }), true)),
         change(Op::post("/api/v1/executions/{id}/tasks/{task}/skip", "skipTask", "Skip a task that has not finished (paused execution)", skip_task)
             .json_body(json!({ "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string" } } }), false)),
+        control(Op::post("/api/v1/executions/{id}/tasks/{task}/items", "addItems", "Add items to an open for_each while it runs", add_items)
+            .describe("For a task with `for_each: {items, open: true}`: the items run after those it has, within its concurrency; `close: true` says no more will come (the task ends once its items have). Recorded in the history. Refused with 409 when the task's list is not open (`not_open`), was closed or the task has ended (`items_closed`), or the execution has finished (`finished`).")
+            .json_body(json!({ "type": "object", "additionalProperties": false, "properties": {
+                "items": { "type": "array" }, "close": { "type": "boolean" } },
+                "anyOf": [{ "required": ["items"], "properties": { "items": { "minItems": 1 } } },
+                          { "required": ["close"], "properties": { "close": { "const": true } } }] }), true)
+            .errors(&[400])),
         change(Op::post("/api/v1/executions/{id}/vars", "setVars", "Change variables (paused execution)", set_vars)
             .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["vars"], "properties": {
                 "vars": { "type": "object", "minProperties": 1 } } }), true)),
@@ -91,6 +98,7 @@ fn id_links(op: Op) -> Op {
         ("output", "setTaskOutput"),
         ("skip", "skipTask"),
         ("vars", "setVars"),
+        ("items", "addItems"),
     ];
     operations
         .into_iter()
@@ -402,6 +410,27 @@ async fn skip_task(
 ) -> Result<Response, ApiError> {
     let reason = body.map(|JsonObject(b)| b.reason).unwrap_or_default();
     let event = harmonia_engine::Event::SkipRequested { task, reason, at: state.runner.now() };
+    state.runner.change(&id, event).await?;
+    after_control(&state, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemsBody {
+    #[serde(default)]
+    items: Vec<Value>,
+    #[serde(default)]
+    close: bool,
+}
+
+/// Adds items to an open `for_each` of a running (or paused) execution.
+async fn add_items(
+    State(state): State<Arc<AppState>>,
+    Path((id, task)): Path<(String, String)>,
+    JsonObject(body): JsonObject<ItemsBody>,
+) -> Result<Response, ApiError> {
+    let event =
+        harmonia_engine::Event::ItemsAdded { task, items: body.items, close: body.close, at: state.runner.now() };
     state.runner.change(&id, event).await?;
     after_control(&state, &id).await
 }

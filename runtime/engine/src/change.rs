@@ -1,5 +1,7 @@
 //! Changes a user makes to a paused execution, each recorded in its history as an input
-//! event: [`Event::OutputSet`], [`Event::SkipRequested`] and [`Event::VarsChanged`].
+//! event: [`Event::OutputSet`], [`Event::SkipRequested`] and [`Event::VarsChanged`]; and
+//! [`Event::ItemsAdded`], which adds items to an open `for_each` while the execution runs
+//! (or is paused).
 //!
 //! [`check_change`] tells whether one is accepted (a server asks it before sending the
 //! event, to answer with a clear error); [`crate::step`] asks the same and ignores a change
@@ -68,6 +70,14 @@ pub enum ChangeError {
     NoVars,
     /// `not_failed`: only a failed execution can be retried (see [`crate::check_retry`]).
     NotFailed { execution: String, status: ExecStatus },
+    /// `finished`: items can only be added while the execution runs or is paused.
+    Finished { execution: String, status: ExecStatus },
+    /// `not_open`: the task has no `for_each` with `open: true`.
+    NotOpen { task: String },
+    /// `items_closed`: the task's list was closed, or the task has ended.
+    ItemsClosed { task: String, status: TaskStatus },
+    /// `no_items`: an `ItemsAdded` with no items that does not close the list either.
+    NoItems,
 }
 
 impl ChangeError {
@@ -85,6 +95,10 @@ impl ChangeError {
             ChangeError::TaskFinished { .. } => "task_finished",
             ChangeError::NoVars => "no_vars",
             ChangeError::NotFailed { .. } => "not_failed",
+            ChangeError::Finished { .. } => "finished",
+            ChangeError::NotOpen { .. } => "not_open",
+            ChangeError::ItemsClosed { .. } => "items_closed",
+            ChangeError::NoItems => "no_items",
         }
     }
 }
@@ -136,6 +150,19 @@ impl std::fmt::Display for ChangeError {
             ChangeError::NotFailed { execution, status } => {
                 write!(f, "execution {execution} is {}: only a failed execution can be retried", status.as_str())
             }
+            ChangeError::Finished { execution, status } => {
+                write!(f, "execution {execution} is {}: items can only be added while it runs", status.as_str())
+            }
+            ChangeError::NotOpen { task } => {
+                write!(f, "task {task} takes no items while it runs: only a `for_each: {{items, open: true}}` does")
+            }
+            ChangeError::ItemsClosed { task, status } if status.is_terminal() => {
+                write!(f, "task {task} is {}: it takes no more items", status.as_str())
+            }
+            ChangeError::ItemsClosed { task, .. } => {
+                write!(f, "the items of task {task} were closed: it takes no more")
+            }
+            ChangeError::NoItems => write!(f, "no items to add, and the list is not closed either"),
         }
     }
 }
@@ -148,6 +175,9 @@ impl std::error::Error for ChangeError {}
 pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(), ChangeError> {
     let (task, skip) = match change {
         Event::Retried { .. } => return crate::check_retry(exec),
+        Event::ItemsAdded { task, items, close, .. } => {
+            return check_items(plan, exec, task, items.is_empty() && !close);
+        }
         Event::OutputSet { task, .. } => (Some(task), false),
         Event::SkipRequested { task, .. } => (Some(task), true),
         Event::VarsChanged { .. } => (None, false),
@@ -192,6 +222,27 @@ pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(),
     Ok(())
 }
 
+/// Whether items can be added to `task` now: an open `for_each` whose list is not closed,
+/// in an execution that has not finished (running or paused: adding items is not a repair).
+fn check_items(plan: &Plan, exec: &Execution, task: &str, empty: bool) -> Result<(), ChangeError> {
+    if exec.status.is_finished() {
+        return Err(ChangeError::Finished { execution: exec.id.clone(), status: exec.status });
+    }
+    let (Some(def), Some(state)) = (plan.workflow.tasks.get(task), exec.tasks.get(task)) else {
+        return Err(ChangeError::UnknownTask { task: task.to_string() });
+    };
+    if !def.for_each.as_ref().is_some_and(|f| f.open) {
+        return Err(ChangeError::NotOpen { task: task.to_string() });
+    }
+    if state.status.is_terminal() || state.items.as_ref().is_some_and(|i| i.closed) {
+        return Err(ChangeError::ItemsClosed { task: task.to_string(), status: state.status });
+    }
+    if empty {
+        return Err(ChangeError::NoItems);
+    }
+    Ok(())
+}
+
 impl Machine<'_> {
     /// Carries out a change [`check_change`] accepted.
     pub(crate) fn change(&mut self, input: Event) {
@@ -214,6 +265,14 @@ impl Machine<'_> {
                 let vars = vars.clone();
                 self.emit(input);
                 self.emit(Event::VarsSet { vars });
+            }
+            Event::ItemsAdded { task, .. } => {
+                let task = task.clone();
+                self.emit(input);
+                // Before its list is resolved, the task keeps them for when it starts.
+                if self.exec.task(&task).status != TaskStatus::Pending {
+                    self.next_items(&task);
+                }
             }
             _ => unreachable!("check_change accepts only changes"),
         }

@@ -180,6 +180,15 @@ pub enum Event {
         vars: serde_json::Map<String, Value>,
         at: Millis,
     },
+    /// Items added to a `for_each` whose list is open (`open: true`), while it runs;
+    /// `close`: no more will come (the task ends once its items have).
+    ItemsAdded {
+        task: String,
+        items: Vec<Value>,
+        #[serde(default)]
+        close: bool,
+        at: Millis,
+    },
     /// A user retries a failed execution: it runs again from the tasks that did not succeed
     /// because of the failure (each reset by a `TaskReset`). See [`crate::check_retry`].
     Retried {
@@ -313,6 +322,7 @@ impl Event {
             Event::SkipRequested { .. } => "skip_requested",
             Event::VarsChanged { .. } => "vars_changed",
             Event::Retried { .. } => "retried",
+            Event::ItemsAdded { .. } => "items_added",
             Event::CallStarted { .. } => "call_started",
             Event::CallQueued { .. } => "call_queued",
             Event::RetryScheduled { .. } => "retry_scheduled",
@@ -353,6 +363,7 @@ impl Event {
                 | Event::OutputSet { .. }
                 | Event::SkipRequested { .. }
                 | Event::VarsChanged { .. }
+                | Event::ItemsAdded { .. }
                 | Event::Retried { .. }
         )
     }

@@ -9,6 +9,9 @@
 //!
 //! With `at_least: N`, the task succeeds as soon as `N` items succeeded: the items still
 //! running are cancelled, those not started never start, and their slots stay null.
+//!
+//! With `open: true`, items can be added while the task runs ([`Event::ItemsAdded`]); the
+//! task ends once the list is closed and its items have ended (or `at_least` is met).
 
 use harmonia_model::OnError;
 use serde_json::{Value, json};
@@ -71,6 +74,11 @@ impl Machine<'_> {
         let enough = at_least.is_some_and(|least| items.done >= least);
         let hopeless = at_least.is_some_and(|least| n - items.failed.len() < least as usize);
         if !(items.all_ended() || enough || hopeless) {
+            return;
+        }
+        // An open list that is not closed may still get items.
+        let open = self.plan.task(id).for_each.as_ref().is_some_and(|f| f.open) && !items.closed;
+        if open && !enough {
             return;
         }
         let results = Value::Array(items.results.clone());

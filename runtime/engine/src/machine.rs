@@ -43,6 +43,7 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::OutputSet { at, .. }
         | Event::SkipRequested { at, .. }
         | Event::VarsChanged { at, .. }
+        | Event::ItemsAdded { at, .. }
         | Event::Retried { at } => Some(*at),
         _ => None,
     }
@@ -168,7 +169,10 @@ impl Machine<'_> {
                 self.emit(input);
                 self.resume_after_interruption(interrupted);
             }
-            Event::OutputSet { .. } | Event::SkipRequested { .. } | Event::VarsChanged { .. } => {
+            Event::OutputSet { .. }
+            | Event::SkipRequested { .. }
+            | Event::VarsChanged { .. }
+            | Event::ItemsAdded { .. } => {
                 if crate::check_change(self.plan, self.exec, &input).is_err() {
                     return;
                 }
@@ -384,7 +388,7 @@ impl Machine<'_> {
                 let Some(for_each) = &task.for_each else {
                     return self.launch(&CallId::task(id), self.first_attempt(id));
                 };
-                if self.exec.task(id).items.is_some() {
+                if self.exec.task(id).items.as_ref().is_some_and(|i| !i.early) {
                     return self.next_items(id); // resolved before a retry
                 }
                 let items = match for_each.items.eval(&self.scope(id)) {
@@ -400,7 +404,7 @@ impl Machine<'_> {
                 };
                 let n = items.len();
                 self.emit(Event::ItemsResolved { task: id.to_string(), items });
-                if n == 0 {
+                if n == 0 && !for_each.open {
                     return self.succeed(id, Value::Array(vec![]));
                 }
                 self.next_items(id);

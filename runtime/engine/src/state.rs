@@ -96,9 +96,40 @@ pub struct Items {
     /// in the order they failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<u32>,
+    /// An open list (`open: true`) was closed: no more items will be added.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+    /// Items added before the task started: its own list, resolved when it starts, comes
+    /// before them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early: bool,
 }
 
 impl Items {
+    fn new(values: Vec<Value>) -> Items {
+        let n = values.len();
+        Items {
+            values,
+            results: vec![Value::Null; n],
+            next: 0,
+            active: 0,
+            done: 0,
+            succeeded: vec![false; n],
+            again: Vec::new(),
+            failed: Vec::new(),
+            closed: false,
+            early: false,
+        }
+    }
+
+    /// Items added to an open list (and whether it is closed now).
+    fn add(&mut self, values: Vec<Value>, close: bool) {
+        self.results.extend(values.iter().map(|_| Value::Null));
+        self.succeeded.extend(values.iter().map(|_| false));
+        self.values.extend(values);
+        self.closed |= close;
+    }
+
     pub fn item_succeeded(&self, i: u32) -> bool {
         let i = i as usize;
         self.succeeded.get(i).copied().unwrap_or_else(|| self.results.get(i).is_some_and(|r| !r.is_null()))
@@ -481,17 +512,22 @@ impl Execution {
                 }
             }
             Event::ItemsResolved { task, items } => {
-                let n = items.len();
-                self.task_mut(task).items = Some(Items {
-                    values: items.clone(),
-                    results: vec![Value::Null; n],
-                    next: 0,
-                    active: 0,
-                    done: 0,
-                    succeeded: vec![false; n],
-                    again: Vec::new(),
-                    failed: Vec::new(),
-                });
+                let t = self.task_mut(task);
+                // Items added before the list was resolved come after it.
+                let added = t.items.take();
+                let mut resolved = Items::new(items.clone());
+                if let Some(added) = added {
+                    resolved.add(added.values, added.closed);
+                }
+                if resolved.values.is_empty() && t.status == TaskStatus::Pending {
+                    t.status = TaskStatus::Running; // an open list, waiting for items
+                }
+                t.items = Some(resolved);
+            }
+            Event::ItemsAdded { task, items, close, .. } => {
+                let t = self.task_mut(task);
+                let early = || Items { early: true, ..Items::new(Vec::new()) };
+                t.items.get_or_insert_with(early).add(items.clone(), *close);
             }
             Event::IterationDone { task, iteration, output } => {
                 let t = self.task_mut(task);

@@ -68,19 +68,21 @@ fn read_rest(r: &mut Reader, node: &Node) -> Rest {
 }
 
 /// `for_each: <list or ${...}>` (with `concurrency:` beside it), or the long form
-/// `for_each: {items, concurrency, at_least}`. `concurrency` is the task's `concurrency:`.
+/// `for_each: {items, concurrency, at_least, open}`. `concurrency` is the task's `concurrency:`.
 pub(crate) fn read_for_each(r: &mut Reader, node: &Node, path: &str, concurrency: Option<&Entry>) -> Option<ForEach> {
     let mut concurrency_in = None;
     let mut at_least = None;
+    let mut open = false;
     let items = if let Kind::Map(_) = node.kind {
         let entries = r.entries(node, path, "for_each", "key");
-        r.known_keys(&entries, &["items", "concurrency", "at_least"], "in `for_each`");
+        r.known_keys(&entries, &["items", "concurrency", "at_least", "open"], "in `for_each`");
         let mut items = None;
         for e in &entries {
             match e.key {
                 "items" => items = read_items(r, e.value, &join(path, "items")),
                 "concurrency" => concurrency_in = Some(*e),
                 "at_least" => at_least = Some(read_at_least(r, e)),
+                "open" => open = r.bool(e.value, "open").unwrap_or(false),
                 _ => {}
             }
         }
@@ -98,7 +100,7 @@ pub(crate) fn read_for_each(r: &mut Reader, node: &Node, path: &str, concurrency
         Some(c) => r.u32(c.value, "concurrency").unwrap_or(DEFAULT_CONCURRENCY),
         None => DEFAULT_CONCURRENCY,
     };
-    Some(ForEach { items: items?, concurrency, at_least })
+    Some(ForEach { items: items?, concurrency, at_least, open })
 }
 
 /// The list a `for_each` runs over: a literal list (written as the CEL list it also is) or

@@ -194,6 +194,9 @@ pub struct ForEach {
     /// Completes the task as soon as this many items succeeded: the items still running are
     /// cancelled and those not started never start (their slots in the output are null).
     pub at_least: Option<u32>,
+    /// Items may be added while the task runs (`POST .../tasks/{task}/items`); it ends once
+    /// the list is closed and its items have ended.
+    pub open: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -445,8 +445,9 @@ impl Runner {
         self.send(id, Input::Event(Event::Cancelled { reason: reason.to_string(), at: self.now() }))
     }
 
-    /// Changes a paused execution: `OutputSet`, `SkipRequested` or `VarsChanged` (see
-    /// `harmonia_engine::check_change`), recorded in its history. Returns once committed.
+    /// Changes a paused execution (`OutputSet`, `SkipRequested`, `VarsChanged`) or adds items
+    /// to an open `for_each` of a running one (`ItemsAdded`), as `harmonia_engine::check_change`
+    /// allows; recorded in its history. Returns once committed.
     pub async fn change(&self, id: &str, event: Event) -> Result<(), RunError> {
         let (reply, answer) = oneshot::channel();
         self.send(id, Input::Change { event, reply })?;

@@ -477,8 +477,13 @@ pub async fn control(server: &ServerArgs, id: &str, what: &str) -> anyhow::Resul
 
 /// Sends a signal to an execution.
 pub async fn signal(server: &ServerArgs, id: &str, name: &str, data: Value) -> anyhow::Result<ExitCode> {
+    post(server, &format!("/api/v1/executions/{}/signals/{}", encode(id), encode(name)), data).await
+}
+
+/// POSTs `body` to `path` and prints the answer.
+pub async fn post(server: &ServerArgs, path: &str, body: Value) -> anyhow::Result<ExitCode> {
     let remote = Remote::new(server)?;
-    print(&remote.post(&format!("/api/v1/executions/{}/signals/{}", encode(id), encode(name)), data).await?);
+    print(&remote.post(path, body).await?);
     Ok(ExitCode::SUCCESS)
 }
 

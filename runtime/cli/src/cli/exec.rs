@@ -58,6 +58,18 @@ pub enum ExecCommand {
         #[arg(value_name = "JSON")]
         payload: Option<String>,
     },
+    /// Add items to a task's open list (`for_each: {items, open: true}`) while it runs:
+    /// `harmonia exec add-items ID TASK '["a", "b"]' [--close]`.
+    AddItems {
+        id: String,
+        task: String,
+        /// A JSON list of items.
+        #[arg(value_name = "JSON")]
+        items: Option<String>,
+        /// No more items will come: the task ends once its items have.
+        #[arg(long)]
+        close: bool,
+    },
     /// Follow an execution's task states live until it ends (exit 1 if it failed).
     Watch {
         id: String,
@@ -113,6 +125,21 @@ pub async fn run(command: ExecCommand, data: Option<&Path>, server: &ServerArgs)
                 None => serde_json::json!({}),
             };
             client::signal(server, &id, &name, data).await
+        }
+        (ExecCommand::AddItems { id, task, items, close }, _) => {
+            let items: Vec<serde_json::Value> = match items {
+                Some(text) => {
+                    serde_json::from_str(&text).with_context(|| format!("the items are not a JSON list: {text}"))?
+                }
+                None => Vec::new(),
+            };
+            let body = serde_json::json!({ "items": items, "close": close });
+            client::post(
+                server,
+                &format!("/api/v1/executions/{}/tasks/{}/items", client::encode(&id), client::encode(&task)),
+                body,
+            )
+            .await
         }
         (ExecCommand::List { workflow, status }, None) => {
             client::list(server, workflow.as_deref(), status.as_deref()).await

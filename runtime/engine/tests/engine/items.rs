@@ -101,3 +101,58 @@ fn many_items_failing_as_they_start_end_the_task_without_deep_recursion() {
     assert!(sim.exec.task("each").error.as_ref().unwrap()["message"].as_str().unwrap().ends_with("; and 49997 more"));
     assert!(out.commands.iter().any(|c| matches!(c, harmonia_engine::Command::RunCall { .. })), "after runs");
 }
+
+const CRAWL: &str = r#"
+name: crawl
+version: 1
+tasks:
+  seed: { component: core, action: echo }
+  fetch:
+    component: core
+    action: echo
+    depends_on: [seed]
+    for_each: { items: "${tasks.seed.output}", open: true, concurrency: 2 }
+    input: { url: "${item}" }
+  report: { component: core, action: echo, depends_on: [fetch], input: "${tasks.fetch.output}" }
+"#;
+
+fn add(sim: &mut Sim, items: serde_json::Value, close: bool) -> usize {
+    let items = items.as_array().unwrap().clone();
+    sim.feed(Event::ItemsAdded { task: "fetch".into(), items, close, at: sim.now })
+}
+
+#[test]
+fn an_open_for_each_takes_items_while_it_runs_and_ends_once_closed() {
+    let mut sim = Sim::started(CRAWL, json!({}));
+    assert!(add(&mut sim, json!(["early"]), false) > 0, "taken before the task starts");
+    sim.succeed("seed", json!(["a"]));
+    assert_eq!(sim.running(), ["fetch[0]", "fetch[1]"]);
+    assert_eq!(sim.input_of("fetch[1]"), json!({ "url": "early" }), "after the task's own list");
+    sim.succeed("fetch[0]", json!("A"));
+    sim.succeed("fetch[1]", json!("E"));
+    assert_eq!(sim.status("fetch"), TaskStatus::Running, "open: more may come");
+    add(&mut sim, json!(["b", "c", "d"]), false);
+    assert_eq!(sim.running(), ["fetch[2]", "fetch[3]"], "within its concurrency");
+    sim.succeed("fetch[2]", json!("B"));
+    add(&mut sim, json!([]), true);
+    assert_eq!(sim.status("fetch"), TaskStatus::Running, "closed, but items still run");
+    sim.succeed("fetch[3]", json!("C"));
+    sim.succeed("fetch[4]", json!("D"));
+    assert_eq!(sim.status("fetch"), TaskStatus::Succeeded);
+    assert_eq!(sim.input_of("report"), json!(["A", "E", "B", "C", "D"]));
+    assert_eq!(add(&mut sim, json!(["late"]), false), 0, "the task has ended: refused");
+    let event = Event::ItemsAdded { task: "fetch".into(), items: vec![json!(1)], close: false, at: 0 };
+    let refused = harmonia_engine::check_change(&sim.plan, &sim.exec, &event).unwrap_err();
+    assert_eq!(refused.code(), "items_closed");
+    assert_eq!(refused.to_string(), "task fetch is succeeded: it takes no more items");
+}
+
+#[test]
+fn items_are_refused_by_a_task_whose_list_is_not_open() {
+    let sim = Sim::started(EACH, json!({ "items": [{"n": 0}] }));
+    let event = Event::ItemsAdded { task: "each".into(), items: vec![json!(1)], close: false, at: 0 };
+    let refused = harmonia_engine::check_change(&sim.plan, &sim.exec, &event).unwrap_err();
+    assert_eq!(refused.code(), "not_open");
+    let event = Event::ItemsAdded { task: "nope".into(), items: vec![], close: true, at: 0 };
+    assert_eq!(harmonia_engine::check_change(&sim.plan, &sim.exec, &event).unwrap_err().code(), "unknown_task");
+}

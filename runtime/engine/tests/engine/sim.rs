@@ -91,6 +91,9 @@ impl Sim {
             assert_eq!(self.exec.unresolved as usize, open, "unresolved count drifted: {:#?}", self.exec.tasks);
         }
         let waiting = !self.exec.in_flight.is_empty() || !self.exec.retrying.is_empty() || !self.exec.queue.is_empty();
+        // An open `for_each` waits for items from outside.
+        let open = |t: &harmonia_engine::TaskState| t.items.as_ref().is_some_and(|i| !i.closed);
+        let waiting = waiting || self.exec.tasks.values().any(|t| t.status == TaskStatus::Running && open(t));
         assert!(waiting, "a running execution with nothing in flight, retrying or queued: {:#?}", self.exec);
     }
 
