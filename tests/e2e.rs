@@ -13,6 +13,7 @@ mod crash;
 mod event_streams;
 mod events;
 mod limits;
+mod patterns;
 mod plugins_api;
 mod serve;
 mod subscriptions;

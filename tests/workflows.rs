@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::repo;
 
-fn harmonia(args: &[&str]) -> Output {
+pub(crate) fn harmonia(args: &[&str]) -> Output {
     crate::support::harmonia_command()
         .current_dir(repo())
         .args(args)
@@ -17,12 +17,12 @@ fn harmonia(args: &[&str]) -> Output {
         .expect("run harmonia")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs a workflow that must succeed; returns its output.
-fn run_ok(args: &[&str]) -> Value {
+pub(crate) fn run_ok(args: &[&str]) -> Value {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     let out = harmonia(&all);

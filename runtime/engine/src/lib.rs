@@ -36,6 +36,21 @@ pub use wait::{Await, Correlation};
 /// The id of the workflow's `on_failure` task.
 pub const ON_FAILURE: &str = "on_failure";
 
+/// A running execution that can never go on: nothing runs, awaits a retry or is queued, and
+/// no open `for_each` waits for items from outside. (An engine bug: a driver ends it.)
+pub fn stalled(plan: &Plan, exec: &Execution) -> bool {
+    let waits_for_items = |(id, t): (&String, &TaskState)| {
+        t.status == TaskStatus::Running
+            && t.items.as_ref().is_some_and(|i| !i.closed)
+            && plan.workflow.tasks.get(id).and_then(|d| d.for_each.as_ref()).is_some_and(|f| f.open)
+    };
+    exec.status == ExecStatus::Running
+        && exec.in_flight.is_empty()
+        && exec.retrying.is_empty()
+        && exec.queue.is_empty()
+        && !exec.tasks.iter().any(waits_for_items)
+}
+
 /// Rebuilds an execution's state from its history.
 pub fn replay<'a>(plan: &Plan, id: &str, history: impl IntoIterator<Item = &'a Event>) -> Execution {
     let mut exec = Execution::new(id, &plan.workflow, &plan.fallbacks);

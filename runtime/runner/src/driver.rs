@@ -178,7 +178,7 @@ impl Driver {
                 }));
                 continue;
             }
-            if stalled(&self.exec) {
+            if harmonia_engine::stalled(&self.plan, &self.exec) {
                 // Nothing runs and nothing will: an engine bug. End it rather than hang.
                 tracing::error!(execution = %self.exec.id, "execution stalled with nothing to run");
                 let reason = "the engine stalled with nothing to run (a bug)".to_string();
@@ -578,9 +578,4 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         self.calls.values().chain(&self.timers).for_each(AbortHandle::abort);
     }
-}
-
-/// Running, yet nothing in flight, awaiting a retry, or queued.
-fn stalled(exec: &Execution) -> bool {
-    exec.status == ExecStatus::Running && exec.in_flight.is_empty() && exec.retrying.is_empty() && exec.queue.is_empty()
 }

@@ -90,11 +90,11 @@ impl Sim {
             let open = self.exec.tasks.values().filter(|t| t.counted && !t.status.is_terminal()).count();
             assert_eq!(self.exec.unresolved as usize, open, "unresolved count drifted: {:#?}", self.exec.tasks);
         }
-        let waiting = !self.exec.in_flight.is_empty() || !self.exec.retrying.is_empty() || !self.exec.queue.is_empty();
-        // An open `for_each` waits for items from outside.
-        let open = |t: &harmonia_engine::TaskState| t.items.as_ref().is_some_and(|i| !i.closed);
-        let waiting = waiting || self.exec.tasks.values().any(|t| t.status == TaskStatus::Running && open(t));
-        assert!(waiting, "a running execution with nothing in flight, retrying or queued: {:#?}", self.exec);
+        assert!(
+            !harmonia_engine::stalled(&self.plan, &self.exec),
+            "a running execution with nothing in flight, retrying, queued or waiting for items: {:#?}",
+            self.exec
+        );
     }
 
     /// Calls in flight, as `task` or `task[i]`.

@@ -1,0 +1,104 @@
+//! The control-flow examples of `workflows/` (one per construct), run end to end: through
+//! `harmonia run` with the real bundled plugins, and on a real server where the execution
+//! takes input while it runs.
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+use crate::events::finished;
+use crate::support::{Server, expect};
+use crate::workflows::{harmonia, run_ok, text};
+
+#[test]
+fn a_partial_join_goes_on_with_two_of_three_and_cancels_the_third() {
+    let out = run_ok(&["workflows/partial_join.yaml"]);
+    assert_eq!(out, json!({ "quick": "succeeded", "steady": "succeeded", "slow": "cancelled" }));
+}
+
+#[test]
+fn a_synchronizing_merge_runs_once_after_the_branches_taken() {
+    let out = run_ok(&["workflows/merge.yaml", "--input", "amount=5000"]);
+    assert_eq!(out, json!({ "reviewed": true, "invoiced": 5000 }));
+    let out = run_ok(&["workflows/merge.yaml", "--input", "amount=5"]);
+    assert_eq!(out, json!({ "reviewed": false, "invoiced": 5 }));
+}
+
+#[test]
+fn a_for_each_with_at_least_keeps_the_first_answers() {
+    let out = run_ok(&["workflows/first_results.yaml"]);
+    assert_eq!(out, json!({ "answers": 2, "slots": 5 }));
+}
+
+#[test]
+fn per_item_errors_keep_every_items_output_or_error() {
+    let out = run_ok(&["workflows/item_errors.yaml"]);
+    assert_eq!(out, json!({ "prices": [10, 7], "failed": [1], "why": "nothing at pointer `/price`" }));
+}
+
+#[test]
+fn terminate_completes_early_or_fails_with_its_code() {
+    let out = run_ok(&["workflows/terminate.yaml"]);
+    assert_eq!(out, json!({ "answer": 42, "from": "compute" }));
+    let out = run_ok(&["workflows/terminate.yaml", "--input", "cached=true"]);
+    assert_eq!(out, json!({ "answer": 42, "from": "cache" }));
+    let out = harmonia(&["run", "workflows/terminate.yaml", "--input", "amount=500", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let exec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(exec["error"]["kind"], "terminated");
+    assert_eq!(exec["error"]["code"], "over_limit");
+    assert_eq!(exec["tasks"]["compute"]["status"], "cancelled");
+    assert_eq!(exec["tasks"]["on_failure"]["output"]["alert"], "amount 500 is over the limit of 100");
+}
+
+#[test]
+fn a_cancel_region_withdraws_shipping_and_the_refund_runs() {
+    let out = run_ok(&["workflows/cancel_region.yaml"]);
+    assert_eq!(out, json!({ "refund": { "cancelled": ["pack", "ship"] }, "ship": "cancelled", "notify": "skipped" }));
+}
+
+#[test]
+fn a_goto_loop_runs_a_round_per_page() {
+    let out = run_ok(&["workflows/goto_loop.yaml", "--input", "pages=4"]);
+    assert_eq!(out, json!({ "pages": [1, 2, 3, 4] }));
+}
+
+#[test]
+fn a_milestone_waits_for_packed_and_paid() {
+    let out = run_ok(&["workflows/milestone.yaml"]);
+    assert_eq!(out, json!({ "ready": true, "paid": true }));
+}
+
+#[test]
+fn an_open_for_each_takes_items_over_the_api_until_closed() {
+    let server = Server::start();
+    let http = Client::new();
+    let started = http
+        .post(server.url("/api/v1/workflows/open_items/executions"))
+        .json(&json!({ "input": { "seeds": ["a"] } }))
+        .send()
+        .unwrap();
+    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let items = server.url(&format!("/api/v1/executions/{id}/tasks/fetch/items"));
+    let added = http.post(&items).json(&json!({ "items": ["b", "c"] })).send().unwrap();
+    assert_eq!(expect(added, 202, None)["status"], "running", "the list is open: the task waits for more");
+    // The CLI adds and closes.
+    let out = harmonia(&["exec", "add-items", &id, "fetch", r#"["d"]"#, "--close", "--server", server.base()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exec = finished(&http, &server, &id);
+    assert_eq!(exec["status"], "completed", "{exec}");
+    assert_eq!(exec["output"], json!({ "fetched": ["a", "b", "c", "d"] }));
+    // Closed and ended: more is refused, saying why.
+    let late = http.post(&items).json(&json!({ "items": ["e"] })).send().unwrap();
+    let body = expect(late, 409, Some("not_running"));
+    assert!(body["error"]["message"].as_str().unwrap().ends_with("is not running"), "{body}");
+    // A task without an open list refuses items.
+    let other = http.post(server.url("/api/v1/workflows/milestone/executions")).json(&json!({})).send().unwrap();
+    let other = expect(other, 201, None)["id"].as_str().unwrap().to_string();
+    let refused = http
+        .post(server.url(&format!("/api/v1/executions/{other}/tasks/pack/items")))
+        .json(&json!({ "items": [1] }))
+        .send()
+        .unwrap();
+    let status = refused.status().as_u16();
+    assert!(status == 409 || status == 404, "{status}");
+}
