@@ -189,6 +189,12 @@ pub enum Event {
         close: bool,
         at: Millis,
     },
+    /// The runner granted the task the slot of its `mutex` it asked for
+    /// ([`Command::Acquire`]): it starts now.
+    LockAcquired {
+        task: String,
+        at: Millis,
+    },
     /// A user retries a failed execution: it runs again from the tasks that did not succeed
     /// because of the failure (each reset by a `TaskReset`). See [`crate::check_retry`].
     Retried {
@@ -266,6 +272,11 @@ pub enum Event {
         task: String,
         tasks: Vec<String>,
     },
+    /// A task with a `mutex` is ready and waits for a slot of `key` (the key's value).
+    LockRequested {
+        task: String,
+        key: String,
+    },
     /// An item of a `for_each` with `on_error: continue` failed for good: its slot in the
     /// output holds its error, and the other items go on.
     ItemFailed {
@@ -323,6 +334,8 @@ impl Event {
             Event::VarsChanged { .. } => "vars_changed",
             Event::Retried { .. } => "retried",
             Event::ItemsAdded { .. } => "items_added",
+            Event::LockAcquired { .. } => "lock_acquired",
+            Event::LockRequested { .. } => "lock_requested",
             Event::CallStarted { .. } => "call_started",
             Event::CallQueued { .. } => "call_queued",
             Event::RetryScheduled { .. } => "retry_scheduled",
@@ -364,6 +377,7 @@ impl Event {
                 | Event::SkipRequested { .. }
                 | Event::VarsChanged { .. }
                 | Event::ItemsAdded { .. }
+                | Event::LockAcquired { .. }
                 | Event::Retried { .. }
         )
     }
@@ -401,10 +415,16 @@ pub enum Command {
     /// `data` and `correlationid`; `idempotency_key` is its id. Report `CallSucceeded` with
     /// `{id, seq, duplicate}`, or `CallFailed`.
     Emit { call: CallId, attempt: u32, event: Value, idempotency_key: String },
+    /// Ask for a slot of the mutex `key` (at most `limit` holders at once, first come first
+    /// served, across executions); report `LockAcquired` when granted. Asking again (after
+    /// a restart) keeps the task's place.
+    Acquire { task: String, key: String, limit: u32 },
+    /// The task ended: give its slot (or its place in the queue) of `key` back.
+    Release { task: String, key: String },
     /// Report `TimerFired` at `due` (or at once if it is past).
     StartTimer { timer: TimerId, due: Millis },
     /// Stop a call in flight; its late result will be ignored.
     CancelCall { call: CallId },
-    /// The execution reached an end state.
+    /// The execution reached an end state (the slots it holds or asked for are given back).
     Finished,
 }

@@ -30,14 +30,15 @@ pub use machine::{Output, step};
 pub use plan::Plan;
 pub use rerun::check_retry;
 pub use retry::{delay as retry_delay, retries};
-pub use state::{ExecStatus, Execution, Items, TaskState, TaskStatus};
+pub use state::{ExecStatus, Execution, Items, TaskLock, TaskState, TaskStatus};
 pub use wait::{Await, Correlation};
 
 /// The id of the workflow's `on_failure` task.
 pub const ON_FAILURE: &str = "on_failure";
 
-/// A running execution that can never go on: nothing runs, awaits a retry or is queued, and
-/// no open `for_each` waits for items from outside. (An engine bug: a driver ends it.)
+/// A running execution that can never go on: nothing runs, awaits a retry or is queued, no
+/// task waits for a mutex, and no open `for_each` waits for items from outside. (An engine
+/// bug: a driver ends it.)
 pub fn stalled(plan: &Plan, exec: &Execution) -> bool {
     let waits_for_items = |(id, t): (&String, &TaskState)| {
         t.status == TaskStatus::Running
@@ -48,6 +49,7 @@ pub fn stalled(plan: &Plan, exec: &Execution) -> bool {
         && exec.in_flight.is_empty()
         && exec.retrying.is_empty()
         && exec.queue.is_empty()
+        && !exec.tasks.values().any(|t| t.lock.as_ref().is_some_and(|l| !l.held))
         && !exec.tasks.iter().any(waits_for_items)
 }
 

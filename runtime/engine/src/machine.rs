@@ -44,10 +44,14 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::SkipRequested { at, .. }
         | Event::VarsChanged { at, .. }
         | Event::ItemsAdded { at, .. }
+        | Event::LockAcquired { at, .. }
         | Event::Retried { at } => Some(*at),
         _ => None,
     }
 }
+
+/// The longest mutex key, in bytes (it is part of a store key).
+const MAX_MUTEX_KEY: usize = 512;
 
 /// Why a join was skipped when none of its dependencies succeeded.
 pub(crate) const NO_DEPENDENCY_SUCCEEDED: &str = "no dependency succeeded";
@@ -82,8 +86,21 @@ pub(crate) fn expression_failure(task: &str, e: &EvalError) -> Failure {
 
 impl Machine<'_> {
     pub(crate) fn emit(&mut self, event: Event) {
+        // A task that ends gives back the slot of its mutex (or its place in the queue).
+        let released = match &event {
+            Event::TaskSucceeded { task, .. }
+            | Event::TaskFailed { task, .. }
+            | Event::TaskSkipped { task, .. }
+            | Event::TaskCancelled { task, .. } => {
+                self.exec.tasks.get(task).and_then(|t| t.lock.clone()).map(|l| (task.clone(), l.key))
+            }
+            _ => None,
+        };
         self.exec.apply(&event);
         self.out.events.push(event);
+        if let Some((task, key)) = released {
+            self.command(Command::Release { task, key });
+        }
     }
 
     pub(crate) fn command(&mut self, command: Command) {
@@ -163,6 +180,15 @@ impl Machine<'_> {
                 if self.exec.status == ExecStatus::Paused {
                     self.emit(input);
                 }
+            }
+            Event::LockAcquired { task, .. } => {
+                let waiting = self.exec.tasks.get(task).and_then(|t| t.lock.as_ref()).is_some_and(|l| !l.held);
+                if !waiting {
+                    return; // granted again after a restart, or the task has ended
+                }
+                let task = task.clone();
+                self.emit(input);
+                self.begin(&task);
             }
             Event::Recovered { .. } => {
                 let interrupted = self.exec.in_flight.clone();
@@ -252,6 +278,13 @@ impl Machine<'_> {
         if let (Some(timeout), Some(started)) = (self.plan.workflow.timeout, started) {
             let due = started + timeout.as_millis() as u64;
             self.command(Command::StartTimer { timer: TimerId::ExecutionTimeout, due });
+        }
+        // Ask again for the slots of mutexes: the runner keeps each task's place.
+        let locks: Vec<(String, String)> =
+            self.exec.tasks.iter().filter_map(|(id, t)| t.lock.as_ref().map(|l| (id.clone(), l.key.clone()))).collect();
+        for (task, key) in locks {
+            let limit = self.plan.task(&task).mutex.as_ref().map_or(1, |m| m.limit);
+            self.command(Command::Acquire { task, key, limit });
         }
         let retries: Vec<(CallId, u32, Millis)> =
             self.exec.retrying.iter().map(|(call, (attempt, due))| (call.clone(), *attempt, *due)).collect();
@@ -376,10 +409,15 @@ impl Machine<'_> {
         }
     }
 
-    /// Runs a ready task (no condition left to check).
-    fn begin(&mut self, id: &str) {
+    /// Runs a ready task (no condition left to check), once it holds its mutex if it has one.
+    pub(crate) fn begin(&mut self, id: &str) {
         let plan = self.plan;
         let task = plan.task(id);
+        if let Some(mutex) = &task.mutex
+            && !self.exec.task(id).lock.as_ref().is_some_and(|l| l.held)
+        {
+            return self.request_lock(id, mutex);
+        }
         match &task.action {
             TaskAction::Switch { cases, default } => self.switch(id, cases, default),
             TaskAction::Terminate(terminate) => self.terminate(id, terminate),
@@ -410,6 +448,24 @@ impl Machine<'_> {
                 self.next_items(id);
             }
         }
+    }
+
+    /// A task with a mutex asks for a slot of its key; it begins once granted.
+    fn request_lock(&mut self, id: &str, mutex: &harmonia_model::TaskMutex) {
+        let key = match mutex.key.render(&self.scope(id)) {
+            Ok(Value::String(key)) => key,
+            Ok(other) => other.to_string(),
+            Err(e) => return self.fail_task(id, expression_failure(id, &e)),
+        };
+        if key.is_empty() || key.len() > MAX_MUTEX_KEY || key.contains('\0') {
+            let message = format!(
+                "task {id}: its mutex key must be 1 to {MAX_MUTEX_KEY} bytes without NUL, got {} bytes",
+                key.len()
+            );
+            return self.fail_task(id, Failure::new("fatal", message).with_code("mutex_key"));
+        }
+        self.emit(Event::LockRequested { task: id.to_string(), key: key.clone() });
+        self.command(Command::Acquire { task: id.to_string(), key, limit: mutex.limit });
     }
 
     fn switch(&mut self, id: &str, cases: &[harmonia_model::SwitchCase], default: &[String]) {

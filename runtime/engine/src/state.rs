@@ -212,6 +212,17 @@ pub struct TaskState {
     /// A task with a `goto` waits for the tasks of its loop to end before the next round.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub looping: bool,
+    /// A task with a `mutex`: the key's slot it waits for or holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<TaskLock>,
+}
+
+/// The slot of a `mutex` a task asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskLock {
+    pub key: String,
+    /// Granted: the task runs.
+    pub held: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -238,6 +249,7 @@ impl TaskState {
             round: 0,
             loops: 0,
             looping: false,
+            lock: None,
         }
     }
 
@@ -346,6 +358,7 @@ impl Execution {
         if self.task(task).counted && !was_terminal {
             self.unresolved = self.unresolved.saturating_sub(1);
         }
+        self.task_mut(task).lock = None; // given back (Command::Release)
         self.release_calls(task);
     }
 
@@ -374,6 +387,7 @@ impl Execution {
         t.finished_at = None;
         t.fallback_for = None;
         t.looping = false;
+        t.lock = None;
         if !t.counted {
             // A fallback or on_failure starts over: what it runs may depend on the failure.
             t.items = None;
@@ -568,6 +582,16 @@ impl Execution {
                     t.reason = reason.clone();
                 }
                 self.resolve(task, was_terminal);
+            }
+            Event::LockRequested { task, key } => {
+                let t = self.task_mut(task);
+                t.status = TaskStatus::Waiting;
+                t.lock = Some(TaskLock { key: key.clone(), held: false });
+            }
+            Event::LockAcquired { task, .. } => {
+                if let Some(lock) = self.task_mut(task).lock.as_mut() {
+                    lock.held = true;
+                }
             }
             Event::RoundEnded { task, output } => {
                 let t = self.task_mut(task);

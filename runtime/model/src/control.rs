@@ -1,12 +1,12 @@
 //! Reading the control-flow parts of a task: `join`, the long form of `for_each`,
-//! `terminate`, `cancel` and `goto`.
+//! `terminate`, `cancel`, `goto` and `mutex`.
 
 use serde_json::Value;
 
 use crate::expr::Expr;
 use crate::parse::{DEFAULT_CONCURRENCY, DEFAULT_MAX_ROUNDS};
 use crate::read::{Entry, Reader, join, json_scalar};
-use crate::types::{ForEach, Goto, Join, Rest, TaskAction, Terminate};
+use crate::types::{ForEach, Goto, Join, Rest, TaskAction, TaskMutex, Terminate};
 use crate::yaml::{Kind, Node};
 
 const JOIN_HINT: &str = "`join` is all, any, one, merge, or {at_least: N, rest: finish|cancel}";
@@ -49,10 +49,11 @@ pub(crate) fn read_join(r: &mut Reader, node: &Node, path: &str) -> Join {
     }
 }
 
+/// A count of 1 or more (`at_least`, `limit`).
 fn read_at_least(r: &mut Reader, e: &Entry) -> u32 {
-    match r.u32(e.value, "at_least") {
+    match r.u32(e.value, e.key) {
         Some(0) => {
-            r.error(e.value.span, "`at_least` must be 1 or more");
+            r.error(e.value.span, format!("`{}` must be 1 or more", e.key));
             1
         }
         Some(n) => n,
@@ -164,4 +165,22 @@ pub(crate) fn read_goto(r: &mut Reader, node: &Node, path: &str) -> Option<Goto>
         }
     }
     Some(Goto { task: task?, when: when?, max_rounds })
+}
+
+/// `mutex: <key>` or `mutex: {key, limit}`.
+pub(crate) fn read_mutex(r: &mut Reader, node: &Node, path: &str) -> Option<TaskMutex> {
+    if !matches!(node.kind, Kind::Map(_)) {
+        return Some(TaskMutex { key: r.template(node, path), limit: 1 });
+    }
+    let entries = r.entries(node, path, "mutex", "key");
+    r.known_keys(&entries, &["key", "limit"], "in `mutex`");
+    let mut limit = 1;
+    if let Some(e) = entries.iter().find(|e| e.key == "limit") {
+        limit = read_at_least(r, e);
+    }
+    let Some(key) = entries.iter().find(|e| e.key == "key") else {
+        r.error(node.span, "`mutex` needs a `key`");
+        return None;
+    };
+    Some(TaskMutex { key: r.template(key.value, &join(path, "key")), limit })
 }

@@ -50,6 +50,7 @@ const TASK_KEYS: &[&str] = &[
     "terminate",
     "cancel",
     "goto",
+    "mutex",
 ];
 const PARAM_KEYS: &[&str] = &["type", "description", "required", "default"];
 const RETRY_KEYS: &[&str] = &["max_attempts", "delay", "backoff", "factor", "max_delay", "jitter", "retry_on"];
@@ -282,6 +283,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
                     (task.for_each.is_some(), "for_each"),
                     (task.repeat.is_some(), "repeat"),
                     (task.goto.is_some(), "goto"),
+                    (task.mutex.is_some(), "mutex"),
                 ] {
                     if present {
                         let span = r.spans.get(&join(ON_FAILURE, key)).unwrap_or(e.key_node.span);
@@ -364,6 +366,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         on_error: OnError::Fail,
         set_vars: IndexMap::new(),
         goto: None,
+        mutex: None,
     };
     if !matches!(e.value.kind, Kind::Map(_)) {
         r.error(e.value.span, format!("task `{id}` must be a mapping, got {}", e.value.describe()));
@@ -414,6 +417,7 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
             }
             "repeat" => task.repeat = read_repeat(r, v, &fpath),
             "goto" => task.goto = crate::control::read_goto(r, v, &fpath),
+            "mutex" => task.mutex = crate::control::read_mutex(r, v, &fpath),
             "retry" => task.retry = read_retry(r, v, &fpath),
             "timeout" => task.timeout = r.duration(v, "timeout"),
             "on_error" => task.on_error = read_on_error(r, v, &fpath),
@@ -430,18 +434,18 @@ fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
         r.error(rep.key_node.span, format!("task `{id}` has both `for_each` and `repeat`: use one"));
     }
     if matches!(task.action, TaskAction::Switch { .. }) {
-        for key in ["for_each", "repeat", "retry"] {
+        for key in ["for_each", "repeat", "retry", "mutex"] {
             if let Some(f) = get(key) {
                 r.error(f.key_node.span, format!("switch task `{id}` cannot have `{key}`"));
             }
         }
     }
     let (kind, not_allowed): (_, &[&str]) = match task.action {
-        TaskAction::Wait(_) => (Some("wait"), &["for_each", "repeat", "retry", "input"]),
-        TaskAction::Emit(_) => (Some("emit"), &["for_each", "repeat", "retry", "input"]),
+        TaskAction::Wait(_) => (Some("wait"), &["for_each", "repeat", "retry", "input", "mutex"]),
+        TaskAction::Emit(_) => (Some("emit"), &["for_each", "repeat", "retry", "input", "mutex"]),
         TaskAction::Terminate(_) | TaskAction::Cancel(_) => (
             Some(if get("terminate").is_some() { "terminate" } else { "cancel" }),
-            &["for_each", "repeat", "retry", "input", "timeout", "on_error", "set_vars", "goto"],
+            &["for_each", "repeat", "retry", "input", "timeout", "on_error", "set_vars", "goto", "mutex"],
         ),
         _ => (None, &[]),
     };

@@ -94,6 +94,20 @@ pub struct Task {
     pub set_vars: IndexMap<String, Template>,
     /// Loop back to an earlier task while a condition holds.
     pub goto: Option<Goto>,
+    /// A critical section across executions: the task runs only while it holds a slot of
+    /// this key.
+    pub mutex: Option<TaskMutex>,
+}
+
+/// `mutex: invoices` or `mutex: {key: "${input.customer}", limit: 2}`: at most `limit`
+/// tasks holding the same key run at once, across every execution of the server, granted in
+/// the order they asked (first come, first served). A task holds its slot from before its
+/// first attempt until it ends (its retries included), and the slots survive restarts.
+#[derive(Debug, Clone)]
+pub struct TaskMutex {
+    /// A template: the key is its value as text.
+    pub key: Template,
+    pub limit: u32,
 }
 
 /// `goto: {task, when, max_rounds}` on task X: when X succeeds and `when` holds (with

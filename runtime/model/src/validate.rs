@@ -462,6 +462,9 @@ impl<'a> Validator<'a> {
             if let Some(goto) = &task.goto {
                 self.expr(&goto.when, &site("goto.when", &[Root::Output]));
             }
+            if let Some(mutex) = &task.mutex {
+                self.template(&mutex.key, &site("mutex", &[]));
+            }
             let set_vars_extra: &[Root] =
                 if task.repeat.is_some() { &[Root::Output, Root::Iteration] } else { &[Root::Output] };
             for t in task.set_vars.values() {

@@ -454,7 +454,19 @@ impl Driver {
     /// Carries out one command; true if the execution ended.
     fn carry_out(&mut self, command: Command) -> bool {
         match command {
-            Command::Finished => return true,
+            Command::Finished => {
+                let id = self.exec.id.clone();
+                blocking_in_place(|| self.runner.release_all(&id));
+                return true;
+            }
+            Command::Acquire { task, key, limit } => {
+                let id = self.exec.id.clone();
+                blocking_in_place(|| self.runner.acquire(&id, &task, &key, limit));
+            }
+            Command::Release { task, key } => {
+                let id = self.exec.id.clone();
+                blocking_in_place(|| self.runner.release(&id, &task, &key));
+            }
             Command::CancelCall { call } => {
                 if let Some(handle) = self.spawned.calls.remove(&call) {
                     handle.abort();

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod definitions;
 mod driver;
 pub mod events;
+mod locks;
 mod log;
 pub mod records;
 pub mod retention;

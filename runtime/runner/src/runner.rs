@@ -191,6 +191,8 @@ pub(crate) struct Inner {
     pub(crate) deliveries: crate::events::deliveries::Deliveries,
     /// The lifecycle events wanted (with `lifecycle_events = auto`).
     pub(crate) demand: crate::events::lifecycle::Demand,
+    /// The mutexes of tasks (`mutex:`), across executions.
+    pub(crate) locks: crate::locks::Locks,
     /// The store's indexes of executions are known to be built (see
     /// [`Runner::index_executions`]).
     indexed: Mutex<bool>,
@@ -217,6 +219,7 @@ impl Runner {
             waits: Default::default(),
             deliveries: Default::default(),
             demand: Default::default(),
+            locks: Default::default(),
             indexed: Mutex::default(),
         };
         Runner { inner: Arc::new(inner) }
@@ -278,7 +281,7 @@ impl Runner {
     /// The plan of a workflow version, for an execution of it: from the workflow source,
     /// else the definition stored with the executions (an imported one, or a version whose
     /// file is gone).
-    fn plan_for(&self, workflow: &str, version: &str) -> Result<Arc<Plan>, RunError> {
+    pub(crate) fn plan_for(&self, workflow: &str, version: &str) -> Result<Arc<Plan>, RunError> {
         if let Some(plan) = self.inner.workflows.plan(workflow, Some(version)) {
             return Ok(plan);
         }
@@ -427,7 +430,7 @@ impl Runner {
         .await
     }
 
-    fn send(&self, id: &str, input: Input) -> Result<(), RunError> {
+    pub(crate) fn send(&self, id: &str, input: Input) -> Result<(), RunError> {
         let live = self.live(id).ok_or_else(|| RunError::NotRunning(id.to_string()))?;
         live.tx.send(input).map_err(|_| RunError::NotRunning(id.to_string()))
     }

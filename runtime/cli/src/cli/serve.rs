@@ -444,9 +444,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // Subscriptions are read before recovery, so that the lifecycle events they want are
     // written from the first step a resumed execution takes; they deliver after it.
     runner.load_subscriptions().await?;
-    // Reads every unfinished execution: on the blocking pool.
+    // Reads every unfinished execution (and first the mutex tickets they hold or wait
+    // for, so that each keeps its place): on the blocking pool.
     let recovering = runner.clone();
-    let recovery = tokio::task::spawn_blocking(move || recovering.recover()).await??;
+    let recovery = tokio::task::spawn_blocking(move || {
+        recovering.load_locks()?;
+        recovering.recover()
+    })
+    .await??;
     if recovery.resumed > 0 {
         eprintln!("resumed {} unfinished executions", recovery.resumed);
     }

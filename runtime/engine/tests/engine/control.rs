@@ -304,3 +304,52 @@ fn a_milestone_times_out_and_is_watched_again_after_a_restart() {
     assert_eq!(sim.status("ship"), TaskStatus::Failed);
     assert_eq!(sim.status("after"), TaskStatus::Running, "on_error: continue");
 }
+
+const MUTEX: &str = r#"
+name: invoices
+version: 1
+input: { customer: { type: string } }
+tasks:
+  prepare: { component: core, action: echo }
+  bill:
+    component: core
+    action: echo
+    depends_on: [prepare]
+    mutex: "invoices-${input.customer}"
+    retry: { max_attempts: 2, delay: 1s }
+  after: { component: core, action: echo, depends_on: [bill] }
+"#;
+
+#[test]
+fn a_task_with_a_mutex_starts_once_granted_and_gives_its_slot_back_when_it_ends() {
+    use harmonia_engine::Command;
+    let mut sim = Sim::started(MUTEX, json!({ "customer": "acme" }));
+    sim.succeed("prepare", json!(1));
+    assert_eq!(sim.status("bill"), TaskStatus::Waiting, "waiting for its slot");
+    assert!(sim.running().is_empty());
+    let acquire = Command::Acquire { task: "bill".into(), key: "invoices-acme".into(), limit: 1 };
+    assert_eq!(sim.locks, std::slice::from_ref(&acquire));
+    sim.feed(Event::LockAcquired { task: "bill".into(), at: sim.now });
+    assert_eq!(sim.running(), ["bill"]);
+    assert_eq!(sim.feed(Event::LockAcquired { task: "bill".into(), at: sim.now }), 0, "granted twice: ignored");
+    // The slot is held across retries and a restart, then given back once.
+    sim.fail("bill", "retryable", "busy");
+    sim.feed(Event::Recovered { at: sim.now });
+    assert_eq!(sim.locks.last(), Some(&acquire), "asked again after the restart, keeping its place");
+    sim.advance(2_000);
+    sim.succeed("bill", json!(2));
+    let release = Command::Release { task: "bill".into(), key: "invoices-acme".into() };
+    assert_eq!(sim.locks.iter().filter(|c| **c == release).count(), 1);
+    assert_eq!(sim.exec.task("bill").lock, None);
+    assert_eq!(sim.running(), ["after"]);
+}
+
+#[test]
+fn a_task_waiting_for_its_mutex_gives_its_place_back_when_the_execution_is_cancelled() {
+    let mut sim = Sim::started(MUTEX, json!({ "customer": "acme" }));
+    sim.succeed("prepare", json!(1));
+    sim.feed(Event::Cancelled { reason: "no longer needed".into(), at: sim.now });
+    assert!(sim.finished, "Finished: the runner gives back what the execution held or asked for");
+    assert_eq!(sim.status("bill"), TaskStatus::Cancelled);
+    assert_eq!(sim.feed(Event::LockAcquired { task: "bill".into(), at: sim.now }), 0);
+}

@@ -18,6 +18,8 @@ pub struct Sim {
     pub calls: BTreeMap<CallId, (u32, Command)>,
     pub timers: Vec<(TimerId, Millis)>,
     pub cancelled: Vec<CallId>,
+    /// Mutex commands (`Acquire`, `Release`), in order.
+    pub locks: Vec<Command>,
     pub finished: bool,
 }
 
@@ -41,6 +43,7 @@ impl Sim {
             calls: BTreeMap::new(),
             timers: vec![],
             cancelled: vec![],
+            locks: vec![],
             finished: false,
         }
     }
@@ -68,6 +71,7 @@ impl Sim {
                 Command::StartTimer { timer, due } => self.timers.push((timer.clone(), *due)),
                 Command::CancelCall { call } => self.cancelled.push(call.clone()),
                 Command::Finished => self.finished = true,
+                Command::Acquire { .. } | Command::Release { .. } => self.locks.push(command.clone()),
             }
         }
         for event in &self.history[self.history.len() - n..] {
