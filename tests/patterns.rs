@@ -102,3 +102,33 @@ fn an_open_for_each_takes_items_over_the_api_until_closed() {
     let status = refused.status().as_u16();
     assert!(status == 409 || status == 404, "{status}");
 }
+
+#[test]
+fn a_mutex_lets_one_execution_at_a_time_into_its_critical_section() {
+    let server = Server::start();
+    let http = Client::new();
+    let start = |customer: &str| {
+        let started = http
+            .post(server.url("/api/v1/workflows/mutex/executions"))
+            .json(&json!({ "input": { "customer": customer, "ms": 300 } }))
+            .send()
+            .unwrap();
+        expect(started, 201, None)["id"].as_str().unwrap().to_string()
+    };
+    let ids: Vec<String> = ["acme", "acme", "acme", "globex"].iter().map(|c| start(c)).collect();
+    let execs: Vec<Value> = ids.iter().map(|id| finished(&http, &server, id)).collect();
+    let span = |e: &Value| {
+        (e["tasks"]["bill"]["started_at"].as_u64().unwrap(), e["tasks"]["bill"]["finished_at"].as_u64().unwrap())
+    };
+    for e in &execs {
+        assert_eq!(e["status"], "completed", "{e}");
+    }
+    // acme's bills ran one at a time, in the order they were asked for.
+    for pair in execs[..3].windows(2) {
+        let (a, b) = (span(&pair[0]), span(&pair[1]));
+        assert!(b.0 >= a.1, "a bill started at {} before the previous one ended at {}", b.0, a.1);
+    }
+    // globex has its own key: it did not wait behind acme's three.
+    let (globex, last_acme) = (span(&execs[3]), span(&execs[2]));
+    assert!(globex.0 < last_acme.0, "globex waited for acme: {globex:?} vs {last_acme:?}");
+}
