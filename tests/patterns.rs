@@ -132,3 +132,84 @@ fn a_mutex_lets_one_execution_at_a_time_into_its_critical_section() {
     let (globex, last_acme) = (span(&execs[3]), span(&execs[2]));
     assert!(globex.0 < last_acme.0, "globex waited for acme: {globex:?} vs {last_acme:?}");
 }
+
+const ORDERS_V1: &str = "name: orders\nversion: \"1\"\ntasks:\n  nap: { component: core, action: sleep, input: { ms: 400 } }\n  charge: { component: core, action: echo, depends_on: [nap], input: { from: v1 } }\n  mail: { component: core, action: echo, depends_on: [charge], input: { mail: v1 } }\n";
+const ORDERS_V2: &str = "name: orders\nversion: \"2\"\ntasks:\n  nap: { component: core, action: sleep, input: { ms: 400 } }\n  charge: { component: core, action: echo, depends_on: [nap], input: { from: v2 } }\n  receipt: { component: core, action: echo, depends_on: [charge], input: { receipt: \"${tasks.charge.output.from}\" } }\n";
+const ORDERS_V3: &str =
+    "name: orders\nversion: \"3\"\ntasks:\n  charge: { component: core, action: echo, input: { from: v3 } }\n";
+
+/// A server on a fresh data directory with `orders` 1 to 3 stored; an execution of v1 paused
+/// while its first task sleeps.
+fn paused_order(data: &std::path::Path, workflows: &std::path::Path) -> (Server, String) {
+    let server = Server::start_with(data, workflows);
+    for text in [ORDERS_V1, ORDERS_V2, ORDERS_V3] {
+        let (status, body) = crate::serve::post_workflow(&server, "application/yaml", text);
+        assert_eq!(status, 201, "{body}");
+    }
+    let http = Client::new();
+    let started =
+        http.post(server.url("/api/v1/workflows/orders/executions")).json(&json!({ "version": "1" })).send().unwrap();
+    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let paused = http.post(server.url(&format!("/api/v1/executions/{id}/pause"))).send().unwrap();
+    assert_eq!(expect(paused, 202, None)["status"], "paused");
+    (server, id)
+}
+
+#[test]
+fn a_paused_execution_moves_to_another_version_or_is_refused_with_its_conflicts() {
+    let (data, workflows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (server, id) = paused_order(data.path(), workflows.path());
+    let http = Client::new();
+    let migrate = |version: &str| {
+        http.post(server.url(&format!("/api/v1/executions/{id}/migrate")))
+            .json(&json!({ "version": version }))
+            .send()
+            .unwrap()
+    };
+    let refused = expect(migrate("3"), 409, Some("migration_conflicts"));
+    assert_eq!(
+        refused["error"]["message"], "cannot move to version 3: task nap is running, and version 3 has no task nap",
+        "{refused}"
+    );
+    expect(migrate("9"), 400, Some("invalid_change"));
+    assert_eq!(expect(migrate("2"), 202, None)["version"], "2");
+    http.post(server.url(&format!("/api/v1/executions/{id}/resume"))).send().unwrap();
+    let exec = finished(&http, &server, &id);
+    assert_eq!(exec["status"], "completed", "{exec}");
+    assert_eq!(exec["output"], json!({ "receipt": { "receipt": "v2" } }));
+    let history: Value =
+        http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap().json().unwrap();
+    assert!(history.to_string().contains("\"type\":\"migrated\""), "recorded in the history");
+}
+
+#[test]
+fn a_task_added_and_an_input_replaced_while_paused_survive_a_restart() {
+    let (data, workflows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (server, id) = paused_order(data.path(), workflows.path());
+    let http = Client::new();
+    let add =
+        |body: Value| http.post(server.url(&format!("/api/v1/executions/{id}/tasks"))).json(&body).send().unwrap();
+    let audit = json!({ "component": "core", "action": "echo", "depends_on": ["charge"], "input": { "saw": "${tasks.charge.output.from}" } });
+    expect(add(json!({ "id": "audit", "task": audit })), 202, None);
+    let bad = json!({ "component": "core", "action": "echo", "input": "${tasks.mail.output}" });
+    let refused = expect(add(json!({ "id": "bad", "task": bad })), 400, Some("invalid_change"));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("does not depend on it"), "{refused}");
+    expect(add(json!({ "id": "audit", "task": audit })), 409, Some("task_exists"));
+    let input = server.url(&format!("/api/v1/executions/{id}/tasks/charge/input"));
+    expect(http.post(&input).json(&json!({ "input": { "from": "a person" } })).send().unwrap(), 202, None);
+    let started = server.url(&format!("/api/v1/executions/{id}/tasks/nap/input"));
+    expect(http.post(&started).json(&json!({ "input": { "ms": 1 } })).send().unwrap(), 409, Some("task_started"));
+
+    // The changes are kept with the execution: a new server runs them.
+    let (_, status) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let server = Server::start_with(data.path(), workflows.path());
+    http.post(server.url(&format!("/api/v1/executions/{id}/resume"))).send().unwrap();
+    let exec = finished(&http, &server, &id);
+    assert_eq!(exec["status"], "completed", "{exec}");
+    assert_eq!(exec["tasks"]["charge"]["output"], json!({ "from": "a person" }));
+    assert_eq!(exec["output"], json!({ "audit": { "saw": "a person" }, "mail": { "mail": "v1" } }));
+    // Its history replays to the stored state, with the changes.
+    let out = harmonia(&["exec", "replay", &id, "--data", data.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+}

@@ -77,6 +77,20 @@ pub(super) fn ops() -> Vec<Op> {
                 "anyOf": [{ "required": ["items"], "properties": { "items": { "minItems": 1 } } },
                           { "required": ["close"], "properties": { "close": { "const": true } } }] }), true)
             .errors(&[400])),
+        change(Op::post("/api/v1/executions/{id}/migrate", "migrateExecution", "Move a paused execution to another version of its workflow", migrate)
+            .describe("Recorded in the history. The tasks that started must all be in the new version (refused with 409 `migration_conflicts`, listing them); those that had not started and are not in it are dropped, the new ones run when ready. Tasks added and inputs replaced before are dropped: the version's definition stands. An unknown version is a 400 `invalid_change`.")
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["version"], "properties": {
+                "version": { "type": "string", "minLength": 1, "maxLength": 64 } } }), true)
+            .errors(&[400])),
+        change(Op::post("/api/v1/executions/{id}/tasks", "addTask", "Add a task to a paused execution", add_task)
+            .describe("`task` is written as in a workflow file (it may depend on the execution's tasks; nothing depends on it). Checked like a workflow: a 400 `invalid_change` says what is wrong. Kept with the execution and recorded in its history.")
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["id", "task"], "properties": {
+                "id": { "type": "string", "minLength": 1, "maxLength": 128 }, "task": { "type": "object" } } }), true)
+            .errors(&[400])),
+        change(Op::post("/api/v1/executions/{id}/tasks/{task}/input", "replaceTaskInput", "Replace the input of a task that has not started (paused execution)", replace_input)
+            .describe("`input` is written as in a workflow file (`${...}` allowed). Refused with 409 `task_started` once the task has started.")
+            .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["input"], "properties": { "input": {} } }), true)
+            .errors(&[400])),
         change(Op::post("/api/v1/executions/{id}/vars", "setVars", "Change variables (paused execution)", set_vars)
             .json_body(json!({ "type": "object", "additionalProperties": false, "required": ["vars"], "properties": {
                 "vars": { "type": "object", "minProperties": 1 } } }), true)),
@@ -99,6 +113,9 @@ fn id_links(op: Op) -> Op {
         ("skip", "skipTask"),
         ("vars", "setVars"),
         ("items", "addItems"),
+        ("migrate", "migrateExecution"),
+        ("add_task", "addTask"),
+        ("input", "replaceTaskInput"),
     ];
     operations
         .into_iter()
@@ -411,6 +428,57 @@ async fn skip_task(
     let reason = body.map(|JsonObject(b)| b.reason).unwrap_or_default();
     let event = harmonia_engine::Event::SkipRequested { task, reason, at: state.runner.now() };
     state.runner.change(&id, event).await?;
+    after_control(&state, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MigrateBody {
+    version: String,
+}
+
+/// Moves a paused execution to another version of its workflow.
+async fn migrate(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject<MigrateBody>,
+) -> Result<Response, ApiError> {
+    state.runner.migrate(&id, &body.version).await?;
+    after_control(&state, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddTaskBody {
+    id: String,
+    task: Value,
+}
+
+/// Adds a task to a paused execution.
+async fn add_task(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject<AddTaskBody>,
+) -> Result<Response, ApiError> {
+    let patch = harmonia_engine::Patch::AddTask { task: body.id, definition: body.task };
+    state.runner.patch(&id, patch).await?;
+    after_control(&state, &id).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputBody {
+    input: Value,
+}
+
+/// Replaces the input of a task that has not started, in a paused execution.
+async fn replace_input(
+    State(state): State<Arc<AppState>>,
+    Path((id, task)): Path<(String, String)>,
+    JsonObject(body): JsonObject<InputBody>,
+) -> Result<Response, ApiError> {
+    let patch = harmonia_engine::Patch::ReplaceInput { task, input: body.input };
+    state.runner.patch(&id, patch).await?;
     after_control(&state, &id).await
 }
 

@@ -78,6 +78,12 @@ pub enum ChangeError {
     ItemsClosed { task: String, status: TaskStatus },
     /// `no_items`: an `ItemsAdded` with no items that does not close the list either.
     NoItems,
+    /// `migration_conflicts`: tasks that started are not in the version to move to.
+    Conflicts { version: String, conflicts: Vec<String> },
+    /// `task_exists`: the execution already has a task of that id.
+    TaskExists { task: String },
+    /// `task_started`: the task's input can only be replaced before it starts.
+    Started { task: String, status: TaskStatus },
 }
 
 impl ChangeError {
@@ -99,6 +105,9 @@ impl ChangeError {
             ChangeError::NotOpen { .. } => "not_open",
             ChangeError::ItemsClosed { .. } => "items_closed",
             ChangeError::NoItems => "no_items",
+            ChangeError::Conflicts { .. } => "migration_conflicts",
+            ChangeError::TaskExists { .. } => "task_exists",
+            ChangeError::Started { .. } => "task_started",
         }
     }
 }
@@ -163,6 +172,15 @@ impl std::fmt::Display for ChangeError {
                 write!(f, "the items of task {task} were closed: it takes no more")
             }
             ChangeError::NoItems => write!(f, "no items to add, and the list is not closed either"),
+            ChangeError::Conflicts { version, conflicts } => {
+                write!(f, "cannot move to version {version}: {}", conflicts.join("; "))
+            }
+            ChangeError::TaskExists { task } => write!(f, "the execution already has a task {task}"),
+            ChangeError::Started { task, status } => write!(
+                f,
+                "task {task} is {}: only the input of a task that has not started can be replaced",
+                status.as_str()
+            ),
         }
     }
 }
@@ -178,17 +196,16 @@ pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(),
         Event::ItemsAdded { task, items, close, .. } => {
             return check_items(plan, exec, task, items.is_empty() && !close);
         }
+        Event::Migrated { .. } | Event::TaskAdded { .. } | Event::InputReplaced { .. } => {
+            check_paused(exec)?;
+            return crate::replan::check_replan(plan, exec, change);
+        }
         Event::OutputSet { task, .. } => (Some(task), false),
         Event::SkipRequested { task, .. } => (Some(task), true),
         Event::VarsChanged { .. } => (None, false),
         _ => return Err(ChangeError::NotAChange),
     };
-    if exec.status != ExecStatus::Paused {
-        return Err(ChangeError::NotPaused { execution: exec.id.clone(), status: exec.status });
-    }
-    if exec.failing.is_some() {
-        return Err(ChangeError::Failing { execution: exec.id.clone() });
-    }
+    check_paused(exec)?;
     let Some(task) = task else {
         let Event::VarsChanged { vars, .. } = change else { unreachable!("only VarsChanged names no task") };
         return if vars.is_empty() { Err(ChangeError::NoVars) } else { Ok(()) };
@@ -218,6 +235,17 @@ pub fn check_change(plan: &Plan, exec: &Execution, change: &Event) -> Result<(),
             && (state.status == TaskStatus::Succeeded || (state.status == TaskStatus::Failed && state.tolerated)));
     if !allowed {
         return Err(ChangeError::TaskFinished { task: task.clone(), status: state.status, skip });
+    }
+    Ok(())
+}
+
+/// Changes are made to a paused execution that is not failing.
+fn check_paused(exec: &Execution) -> Result<(), ChangeError> {
+    if exec.status != ExecStatus::Paused {
+        return Err(ChangeError::NotPaused { execution: exec.id.clone(), status: exec.status });
+    }
+    if exec.failing.is_some() {
+        return Err(ChangeError::Failing { execution: exec.id.clone() });
     }
     Ok(())
 }
@@ -274,6 +302,7 @@ impl Machine<'_> {
                     self.next_items(&task);
                 }
             }
+            Event::Migrated { .. } | Event::TaskAdded { .. } | Event::InputReplaced { .. } => self.replan(input),
             _ => unreachable!("check_change accepts only changes"),
         }
     }

@@ -189,6 +189,26 @@ pub enum Event {
         close: bool,
         at: Millis,
     },
+    /// A user moved a paused execution to another version of its workflow: its tasks are
+    /// now `tasks` (id, and whether it counts toward completion), those it had that have not
+    /// started and are not in the new version are dropped. See [`crate::migration`].
+    Migrated {
+        version: String,
+        tasks: Vec<(String, bool)>,
+        at: Millis,
+    },
+    /// A user added a task (as written in a workflow file) to a paused execution.
+    TaskAdded {
+        task: String,
+        definition: Value,
+        at: Millis,
+    },
+    /// A user replaced the input of a task of a paused execution that has not started.
+    InputReplaced {
+        task: String,
+        input: Value,
+        at: Millis,
+    },
     /// The runner granted the task the slot of its `mutex` it asked for
     /// ([`Command::Acquire`]): it starts now.
     LockAcquired {
@@ -335,6 +355,9 @@ impl Event {
             Event::Retried { .. } => "retried",
             Event::ItemsAdded { .. } => "items_added",
             Event::LockAcquired { .. } => "lock_acquired",
+            Event::Migrated { .. } => "migrated",
+            Event::TaskAdded { .. } => "task_added",
+            Event::InputReplaced { .. } => "input_replaced",
             Event::LockRequested { .. } => "lock_requested",
             Event::CallStarted { .. } => "call_started",
             Event::CallQueued { .. } => "call_queued",
@@ -378,6 +401,9 @@ impl Event {
                 | Event::VarsChanged { .. }
                 | Event::ItemsAdded { .. }
                 | Event::LockAcquired { .. }
+                | Event::Migrated { .. }
+                | Event::TaskAdded { .. }
+                | Event::InputReplaced { .. }
                 | Event::Retried { .. }
         )
     }

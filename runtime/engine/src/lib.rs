@@ -8,7 +8,8 @@
 //! its cost does not grow with the length of the history.
 //!
 //! A paused execution can be changed by a user (set a task's output, skip a task, set
-//! variables), each change an input event in its history: see [`check_change`]. A failed
+//! variables, move it to another version, add a task, replace a task's input), each change
+//! an input event in its history: see [`check_change`], [`migration`] and [`Patch`]. A failed
 //! execution can be retried from the tasks that did not succeed: see [`check_retry`].
 //!
 //! Must not depend on wasmtime, storage or HTTP crates.
@@ -19,6 +20,7 @@ mod event;
 mod items;
 mod machine;
 mod plan;
+mod replan;
 mod rerun;
 mod retry;
 mod state;
@@ -28,6 +30,7 @@ pub use change::{ChangeError, check_change};
 pub use event::{CallId, Command, Event, Failure, Millis, TimerId};
 pub use machine::{Output, step};
 pub use plan::Plan;
+pub use replan::{Patch, migration, patched_plan};
 pub use rerun::check_retry;
 pub use retry::{delay as retry_delay, retries};
 pub use state::{ExecStatus, Execution, Items, TaskLock, TaskState, TaskStatus};

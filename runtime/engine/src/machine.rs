@@ -45,6 +45,9 @@ fn input_time(event: &Event) -> Option<Millis> {
         | Event::VarsChanged { at, .. }
         | Event::ItemsAdded { at, .. }
         | Event::LockAcquired { at, .. }
+        | Event::Migrated { at, .. }
+        | Event::TaskAdded { at, .. }
+        | Event::InputReplaced { at, .. }
         | Event::Retried { at } => Some(*at),
         _ => None,
     }
@@ -198,7 +201,10 @@ impl Machine<'_> {
             Event::OutputSet { .. }
             | Event::SkipRequested { .. }
             | Event::VarsChanged { .. }
-            | Event::ItemsAdded { .. } => {
+            | Event::ItemsAdded { .. }
+            | Event::Migrated { .. }
+            | Event::TaskAdded { .. }
+            | Event::InputReplaced { .. } => {
                 if crate::check_change(self.plan, self.exec, &input).is_err() {
                     return;
                 }

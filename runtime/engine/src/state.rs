@@ -583,6 +583,23 @@ impl Execution {
                 }
                 self.resolve(task, was_terminal);
             }
+            Event::Migrated { version, tasks, .. } => {
+                self.version = version.clone();
+                self.meta["version"] = Value::String(version.clone());
+                let keep: BTreeMap<&str, bool> = tasks.iter().map(|(id, counted)| (id.as_str(), *counted)).collect();
+                self.tasks.retain(|id, _| keep.contains_key(id.as_str()));
+                for (id, counted) in keep {
+                    self.tasks.entry(id.to_string()).or_insert_with(|| TaskState::new(counted)).counted = counted;
+                }
+                self.unresolved = self.tasks.values().filter(|t| t.counted && !t.status.is_terminal()).count() as u32;
+            }
+            Event::TaskAdded { task, .. } => {
+                if !self.tasks.contains_key(task) {
+                    self.tasks.insert(task.clone(), TaskState::new(true));
+                    self.unresolved += 1;
+                }
+            }
+            Event::InputReplaced { .. } => {} // the plan holds the new input
             Event::LockRequested { task, key } => {
                 let t = self.task_mut(task);
                 t.status = TaskStatus::Waiting;

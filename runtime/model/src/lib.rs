@@ -13,6 +13,7 @@ pub mod diag;
 pub mod expr;
 pub mod limits;
 pub mod parse;
+pub mod patch;
 mod read;
 pub mod template;
 pub mod triggers;

@@ -345,7 +345,7 @@ fn read_string_list(r: &mut Reader, node: &Node, name: &str) -> Vec<String> {
 }
 
 /// One task; `path` is where its values are recorded (`tasks.<id>`).
-fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
+pub(crate) fn read_task(r: &mut Reader, e: &Entry, path: &str) -> Task {
     let id = e.key;
     let mut task = Task {
         id: id.to_string(),

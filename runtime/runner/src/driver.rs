@@ -15,7 +15,7 @@ use tokio::task::AbortHandle;
 use crate::children::{ChildCall, child_id};
 use crate::log::LoggedEvent;
 use crate::records::{self, Checkpoint, CheckpointInfo, ExecRecord, StepWrite};
-use crate::runner::{CommitRetry, Input, Live, RunError, Runner, blocking_in_place, panic_message};
+use crate::runner::{CommitRetry, Input, Live, Replan, RunError, Runner, blocking_in_place, panic_message};
 use crate::tasks::{CallForward, TaskCall, call_result};
 
 /// The most inputs handled in one round (one commit).
@@ -275,6 +275,21 @@ impl Driver {
                 }
                 Err(e) => drop(reply.send(Err(RunError::Change(e)))),
             },
+            Input::Replan { change, reply } => match self.replanned(change) {
+                Ok((plan, event, patch)) => {
+                    self.plan = plan;
+                    match patch {
+                        Some(patch) => self.record.patches.push(patch),
+                        None => {
+                            self.record.version = self.plan.workflow.version.clone();
+                            self.record.patches.clear();
+                        }
+                    }
+                    self.step(event, round);
+                    round.replies.push(Reply::Restored(reply));
+                }
+                Err(e) => drop(reply.send(Err(e))),
+            },
             Input::Restore { seq, reply } => {
                 let store = &*self.runner.inner.store;
                 match blocking_in_place(|| records::read_checkpoint(store, &self.exec.id, seq)) {
@@ -286,6 +301,30 @@ impl Driver {
                     Ok(None) => drop(reply.send(Err(RunError::NoCheckpoint { id: self.exec.id.clone(), seq }))),
                     Err(e) => drop(reply.send(Err(e.into()))),
                 }
+            }
+        }
+    }
+
+    /// The plan a definition change leads to, the event that records it, and the patch to
+    /// keep; or why it is refused.
+    fn replanned(&self, change: Replan) -> Result<(Arc<Plan>, Event, Option<harmonia_engine::Patch>), RunError> {
+        let at = self.runner.now();
+        match change {
+            Replan::Version(plan) => {
+                let event = harmonia_engine::migration(&plan, &self.exec, at).map_err(RunError::Change)?;
+                Ok((plan, event, None))
+            }
+            Replan::Patch(patch) => {
+                if let harmonia_engine::Patch::AddTask { task, .. } = &patch
+                    && (self.exec.tasks.contains_key(task) || self.plan.workflow.tasks.contains_key(task))
+                {
+                    return Err(RunError::Change(harmonia_engine::ChangeError::TaskExists { task: task.clone() }));
+                }
+                let workflow = patch.apply(&self.plan.workflow).map_err(|e| RunError::InvalidChange(e.to_string()))?;
+                let plan = Arc::new(Plan::new(Arc::new(workflow)));
+                let event = patch.event(at);
+                harmonia_engine::check_change(&plan, &self.exec, &event).map_err(RunError::Change)?;
+                Ok((plan, event, Some(patch)))
             }
         }
     }

@@ -183,7 +183,7 @@ impl Runner {
         if record.status.is_finished() {
             return false;
         }
-        let Ok(plan) = self.plan_for(&record.workflow, &record.version) else { return false };
+        let Ok(plan) = self.plan_of(&record) else { return false };
         let Ok((_, _, exec)) = crate::records::load_state_of(store, &plan, &ticket.execution, version, record) else {
             return false;
         };

@@ -30,6 +30,10 @@ pub struct ExecRecord {
     /// The final state, once finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Box<Execution>>,
+    /// Changes to its definition made while paused (tasks added, inputs replaced), applied
+    /// to its workflow version in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<harmonia_engine::Patch>,
 }
 
 /// What the indexes of executions say of one besides its workflow, which never changes:
@@ -62,6 +66,7 @@ impl ExecRecord {
             parent,
             depth,
             state: None,
+            patches: Vec::new(),
         }
     }
 }

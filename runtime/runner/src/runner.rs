@@ -104,6 +104,9 @@ pub enum RunError {
     Exists(String),
     #[error("{0}")]
     Change(harmonia_engine::ChangeError),
+    /// A task added or an input replaced that does not read or validate (400).
+    #[error("{0}")]
+    InvalidChange(String),
 }
 
 /// What recovery found.
@@ -131,9 +134,22 @@ pub(crate) enum Input {
         event: Event,
         reply: oneshot::Sender<Result<(), RunError>>,
     },
+    /// A change to the definition a paused execution runs: another version of its
+    /// workflow, or a patch (a task added, an input replaced).
+    Replan {
+        change: Replan,
+        reply: oneshot::Sender<Result<(), RunError>>,
+    },
     /// Stop driving (the process is stopping): nothing more is committed; the execution
     /// is picked up again by the next start.
     Stop,
+}
+
+/// What a [`Input::Replan`] changes.
+pub(crate) enum Replan {
+    /// Move to this plan, of another version of the workflow.
+    Version(Arc<Plan>),
+    Patch(harmonia_engine::Patch),
 }
 
 /// A driver running in this process.
@@ -404,7 +420,7 @@ impl Runner {
         if let Some(state) = record.state {
             return Ok(*state);
         }
-        let plan = self.plan_for(&record.workflow, &record.version)?;
+        let plan = self.plan_of(&record)?;
         Ok(records::load_state(&*self.inner.store, &plan, id)?.2)
     }
 
@@ -455,6 +471,40 @@ impl Runner {
         let (reply, answer) = oneshot::channel();
         self.send(id, Input::Change { event, reply })?;
         answer.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))
+    }
+
+    /// Moves a paused execution to `version` of its workflow (the tasks it added and the
+    /// inputs it replaced are dropped: the version's definition stands). Refused with the
+    /// list of conflicts when tasks that started are not in that version.
+    pub async fn migrate(&self, id: &str, version: &str) -> Result<(), RunError> {
+        let workflow = self.get(id).await?.workflow;
+        let plan = self
+            .plan_for(&workflow, version)
+            .map_err(|_| RunError::InvalidChange(format!("workflow {workflow} has no version {version}")))?;
+        self.replan(id, Replan::Version(plan)).await
+    }
+
+    /// Changes the definition a paused execution runs: adds a task, or replaces the input of
+    /// a task that has not started; kept with the execution.
+    pub async fn patch(&self, id: &str, patch: harmonia_engine::Patch) -> Result<(), RunError> {
+        self.replan(id, Replan::Patch(patch)).await
+    }
+
+    async fn replan(&self, id: &str, change: Replan) -> Result<(), RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(id, Input::Replan { change, reply })?;
+        answer.await.unwrap_or_else(|_| Err(RunError::NotRunning(id.to_string())))
+    }
+
+    /// The plan an execution runs: its workflow version's, with its patches applied.
+    pub(crate) fn plan_of(&self, record: &ExecRecord) -> Result<Arc<Plan>, RunError> {
+        let plan = self.plan_for(&record.workflow, &record.version)?;
+        if record.patches.is_empty() {
+            return Ok(plan);
+        }
+        let patched = harmonia_engine::patched_plan(&plan.workflow, &record.patches)
+            .map_err(|e| RunError::InvalidChange(format!("its changes no longer apply: {e}")))?;
+        Ok(Arc::new(patched))
     }
 
     /// Takes a checkpoint of a running execution now.
@@ -681,7 +731,7 @@ impl Runner {
         first: Input,
         done: Option<driver::Done>,
     ) -> Result<Live, RunError> {
-        let plan = self.plan_for(&record.workflow, &record.version)?;
+        let plan = self.plan_of(&record)?;
         let (version, record, exec) = records::load_state_of(&*self.inner.store, &plan, id, version, record)?;
         driver::spawn(self, plan, exec, Some(version), record, first, Announce { created: None, done })
     }

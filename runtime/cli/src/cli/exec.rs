@@ -70,6 +70,28 @@ pub enum ExecCommand {
         #[arg(long)]
         close: bool,
     },
+    /// Move a paused execution to another version of its workflow.
+    Migrate {
+        id: String,
+        version: String,
+    },
+    /// Add a task to a paused execution: `harmonia exec add-task ID audit '{"component":
+    /// "core", "action": "echo", "depends_on": ["a"]}'`.
+    AddTask {
+        id: String,
+        task: String,
+        /// The task, as JSON written as in a workflow file.
+        #[arg(value_name = "JSON")]
+        definition: String,
+    },
+    /// Replace the input of a task that has not started, in a paused execution.
+    SetInput {
+        id: String,
+        task: String,
+        /// The input, as JSON (`${...}` allowed in its strings).
+        #[arg(value_name = "JSON")]
+        input: String,
+    },
     /// Follow an execution's task states live until it ends (exit 1 if it failed).
     Watch {
         id: String,
@@ -140,6 +162,22 @@ pub async fn run(command: ExecCommand, data: Option<&Path>, server: &ServerArgs)
                 body,
             )
             .await
+        }
+        (ExecCommand::Migrate { id, version }, _) => {
+            let body = serde_json::json!({ "version": version });
+            client::post(server, &format!("/api/v1/executions/{}/migrate", client::encode(&id)), body).await
+        }
+        (ExecCommand::AddTask { id, task, definition }, _) => {
+            let definition: serde_json::Value =
+                serde_json::from_str(&definition).with_context(|| format!("the task is not JSON: {definition}"))?;
+            let body = serde_json::json!({ "id": task, "task": definition });
+            client::post(server, &format!("/api/v1/executions/{}/tasks", client::encode(&id)), body).await
+        }
+        (ExecCommand::SetInput { id, task, input }, _) => {
+            let input: serde_json::Value =
+                serde_json::from_str(&input).with_context(|| format!("the input is not JSON: {input}"))?;
+            let path = format!("/api/v1/executions/{}/tasks/{}/input", client::encode(&id), client::encode(&task));
+            client::post(server, &path, serde_json::json!({ "input": input })).await
         }
         (ExecCommand::List { workflow, status }, None) => {
             client::list(server, workflow.as_deref(), status.as_deref()).await
@@ -250,9 +288,14 @@ fn stored_workflows(store: &dyn Store) -> anyhow::Result<WorkflowDirs> {
 fn replay_check(store: &RocksStore, id: &str) -> anyhow::Result<ExitCode> {
     let (_, record) = records::read_record(store, id)?;
     let workflows = stored_workflows(store)?;
-    let Some(plan) = workflows.plan_exact(&record.workflow, &record.version) else {
+    let Some(mut plan) = workflows.plan_exact(&record.workflow, &record.version) else {
         bail!("execution {id} runs {}@{}, which is not stored", record.workflow, record.version);
     };
+    if !record.patches.is_empty() {
+        let patched = harmonia_engine::patched_plan(&plan.workflow, &record.patches)
+            .map_err(|e| anyhow::anyhow!("execution {id}: its changes no longer apply: {e}"))?;
+        plan = std::sync::Arc::new(patched);
+    }
     let history = records::read_history(store, id, 0, usize::MAX)?;
     let replayed = replay(&plan, id, &history);
     let (_, _, stored) = records::load_state(store, &plan, id)?;

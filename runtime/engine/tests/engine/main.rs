@@ -8,5 +8,6 @@ mod items;
 mod loops;
 mod modify;
 mod recovery;
+mod replan;
 mod retry;
 mod sim;
