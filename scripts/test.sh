@@ -58,7 +58,7 @@ bash scripts/fuzz-api.sh
 
 # The guest crates' pure logic also runs on the host target (wit-bindgen stubs the imports).
 echo "== guest SDK and bundled plugins (host target)"
-cargo test --manifest-path sdk/rust/Cargo.toml --target-dir target/guest-test
+cargo test --manifest-path sdk/rust/Cargo.toml --target-dir target/guest-test --all-features
 cargo test --manifest-path plugins/Cargo.toml --target-dir target/guest-test --workspace
 
 # The other SDKs' own unit tests, each on the host with its own toolchain.

@@ -213,3 +213,37 @@ fn a_task_added_and_an_input_replaced_while_paused_survive_a_restart() {
     let out = harmonia(&["exec", "replay", &id, "--data", data.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
 }
+
+/// `core.sleep` publishes its input schema: `ms`, an integer, and nothing else.
+const MISTYPED: &str = "name: mistyped\nversion: 1\ntasks:\n  nap:\n    component: core\n    action: sleep\n    input: { msec: 10 }\n  fail:\n    component: core\n    action: fail\n    input: { kind: fatall }\n";
+
+#[test]
+fn a_mistyped_field_of_a_tasks_input_is_reported_with_line_and_column_by_validate_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mistyped.yaml");
+    std::fs::write(&file, MISTYPED).unwrap();
+    let out = harmonia(&["validate", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let report = text(&out.stdout);
+    let at = file.display();
+    assert!(report.contains(&format!("{at}:7:20: task `nap`: `input.msec` is not a field of core.sleep's input (its fields: ms) (hint: did you mean `ms`?)")), "{report}");
+    assert!(
+        report.contains(&format!("{at}:7:12: task `nap`: `input` has no `ms`, which core.sleep requires")),
+        "{report}"
+    );
+    assert!(report.contains(&format!("{at}:11:20: task `fail`: `input.kind` must be one of \"retryable\", \"fatal\", \"invalid_input\", got \"fatall\"")), "{report}");
+    // `harmonia plugin describe` shows the schema.
+    let out = harmonia(&["plugin", "describe", "core"]);
+    let core: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sleep = core["actions"].as_array().unwrap().iter().find(|a| a["name"] == "sleep").unwrap().clone();
+    assert_eq!(sleep["input_schema"]["required"], json!(["ms"]));
+    // Storing it over the API is refused the same way.
+    let server = Server::start();
+    let (status, body) = crate::serve::post_workflow(&server, "application/yaml", MISTYPED);
+    assert_eq!(status, 400, "{body}");
+    let message = body.to_string();
+    assert!(
+        message.contains("7:20") && message.contains("`input.msec` is not a field of core.sleep's input"),
+        "{message}"
+    );
+}

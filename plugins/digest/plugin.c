@@ -172,14 +172,17 @@ static hm_result forget(const hm_ctx *ctx, hm_json input) {
     return hm_ok_writer(&w);
 }
 
+/* The input of the actions that take only a text. */
+#define TEXT_INPUT \
+    "{\"type\":\"object\",\"required\":[\"text\"],\"properties\":{\"text\":{\"type\":\"string\"}}}"
+
 static const hm_action actions[] = {
     {"hash", "Checksum of a text: sha256 (default), crc32 or fnv1a, as hex", hash,
      "{\"type\":\"object\",\"required\":[\"text\"],\"properties\":{\"text\":{\"type\":\"string\"},"
      "\"algorithm\":{\"enum\":[\"sha256\",\"crc32\",\"fnv1a\"]}}}"},
-    {"stats", "Bytes, lines, characters of a text, and whether it is ASCII", stats,
-     "{\"type\":\"object\",\"required\":[\"text\"],\"properties\":{\"text\":{\"type\":\"string\"}}}"},
-    {"seen", "Remembers a text's SHA-256 and says whether it was seen before", seen},
-    {"forget", "Forgets a text remembered by `seen`", forget},
+    {"stats", "Bytes, lines, characters of a text, and whether it is ASCII", stats, TEXT_INPUT},
+    {"seen", "Remembers a text's SHA-256 and says whether it was seen before", seen, TEXT_INPUT},
+    {"forget", "Forgets a text remembered by `seen`", forget, TEXT_INPUT},
 };
 
 HM_PLUGIN(.name = "digest", .version = "0.1.0",

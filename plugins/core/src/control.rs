@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use harmonia_sdk::prelude::*;
 
 /// Input of `fail`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailInput {
     kind: FailKind,
@@ -16,7 +16,7 @@ pub struct FailInput {
     times: Option<u32>,
 }
 
-#[derive(Clone, Copy, Deserialize)]
+#[derive(Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum FailKind {
     Retryable,
@@ -59,7 +59,7 @@ pub fn fail(ctx: &Context, input: FailInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `sleep` and `spin`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Millis {
     ms: u64,
@@ -71,7 +71,7 @@ pub fn sleep(_: &Context, input: Millis) -> Result<Value, TaskError> {
 }
 
 /// Input of `crash`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrashInput {
     #[serde(default)]

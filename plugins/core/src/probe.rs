@@ -5,7 +5,7 @@ use std::io::Write;
 use harmonia_sdk::prelude::*;
 
 /// Input of `log`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogInput {
     #[serde(default = "info")]
@@ -26,7 +26,7 @@ fn info() -> Level {
     Level::Info
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EventInput {
     #[serde(rename = "type")]
@@ -49,7 +49,7 @@ pub fn log(ctx: &Context, input: LogInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `kv_set`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KvSetInput {
     key: String,
@@ -67,7 +67,7 @@ pub fn kv_set(ctx: &Context, input: KvSetInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `kv_get`, `kv_delete`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyInput {
     key: String,
@@ -90,7 +90,7 @@ pub fn kv_delete(ctx: &Context, input: KeyInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `secret` and `env`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NameInput {
     name: String,
@@ -106,7 +106,7 @@ pub fn env(_: &Context, input: NameInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `read_file`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathInput {
     path: String,
@@ -130,7 +130,7 @@ pub fn read_file(_: &Context, input: PathInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `journal`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JournalInput {
     path: String,
@@ -159,7 +159,7 @@ pub fn journal(ctx: &Context, input: JournalInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `stdout`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextInput {
     text: String,

@@ -7,7 +7,7 @@ use serde_json::Map;
 pub const MAX_RANGE_ITEMS: i128 = 1_000_000;
 
 /// Input of `merge`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeInput {
     objects: Vec<Value>,
@@ -32,7 +32,7 @@ pub fn merge(_: &Context, input: MergeInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `pick`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PickInput {
     value: Value,
@@ -49,7 +49,7 @@ pub fn pick(_: &Context, input: PickInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `get`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetInput {
     value: Value,
@@ -73,7 +73,7 @@ pub fn get(_: &Context, mut input: GetInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `length`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LengthInput {
     value: Value,
@@ -96,7 +96,7 @@ pub fn length(_: &Context, input: LengthInput) -> Result<Value, TaskError> {
 }
 
 /// Input of `range`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RangeInput {
     #[serde(default)]
@@ -137,7 +137,7 @@ pub fn range(_: &Context, input: RangeInput) -> Result<Items<i64>, TaskError> {
 }
 
 /// Input of `split`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SplitInput {
     text: String,

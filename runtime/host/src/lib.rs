@@ -417,4 +417,9 @@ impl PluginCatalog for Host {
         let actions: Vec<&str> = plugin.actions.iter().map(|a| a.name.as_str()).collect();
         Err(format!("plugin `{component}` has no action `{action}` (it has: {})", actions.join(", ")))
     }
+
+    fn input_schema(&self, component: &str, action: &str) -> Option<Value> {
+        let plugin = self.plugin(component)?;
+        plugin.actions.iter().find(|a| a.name == action)?.input_schema.clone()
+    }
 }

@@ -11,6 +11,11 @@ use crate::yaml::describe_value;
 pub trait PluginCatalog {
     /// `Err` with a message for the user, e.g. "unknown plugin `ergon` (hint: ...)".
     fn check(&self, component: &str, action: &str) -> Result<(), String>;
+
+    /// The JSON Schema of the action's input, if its plugin publishes one.
+    fn input_schema(&self, _component: &str, _action: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// Knows which workflows exist (the store implements it).
@@ -23,14 +28,24 @@ fn tasks(wf: &Workflow) -> impl Iterator<Item = &Task> {
     wf.tasks.values().chain(wf.on_failure.as_deref())
 }
 
-/// Checks every `component` + `action` against `catalog`; errors point at the task.
+/// Checks every `component` + `action` against `catalog`, and what is written of each
+/// task's input against its action's input schema ([`crate::schema`]); errors point at the
+/// task, or at the part of its input that is wrong.
 pub fn check_plugins(wf: &Workflow, catalog: &dyn PluginCatalog) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::default();
     for task in tasks(wf) {
-        if let TaskAction::Call { component, action, .. } = &task.action
-            && let Err(message) = catalog.check(component, action)
-        {
+        let TaskAction::Call { component, action, input } = &task.action else { continue };
+        if let Err(message) = catalog.check(component, action) {
             diags.push(Diagnostic::new(task.span, format!("task `{}`: {message}", task.id)));
+            continue;
+        }
+        let Some(schema) = catalog.input_schema(component, action) else { continue };
+        let base =
+            if task.id == crate::ON_FAILURE { crate::ON_FAILURE.to_string() } else { format!("tasks.{}", task.id) };
+        for problem in crate::schema::check(input, &schema, &format!("{component}.{action}")) {
+            let span = wf.input_spans.nearest(&format!("{base}.{}", problem.path)).unwrap_or(task.span);
+            let message = format!("task `{}`: {}", task.id, problem.message);
+            diags.push(Diagnostic::new(span, message).with_hint_opt(problem.hint));
         }
     }
     diags.finish(wf.source.as_deref()).into_result(())

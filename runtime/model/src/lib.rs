@@ -15,6 +15,7 @@ pub mod limits;
 pub mod parse;
 pub mod patch;
 mod read;
+pub mod schema;
 pub mod template;
 pub mod triggers;
 pub mod types;

@@ -79,6 +79,7 @@ pub fn parse_workflow_with(text: &str, file: Option<&Path>, limits: &Limits) -> 
     let mut workflow = read_workflow(&mut reader, &root);
     workflow.source = file.map(Path::to_path_buf);
     validate::validate_into(&workflow, &reader.spans, &mut reader.diags);
+    workflow.input_spans = reader.spans.inputs();
     Diagnostics(reader.diags).finish(file).into_result(workflow)
 }
 
@@ -176,6 +177,7 @@ pub(crate) fn read_workflow(r: &mut Reader, root: &Node) -> Workflow {
         on_failure: None,
         triggers: Vec::new(),
         source: None,
+        input_spans: Default::default(),
     };
     if !matches!(root.kind, Kind::Map(_)) {
         r.error(root.span, format!("a workflow must be a mapping, got {}", root.describe()));

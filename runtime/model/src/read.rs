@@ -24,6 +24,25 @@ impl SpanTable {
     pub fn insert(&mut self, path: String, span: Span) {
         self.0.entry(path).or_insert(span);
     }
+
+    /// The positions of task inputs only (what schema checks point at).
+    pub fn inputs(&self) -> SpanTable {
+        let input = |path: &str| {
+            let rest = path.strip_prefix("tasks.").and_then(|r| r.split_once('.').map(|(_, r)| r));
+            rest.or_else(|| path.strip_prefix("on_failure.")).is_some_and(|r| r == "input" || r.starts_with("input."))
+        };
+        SpanTable(self.0.iter().filter(|(p, _)| input(p)).map(|(p, s)| (p.clone(), *s)).collect())
+    }
+
+    /// The position of `path`, or of the nearest enclosing value that has one.
+    pub fn nearest(&self, mut path: &str) -> Option<Span> {
+        loop {
+            if let Some(span) = self.get(path) {
+                return Some(span);
+            }
+            path = &path[..path.rfind('.')?];
+        }
+    }
 }
 
 /// `a.b` (or `b` at the top).

@@ -47,6 +47,9 @@ pub struct Workflow {
     pub triggers: Vec<crate::Trigger>,
     /// Where it was read from, for error messages.
     pub source: Option<std::path::PathBuf>,
+    /// Where the values of task inputs were written (`tasks.a.input.name`), so that checks
+    /// against the plugins' schemas point at them.
+    pub(crate) input_spans: crate::read::SpanTable,
 }
 
 /// One input parameter.

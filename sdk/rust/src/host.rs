@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The severity of a log line. In JSON it is the lower-case name (`"info"`); `"warning"`
 /// is read as `warn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Very detailed tracing, off unless asked for.

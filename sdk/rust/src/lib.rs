@@ -74,6 +74,8 @@ pub use serde_json;
 /// Everything a plugin usually needs: `use harmonia_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::{Actions, Context, ErrorKind, Level, Plugin, PluginInfo, TaskError};
+    #[cfg(feature = "schemars")]
+    pub use schemars::JsonSchema;
     pub use serde::{Deserialize, Serialize};
     pub use serde_json::{json, Value};
 }

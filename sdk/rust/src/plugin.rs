@@ -200,6 +200,30 @@ impl Actions {
         self
     }
 
+    /// Publishes the JSON Schema of `T` as the input schema of the action added last,
+    /// derived from its type (`#[derive(Deserialize, JsonSchema)]`, following its serde
+    /// attributes: `deny_unknown_fields` allows no other field, a `default` makes a field
+    /// optional). Needs the SDK's `schemars` feature.
+    ///
+    /// # Panics
+    ///
+    /// If no action was added yet.
+    #[cfg(feature = "schemars")]
+    pub fn input_schema_of<T: schemars::JsonSchema>(self) -> Self {
+        self.input_schema(derived_schema::<T>())
+    }
+
+    /// Publishes the JSON Schema of `T` as the output schema of the action added last (see
+    /// [`Actions::input_schema_of`]).
+    ///
+    /// # Panics
+    ///
+    /// If no action was added yet.
+    #[cfg(feature = "schemars")]
+    pub fn output_schema_of<T: schemars::JsonSchema>(self) -> Self {
+        self.output_schema(derived_schema::<T>())
+    }
+
     /// Publishes a JSON Schema for the output of the action added last.
     ///
     /// # Panics
@@ -292,6 +316,36 @@ mod tests {
             .raw_action("raw", "Raw", |_, input| Ok(input.to_owned()))
     }
 
+    #[cfg(feature = "schemars")]
+    #[test]
+    fn schemas_are_derived_from_the_input_type_following_serde() {
+        #[derive(Deserialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Sleep {
+            ms: u64,
+            #[serde(default)]
+            note: Option<String>,
+            mode: Mode,
+        }
+        #[derive(Deserialize, schemars::JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        #[allow(dead_code)]
+        enum Mode {
+            Fast,
+            SlowDown,
+        }
+        let actions =
+            Actions::new().action("sleep", "Sleeps", |_: &Context, _: Sleep| Ok(())).input_schema_of::<Sleep>();
+        let schema = actions.get("sleep").unwrap().input_schema().unwrap().clone();
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["additionalProperties"], false, "deny_unknown_fields: no other field");
+        assert_eq!(schema["required"], json!(["ms", "mode"]), "a default makes a field optional");
+        assert_eq!(schema["properties"]["ms"]["type"], "integer");
+        assert_eq!(schema["properties"]["mode"]["enum"], json!(["fast", "slow_down"]), "inline, renamed");
+        assert!(schema.get("$schema").is_none() && schema.get("title").is_none());
+    }
+
     #[test]
     fn dispatches_by_action_name() {
         let out = actions().invoke(&Context::new("add"), r#"{"a": 2, "b": 3}"#).unwrap();
@@ -337,4 +391,14 @@ mod tests {
     fn duplicate_names_panic() {
         let _ = actions().raw_action("add", "again", |_, i| Ok(i.to_owned()));
     }
+}
+
+/// The JSON Schema of `T` (draft 7, every part inline, without `$schema` and `title`).
+#[cfg(feature = "schemars")]
+fn derived_schema<T: schemars::JsonSchema>() -> Value {
+    let settings = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true);
+    let mut schema = settings.into_generator().into_root_schema_for::<T>();
+    schema.remove("$schema");
+    schema.remove("title");
+    schema.to_value()
 }
