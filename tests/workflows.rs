@@ -268,7 +268,8 @@ fn every_example_kept_in_a_data_dir_replays_to_its_stored_state() {
         ("nightly_report.yaml", &["--input", "started=2026-12-05T02:30:00+01:00"]),
     ];
     // Waits a day for a person's signal (events::an_approval_signal_... runs that pattern).
-    let waits_for_a_person = ["approval.yaml"];
+    // open_items.yaml waits for items over the API (patterns:: runs it on a server).
+    let waits_for_a_person = ["approval.yaml", "open_items.yaml"];
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("workflows"))
         .unwrap()
         .map(|e| e.unwrap().path())
