@@ -20,6 +20,7 @@ mod event;
 mod items;
 mod machine;
 mod plan;
+mod ready;
 mod replan;
 mod rerun;
 mod retry;

@@ -56,7 +56,8 @@ use harmonia_model::{Join, Rest};
 use crate::ON_FAILURE;
 use crate::change::ChangeError;
 use crate::event::{Command, Event, TimerId};
-use crate::machine::{Machine, NO_DEPENDENCY_SUCCEEDED};
+use crate::machine::Machine;
+use crate::ready::NO_DEPENDENCY_SUCCEEDED;
 use crate::state::{ExecStatus, Execution, TaskState, TaskStatus};
 
 /// Whether a [`Event::Retried`] would be accepted by [`crate::step`] for this execution now:
