@@ -28,14 +28,7 @@ impl Machine<'_> {
             };
             let mut error = Failure::new("terminated", message).in_task(id);
             error.code = terminate.code.clone();
-            let at = self.now;
-            self.emit(Event::TaskFailed {
-                task: id.to_string(),
-                error: error.clone(),
-                tolerated: false,
-                output: None,
-                at,
-            });
+            self.task_failed(id, error.clone(), false);
             return self.fail_execution(error);
         }
         let output = match terminate.output.as_ref().map(|t| t.render(&scope)) {

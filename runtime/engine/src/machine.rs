@@ -508,19 +508,12 @@ impl Machine<'_> {
     pub(crate) fn fail_task(&mut self, id: &str, mut error: Failure) {
         error.task.get_or_insert_with(|| id.to_string());
         self.cancel_calls_of(id);
-        let at = self.now;
         if id == ON_FAILURE {
-            self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: false, output: None, at });
+            self.task_failed(id, error, false);
             return self.finish_failure();
         }
         if let Some(original) = self.exec.task(id).fallback_for.clone() {
-            self.emit(Event::TaskFailed {
-                task: id.to_string(),
-                error: error.clone(),
-                tolerated: false,
-                output: None,
-                at,
-            });
+            self.task_failed(id, error.clone(), false);
             if self.exec.task(&original).status != TaskStatus::Recovering {
                 return; // the task it stood in for was cancelled meanwhile
             }
@@ -529,12 +522,12 @@ impl Machine<'_> {
                 format!("task {original} failed, and so did its fallback {id}: {}", error.message),
             );
             both.task = Some(original.clone());
-            self.emit(Event::TaskFailed { task: original, error: both.clone(), tolerated: false, output: None, at });
+            self.task_failed(&original, both.clone(), false);
             return self.fail_execution(both);
         }
         match &self.plan.task(id).on_error {
             OnError::Continue => {
-                self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated: true, output: None, at });
+                self.task_failed(id, error, true);
                 self.resolved(id);
             }
             OnError::Fallback(fallback) if self.exec.task(fallback).status == TaskStatus::Pending => {
@@ -543,16 +536,15 @@ impl Machine<'_> {
                 self.begin(&fallback);
             }
             _ => {
-                self.emit(Event::TaskFailed {
-                    task: id.to_string(),
-                    error: error.clone(),
-                    tolerated: false,
-                    output: None,
-                    at,
-                });
+                self.task_failed(id, error.clone(), false);
                 self.fail_execution(error);
             }
         }
+    }
+
+    /// A task failed (`tolerated`: its dependants go on), its output its error.
+    pub(crate) fn task_failed(&mut self, id: &str, error: Failure, tolerated: bool) {
+        self.emit(Event::TaskFailed { task: id.to_string(), error, tolerated, output: None, at: self.now });
     }
 
     /// Cancels the calls a task still has in flight (other items of a `for_each`).
