@@ -265,7 +265,9 @@ impl Machine<'_> {
             let due = started + timeout.as_millis() as u64;
             self.command(Command::StartTimer { timer: TimerId::ExecutionTimeout, due });
         }
-        // Ask again for the slots of mutexes: the runner keeps each task's place.
+        // Ask again for the slots of mutexes: the runner keeps each task's place. (After a
+        // rollback to a checkpoint taken while a task held its slot, the slot may have been
+        // given back since: the task asks again but goes on running meanwhile.)
         let locks: Vec<(String, String)> =
             self.exec.tasks.iter().filter_map(|(id, t)| t.lock.as_ref().map(|l| (id.clone(), l.key.clone()))).collect();
         for (task, key) in locks {
