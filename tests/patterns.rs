@@ -247,3 +247,30 @@ fn a_mistyped_field_of_a_tasks_input_is_reported_with_line_and_column_by_validat
         "{message}"
     );
 }
+
+#[test]
+fn an_open_list_stops_at_its_limit_naming_the_setting() {
+    let data = tempfile::tempdir().unwrap();
+    let env = [("HARMONIA_FOR_EACH_MAX_ITEMS", "3")];
+    let workflows = crate::support::repo().join("workflows");
+    let server =
+        Server::launch(crate::support::Launch { env: &env, ..crate::support::Launch::new(data.path(), &workflows) });
+    let http = Client::new();
+    let started = http
+        .post(server.url("/api/v1/workflows/open_items/executions"))
+        .json(&json!({ "input": { "seeds": ["a"] } }))
+        .send()
+        .unwrap();
+    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let items = server.url(&format!("/api/v1/executions/{id}/tasks/fetch/items"));
+    let refused = http.post(&items).json(&json!({ "items": ["b", "c", "d"] })).send().unwrap();
+    let body = expect(refused, 409, Some("too_many_items"));
+    assert_eq!(
+        body["error"]["message"],
+        "task fetch would hold 4 items, over the limit of 3 (for_each_max_items; an operator can raise it)"
+    );
+    // Within the limit, it goes on and ends.
+    expect(http.post(&items).json(&json!({ "items": ["b", "c"], "close": true })).send().unwrap(), 202, None);
+    let exec = finished(&http, &server, &id);
+    assert_eq!(exec["output"], json!({ "fetched": ["a", "b", "c"] }));
+}

@@ -173,6 +173,7 @@ impl From<RunError> for ApiError {
             RunError::Store(harmonia_store::StoreError::InvalidKey(_)) => (StatusCode::BAD_REQUEST, "invalid_key"),
             RunError::Read(ReadError::Store { .. }) | RunError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store"),
             RunError::InvalidChange(_) => (StatusCode::BAD_REQUEST, "invalid_change"),
+            RunError::OverLimit { code, .. } => (StatusCode::CONFLICT, *code),
             RunError::Change(change) => match change.code() {
                 code @ ("not_a_change" | "no_vars" | "no_items") => (StatusCode::BAD_REQUEST, code),
                 code @ "unknown_task" => (StatusCode::NOT_FOUND, code),

@@ -268,6 +268,10 @@ impl Driver {
                 round.checkpoint = Some(label);
                 round.replies.push(Reply::Checkpoint(reply));
             }
+            Input::Change { event, reply } if self.over_limit(&event).is_some() => {
+                let e = self.over_limit(&event).expect("checked");
+                drop(reply.send(Err(e)));
+            }
             Input::Change { event, reply } => match harmonia_engine::check_change(&self.plan, &self.exec, &event) {
                 Ok(()) => {
                     self.step(event, round);
@@ -305,6 +309,21 @@ impl Driver {
         }
     }
 
+    /// Why a change would take the execution over a limit of the server: an open
+    /// `for_each` past `for_each_max_items`.
+    fn over_limit(&self, change: &Event) -> Option<RunError> {
+        let Event::ItemsAdded { task, items, .. } = change else { return None };
+        let limit = self.runner.inner.settings.max_items;
+        let have = self.exec.tasks.get(task).and_then(|t| t.items.as_ref()).map_or(0, |i| i.values.len());
+        (have + items.len() > limit).then(|| RunError::OverLimit {
+            code: "too_many_items",
+            message: format!(
+                "task {task} would hold {} items, over the limit of {limit} (for_each_max_items; an operator can raise it)",
+                have + items.len()
+            ),
+        })
+    }
+
     /// The plan a definition change leads to, the event that records it, and the patch to
     /// keep; or why it is refused.
     fn replanned(&self, change: Replan) -> Result<(Arc<Plan>, Event, Option<harmonia_engine::Patch>), RunError> {
@@ -319,6 +338,18 @@ impl Driver {
                     && (self.exec.tasks.contains_key(task) || self.plan.workflow.tasks.contains_key(task))
                 {
                     return Err(RunError::Change(harmonia_engine::ChangeError::TaskExists { task: task.clone() }));
+                }
+                let max_tasks = self.runner.inner.settings.limits.max_tasks;
+                if matches!(patch, harmonia_engine::Patch::AddTask { .. })
+                    && self.plan.workflow.tasks.len() >= max_tasks
+                {
+                    return Err(RunError::OverLimit {
+                        code: "too_many_tasks",
+                        message: format!(
+                            "the execution has {} tasks: one more exceeds the limit of {max_tasks} (workflow_max_tasks; an operator can raise it)",
+                            self.plan.workflow.tasks.len()
+                        ),
+                    });
                 }
                 let workflow = patch.apply(&self.plan.workflow).map_err(|e| RunError::InvalidChange(e.to_string()))?;
                 let plan = Arc::new(Plan::new(Arc::new(workflow)));

@@ -66,7 +66,13 @@ pub struct RunnerSettings {
     /// throughput of short workflows); or also those of tasks (`all`: about as many writes
     /// again as the steps themselves).
     pub lifecycle_events: crate::events::lifecycle::Lifecycle,
+    /// The most items an open `for_each` may hold, those added while it runs included
+    /// (`for_each_max_items`).
+    pub max_items: usize,
 }
+
+/// The default of [`RunnerSettings::max_items`].
+pub const DEFAULT_MAX_ITEMS: usize = 100_000;
 
 /// The default of [`RunnerSettings::event_lookback`].
 pub const DEFAULT_EVENT_LOOKBACK: Duration = Duration::from_secs(300);
@@ -81,6 +87,7 @@ impl Default for RunnerSettings {
             keep_checkpoints: 3,
             limits: Limits::default(),
             max_history: DEFAULT_MAX_HISTORY,
+            max_items: DEFAULT_MAX_ITEMS,
             event_lookback: DEFAULT_EVENT_LOOKBACK,
             lifecycle_events: crate::events::lifecycle::Lifecycle::Auto,
         }
@@ -107,6 +114,9 @@ pub enum RunError {
     /// A task added or an input replaced that does not read or validate (400).
     #[error("{0}")]
     InvalidChange(String),
+    /// A change that would take an execution over a limit of the server (409, `code`).
+    #[error("{message}")]
+    OverLimit { code: &'static str, message: String },
 }
 
 /// What recovery found.

@@ -125,6 +125,7 @@ struct FileConfig {
     expression_max_cost: Option<u64>,
     expression_max_time: Option<String>,
     execution_max_events: Option<u64>,
+    for_each_max_items: Option<usize>,
     lifecycle_events: Option<harmonia_runner::events::lifecycle::Lifecycle>,
 }
 
@@ -172,6 +173,7 @@ impl ServeArgs {
         state.workflow_max_nodes = state.workflow_max_nodes.or(file.workflow_max_nodes);
         state.expression_max_cost = state.expression_max_cost.or(file.expression_max_cost);
         state.execution_max_events = state.execution_max_events.or(file.execution_max_events);
+        state.for_each_max_items = state.for_each_max_items.or(file.for_each_max_items);
         state.lifecycle_events = state.lifecycle_events.or(file.lifecycle_events);
         if state.expression_max_time.is_none() {
             state.expression_max_time = file
@@ -287,6 +289,10 @@ pub struct StateArgs {
     /// [default: 100000].
     #[arg(long, env = "HARMONIA_EXECUTION_MAX_EVENTS")]
     pub execution_max_events: Option<u64>,
+    /// The most items an open `for_each` may hold, those added while it runs included
+    /// [default: 100000].
+    #[arg(long, env = "HARMONIA_FOR_EACH_MAX_ITEMS")]
+    pub for_each_max_items: Option<usize>,
     /// The lifecycle events put into the event log: `auto` (those a trigger, a
     /// subscription or a waiting task wants), `none`, `executions` (every
     /// `harmonia.execution.*`) or `all` (also `harmonia.task.*`) [default: auto].
@@ -343,8 +349,15 @@ impl StateArgs {
         let checkpoint_every = self.checkpoint_every.unwrap_or(defaults.checkpoint_every);
         let max_history = self.execution_max_events.unwrap_or(defaults.max_history);
         let lifecycle_events = self.lifecycle_events.unwrap_or(defaults.lifecycle_events);
-        let settings =
-            RunnerSettings { checkpoint_every, limits: self.limits(), max_history, lifecycle_events, ..defaults };
+        let max_items = self.for_each_max_items.unwrap_or(defaults.max_items);
+        let settings = RunnerSettings {
+            checkpoint_every,
+            limits: self.limits(),
+            max_history,
+            lifecycle_events,
+            max_items,
+            ..defaults
+        };
         Runner::new(host, workflows, Arc::new(SystemClock)).with_store(store).with_settings(settings)
     }
 }
