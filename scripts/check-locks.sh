@@ -9,7 +9,7 @@
 #                                          # must never redden an ordinary run)
 #
 # What it checks:
-#   sdk/js/toolchain/package-lock.json, sdk/js/node/package-lock.json
+#   sdk/js/toolchain/package-lock.json, sdk/js/node/package-lock.json, console/package-lock.json
 #       npm resolves package.json afresh (--package-lock-only, in an empty directory); every
 #       package path and version must match the committed lock (a new platform package that a
 #       tool lists, a changed pin). Needs npm.
@@ -70,6 +70,7 @@ pip_freeze() {
 
 npm_lock sdk/js/toolchain
 npm_lock sdk/js/node
+npm_lock console
 
 # pip_pins <requirements> <package>: the pins of <requirements> against what pip resolves for
 # <package> at the version pinned there, in an empty virtualenv.

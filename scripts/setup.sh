@@ -80,3 +80,6 @@ done
 
 log "building the bundled plugins"
 bash plugins/build.sh
+
+log "installing the web console's graph layout library"
+bash scripts/build-console.sh

@@ -9,6 +9,7 @@ mod api_contract;
 mod auth;
 mod cli;
 mod connections;
+mod console;
 mod crash;
 mod event_streams;
 mod events;

@@ -23,8 +23,10 @@ pub mod auth;
 mod browser;
 mod cloudevents;
 pub mod connections;
+mod console;
 mod events;
 mod executions;
+mod graph;
 pub mod hooks;
 pub(crate) mod metrics;
 mod plugins;
@@ -269,6 +271,8 @@ pub fn router(mut state: AppState) -> Router {
         // For extractors, which see the request but not the state.
         .layer(axum::Extension(limits))
         .with_state(state)
+        // The console's files: public, outside the API's guard (its calls carry a token).
+        .merge(console::router())
 }
 
 /// Turns an error answer that is not JSON (axum's rejections are plain text) into the

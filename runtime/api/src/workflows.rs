@@ -78,6 +78,7 @@ fn workflow_schema() -> Value {
             "input": { "type": "array", "items": { "type": "object" } },
             "definition": { "type": ["string", "null"], "description": "The text it was stored with" },
             "versions": { "type": "array", "items": { "type": "string" } },
+            "graph": { "type": "array", "items": { "type": "object" }, "description": "Each task as a node: id, kind, label, depends_on, join, when, for_each, repeat, goto, targets, fallback, mutex" },
             "triggers": { "type": "object", "description": "What starts executions on its own", "properties": {
                 "events": { "type": "array", "items": { "type": "object", "properties": { "event": { "type": "string" }, "source": { "type": ["string", "null"] } } } },
                 "schedules": { "type": "array", "items": { "type": "object", "properties": {
@@ -220,7 +221,10 @@ fn describe(state: &AppState, name: &str, version: &str) -> Option<Value> {
     let inputs: Vec<Value> = wf
         .input
         .iter()
-        .map(|(name, p)| json!({ "name": name, "required": p.default.is_none(), "default": p.default }))
+        .map(|(name, p)| {
+            json!({ "name": name, "type": param_type(p.kind), "description": p.description,
+                    "required": p.default.is_none(), "default": p.default })
+        })
         .collect();
     Some(json!({
         "name": wf.name,
@@ -231,7 +235,21 @@ fn describe(state: &AppState, name: &str, version: &str) -> Option<Value> {
         "definition": dirs.text(name, version).as_deref(),
         "versions": versions,
         "triggers": triggers(&plan, state.runner.now()),
+        "graph": super::graph::graph(wf),
     }))
+}
+
+fn param_type(kind: harmonia_model::ParamType) -> &'static str {
+    use harmonia_model::ParamType::*;
+    match kind {
+        String => "string",
+        Number => "number",
+        Integer => "integer",
+        Boolean => "boolean",
+        Object => "object",
+        Array => "array",
+        Any => "any",
+    }
 }
 
 /// What starts executions of a version on its own: its event triggers, and its schedules

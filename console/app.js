@@ -1,0 +1,249 @@
+// The Harmonia console: pages over the public API (workflows, executions, one execution
+// live), routed by the URL's fragment (`#/executions/ID`), so that the server serves one
+// page. Nothing here is secret: every call carries the user's token from the session.
+
+import { api, ApiError, follow, signIn, token } from './api.js';
+import { draw } from './graph.js';
+
+const main = document.getElementById('main');
+const signOut = document.getElementById('sign-out');
+let stopPage = () => {};
+
+/** Builds an element: `h('a', {href}, 'text', child...)`. */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function badge(status) {
+  return h('span', { class: `status s-${status}` }, status);
+}
+
+function when(ms) {
+  return ms ? new Date(ms).toLocaleString() : '';
+}
+
+function show(title, ...content) {
+  main.textContent = '';
+  document.title = `${title} · Harmonia`;
+  main.append(h('h1', {}, title), ...content);
+}
+
+function failure(e) {
+  if (e instanceof ApiError && e.status === 401) {
+    location.hash = `#/login?next=${encodeURIComponent(location.hash)}`;
+    return h('p', {}, 'Sign in to go on.');
+  }
+  return h('p', { class: 'error', role: 'alert' }, e.message || String(e));
+}
+
+// --- Pages -------------------------------------------------------------------------
+
+function loginPage(params) {
+  const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', required: true });
+  const message = h('p', { class: 'error', role: 'alert' });
+  const form = h('form', { class: 'inline', onsubmit: async (ev) => {
+    ev.preventDefault();
+    signIn(input.value.trim());
+    try {
+      await api('/api/v1/workflows');
+      location.hash = params.get('next') || '#/workflows';
+    } catch (e) {
+      signIn(null);
+      message.textContent = e instanceof ApiError && e.status === 401 ? 'This token is not valid.' : e.message;
+    }
+  } }, h('label', {}, 'API token', input), h('button', { class: 'primary', type: 'submit' }, 'Sign in'));
+  show('Sign in', h('p', { class: 'muted' }, 'The token stays in this tab (session storage) and is sent with each request.'), form, message);
+  input.focus();
+}
+
+async function workflowsPage() {
+  const list = await api('/api/v1/workflows');
+  const rows = list.workflows.map((w) => h('tr', {},
+    h('td', {}, h('a', { href: `#/workflows/${encodeURIComponent(w.name)}` }, w.name)),
+    h('td', {}, w.versions.join(', ')),
+    h('td', {}, h('a', { href: `#/executions?workflow=${encodeURIComponent(w.name)}` }, 'executions'))));
+  show('Workflows', h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Versions'), h('th', {}, ''))), h('tbody', {}, rows)));
+}
+
+/** A form field for one input parameter, by its type. */
+function field(param) {
+  const name = `input-${param.name}`;
+  const value = param.default === null || param.default === undefined ? '' : (typeof param.default === 'string' ? param.default : JSON.stringify(param.default));
+  const input = param.type === 'boolean'
+    ? h('select', { name, 'data-param': param.name, 'data-type': param.type }, h('option', { value: 'true', selected: param.default === true }, 'true'), h('option', { value: 'false', selected: param.default !== true }, 'false'))
+    : h('input', { name, 'data-param': param.name, 'data-type': param.type, value, required: param.required, type: param.type === 'integer' || param.type === 'number' ? 'number' : 'text', step: param.type === 'number' ? 'any' : undefined });
+  return h('label', {}, `${param.name} (${param.type})${param.required ? ' *' : ''}`, input);
+}
+
+function readForm(form) {
+  const input = {};
+  for (const el of form.querySelectorAll('[data-param]')) {
+    const type = el.dataset.type;
+    if (el.value === '' && !el.required) continue;
+    if (type === 'string') input[el.dataset.param] = el.value;
+    else if (type === 'integer' || type === 'number') input[el.dataset.param] = Number(el.value);
+    else if (type === 'boolean') input[el.dataset.param] = el.value === 'true';
+    else {
+      try {
+        input[el.dataset.param] = JSON.parse(el.value);
+      } catch {
+        input[el.dataset.param] = el.value;
+      }
+    }
+  }
+  return input;
+}
+
+async function workflowPage(name, version) {
+  const path = version ? `/api/v1/workflows/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}` : `/api/v1/workflows/${encodeURIComponent(name)}`;
+  const wf = await api(path);
+  const graph = h('div', { class: 'graph' });
+  const message = h('p', { role: 'alert' });
+  const form = h('form', { class: 'inline', 'aria-label': 'Start an execution', onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      const started = await api(`/api/v1/workflows/${encodeURIComponent(name)}/executions`, { method: 'POST', body: { input: readForm(form), version: wf.version } });
+      location.hash = `#/executions/${encodeURIComponent(started.id)}`;
+    } catch (e) {
+      message.className = 'error';
+      message.textContent = e.message;
+    }
+  } }, wf.input.map(field), h('button', { class: 'primary', type: 'submit' }, 'Start'));
+  const versions = h('p', {}, 'Versions: ', wf.versions.map((v, i) => [i ? ', ' : '', v === wf.version ? h('strong', {}, v) : h('a', { href: `#/workflows/${encodeURIComponent(name)}/${encodeURIComponent(v)}` }, v)]));
+  show(`${wf.name}@${wf.version}`, h('p', { class: 'muted' }, wf.description || ''), versions,
+    h('h2', {}, 'Start'), form, message,
+    h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graph), h('section', {}, h('h2', {}, 'Definition'), h('pre', {}, wf.definition || ''))));
+  draw(graph, wf.graph, () => null, null);
+}
+
+async function executionsPage(params) {
+  const filter = h('form', { class: 'inline', 'aria-label': 'Filter', onsubmit: (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    for (const el of filter.querySelectorAll('[name]')) if (el.value) q.set(el.name, el.value);
+    location.hash = `#/executions?${q}`;
+  } },
+  h('label', {}, 'Workflow', h('input', { name: 'workflow', value: params.get('workflow') || '' })),
+  h('label', {}, 'Status', h('select', { name: 'status' }, ['', 'running', 'paused', 'completed', 'failed', 'cancelled'].map((s) => h('option', { value: s, selected: params.get('status') === s }, s || 'any')))),
+  h('button', { type: 'submit' }, 'Filter'));
+  const q = new URLSearchParams({ limit: '50' });
+  for (const k of ['workflow', 'status', 'after']) if (params.get(k)) q.set(k, params.get(k));
+  const page = await api(`/api/v1/executions?${q}`);
+  const rows = page.executions.map((e) => h('tr', {},
+    h('td', {}, h('a', { href: `#/executions/${encodeURIComponent(e.id)}` }, e.id)),
+    h('td', {}, `${e.workflow}@${e.version}`), h('td', {}, badge(e.status)), h('td', {}, when(e.created_at)), h('td', {}, when(e.updated_at))));
+  const next = page.next ? h('a', { href: `#/executions?${new URLSearchParams({ ...Object.fromEntries(params), after: page.next })}` }, 'Next page') : '';
+  show('Executions', filter,
+    h('table', {}, h('thead', {}, h('tr', {}, ['Id', 'Workflow', 'Status', 'Created', 'Updated'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)),
+    h('p', {}, next));
+}
+
+async function executionPage(id) {
+  const path = `/api/v1/executions/${encodeURIComponent(id)}`;
+  let exec = await api(path);
+  const wf = await api(`/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`);
+  const graphBox = h('div', { class: 'graph' });
+  const detail = h('section', { 'aria-label': 'Task' }, h('p', { class: 'muted' }, 'Choose a task to see its input, output and error.'));
+  const summary = h('div');
+  const tasks = h('tbody');
+  const message = h('p', { role: 'alert' });
+  let selected = null;
+  const statusOf = (task) => (exec.tasks[task] ? exec.tasks[task].status : null);
+  const graph = draw(graphBox, wf.graph, statusOf, (task) => {
+    selected = task;
+    graph.select(task);
+    render();
+  });
+  async function control(action, body) {
+    try {
+      await api(`${path}/${action}`, { method: 'POST', body });
+      message.className = '';
+      message.textContent = `${action}: done`;
+      await refresh();
+    } catch (e) {
+      message.className = 'error';
+      message.textContent = e.message;
+    }
+  }
+  const actions = h('div', { class: 'actions' },
+    ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))));
+  function render() {
+    summary.textContent = '';
+    summary.append(h('p', {}, badge(exec.status), ' ', h('a', { href: `#/workflows/${encodeURIComponent(exec.workflow)}/${encodeURIComponent(exec.version)}` }, `${exec.workflow}@${exec.version}`), ` · started ${when(exec.started_at)}`, exec.finished_at ? ` · ended ${when(exec.finished_at)}` : ''));
+    if (exec.error) summary.append(h('pre', { class: 'error' }, JSON.stringify(exec.error, null, 2)));
+    if (exec.output !== undefined && exec.output !== null) summary.append(h('details', {}, h('summary', {}, 'Output'), h('pre', {}, JSON.stringify(exec.output, null, 2))));
+    graph.update(statusOf);
+    tasks.textContent = '';
+    for (const [task, t] of Object.entries(exec.tasks)) {
+      tasks.append(h('tr', {}, h('td', {}, h('button', { type: 'button', onclick: () => { selected = task; graph.select(task); render(); } }, task)), h('td', {}, badge(t.status)), h('td', {}, t.attempt || ''), h('td', {}, t.started_at && t.finished_at ? `${t.finished_at - t.started_at} ms` : '')));
+    }
+    detail.textContent = '';
+    if (selected && exec.tasks[selected]) {
+      const t = exec.tasks[selected];
+      detail.append(h('h2', {}, selected), h('p', {}, badge(t.status), t.reason ? ` ${t.reason}` : ''));
+      if (t.error) detail.append(h('h3', {}, 'Error'), h('pre', { class: 'error' }, JSON.stringify(t.error, null, 2)));
+      if (t.output !== undefined) detail.append(h('h3', {}, 'Output'), h('pre', {}, JSON.stringify(t.output, null, 2)));
+      detail.append(h('p', { class: 'muted' }, `attempt ${t.attempt || 0} · started ${when(t.started_at)} · ended ${when(t.finished_at)}`));
+    }
+  }
+  let pending = null;
+  async function refresh() {
+    exec = await api(path);
+    render();
+  }
+  // Each event of this execution: fetch its state again, at most every 200 ms.
+  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, () => {
+    if (pending) return;
+    pending = setTimeout(async () => {
+      pending = null;
+      try {
+        await refresh();
+      } catch {
+        /* the next event tries again */
+      }
+    }, 200);
+  });
+  show(`Execution ${id}`, summary, actions, message,
+    h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
+    h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', {}, t)))), tasks));
+  render();
+  return stop;
+}
+
+// --- Routing -----------------------------------------------------------------------
+
+async function route() {
+  stopPage();
+  stopPage = () => {};
+  const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
+  const params = new URLSearchParams(query || '');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  signOut.hidden = !token();
+  try {
+    if (parts[0] === 'login') return loginPage(params);
+    if (parts[0] === 'workflows' && parts[1]) return await workflowPage(parts[1], parts[2]);
+    if (parts[0] === 'executions' && parts[1]) {
+      const stop = await executionPage(parts[1]);
+      stopPage = stop;
+      return;
+    }
+    if (parts[0] === 'executions') return await executionsPage(params);
+    return await workflowsPage();
+  } catch (e) {
+    show('Error', failure(e));
+  }
+}
+
+signOut.addEventListener('click', () => {
+  signIn(null);
+  location.hash = '#/login';
+});
+window.addEventListener('hashchange', route);
+route();
