@@ -49,10 +49,11 @@ export async function api(path, { method = 'GET', body } = {}) {
 }
 
 /**
- * Follows a Server-Sent Events stream; calls `onEvent(data, id)` for each event. Returns a
- * function that stops it. Reconnects after a drop, resuming after the last event seen.
+ * Follows a Server-Sent Events stream; calls `onEvent(data, id)` for each event, and
+ * `onOpen()` each time the stream (re)opens. Returns a function that stops it. Reconnects
+ * after a drop, resuming after the last event seen.
  */
-export function follow(path, onEvent) {
+export function follow(path, onEvent, onOpen = () => {}) {
   const controller = new AbortController();
   let last = null;
   async function run() {
@@ -62,6 +63,8 @@ export function follow(path, onEvent) {
         if (last !== null) h['last-event-id'] = String(last);
         const response = await fetch(path, { headers: h, signal: controller.signal });
         if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
+        // What happened before the stream was open is not in it: the caller reads it now.
+        onOpen();
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
         for (;;) {

@@ -173,13 +173,69 @@ async function executionPage(id) {
     }
   }
   const actions = h('div', { class: 'actions' },
-    ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))));
+    ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', 'data-action': a, onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))),
+    h('button', { type: 'button', 'data-action': 'checkpoint', onclick: () => control('checkpoints', {}) }, 'Take a checkpoint'));
+  const signals = h('section', { 'aria-label': 'Signals' });
+  const signalForms = new Map();
+  const checkpoints = h('section', { 'aria-label': 'Checkpoints' });
+  const waitsFor = Object.fromEntries(wf.graph.filter((n) => n.kind === 'wait' && n.label.startsWith('signal ')).map((n) => [n.id, n.label.slice(7)]));
+  /** A task waiting for a signal: send it, with JSON data (an approval, a rejection). */
+  function signalForm(task, name) {
+    const data = h('textarea', { rows: 2, cols: 40, name: `signal-${task}`, 'aria-label': `Data of the ${name} signal` }, '{"approved": true}');
+    const send = async (payload) => {
+      try {
+        await api(`${path}/signals/${encodeURIComponent(name)}`, { method: 'POST', body: payload });
+        message.className = '';
+        message.textContent = `signal ${name} sent`;
+        await refresh();
+      } catch (e) {
+        message.className = 'error';
+        message.textContent = e.message;
+      }
+    };
+    return h('form', { class: 'inline', 'data-signal': name, onsubmit: (ev) => {
+      ev.preventDefault();
+      let payload;
+      try {
+        payload = JSON.parse(data.value || '{}');
+      } catch {
+        message.className = 'error';
+        message.textContent = 'The signal data is not JSON.';
+        return;
+      }
+      send(payload);
+    } }, h('label', {}, `${task} waits for the signal ${name}`, data),
+    h('button', { class: 'primary', type: 'submit' }, `Send ${name}`),
+    h('button', { type: 'button', 'data-reject': name, onclick: () => send({ approved: false }) }, 'Reject'));
+  }
+  async function showCheckpoints() {
+    let list;
+    try {
+      list = (await api(`${path}/checkpoints`)).checkpoints;
+    } catch {
+      return;
+    }
+    checkpoints.textContent = '';
+    if (!list.length) return;
+    checkpoints.append(h('h2', {}, 'Checkpoints'), h('table', {}, h('tbody', {}, list.map((c) => h('tr', {},
+      h('td', {}, `after event ${c.seq}`), h('td', {}, c.label || (c.auto ? 'automatic' : '')), h('td', {}, when(c.at)),
+      h('td', {}, h('button', { type: 'button', 'data-restore': c.seq, onclick: () => control('restore', { checkpoint: c.seq }) }, 'Restore')))))));
+  }
   function render() {
     summary.textContent = '';
     summary.append(h('p', {}, badge(exec.status), ' ', h('a', { href: `#/workflows/${encodeURIComponent(exec.workflow)}/${encodeURIComponent(exec.version)}` }, `${exec.workflow}@${exec.version}`), ` · started ${when(exec.started_at)}`, exec.finished_at ? ` · ended ${when(exec.finished_at)}` : ''));
     if (exec.error) summary.append(h('pre', { class: 'error' }, JSON.stringify(exec.error, null, 2)));
     if (exec.output !== undefined && exec.output !== null) summary.append(h('details', {}, h('summary', {}, 'Output'), h('pre', {}, JSON.stringify(exec.output, null, 2))));
     graph.update(statusOf);
+    // A form stays while its task waits, so that what the user types survives updates.
+    for (const [task, name] of Object.entries(waitsFor)) {
+      const waiting = exec.tasks[task] && exec.tasks[task].status === 'running' && !['completed', 'failed', 'cancelled'].includes(exec.status);
+      if (waiting && !signalForms.has(task)) signalForms.set(task, signals.appendChild(signalForm(task, name)));
+      if (!waiting && signalForms.has(task)) {
+        signalForms.get(task).remove();
+        signalForms.delete(task);
+      }
+    }
     tasks.textContent = '';
     for (const [task, t] of Object.entries(exec.tasks)) {
       tasks.append(h('tr', {}, h('td', {}, h('button', { type: 'button', onclick: () => { selected = task; graph.select(task); render(); } }, task)), h('td', {}, badge(t.status)), h('td', {}, t.attempt || ''), h('td', {}, t.started_at && t.finished_at ? `${t.finished_at - t.started_at} ms` : '')));
@@ -197,9 +253,10 @@ async function executionPage(id) {
   async function refresh() {
     exec = await api(path);
     render();
+    await showCheckpoints();
   }
   // Each event of this execution: fetch its state again, at most every 200 ms.
-  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, () => {
+  const soon = () => {
     if (pending) return;
     pending = setTimeout(async () => {
       pending = null;
@@ -209,11 +266,14 @@ async function executionPage(id) {
         /* the next event tries again */
       }
     }, 200);
-  });
-  show(`Execution ${id}`, summary, actions, message,
+  };
+  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, soon, soon);
+  show(`Execution ${id}`, summary, actions, message, signals,
     h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
-    h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', {}, t)))), tasks));
+    h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', {}, t)))), tasks),
+    checkpoints);
   render();
+  showCheckpoints();
   return stop;
 }
 

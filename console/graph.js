@@ -17,7 +17,9 @@ export function layout(nodes) {
   g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 40, marginx: 12, marginy: 12 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of nodes) {
-    const width = Math.max(120, Math.min(260, 16 + 7 * Math.max(n.id.length, n.label.length)));
+    // Room for the id and for "label · join · status".
+    const join = typeof n.join === 'string' ? (n.join === 'all' ? 0 : n.join.length + 8) : 12;
+    const width = Math.max(140, Math.min(340, 20 + 7 * Math.max(n.id.length + 8, n.label.length + join + 14)));
     g.setNode(n.id, { width, height: 46 });
   }
   const ids = new Set(nodes.map((n) => n.id));

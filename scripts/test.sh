@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The console's browser tests drive a real headless Chromium.
+bash scripts/install-browser.sh
+
 echo "== host workspace: build"
 # The same build as the test run below (a plain `cargo build -p harmonia` would resolve
 # other features and compile half of the dependencies twice).

@@ -61,3 +61,103 @@ fn a_workflow_comes_with_its_graph_and_typed_inputs_for_the_console() {
     let next = wf["graph"].as_array().unwrap().iter().find(|n| n["id"] == "next").unwrap().clone();
     assert_eq!(next["goto"], "fetch");
 }
+
+// --- In a real browser (headless Chromium) ---------------------------------------------
+
+use crate::support::browser::Browser;
+
+/// The execution page the console went to, once it is there: its id.
+fn execution_shown(browser: &Browser) -> String {
+    browser.wait("an execution page", || {
+        let hash = browser.run("return location.hash", json!([]));
+        hash.as_str().and_then(|h| h.strip_prefix("#/executions/")).map(str::to_string)
+    })
+}
+
+#[test]
+fn a_workflow_started_from_its_form_turns_green_and_a_failed_tasks_error_opens() {
+    let server = Server::start();
+    let browser = Browser::start(1280, 800);
+    browser.goto(&server.url("/#/workflows/merge"));
+    browser.find("svg [data-task=notify]");
+    browser.find("input[data-param=amount]").fill("5000");
+    browser.find("form[aria-label='Start an execution'] button[type=submit]").click();
+    let id = execution_shown(&browser);
+    browser.wait_until("[data-task=notify]", "el.getAttribute('class').includes('s-succeeded')");
+    browser.wait_until(".status", "el.textContent === 'completed'");
+    for task in ["route", "review", "invoice", "notify"] {
+        browser.wait_until(&format!("[data-task={task}]"), "el.getAttribute('class').includes('s-succeeded')");
+    }
+    browser.screenshot("merge-completed");
+    let exec = expect(Client::new().get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+    assert_eq!(exec["output"], json!({ "reviewed": true, "invoiced": 5000 }));
+
+    // A failed task: its error, from the graph.
+    browser.goto(&server.url("/#/workflows/terminate"));
+    browser.find("input[data-param=amount]").fill("500");
+    browser.find("form[aria-label='Start an execution'] button[type=submit]").click();
+    execution_shown(&browser);
+    browser.wait_until("[data-task=too_much]", "el.getAttribute('class').includes('s-failed')");
+    browser.find("[data-task=too_much]").click();
+    browser.wait_until("section[aria-label=Task] pre.error", "el.textContent.includes('over the limit of 100')");
+    browser.screenshot("terminate-failed-task");
+}
+
+#[test]
+fn pause_resume_checkpoint_and_restore_from_the_page() {
+    let server = Server::start();
+    let http = Client::new();
+    let started = http
+        .post(server.url("/api/v1/workflows/mutex/executions"))
+        .json(&json!({ "input": { "ms": 1500 } }))
+        .send()
+        .unwrap();
+    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let browser = Browser::start(1280, 800);
+    browser.goto(&server.url(&format!("/#/executions/{id}")));
+    browser.find("button[data-action=pause]").click();
+    browser.wait_until(".status", "el.textContent === 'paused'");
+    browser.screenshot("paused");
+    browser.find("button[data-action=checkpoint]").click();
+    browser.find("button[data-restore]");
+    browser.find("button[data-action=resume]").click();
+    browser.wait_until(".status", "el.textContent === 'completed'");
+    let history = |http: &Client| -> usize {
+        let page = expect(http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap(), 200, None);
+        page["events"].as_array().map_or(0, Vec::len)
+    };
+    let before = history(&http);
+    browser.find("button[data-restore]").click();
+    // Rolled back to the checkpoint, taken while paused: paused again, its call in flight
+    // then runs again; resumed, it completes again.
+    browser.wait_until(".status", "el.textContent === 'paused'");
+    browser.find("button[data-action=resume]").click();
+    browser.wait("the restored execution to complete again", || {
+        let exec = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+        (exec["status"] == "completed" && history(&http) > before).then_some(())
+    });
+    browser.wait_until(".status", "el.textContent === 'completed'");
+    browser.screenshot("restored");
+}
+
+#[test]
+fn a_waiting_task_is_approved_from_the_page_on_a_phone_sized_screen() {
+    let server = Server::start();
+    let http = Client::new();
+    let started = http
+        .post(server.url("/api/v1/workflows/approval/executions"))
+        .json(&json!({ "input": { "document_path": "doc.txt" } }))
+        .send()
+        .unwrap();
+    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let browser = Browser::start(390, 844);
+    browser.goto(&server.url(&format!("/#/executions/{id}")));
+    browser.find("form[data-signal=approve] textarea").fill(r#"{"approved": true}"#);
+    browser.screenshot("approval-waiting-phone");
+    browser.find("form[data-signal=approve] button[type=submit]").click();
+    browser.wait_until("[data-task=publish]", "el.getAttribute('class').includes('s-succeeded')");
+    browser.wait_until(".status", "el.textContent === 'completed'");
+    let exec = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
+    assert_eq!(exec["tasks"]["archive"]["status"], "skipped");
+    browser.screenshot("approval-approved-phone");
+}
