@@ -175,6 +175,7 @@ async function executionPage(id) {
   const actions = h('div', { class: 'actions' },
     ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', 'data-action': a, onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))),
     h('button', { type: 'button', 'data-action': 'checkpoint', onclick: () => control('checkpoints', {}) }, 'Take a checkpoint'));
+  const timeline = h('section', { 'aria-label': 'Timeline' });
   const signals = h('section', { 'aria-label': 'Signals' });
   const signalForms = new Map();
   const checkpoints = h('section', { 'aria-label': 'Checkpoints' });
@@ -236,6 +237,7 @@ async function executionPage(id) {
         signalForms.delete(task);
       }
     }
+    drawTimeline(timeline, exec);
     tasks.textContent = '';
     for (const [task, t] of Object.entries(exec.tasks)) {
       tasks.append(h('tr', {}, h('td', {}, h('button', { type: 'button', onclick: () => { selected = task; graph.select(task); render(); } }, task)), h('td', {}, badge(t.status)), h('td', {}, t.attempt || ''), h('td', {}, t.started_at && t.finished_at ? `${t.finished_at - t.started_at} ms` : '')));
@@ -271,10 +273,86 @@ async function executionPage(id) {
   show(`Execution ${id}`, summary, actions, message, signals,
     h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
     h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', {}, t)))), tasks),
-    checkpoints);
+    timeline, checkpoints);
   render();
   showCheckpoints();
   return stop;
+}
+
+/** A Gantt-like view of the tasks that ran: one bar each, from start to end (or now). */
+function drawTimeline(box, exec) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const ran = Object.entries(exec.tasks).filter(([, t]) => t.started_at).sort((a, b) => a[1].started_at - b[1].started_at);
+  box.textContent = '';
+  if (!ran.length) return;
+  const start = exec.started_at || ran[0][1].started_at;
+  const end = Math.max(exec.finished_at || Date.now(), ...ran.map(([, t]) => t.finished_at || Date.now()));
+  const span = Math.max(1, end - start);
+  const row = 22;
+  const labelWidth = 160;
+  const width = 720;
+  const svg = document.createElementNS(NS, 'svg');
+  const set = (node, attrs) => {
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    return node;
+  };
+  set(svg, { width: labelWidth + width + 80, height: ran.length * row + 8, role: 'img', 'aria-label': 'Task durations', class: 'timeline' });
+  ran.forEach(([task, t], i) => {
+    const y = 4 + i * row;
+    const x = labelWidth + ((t.started_at - start) / span) * width;
+    const w = Math.max(2, (((t.finished_at || Date.now()) - t.started_at) / span) * width);
+    const label = set(document.createElementNS(NS, 'text'), { x: 0, y: y + 14, class: 'label' });
+    label.textContent = task;
+    const bar = set(document.createElementNS(NS, 'rect'), { x, y: y + 3, width: w, height: row - 8, rx: 3, class: `bar s-${t.status}` });
+    const title = document.createElementNS(NS, 'title');
+    title.textContent = `${task}: ${t.status}, ${(t.finished_at || Date.now()) - t.started_at} ms`;
+    bar.appendChild(title);
+    const took = set(document.createElementNS(NS, 'text'), { x: x + w + 4, y: y + 14, class: 'took' });
+    took.textContent = t.finished_at ? `${t.finished_at - t.started_at} ms` : '…';
+    svg.append(label, bar, took);
+  });
+  box.append(h('h2', {}, 'Timeline'), h('div', { class: 'graph' }, svg));
+}
+
+async function pluginsPage() {
+  const list = await api('/api/v1/plugins');
+  const json = (v) => h('pre', {}, JSON.stringify(v, null, 2));
+  const plugins = list.plugins.map((p) => h('section', { 'aria-label': p.name },
+    h('h2', {}, `${p.name} ${p.version}`), h('p', {}, p.description),
+    h('p', { class: 'muted' }, `grants: ${p.grants.join(', ') || 'none'} · memory ${Math.round(p.memory_limit_bytes / 1048576)} MiB · ${p.max_concurrency} calls at once · ${Math.round(p.size_bytes / 1024)} KiB`),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Action', 'What it does', 'Input schema'].map((t) => h('th', {}, t)))),
+      h('tbody', {}, p.actions.map((a) => h('tr', {}, h('td', {}, a.name), h('td', {}, a.description),
+        h('td', {}, a.input_schema ? h('details', {}, h('summary', {}, 'schema'), json(a.input_schema)) : 'any input')))))));
+  const failed = list.failed.length
+    ? [h('h2', {}, 'Not loaded'), h('table', {}, h('tbody', {}, list.failed.map((f) => h('tr', {}, h('td', {}, f.file), h('td', { class: 'error' }, f.reason)))))]
+    : [];
+  show('Plugins', ...plugins, ...failed);
+}
+
+async function eventsPage(params) {
+  const q = new URLSearchParams({ limit: '100' });
+  if (params.get('after')) q.set('after', params.get('after'));
+  const [events, subs] = await Promise.all([api(`/api/v1/events?${q}`), api('/api/v1/subscriptions')]);
+  const rows = events.events.map((a) => h('tr', {},
+    h('td', {}, a.seq), h('td', {}, a.event.type), h('td', {}, a.event.source), h('td', {}, a.event.subject || ''), h('td', {}, a.event.time || '')));
+  const subscriptions = subs.subscriptions.map((s) => h('tr', {},
+    h('td', {}, s.name), h('td', {}, (s.types || []).join(', ') || '*'), h('td', {}, JSON.stringify(s.destination)),
+    h('td', {}, `${s.delivered ?? 0} delivered · ${s.dead_letters ?? 0} dead letters`)));
+  const next = events.next ? h('a', { href: `#/events?after=${events.next}` }, 'Next page') : '';
+  show('Events',
+    h('h2', {}, 'Subscriptions'), h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Types', 'Destination', 'Delivery'].map((t) => h('th', {}, t)))), h('tbody', {}, subscriptions)),
+    h('h2', {}, 'The event log (oldest first)'), h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Type', 'Source', 'Subject', 'Time'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)),
+    h('p', {}, next));
+}
+
+async function auditPage(params) {
+  const q = new URLSearchParams({ limit: '200' });
+  if (params.get('after')) q.set('after', params.get('after'));
+  const page = await api(`/api/v1/audit?${q}`);
+  const rows = page.entries.map((e) => h('tr', {},
+    h('td', {}, when(e.at)), h('td', {}, e.who), h('td', {}, `${e.method} ${e.path}`), h('td', {}, `${e.status} ${e.result}`)));
+  const next = page.next ? h('a', { href: `#/audit?after=${page.next}` }, 'Next page') : '';
+  show('Audit log', h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'What', 'Answer'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)), h('p', {}, next));
 }
 
 // --- Routing -----------------------------------------------------------------------
@@ -295,6 +373,9 @@ async function route() {
       return;
     }
     if (parts[0] === 'executions') return await executionsPage(params);
+    if (parts[0] === 'plugins') return await pluginsPage();
+    if (parts[0] === 'events') return await eventsPage(params);
+    if (parts[0] === 'audit') return await auditPage(params);
     return await workflowsPage();
   } catch (e) {
     show('Error', failure(e));
