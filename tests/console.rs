@@ -119,12 +119,7 @@ fn pause_resume_checkpoint_and_restore_from_the_page() {
     // An execution that waits for a person: nothing in it ends while the test acts.
     let server = Server::start();
     let http = Client::new();
-    let started = http
-        .post(server.url("/api/v1/workflows/approval/executions"))
-        .json(&json!({ "input": { "document_path": "doc.txt" } }))
-        .send()
-        .unwrap();
-    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let id = server.start_execution("approval", json!({ "input": { "document_path": "doc.txt" } }));
     let approve = || {
         let url = server.url(&format!("/api/v1/executions/{id}/signals/approve"));
         expect(http.post(url).json(&json!({ "approved": true })).send().unwrap(), 202, None);
@@ -159,12 +154,7 @@ fn pause_resume_checkpoint_and_restore_from_the_page() {
 fn a_waiting_task_is_approved_from_the_page_on_a_phone_sized_screen() {
     let server = Server::start();
     let http = Client::new();
-    let started = http
-        .post(server.url("/api/v1/workflows/approval/executions"))
-        .json(&json!({ "input": { "document_path": "doc.txt" } }))
-        .send()
-        .unwrap();
-    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let id = server.start_execution("approval", json!({ "input": { "document_path": "doc.txt" } }));
     let browser = Browser::start(390, 844);
     browser.goto(&server.url(&format!("/#/executions/{id}")));
     browser.find("form[data-signal=approve] textarea").fill(r#"{"approved": true}"#);

@@ -72,12 +72,7 @@ fn a_milestone_waits_for_packed_and_paid() {
 fn an_open_for_each_takes_items_over_the_api_until_closed() {
     let server = Server::start();
     let http = Client::new();
-    let started = http
-        .post(server.url("/api/v1/workflows/open_items/executions"))
-        .json(&json!({ "input": { "seeds": ["a"] } }))
-        .send()
-        .unwrap();
-    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let id = server.start_execution("open_items", json!({ "input": { "seeds": ["a"] } }));
     let items = server.url(&format!("/api/v1/executions/{id}/tasks/fetch/items"));
     let added = http.post(&items).json(&json!({ "items": ["b", "c"] })).send().unwrap();
     assert_eq!(expect(added, 202, None)["status"], "running", "the list is open: the task waits for more");
@@ -92,8 +87,7 @@ fn an_open_for_each_takes_items_over_the_api_until_closed() {
     let body = expect(late, 409, Some("not_running"));
     assert!(body["error"]["message"].as_str().unwrap().ends_with("is not running"), "{body}");
     // A task without an open list refuses items.
-    let other = http.post(server.url("/api/v1/workflows/milestone/executions")).json(&json!({})).send().unwrap();
-    let other = expect(other, 201, None)["id"].as_str().unwrap().to_string();
+    let other = server.start_execution("milestone", json!({}));
     let refused = http
         .post(server.url(&format!("/api/v1/executions/{other}/tasks/pack/items")))
         .json(&json!({ "items": [1] }))
@@ -107,14 +101,8 @@ fn an_open_for_each_takes_items_over_the_api_until_closed() {
 fn a_mutex_lets_one_execution_at_a_time_into_its_critical_section() {
     let server = Server::start();
     let http = Client::new();
-    let start = |customer: &str| {
-        let started = http
-            .post(server.url("/api/v1/workflows/mutex/executions"))
-            .json(&json!({ "input": { "customer": customer, "ms": 300 } }))
-            .send()
-            .unwrap();
-        expect(started, 201, None)["id"].as_str().unwrap().to_string()
-    };
+    let start =
+        |customer: &str| server.start_execution("mutex", json!({ "input": { "customer": customer, "ms": 300 } }));
     let ids: Vec<String> = ["acme", "acme", "acme", "globex"].iter().map(|c| start(c)).collect();
     let execs: Vec<Value> = ids.iter().map(|id| finished(&http, &server, id)).collect();
     let span = |e: &Value| {
@@ -147,9 +135,7 @@ fn paused_order(data: &std::path::Path, workflows: &std::path::Path) -> (Server,
         assert_eq!(status, 201, "{body}");
     }
     let http = Client::new();
-    let started =
-        http.post(server.url("/api/v1/workflows/orders/executions")).json(&json!({ "version": "1" })).send().unwrap();
-    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let id = server.start_execution("orders", json!({ "version": "1" }));
     let paused = http.post(server.url(&format!("/api/v1/executions/{id}/pause"))).send().unwrap();
     assert_eq!(expect(paused, 202, None)["status"], "paused");
     (server, id)
@@ -256,12 +242,7 @@ fn an_open_list_stops_at_its_limit_naming_the_setting() {
     let server =
         Server::launch(crate::support::Launch { env: &env, ..crate::support::Launch::new(data.path(), &workflows) });
     let http = Client::new();
-    let started = http
-        .post(server.url("/api/v1/workflows/open_items/executions"))
-        .json(&json!({ "input": { "seeds": ["a"] } }))
-        .send()
-        .unwrap();
-    let id = expect(started, 201, None)["id"].as_str().unwrap().to_string();
+    let id = server.start_execution("open_items", json!({ "input": { "seeds": ["a"] } }));
     let items = server.url(&format!("/api/v1/executions/{id}/tasks/fetch/items"));
     let refused = http.post(&items).json(&json!({ "items": ["b", "c", "d"] })).send().unwrap();
     let body = expect(refused, 409, Some("too_many_items"));

@@ -74,9 +74,7 @@ fn env() -> Env {
 
 impl Env {
     fn start(&self, workflow: &str, input: Value) -> String {
-        let url = self.server.url(&format!("/api/v1/workflows/{workflow}/executions"));
-        let started = expect(self.client.post(url).json(&json!({ "input": input })).send().unwrap(), 201, None);
-        started["id"].as_str().unwrap().to_string()
+        self.server.start_execution(workflow, json!({ "input": input }))
     }
 
     fn get(&self, id: &str) -> Value {

@@ -123,6 +123,13 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Starts an execution of `workflow` with `body` (`{input, version}`); its id.
+    pub fn start_execution(&self, workflow: &str, body: Value) -> String {
+        let url = self.url(&format!("/api/v1/workflows/{workflow}/executions"));
+        let started = expect(reqwest::blocking::Client::new().post(url).json(&body).send().unwrap(), 201, None);
+        started["id"].as_str().unwrap().to_string()
+    }
+
     /// What the server has written to stderr so far (its log).
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap()
