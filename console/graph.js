@@ -11,6 +11,17 @@ function el(name, attrs, parent) {
   return node;
 }
 
+/** A join other than `all`, as the box shows it (` · join merge`, ` · join ≥2`). */
+function joinText(n) {
+  if (typeof n.join !== 'string') return ` · join ≥${n.join.at_least}`;
+  return n.join === 'all' ? '' : ` · join ${n.join}`;
+}
+
+/** The second line of a task's box: what it does, its join, its status. */
+function subtitle(n, status) {
+  return `${n.label}${joinText(n)}${status ? ` · ${status}` : ''}`;
+}
+
 /** The layout of `nodes`: positions of boxes and points of edges. */
 export function layout(nodes) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
@@ -18,8 +29,7 @@ export function layout(nodes) {
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of nodes) {
     // Room for the id and for "label · join · status".
-    const join = typeof n.join === 'string' ? (n.join === 'all' ? 0 : n.join.length + 8) : 12;
-    const width = Math.max(140, Math.min(340, 20 + 7 * Math.max(n.id.length + 8, n.label.length + join + 14)));
+    const width = Math.max(140, Math.min(340, 20 + 7 * Math.max(n.id.length + 8, subtitle(n, 'succeeded').length)));
     g.setNode(n.id, { width, height: 46 });
   }
   const ids = new Set(nodes.map((n) => n.id));
@@ -68,9 +78,7 @@ export function draw(container, nodes, status, onSelect) {
     el('rect', { width: p.width, height: p.height, rx: 8 }, group);
     const name = el('text', { x: 10, y: 19 }, group);
     name.textContent = n.id + (n.for_each ? ' [each]' : '') + (n.repeat ? ' ⟳' : '') + (n.when ? ' ?' : '');
-    const kind = el('text', { x: 10, y: 36, class: 'kind' }, group);
-    const join = typeof n.join === 'string' ? (n.join === 'all' ? '' : ` · join ${n.join}`) : ` · join ≥${n.join.at_least}`;
-    kind.textContent = `${n.label}${join}${s ? ` · ${s}` : ''}`;
+    el('text', { x: 10, y: 36, class: 'kind' }, group).textContent = subtitle(n, s);
     const choose = () => onSelect && onSelect(n.id);
     group.addEventListener('click', choose);
     group.addEventListener('keydown', (ev) => {
@@ -88,10 +96,7 @@ export function draw(container, nodes, status, onSelect) {
         const s = statusOf(id);
         const selected = group.classList.contains('selected');
         group.setAttribute('class', `node${s ? ` s-${s}` : ''}${selected ? ' selected' : ''}`);
-        const n = byId[id];
-        const kind = group.querySelector('.kind');
-        const join = typeof n.join === 'string' ? (n.join === 'all' ? '' : ` · join ${n.join}`) : ` · join ≥${n.join.at_least}`;
-        kind.textContent = `${n.label}${join}${s ? ` · ${s}` : ''}`;
+        group.querySelector('.kind').textContent = subtitle(byId[id], s);
       }
     },
     select(id) {

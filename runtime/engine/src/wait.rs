@@ -135,6 +135,9 @@ impl Machine<'_> {
     /// one ending may make another's hold.
     pub(crate) fn check_conditions(&mut self) {
         let plan = self.plan;
+        if plan.conditions.is_empty() {
+            return; // most workflows: nothing to look at after a step
+        }
         let mut changed = true;
         while changed && self.running() {
             changed = false;

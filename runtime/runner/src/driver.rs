@@ -268,17 +268,19 @@ impl Driver {
                 round.checkpoint = Some(label);
                 round.replies.push(Reply::Checkpoint(reply));
             }
-            Input::Change { event, reply } if self.over_limit(&event).is_some() => {
-                let e = self.over_limit(&event).expect("checked");
-                drop(reply.send(Err(e)));
-            }
-            Input::Change { event, reply } => match harmonia_engine::check_change(&self.plan, &self.exec, &event) {
-                Ok(()) => {
-                    self.step(event, round);
-                    round.replies.push(Reply::Restored(reply));
+            Input::Change { event, reply } => {
+                let checked = match self.over_limit(&event) {
+                    Some(over) => Err(over),
+                    None => harmonia_engine::check_change(&self.plan, &self.exec, &event).map_err(RunError::Change),
+                };
+                match checked {
+                    Ok(()) => {
+                        self.step(event, round);
+                        round.replies.push(Reply::Restored(reply));
+                    }
+                    Err(e) => drop(reply.send(Err(e))),
                 }
-                Err(e) => drop(reply.send(Err(RunError::Change(e)))),
-            },
+            }
             Input::Replan { change, reply } => match self.replanned(change) {
                 Ok((plan, event, patch)) => {
                     self.plan = plan;
