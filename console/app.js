@@ -161,17 +161,19 @@ async function executionPage(id) {
     graph.select(task);
     render();
   });
-  async function control(action, body) {
+  /** POSTs to `${path}/${what}`, then says `done` (or the error) and reads the execution again. */
+  async function post(what, body, done) {
     try {
-      await api(`${path}/${action}`, { method: 'POST', body });
+      await api(`${path}/${what}`, { method: 'POST', body });
       message.className = '';
-      message.textContent = `${action}: done`;
+      message.textContent = done;
       await refresh();
     } catch (e) {
       message.className = 'error';
       message.textContent = e.message;
     }
   }
+  const control = (action, body) => post(action, body, `${action}: done`);
   const actions = h('div', { class: 'actions' },
     ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', 'data-action': a, onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))),
     h('button', { type: 'button', 'data-action': 'checkpoint', onclick: () => control('checkpoints', {}) }, 'Take a checkpoint'));
@@ -183,17 +185,7 @@ async function executionPage(id) {
   /** A task waiting for a signal: send it, with JSON data (an approval, a rejection). */
   function signalForm(task, name) {
     const data = h('textarea', { rows: 2, cols: 40, name: `signal-${task}`, 'aria-label': `Data of the ${name} signal` }, '{"approved": true}');
-    const send = async (payload) => {
-      try {
-        await api(`${path}/signals/${encodeURIComponent(name)}`, { method: 'POST', body: payload });
-        message.className = '';
-        message.textContent = `signal ${name} sent`;
-        await refresh();
-      } catch (e) {
-        message.className = 'error';
-        message.textContent = e.message;
-      }
-    };
+    const send = (payload) => post(`signals/${encodeURIComponent(name)}`, payload, `signal ${name} sent`);
     return h('form', { class: 'inline', 'data-signal': name, onsubmit: (ev) => {
       ev.preventDefault();
       let payload;
