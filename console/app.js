@@ -2,38 +2,15 @@
 // live), routed by the URL's fragment (`#/executions/ID`), so that the server serves one
 // page. Nothing here is secret: every call carries the user's token from the session.
 
-import { api, ApiError, follow, signIn, token } from './api.js';
+import { api, ApiError, signIn, token } from './api.js';
+import { h, table, badge, when, json, show } from './dom.js';
+import { executionPage } from './execution.js';
 import { draw } from './graph.js';
 
-const main = document.getElementById('main');
 const signOut = document.getElementById('sign-out');
+const who = document.getElementById('who');
+const auditLink = document.getElementById('audit-link');
 let stopPage = () => {};
-
-/** Builds an element: `h('a', {href}, 'text', child...)`. */
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-}
-
-function badge(status) {
-  return h('span', { class: `status s-${status}` }, status);
-}
-
-function when(ms) {
-  return ms ? new Date(ms).toLocaleString() : '';
-}
-
-function show(title, ...content) {
-  main.textContent = '';
-  document.title = `${title} · Harmonia`;
-  main.append(h('h1', {}, title), ...content);
-}
 
 function failure(e) {
   if (e instanceof ApiError && e.status === 401) {
@@ -63,13 +40,21 @@ function loginPage(params) {
   input.focus();
 }
 
+/** What starts executions of a workflow: its event triggers and schedules, in a few words. */
+function triggerText(triggers) {
+  if (!triggers) return '';
+  const events = triggers.events.map((e) => `on ${e.event}${e.source ? ` from ${e.source}` : ''}`);
+  const schedules = triggers.schedules.map((s) => `cron ${s.cron} (${s.timezone})${s.next.length ? `, next ${new Date(s.next[0]).toLocaleString()}` : ''}`);
+  return [...events, ...schedules].join('; ');
+}
+
 async function workflowsPage() {
   const list = await api('/api/v1/workflows');
-  const rows = list.workflows.map((w) => h('tr', {},
-    h('td', {}, h('a', { href: `#/workflows/${encodeURIComponent(w.name)}` }, w.name)),
-    h('td', {}, w.versions.join(', ')),
-    h('td', {}, h('a', { href: `#/executions?workflow=${encodeURIComponent(w.name)}` }, 'executions'))));
-  show('Workflows', h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Versions'), h('th', {}, ''))), h('tbody', {}, rows)));
+  show('Workflows', table(['Name', 'Versions', 'Triggers and schedules', ''], list.workflows.map((w) => [
+    h('a', { href: `#/workflows/${encodeURIComponent(w.name)}` }, w.name),
+    w.versions.join(', '),
+    triggerText(w.triggers),
+    h('a', { href: `#/executions?workflow=${encodeURIComponent(w.name)}` }, 'executions')])));
 }
 
 /** A form field for one input parameter, by its type. */
@@ -116,12 +101,26 @@ async function workflowPage(name, version) {
       message.textContent = e.message;
     }
   } }, wf.input.map(field), h('button', { class: 'primary', type: 'submit' }, 'Start'));
-  const versions = h('p', {}, 'Versions: ', wf.versions.map((v, i) => [i ? ', ' : '', v === wf.version ? h('strong', {}, v) : h('a', { href: `#/workflows/${encodeURIComponent(name)}/${encodeURIComponent(v)}` }, v)]));
+  const versions = h('p', {}, 'Versions: ', wf.versions.map((v, i) => [i ? ', ' : '', v === wf.version ? h('strong', {}, v) : h('a', { href: `#/workflows/${encodeURIComponent(name)}/${encodeURIComponent(v)}` }, v)]),
+    ' · ', h('a', { href: `#/executions?workflow=${encodeURIComponent(name)}` }, 'executions'));
+  const triggers = [
+    ...wf.triggers.events.map((e) => [`event ${e.event}`, e.source ? `from ${e.source}` : 'from any source']),
+    ...wf.triggers.schedules.map((t) => [`cron ${t.cron} (${t.timezone})`, `next: ${t.next.map((n) => new Date(n).toLocaleString()).join(', ')} · missed runs: ${t.missed}`]),
+  ];
   show(`${wf.name}@${wf.version}`, h('p', { class: 'muted' }, wf.description || ''), versions,
     h('h2', {}, 'Start'), form, message,
+    triggers.length ? [h('h2', {}, 'Triggers and schedules'), table(['What starts it', ''], triggers, { 'aria-label': 'Triggers' })] : [],
     h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graph), h('section', {}, h('h2', {}, 'Definition'), h('pre', {}, wf.definition || ''))));
   draw(graph, wf.graph, () => null, null);
 }
+
+/** A `datetime-local` value as milliseconds since 1970 (the API's `since` and `until`). */
+function millis(local) {
+  const ms = new Date(local).getTime();
+  return Number.isFinite(ms) ? String(ms) : null;
+}
+
+const STATUSES = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 
 async function executionsPage(params) {
   const filter = h('form', { class: 'inline', 'aria-label': 'Filter', onsubmit: (ev) => {
@@ -131,184 +130,37 @@ async function executionsPage(params) {
     location.hash = `#/executions?${q}`;
   } },
   h('label', {}, 'Workflow', h('input', { name: 'workflow', value: params.get('workflow') || '' })),
-  h('label', {}, 'Status', h('select', { name: 'status' }, ['', 'running', 'paused', 'completed', 'failed', 'cancelled'].map((s) => h('option', { value: s, selected: params.get('status') === s }, s || 'any')))),
+  h('label', {}, 'Status', h('select', { name: 'status' }, ['', ...STATUSES].map((s) => h('option', { value: s, selected: (params.get('status') || '') === s }, s || 'any')))),
+  h('label', {}, 'Started from', h('input', { type: 'datetime-local', name: 'since', value: params.get('since') || '' })),
+  h('label', {}, 'Started before', h('input', { type: 'datetime-local', name: 'until', value: params.get('until') || '' })),
   h('button', { type: 'submit' }, 'Filter'));
   const q = new URLSearchParams({ limit: '50' });
   for (const k of ['workflow', 'status', 'after']) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of ['since', 'until']) if (params.get(k) && millis(params.get(k))) q.set(k, millis(params.get(k)));
   const page = await api(`/api/v1/executions?${q}`);
-  const rows = page.executions.map((e) => h('tr', {},
-    h('td', {}, h('a', { href: `#/executions/${encodeURIComponent(e.id)}` }, e.id)),
-    h('td', {}, `${e.workflow}@${e.version}`), h('td', {}, badge(e.status)), h('td', {}, when(e.created_at)), h('td', {}, when(e.updated_at))));
-  const next = page.next ? h('a', { href: `#/executions?${new URLSearchParams({ ...Object.fromEntries(params), after: page.next })}` }, 'Next page') : '';
-  show('Executions', filter,
-    h('table', {}, h('thead', {}, h('tr', {}, ['Id', 'Workflow', 'Status', 'Created', 'Updated'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)),
-    h('p', {}, next));
-}
-
-async function executionPage(id) {
-  const path = `/api/v1/executions/${encodeURIComponent(id)}`;
-  let exec = await api(path);
-  const wf = await api(`/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`);
-  const graphBox = h('div', { class: 'graph' });
-  const detail = h('section', { 'aria-label': 'Task' }, h('p', { class: 'muted' }, 'Choose a task to see its input, output and error.'));
-  const summary = h('div');
-  const tasks = h('tbody');
-  const message = h('p', { role: 'alert' });
-  let selected = null;
-  const statusOf = (task) => (exec.tasks[task] ? exec.tasks[task].status : null);
-  const graph = draw(graphBox, wf.graph, statusOf, (task) => {
-    selected = task;
-    graph.select(task);
-    render();
-  });
-  /** POSTs to `${path}/${what}`, then says `done` (or the error) and reads the execution again. */
-  async function post(what, body, done) {
-    try {
-      await api(`${path}/${what}`, { method: 'POST', body });
-      message.className = '';
-      message.textContent = done;
-      await refresh();
-    } catch (e) {
-      message.className = 'error';
-      message.textContent = e.message;
-    }
+  const rows = page.executions.map((e) => [h('a', { href: `#/executions/${encodeURIComponent(e.id)}` }, e.id),
+    `${e.workflow}@${e.version}`, badge(e.status), when(e.created_at), when(e.updated_at)]);
+  const here = Object.fromEntries(params);
+  delete here.after;
+  const next = page.next ? h('a', { href: `#/executions?${new URLSearchParams({ ...here, after: page.next })}` }, 'Next page') : '';
+  const first = params.get('after') ? h('a', { href: `#/executions?${new URLSearchParams(here)}` }, 'First page') : '';
+  // How many in each status (of the workflow filtered on), read again every 2 s.
+  const counts = h('p', { class: 'counts', 'aria-label': 'Executions by status', 'aria-live': 'off' });
+  const countsQuery = params.get('workflow') ? `?workflow=${encodeURIComponent(params.get('workflow'))}` : '';
+  async function showCounts() {
+    const c = await api(`/api/v1/executions/counts${countsQuery}`);
+    counts.replaceChildren(`${c.total} in all:`, ...STATUSES.map((s) => h('a', { href: `#/executions?${new URLSearchParams({ ...here, status: s })}`, 'data-count': s }, badge(s), ` ${c.counts[s]}`)));
   }
-  const control = (action, body) => post(action, body, `${action}: done`);
-  const actions = h('div', { class: 'actions' },
-    ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', 'data-action': a, onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))),
-    h('button', { type: 'button', 'data-action': 'checkpoint', onclick: () => control('checkpoints', {}) }, 'Take a checkpoint'));
-  const timeline = h('section', { 'aria-label': 'Timeline' });
-  const signals = h('section', { 'aria-label': 'Signals' });
-  const signalForms = new Map();
-  const checkpoints = h('section', { 'aria-label': 'Checkpoints' });
-  const waitsFor = Object.fromEntries(wf.graph.filter((n) => n.kind === 'wait' && n.label.startsWith('signal ')).map((n) => [n.id, n.label.slice(7)]));
-  /** A task waiting for a signal: send it, with JSON data (an approval, a rejection). */
-  function signalForm(task, name) {
-    const data = h('textarea', { rows: 2, cols: 40, name: `signal-${task}`, 'aria-label': `Data of the ${name} signal` }, '{"approved": true}');
-    const send = (payload) => post(`signals/${encodeURIComponent(name)}`, payload, `signal ${name} sent`);
-    return h('form', { class: 'inline', 'data-signal': name, onsubmit: (ev) => {
-      ev.preventDefault();
-      let payload;
-      try {
-        payload = JSON.parse(data.value || '{}');
-      } catch {
-        message.className = 'error';
-        message.textContent = 'The signal data is not JSON.';
-        return;
-      }
-      send(payload);
-    } }, h('label', {}, `${task} waits for the signal ${name}`, data),
-    h('button', { class: 'primary', type: 'submit' }, `Send ${name}`),
-    h('button', { type: 'button', 'data-reject': name, onclick: () => send({ approved: false }) }, 'Reject'));
-  }
-  async function showCheckpoints() {
-    let list;
-    try {
-      list = (await api(`${path}/checkpoints`)).checkpoints;
-    } catch {
-      return;
-    }
-    checkpoints.textContent = '';
-    if (!list.length) return;
-    checkpoints.append(h('h2', {}, 'Checkpoints'), h('table', {}, h('tbody', {}, list.map((c) => h('tr', {},
-      h('td', {}, `after event ${c.seq}`), h('td', {}, c.label || (c.auto ? 'automatic' : '')), h('td', {}, when(c.at)),
-      h('td', {}, h('button', { type: 'button', 'data-restore': c.seq, onclick: () => control('restore', { checkpoint: c.seq }) }, 'Restore')))))));
-  }
-  function render() {
-    summary.textContent = '';
-    summary.append(h('p', {}, badge(exec.status), ' ', h('a', { href: `#/workflows/${encodeURIComponent(exec.workflow)}/${encodeURIComponent(exec.version)}` }, `${exec.workflow}@${exec.version}`), ` · started ${when(exec.started_at)}`, exec.finished_at ? ` · ended ${when(exec.finished_at)}` : ''));
-    if (exec.error) summary.append(h('pre', { class: 'error' }, JSON.stringify(exec.error, null, 2)));
-    if (exec.output !== undefined && exec.output !== null) summary.append(h('details', {}, h('summary', {}, 'Output'), h('pre', {}, JSON.stringify(exec.output, null, 2))));
-    graph.update(statusOf);
-    // A form stays while its task waits, so that what the user types survives updates.
-    for (const [task, name] of Object.entries(waitsFor)) {
-      const waiting = exec.tasks[task] && exec.tasks[task].status === 'running' && !['completed', 'failed', 'cancelled'].includes(exec.status);
-      if (waiting && !signalForms.has(task)) signalForms.set(task, signals.appendChild(signalForm(task, name)));
-      if (!waiting && signalForms.has(task)) {
-        signalForms.get(task).remove();
-        signalForms.delete(task);
-      }
-    }
-    drawTimeline(timeline, exec);
-    tasks.textContent = '';
-    for (const [task, t] of Object.entries(exec.tasks)) {
-      tasks.append(h('tr', {}, h('td', {}, h('button', { type: 'button', onclick: () => { selected = task; graph.select(task); render(); } }, task)), h('td', {}, badge(t.status)), h('td', {}, t.attempt || ''), h('td', {}, t.started_at && t.finished_at ? `${t.finished_at - t.started_at} ms` : '')));
-    }
-    detail.textContent = '';
-    if (selected && exec.tasks[selected]) {
-      const t = exec.tasks[selected];
-      detail.append(h('h2', {}, selected), h('p', {}, badge(t.status), t.reason ? ` ${t.reason}` : ''));
-      if (t.error) detail.append(h('h3', {}, 'Error'), h('pre', { class: 'error' }, JSON.stringify(t.error, null, 2)));
-      if (t.output !== undefined) detail.append(h('h3', {}, 'Output'), h('pre', {}, JSON.stringify(t.output, null, 2)));
-      detail.append(h('p', { class: 'muted' }, `attempt ${t.attempt || 0} · started ${when(t.started_at)} · ended ${when(t.finished_at)}`));
-    }
-  }
-  let pending = null;
-  async function refresh() {
-    exec = await api(path);
-    render();
-    await showCheckpoints();
-  }
-  // Each event of this execution: fetch its state again, at most every 200 ms.
-  const soon = () => {
-    if (pending) return;
-    pending = setTimeout(async () => {
-      pending = null;
-      try {
-        await refresh();
-      } catch {
-        /* the next event tries again */
-      }
-    }, 200);
-  };
-  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, soon, soon);
-  show(`Execution ${id}`, summary, actions, message, signals,
-    h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
-    h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', {}, t)))), tasks),
-    timeline, checkpoints);
-  render();
-  showCheckpoints();
-  return stop;
-}
-
-/** A Gantt-like view of the tasks that ran: one bar each, from start to end (or now). */
-function drawTimeline(box, exec) {
-  const NS = 'http://www.w3.org/2000/svg';
-  const ran = Object.entries(exec.tasks).filter(([, t]) => t.started_at).sort((a, b) => a[1].started_at - b[1].started_at);
-  box.textContent = '';
-  if (!ran.length) return;
-  const start = exec.started_at || ran[0][1].started_at;
-  const end = Math.max(exec.finished_at || Date.now(), ...ran.map(([, t]) => t.finished_at || Date.now()));
-  const span = Math.max(1, end - start);
-  const row = 22;
-  const labelWidth = 160;
-  const width = 720;
-  const svg = document.createElementNS(NS, 'svg');
-  const set = (node, attrs) => {
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    return node;
-  };
-  set(svg, { width: labelWidth + width + 80, height: ran.length * row + 8, role: 'img', 'aria-label': 'Task durations', class: 'timeline' });
-  ran.forEach(([task, t], i) => {
-    const y = 4 + i * row;
-    const x = labelWidth + ((t.started_at - start) / span) * width;
-    const w = Math.max(2, (((t.finished_at || Date.now()) - t.started_at) / span) * width);
-    const label = set(document.createElementNS(NS, 'text'), { x: 0, y: y + 14, class: 'label' });
-    label.textContent = task;
-    const bar = set(document.createElementNS(NS, 'rect'), { x, y: y + 3, width: w, height: row - 8, rx: 3, class: `bar s-${t.status}` });
-    const title = document.createElementNS(NS, 'title');
-    title.textContent = `${task}: ${t.status}, ${(t.finished_at || Date.now()) - t.started_at} ms`;
-    bar.appendChild(title);
-    const took = set(document.createElementNS(NS, 'text'), { x: x + w + 4, y: y + 14, class: 'took' });
-    took.textContent = t.finished_at ? `${t.finished_at - t.started_at} ms` : '…';
-    svg.append(label, bar, took);
-  });
-  box.append(h('h2', {}, 'Timeline'), h('div', { class: 'graph' }, svg));
+  await showCounts();
+  const timer = setInterval(() => showCounts().catch(() => {}), 2000);
+  show('Executions', counts, filter,
+    table(['Id', 'Workflow', 'Status', 'Created', 'Updated'], rows, { 'aria-label': 'Executions' }),
+    h('p', { class: 'actions' }, first, next));
+  return () => clearInterval(timer);
 }
 
 async function pluginsPage() {
   const list = await api('/api/v1/plugins');
-  const json = (v) => h('pre', {}, JSON.stringify(v, null, 2));
   const plugins = list.plugins.map((p) => h('section', { 'aria-label': p.name },
     h('h2', {}, `${p.name} ${p.version}`), h('p', {}, p.description),
     h('p', { class: 'muted' }, `grants: ${p.grants.join(', ') || 'none'} · memory ${Math.round(p.memory_limit_bytes / 1048576)} MiB · ${p.max_concurrency} calls at once · ${Math.round(p.size_bytes / 1024)} KiB`),
@@ -324,16 +176,19 @@ async function pluginsPage() {
 async function eventsPage(params) {
   const q = new URLSearchParams({ limit: '100' });
   if (params.get('after')) q.set('after', params.get('after'));
-  const [events, subs] = await Promise.all([api(`/api/v1/events?${q}`), api('/api/v1/subscriptions')]);
-  const rows = events.events.map((a) => h('tr', {},
-    h('td', {}, a.seq), h('td', {}, a.event.type), h('td', {}, a.event.source), h('td', {}, a.event.subject || ''), h('td', {}, a.event.time || '')));
-  const subscriptions = subs.subscriptions.map((s) => h('tr', {},
-    h('td', {}, s.name), h('td', {}, (s.types || []).join(', ') || '*'), h('td', {}, JSON.stringify(s.destination)),
-    h('td', {}, `${s.delivered ?? 0} delivered · ${s.dead_letters ?? 0} dead letters`)));
+  const [events, subs, workflows] = await Promise.all([api(`/api/v1/events?${q}`), api('/api/v1/subscriptions'), api('/api/v1/workflows')]);
+  const triggered = workflows.workflows.filter((w) => w.triggers && (w.triggers.events.length || w.triggers.schedules.length));
   const next = events.next ? h('a', { href: `#/events?after=${events.next}` }, 'Next page') : '';
   show('Events',
-    h('h2', {}, 'Subscriptions'), h('table', {}, h('thead', {}, h('tr', {}, ['Name', 'Types', 'Destination', 'Delivery'].map((t) => h('th', {}, t)))), h('tbody', {}, subscriptions)),
-    h('h2', {}, 'The event log (oldest first)'), h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Type', 'Source', 'Subject', 'Time'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)),
+    h('h2', {}, 'Triggers and schedules'),
+    triggered.length
+      ? table(['Workflow', 'Started by'], triggered.map((w) => [h('a', { href: `#/workflows/${encodeURIComponent(w.name)}` }, w.name), triggerText(w.triggers)]), { 'aria-label': 'Triggers' })
+      : h('p', { class: 'muted' }, 'No workflow has triggers or schedules.'),
+    h('h2', {}, 'Subscriptions'),
+    table(['Name', 'Types', 'Destination', 'Delivery'], subs.subscriptions.map((s) => [s.name, (s.types || []).join(', ') || '*', JSON.stringify(s.destination),
+      `${s.delivered ?? 0} delivered · ${s.dead_letters ?? 0} dead letters`])),
+    h('h2', {}, 'The event log (oldest first)'),
+    table(['#', 'Type', 'Source', 'Subject', 'Time'], events.events.map((a) => [a.seq, a.event.type, a.event.source, a.event.subject || '', a.event.time || ''])),
     h('p', {}, next));
 }
 
@@ -349,28 +204,47 @@ async function auditPage(params) {
 
 // --- Routing -----------------------------------------------------------------------
 
+/** Who the token is (`GET /api/v1/session`), read once per token: the audit log is shown to admins only. */
+let session = { token: undefined };
+async function showSession() {
+  const t = token();
+  if (session.token === t) return;
+  session = { token: t, name: null, role: null };
+  try {
+    Object.assign(session, await api('/api/v1/session'));
+  } catch {
+    /* signed out: the page asks to sign in */
+  }
+  auditLink.hidden = session.role !== 'admin';
+  who.textContent = session.name && t ? `${session.name} (${session.role})` : '';
+}
+
+/** Counts the pages shown: a page that finished loading after the user moved on stops at once. */
+let shown = 0;
+
 async function route() {
   stopPage();
   stopPage = () => {};
+  const visit = ++shown;
   const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
   const params = new URLSearchParams(query || '');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   signOut.hidden = !token();
   try {
     if (parts[0] === 'login') return loginPage(params);
-    if (parts[0] === 'workflows' && parts[1]) return await workflowPage(parts[1], parts[2]);
-    if (parts[0] === 'executions' && parts[1]) {
-      const stop = await executionPage(parts[1]);
-      stopPage = stop;
-      return;
-    }
-    if (parts[0] === 'executions') return await executionsPage(params);
-    if (parts[0] === 'plugins') return await pluginsPage();
-    if (parts[0] === 'events') return await eventsPage(params);
-    if (parts[0] === 'audit') return await auditPage(params);
-    return await workflowsPage();
+    await showSession();
+    let stop = null;
+    if (parts[0] === 'workflows' && parts[1]) await workflowPage(parts[1], parts[2]);
+    else if (parts[0] === 'executions' && parts[1]) stop = await executionPage(parts[1]);
+    else if (parts[0] === 'executions') stop = await executionsPage(params);
+    else if (parts[0] === 'plugins') await pluginsPage();
+    else if (parts[0] === 'events') await eventsPage(params);
+    else if (parts[0] === 'audit') await auditPage(params);
+    else await workflowsPage();
+    if (stop && visit === shown) stopPage = stop;
+    else if (stop) stop();
   } catch (e) {
-    show('Error', failure(e));
+    if (visit === shown) show('Error', failure(e));
   }
 }
 

@@ -2,11 +2,11 @@
 //! the browser policy that keeps it to this server, and the graph it draws from.
 
 use reqwest::blocking::Client;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{Server, expect};
 
-const FILES: &[&str] = &["app.js", "api.js", "graph.js", "style.css", "vendor/dagre.min.js"];
+const FILES: &[&str] = &["app.js", "api.js", "dom.js", "execution.js", "graph.js", "style.css", "vendor/dagre.min.js"];
 
 #[test]
 fn the_console_is_served_at_the_root_with_its_files_and_a_policy_that_keeps_it_to_this_server() {
@@ -62,56 +62,157 @@ fn a_workflow_comes_with_its_graph_and_typed_inputs_for_the_console() {
     assert_eq!(next["goto"], "fetch");
 }
 
+/// Stores a workflow over the API.
+fn store_workflow(server: &Server, yaml: &str) {
+    let response = Client::new()
+        .post(server.url("/api/v1/workflows"))
+        .header("content-type", "application/yaml")
+        .body(yaml.to_string())
+        .send()
+        .unwrap();
+    expect(response, 201, None);
+}
+
+const CHATTY: &str = "name: chatty\nversion: 1\ntasks:\n  talk:\n    component: core\n    action: log\n    input: { level: warn, message: hello from the plugin, times: 300, progress: [50, half way] }\n";
+const PARENT: &str = "name: parent\nversion: 1\ntasks:\n  each:\n    workflow: chatty\n    for_each: [1, 2]\n";
+
+#[test]
+fn counts_time_ranges_sub_workflows_logs_and_the_caller_for_the_console() {
+    let server = Server::start();
+    let http = Client::new();
+    let get = |path: &str| expect(http.get(server.url(path)).send().unwrap(), 200, None);
+    store_workflow(&server, CHATTY);
+    store_workflow(&server, PARENT);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let url = server.url("/api/v1/workflows/parent/executions?wait=60s");
+    let done = expect(http.post(url).json(&json!({})).send().unwrap(), 200, None);
+    assert_eq!(done["status"], "completed", "{done}");
+    let parent = done["id"].as_str().unwrap().to_string();
+
+    // Its two sub-workflows, found by their parent; each links back to it.
+    let children = get(&format!("/api/v1/executions?parent={parent}"));
+    let children = children["executions"].as_array().unwrap().clone();
+    assert_eq!(children.len(), 2, "{children:?}");
+    for child in &children {
+        assert_eq!(child["parent"], parent.as_str());
+        assert_eq!(child["workflow"], "chatty");
+        let id = child["id"].as_str().unwrap();
+        assert_eq!(get(&format!("/api/v1/executions/{}", urlencode(id)))["parent"], parent.as_str());
+    }
+    assert_eq!(
+        get(&format!("/api/v1/executions?parent={}", urlencode(children[0]["id"].as_str().unwrap())))["executions"],
+        json!([])
+    );
+
+    // Counts by status, for all and for one workflow.
+    let counts = get("/api/v1/executions/counts");
+    assert_eq!(counts["counts"]["completed"], 3, "{counts}");
+    assert_eq!(counts["total"], 3);
+    assert_eq!(counts["counts"]["running"], 0);
+    let counts = get("/api/v1/executions/counts?workflow=chatty");
+    assert_eq!((counts["counts"]["completed"].clone(), counts["total"].clone()), (json!(2), json!(2)));
+
+    // Time ranges: started since the test began, not before it, not in an hour.
+    let ids = |query: &str| -> Vec<String> {
+        let page = get(&format!("/api/v1/executions?{query}"));
+        page["executions"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&format!("since={before}")).len(), 3);
+    assert_eq!(ids(&format!("until={before}")), Vec::<String>::new());
+    assert_eq!(ids(&format!("since={}", before + 3_600_000)), Vec::<String>::new());
+    assert_eq!(ids(&format!("since={before}&until={}&workflow=parent", before + 3_600_000)), vec![parent.clone()]);
+    let limited = get(&format!("/api/v1/executions?since={before}&limit=1"));
+    assert!(limited["next"].is_string(), "a full page says where to go on: {limited}");
+
+    // The plugin's log lines and progress: the last 200 lines kept, the rest counted.
+    let child = urlencode(children[0]["id"].as_str().unwrap());
+    let logs = get(&format!("/api/v1/executions/{child}/tasks/talk/logs"));
+    assert_eq!(logs["lines"].as_array().unwrap().len(), 200, "{logs}");
+    assert_eq!(logs["dropped"], 100);
+    assert_eq!(logs["lines"][0]["level"], "warn");
+    assert_eq!(logs["lines"][0]["message"], "hello from the plugin");
+    assert_eq!(
+        (logs["progress"]["percent"].clone(), logs["progress"]["message"].clone()),
+        (json!(50), json!("half way"))
+    );
+    let none = get(&format!("/api/v1/executions/{parent}/tasks/each/logs"));
+    assert_eq!((none["lines"].clone(), none["progress"].clone()), (json!([]), Value::Null));
+    let url = server.url(&format!("/api/v1/executions/{parent}/tasks/nothing/logs"));
+    expect(http.get(url).send().unwrap(), 404, Some("unknown_task"));
+
+    // Who the caller is: without tokens, anyone, with every right.
+    assert_eq!(get("/api/v1/session"), json!({ "name": "anonymous", "role": "admin" }));
+    // The workflows list says what starts each one.
+    let list = get("/api/v1/workflows");
+    let nightly = list["workflows"].as_array().unwrap().iter().find(|w| w["name"] == "nightly_report").unwrap().clone();
+    assert!(!nightly["triggers"]["schedules"].as_array().unwrap().is_empty(), "{nightly}");
+}
+
+fn urlencode(id: &str) -> String {
+    id.replace('/', "%2F").replace('~', "%7E")
+}
+
 // --- In a real browser (headless Chromium) ---------------------------------------------
 
-use crate::support::browser::Browser;
+use harmonia_webdriver::Browser;
+
+/// A headless Chromium of `width` x `height`, its screenshots in `target/console-screenshots/`.
+fn chromium(width: u32, height: u32) -> Browser {
+    Browser::start(width, height, crate::support::repo().join("target/console-screenshots")).unwrap()
+}
 
 /// The execution page the console went to, once it is there: its id.
 fn execution_shown(browser: &Browser) -> String {
-    browser.wait("an execution page", || {
-        let hash = browser.run("return location.hash", json!([]));
-        hash.as_str().and_then(|h| h.strip_prefix("#/executions/")).map(str::to_string)
-    })
+    browser
+        .wait("an execution page", || {
+            let hash = browser.run("return location.hash", json!([]))?;
+            Ok(hash.as_str().and_then(|h| h.strip_prefix("#/executions/")).map(str::to_string))
+        })
+        .unwrap()
 }
 
 #[test]
 fn a_workflow_started_from_its_form_turns_green_and_a_failed_tasks_error_opens() {
     let server = Server::start();
-    let browser = Browser::start(1280, 800);
-    browser.goto(&server.url("/#/workflows/merge"));
-    browser.find("svg [data-task=notify]");
-    browser.find("input[data-param=amount]").fill("5000");
-    browser.find("form[aria-label='Start an execution'] button[type=submit]").click();
+    let browser = chromium(1280, 800);
+    browser.goto(&server.url("/#/workflows/merge")).unwrap();
+    browser.find("svg [data-task=notify]").unwrap();
+    browser.find("input[data-param=amount]").unwrap().fill("5000").unwrap();
+    browser.find("form[aria-label='Start an execution'] button[type=submit]").unwrap().click().unwrap();
     let id = execution_shown(&browser);
-    browser.wait_until("[data-task=notify]", "el.getAttribute('class').includes('s-succeeded')");
-    browser.wait_until(".status", "el.textContent === 'completed'");
+    browser.wait_until("[data-task=notify]", "el.getAttribute('class').includes('s-succeeded')").unwrap();
+    browser.wait_until(".status", "el.textContent === 'completed'").unwrap();
     for task in ["route", "review", "invoice", "notify"] {
-        browser.wait_until(&format!("[data-task={task}]"), "el.getAttribute('class').includes('s-succeeded')");
+        browser.wait_until(&format!("[data-task={task}]"), "el.getAttribute('class').includes('s-succeeded')").unwrap();
     }
-    browser.screenshot("merge-completed");
+    browser.screenshot("merge-completed").unwrap();
     let exec = expect(Client::new().get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
     assert_eq!(exec["output"], json!({ "reviewed": true, "invoiced": 5000 }));
     // The timeline: a bar per task that made a call (the switch only chose).
-    browser.wait_until("svg.timeline", "el.querySelectorAll('rect.bar.s-succeeded').length === 3");
+    browser.wait_until("svg.timeline", "el.querySelectorAll('rect.bar.s-succeeded').length === 3").unwrap();
 
     // The other pages: plugins with their schemas, the event log, the audit log.
-    browser.goto(&server.url("/#/plugins"));
-    browser.wait_until("section[aria-label=core]", "el.textContent.includes('sleep') && el.querySelector('details')");
-    browser.goto(&server.url("/#/events"));
-    browser.wait_until("main h1", "el.textContent === 'Events'");
-    browser.goto(&server.url("/#/audit"));
-    browser.wait_until("main table", "el.textContent.includes('/api/v1/workflows/merge/executions')");
-    browser.screenshot("audit");
+    browser.goto(&server.url("/#/plugins")).unwrap();
+    browser
+        .wait_until("section[aria-label=core]", "el.textContent.includes('sleep') && el.querySelector('details')")
+        .unwrap();
+    browser.goto(&server.url("/#/events")).unwrap();
+    browser.wait_until("main h1", "el.textContent === 'Events'").unwrap();
+    browser.goto(&server.url("/#/audit")).unwrap();
+    browser.wait_until("main table", "el.textContent.includes('/api/v1/workflows/merge/executions')").unwrap();
+    browser.screenshot("audit").unwrap();
 
     // A failed task: its error, from the graph.
-    browser.goto(&server.url("/#/workflows/terminate"));
-    browser.find("input[data-param=amount]").fill("500");
-    browser.find("form[aria-label='Start an execution'] button[type=submit]").click();
+    browser.goto(&server.url("/#/workflows/terminate")).unwrap();
+    browser.find("input[data-param=amount]").unwrap().fill("500").unwrap();
+    browser.find("form[aria-label='Start an execution'] button[type=submit]").unwrap().click().unwrap();
     execution_shown(&browser);
-    browser.wait_until("[data-task=too_much]", "el.getAttribute('class').includes('s-failed')");
-    browser.find("[data-task=too_much]").click();
-    browser.wait_until("section[aria-label=Task] pre.error", "el.textContent.includes('over the limit of 100')");
-    browser.screenshot("terminate-failed-task");
+    browser.wait_until("[data-task=too_much]", "el.getAttribute('class').includes('s-failed')").unwrap();
+    browser.find("[data-task=too_much]").unwrap().click().unwrap();
+    browser
+        .wait_until("section[aria-label=Task] pre.error", "el.textContent.includes('over the limit of 100')")
+        .unwrap();
+    browser.screenshot("terminate-failed-task").unwrap();
 }
 
 #[test]
@@ -124,28 +225,28 @@ fn pause_resume_checkpoint_and_restore_from_the_page() {
         let url = server.url(&format!("/api/v1/executions/{id}/signals/approve"));
         expect(http.post(url).json(&json!({ "approved": true })).send().unwrap(), 202, None);
     };
-    let browser = Browser::start(1280, 800);
-    browser.goto(&server.url(&format!("/#/executions/{id}")));
-    browser.wait_until("[data-task=review]", "el.getAttribute('class').includes('s-running')");
-    browser.find("button[data-action=pause]").click();
-    browser.wait_until(".status", "el.textContent === 'paused'");
-    browser.screenshot("paused");
-    browser.find("button[data-action=checkpoint]").click();
-    browser.find("button[data-restore]");
-    browser.find("button[data-action=resume]").click();
-    browser.wait_until(".status", "el.textContent === 'running'");
+    let browser = chromium(1280, 800);
+    browser.goto(&server.url(&format!("/#/executions/{id}"))).unwrap();
+    browser.wait_until("[data-task=review]", "el.getAttribute('class').includes('s-running')").unwrap();
+    browser.find("button[data-action=pause]").unwrap().click().unwrap();
+    browser.wait_until(".status", "el.textContent === 'paused'").unwrap();
+    browser.screenshot("paused").unwrap();
+    browser.find("button[data-action=checkpoint]").unwrap().click().unwrap();
+    browser.find("button[data-restore]").unwrap();
+    browser.find("button[data-action=resume]").unwrap().click().unwrap();
+    browser.wait_until(".status", "el.textContent === 'running'").unwrap();
     approve();
-    browser.wait_until(".status", "el.textContent === 'completed'");
-    browser.wait_until("[data-task=publish]", "el.getAttribute('class').includes('s-succeeded')");
+    browser.wait_until(".status", "el.textContent === 'completed'").unwrap();
+    browser.wait_until("[data-task=publish]", "el.getAttribute('class').includes('s-succeeded')").unwrap();
     // Rolled back to the checkpoint, taken while paused and waiting: paused and waiting
     // again. Resumed, its wait finds the approval in the event log (it came after the wait
     // began) and the execution completes again.
-    browser.find("button[data-restore]").click();
-    browser.wait_until(".status", "el.textContent === 'paused'");
-    browser.wait_until("[data-task=publish]", "!el.getAttribute('class').includes('s-succeeded')");
-    browser.find("button[data-action=resume]").click();
-    browser.wait_until(".status", "el.textContent === 'completed'");
-    browser.screenshot("restored");
+    browser.find("button[data-restore]").unwrap().click().unwrap();
+    browser.wait_until(".status", "el.textContent === 'paused'").unwrap();
+    browser.wait_until("[data-task=publish]", "!el.getAttribute('class').includes('s-succeeded')").unwrap();
+    browser.find("button[data-action=resume]").unwrap().click().unwrap();
+    browser.wait_until(".status", "el.textContent === 'completed'").unwrap();
+    browser.screenshot("restored").unwrap();
     let history = expect(http.get(server.url(&format!("/api/v1/executions/{id}/history"))).send().unwrap(), 200, None);
     assert!(history.to_string().contains("\"type\":\"restored\""), "the rollback is in the history");
 }
@@ -155,14 +256,14 @@ fn a_waiting_task_is_approved_from_the_page_on_a_phone_sized_screen() {
     let server = Server::start();
     let http = Client::new();
     let id = server.start_execution("approval", json!({ "input": { "document_path": "doc.txt" } }));
-    let browser = Browser::start(390, 844);
-    browser.goto(&server.url(&format!("/#/executions/{id}")));
-    browser.find("form[data-signal=approve] textarea").fill(r#"{"approved": true}"#);
-    browser.screenshot("approval-waiting-phone");
-    browser.find("form[data-signal=approve] button[type=submit]").click();
-    browser.wait_until("[data-task=publish]", "el.getAttribute('class').includes('s-succeeded')");
-    browser.wait_until(".status", "el.textContent === 'completed'");
+    let browser = chromium(390, 844);
+    browser.goto(&server.url(&format!("/#/executions/{id}"))).unwrap();
+    browser.find("form[data-signal=approve] textarea").unwrap().fill(r#"{"approved": true}"#).unwrap();
+    browser.screenshot("approval-waiting-phone").unwrap();
+    browser.find("form[data-signal=approve] button[type=submit]").unwrap().click().unwrap();
+    browser.wait_until("[data-task=publish]", "el.getAttribute('class').includes('s-succeeded')").unwrap();
+    browser.wait_until(".status", "el.textContent === 'completed'").unwrap();
     let exec = expect(http.get(server.url(&format!("/api/v1/executions/{id}"))).send().unwrap(), 200, None);
     assert_eq!(exec["tasks"]["archive"]["status"], "skipped");
-    browser.screenshot("approval-approved-phone");
+    browser.screenshot("approval-approved-phone").unwrap();
 }

@@ -63,6 +63,16 @@ impl Caller {
     }
 }
 
+async fn session(caller: Option<axum::Extension<Caller>>) -> Json<Value> {
+    let caller = caller.map_or(Caller::Unauthenticated, |axum::Extension(c)| c);
+    let role = match &caller {
+        Caller::Token { role, .. } => role.to_string(),
+        // Without tokens every route is open: as an admin's.
+        _ => Role::Admin.to_string(),
+    };
+    Json(json!({ "name": caller.name(), "role": role }))
+}
+
 /// The tokens a server knows, kept in memory (loaded at start, updated by the token routes,
 /// which are the only writers while the server holds the store).
 pub struct Auth {
@@ -276,6 +286,10 @@ pub(super) fn ops() -> Vec<Op> {
     made["required"] = json!(["name", "role", "created_at", "token"]);
     let name = json!({ "type": "string", "pattern": NAME_PATTERN });
     vec![
+        Op::get("/api/v1/session", "getSession", "Who this request's token is: its name and role", session)
+            .describe("What a client (the console) shows or hides by role. On a server without tokens, `anonymous` with every role (`admin`).")
+            .ok(200, "`name` and `role`", json!({ "type": "object", "required": ["name", "role"], "properties": {
+                "name": { "type": "string" }, "role": roles.clone() } })),
         Op::get("/api/v1/tokens", "listTokens", "The API tokens (names and roles, never secrets)", list)
             .role(Role::Admin)
             .ok(

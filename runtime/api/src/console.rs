@@ -16,6 +16,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/app.js")),
     ("api.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/api.js")),
     ("graph.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/graph.js")),
+    ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/dom.js")),
+    ("execution.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/execution.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../../../console/style.css")),
     (
         "vendor/dagre.min.js",

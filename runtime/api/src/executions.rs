@@ -36,10 +36,19 @@ pub(super) fn ops() -> Vec<Op> {
         Op::get("/api/v1/executions", "listExecutions", "Executions, oldest first, a page at a time", list_executions)
             .query("workflow", json!({ "type": "string" }), "Only executions of this workflow")
             .query("status", json!({ "enum": STATUSES }), "Only executions in this status")
+            .query("since", json!({ "type": "integer", "minimum": 0, "maximum": MAX_MILLIS }), "Only executions started at or after this time (milliseconds since 1970)")
+            .query("until", json!({ "type": "integer", "minimum": 0, "maximum": MAX_MILLIS }), "Only executions started before this time (milliseconds since 1970)")
+            .query("parent", json!({ "type": "string" }), "Only the sub-workflow executions this execution started")
             .query("after", json!({ "type": "string" }), "The `next` of the previous page")
             .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (100 by default)")
             .ok(200, "A page; `next` is null on the last", json!({ "type": "object", "properties": {
                 "executions": { "type": "array", "items": { "type": "object" } }, "next": { "type": ["string", "null"] } } }))
+            .errors(&[400]),
+        Op::get("/api/v1/executions/counts", "countExecutions", "How many executions are in each status", count_executions)
+            .describe("Counted from the store's indexes: the finished executions without reading them, the running and paused ones from their records.")
+            .query("workflow", json!({ "type": "string" }), "Only executions of this workflow")
+            .ok(200, "`counts`: each status and how many; `total`", json!({ "type": "object", "required": ["counts", "total"], "properties": {
+                "counts": { "type": "object", "additionalProperties": { "type": "integer" } }, "total": { "type": "integer" } } }))
             .errors(&[400]),
         Op::get("/api/v1/executions/{id}", "getExecution", "An execution: status, per-task state, output or error", get_execution)
             .ok(200, "The execution. While its last step cannot be stored (a full disk), the state last stored, with `commit_retry`: `since`, `attempts`, `error`", json!({ "type": "object" }))
@@ -238,8 +247,14 @@ async fn start_execution(
 async fn get_execution(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let exec = state.runner.get(&id).await?;
     let mut value = serde_json::to_value(&exec).expect("an execution is JSON");
+    // The execution that started it, for a sub-workflow's (its record's, one read).
+    let record = super::blocking(&state, move |store| harmonia_runner::records::get_record(store, &id)).await?;
+    if let Some(parent) = record.and_then(|(_, record)| record.parent) {
+        value["parent"] = json!(parent);
+    }
+    let id = &exec.id;
     // While its driver cannot commit (a full disk), the state is the one last stored.
-    if let Some(retry) = state.runner.commit_retry(&id) {
+    if let Some(retry) = state.runner.commit_retry(id) {
         value["commit_retry"] = serde_json::to_value(retry).expect("a retry is JSON");
     }
     Ok(Json(value))
@@ -356,9 +371,60 @@ struct ListQuery {
     workflow: Option<String>,
     /// running, paused, completed, failed or cancelled.
     status: Option<String>,
+    /// Started at or after this time (ms).
+    since: Option<u64>,
+    /// Started before this time (ms).
+    until: Option<u64>,
+    /// Started by this execution (a sub-workflow task).
+    parent: Option<String>,
     /// Continue after this id (the `next` of the previous page).
     after: Option<String>,
     limit: Option<usize>,
+}
+
+/// The largest time `since` and `until` take: what an execution id's 11 hex digits hold.
+const MAX_MILLIS: u64 = 0xfff_ffff_ffff;
+
+/// The ids a listing may return, as a range: ids start with their start time (11 hex
+/// digits of milliseconds) and a sub-workflow's with its parent's id and `/`, so a time or
+/// a parent is a range of ids, read in order from its start and no further than its end.
+#[derive(Debug, Default, PartialEq)]
+struct IdRange {
+    /// Only ids greater than this.
+    after: Option<String>,
+    /// Only ids less than this.
+    before: Option<String>,
+}
+
+impl IdRange {
+    fn of(query: &ListQuery) -> IdRange {
+        let mut range = IdRange { after: query.after.clone(), before: None };
+        // `{:011x}` sorts before every id started in that millisecond (they go on with `-`).
+        if let Some(since) = query.since {
+            range.start_at(format!("{:011x}", since.min(MAX_MILLIS)));
+        }
+        if let Some(until) = query.until {
+            range.end_before(format!("{:011x}", until.min(MAX_MILLIS)));
+        }
+        if let Some(parent) = &query.parent {
+            // `0` is the byte after `/`: every id that starts with `{parent}/` is before it.
+            range.start_at(format!("{parent}/"));
+            range.end_before(format!("{parent}0"));
+        }
+        range
+    }
+
+    fn start_at(&mut self, after: String) {
+        if self.after.as_ref().is_none_or(|a| *a < after) {
+            self.after = Some(after);
+        }
+    }
+
+    fn end_before(&mut self, before: String) {
+        if self.before.as_ref().is_none_or(|b| *b > before) {
+            self.before = Some(before);
+        }
+    }
 }
 
 const STATUSES: [&str; 5] = ["running", "paused", "completed", "failed", "cancelled"];
@@ -379,20 +445,54 @@ async fn list_executions(
         None => None,
     };
     let limit = super::page_limit(query.limit)?;
+    let range = IdRange::of(&query);
+    let parent = query.parent.clone();
+    if range.after.is_some() && range.before.is_some() && range.after >= range.before {
+        return Ok(Json(json!({ "executions": [], "next": null })));
+    }
     let page = super::blocking(&state, move |store| {
         let filter = harmonia_runner::records::RecordFilter { workflow: query.workflow.as_deref(), status };
-        harmonia_runner::records::list_records(store, filter, query.after.as_deref(), limit)
+        harmonia_runner::records::list_records(store, filter, range.after.as_deref(), limit)
     })
     .await?;
-    let (records, next) = page;
+    let (mut records, mut next) = page;
+    if let Some(before) = &range.before {
+        // Read in id order: past the range's end, nothing more is in it.
+        if let Some(end) = records.iter().position(|(id, _)| id >= before) {
+            records.truncate(end);
+            next = None;
+        }
+    }
     let items: Vec<Value> = records
         .into_iter()
+        // A sub-workflow's own sub-workflows are in its parent's range too.
+        .filter(|(_, r)| parent.is_none() || r.parent == parent)
         .map(|(id, r)| {
             json!({ "id": id, "workflow": r.workflow, "version": r.version, "status": r.status,
                     "created_at": r.created_at, "updated_at": r.updated_at, "parent": r.parent })
         })
         .collect();
     Ok(Json(json!({ "executions": items, "next": next })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountQuery {
+    workflow: Option<String>,
+}
+
+async fn count_executions(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<CountQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let counts =
+        super::blocking(&state, move |store| harmonia_runner::records::count_records(store, query.workflow.as_deref()))
+            .await?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let counts: serde_json::Map<String, Value> =
+        counts.into_iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect();
+    Ok(Json(json!({ "counts": counts, "total": total })))
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,7 @@ mod graph;
 pub mod hooks;
 pub(crate) mod metrics;
 mod plugins;
+pub mod reports;
 mod signals;
 mod subscriptions;
 mod table;
@@ -89,6 +90,9 @@ pub struct AppState {
     /// What the paths of the operations that check a signature instead of a token start
     /// with (see [`table::Access::Signed`]).
     signed_paths: Vec<(axum::http::Method, &'static str)>,
+    /// What plugins report while their calls run: the runner's observer must be this one
+    /// (see [`AppState::with_reports`]).
+    reports: Arc<reports::CallReports>,
 }
 
 /// The largest requests the API takes (`serve --max-body`, `--max-upload`).
@@ -147,7 +151,15 @@ impl AppState {
             limits: ApiLimits::default(),
             open_paths: Vec::new(),
             signed_paths: Vec::new(),
+            reports: reports::CallReports::new(reports::DEFAULT_MAX_BYTES),
         }
+    }
+
+    /// With `reports`, which the runner was given as its observer
+    /// ([`Runner::with_observer`]); without, tasks' logs stay empty.
+    pub fn with_reports(mut self, reports: Arc<reports::CallReports>) -> AppState {
+        self.reports = reports;
+        self
     }
 
     /// With the tokens (and whether none means open) given.
@@ -217,6 +229,7 @@ fn ops(limits: &ApiLimits) -> Vec<table::Op> {
         workflows::ops(),
         templates::ops(),
         executions::ops(),
+        reports::ops(),
         events::ops(),
         cloudevents::ops(),
         signals::ops(),

@@ -89,9 +89,17 @@ fn workflow_schema() -> Value {
 }
 
 async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let list = state.workflows.read().expect("workflows lock").list();
-    let items: Vec<Value> =
-        list.into_iter().map(|(name, versions)| json!({ "name": name, "versions": versions })).collect();
+    let dirs = state.workflows.read().expect("workflows lock");
+    let now = state.runner.now();
+    // The latest version's triggers: what starts executions of the workflow.
+    let items: Vec<Value> = dirs
+        .list()
+        .into_iter()
+        .map(|(name, versions)| {
+            let triggers = dirs.plan(&name, None).map(|plan| triggers(&plan, now));
+            json!({ "name": name, "versions": versions, "triggers": triggers })
+        })
+        .collect();
     Json(json!({ "workflows": items }))
 }
 

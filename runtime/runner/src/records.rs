@@ -552,6 +552,56 @@ pub fn list_records(
     }
 }
 
+/// How many executions are in each status (of `workflow`, or all): the finished ones
+/// counted from the index keys alone (no record is read), the running and paused ones from
+/// their records (few, next to all). Before the index is built, every record is read.
+pub fn count_records(store: &dyn Store, workflow: Option<&str>) -> Result<Vec<(ExecStatus, u64)>, StoreError> {
+    let mut counts: Vec<(ExecStatus, u64)> =
+        [ExecStatus::Running, ExecStatus::Paused, ExecStatus::Completed, ExecStatus::Failed, ExecStatus::Cancelled]
+            .into_iter()
+            .map(|status| (status, 0))
+            .collect();
+    let mut add = |status: ExecStatus| {
+        if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
+            *n += 1;
+        }
+    };
+    let filter = RecordFilter { workflow, status: None };
+    if !index_ready(store)? {
+        scan_pages(store, Space::Executions, b"", None, 1024, |key, value| {
+            match decode_record(&key, &value) {
+                Some(record) if filter.accepts(&record) => add(record.status),
+                _ => {}
+            }
+            Ok::<_, StoreError>(true)
+        })?;
+        return Ok(counts);
+    }
+    scan_pages(store, Space::Unfinished, b"", None, 1024, |key, _| {
+        match get_record(store, &String::from_utf8_lossy(&key))? {
+            Some((_, record)) if filter.accepts(&record) && !record.status.is_finished() => add(record.status),
+            _ => {}
+        }
+        Ok::<_, StoreError>(true)
+    })?;
+    for status in [ExecStatus::Completed, ExecStatus::Failed, ExecStatus::Cancelled] {
+        let prefix = match workflow {
+            Some(workflow) => match exec_index::by_workflow_status(workflow, status.as_str()) {
+                Ok(prefix) => prefix,
+                // A workflow name the index cannot hold (a NUL) names no execution.
+                Err(StoreError::InvalidKey(_)) => return Ok(counts),
+                Err(e) => return Err(e),
+            },
+            None => exec_index::by_status(status.as_str())?,
+        };
+        scan_pages(store, Space::ExecIndex, &prefix, None, 4096, |_, _| {
+            add(status);
+            Ok::<_, StoreError>(true)
+        })?;
+    }
+    Ok(counts)
+}
+
 /// Collects records into a page: true while it wants more.
 struct PageBuilder {
     found: Vec<(String, ExecRecord)>,

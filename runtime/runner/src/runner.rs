@@ -34,11 +34,14 @@ pub trait WorkflowSource: Send + Sync {
     }
 }
 
-/// Sees executions as they run: every committed event, and plugin progress.
+/// Sees executions as they run: every committed event, and plugin progress and log lines.
 pub trait RunObserver: Send + Sync {
     /// `exec` is the state once the event's step was committed.
     fn event(&self, _exec: &Execution, _event: &Event) {}
     fn progress(&self, _exec: &str, _call: &harmonia_engine::CallId, _percent: u8, _message: &str) {}
+    /// A line the call's plugin logged (or wrote to stdout or stderr), within its
+    /// `max_log_lines`.
+    fn log(&self, _exec: &str, _call: &harmonia_engine::CallId, _level: tracing::Level, _message: &str) {}
 }
 
 /// How the runner keeps executions.

@@ -101,6 +101,12 @@ impl CallObserver for CallForward {
         }
     }
 
+    fn log(&self, _component: &str, level: tracing::Level, message: &str) {
+        if let Some(observer) = &self.observer {
+            observer.log(&self.exec, &self.call, level, message);
+        }
+    }
+
     fn event(&self, event: &EmittedEvent) {
         self.emitted.lock().expect("emitted lock").push(event.clone());
     }

@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// [default: 256 MiB].
     #[arg(long, env = "HARMONIA_MAX_UPLOAD")]
     max_upload: Option<usize>,
+    /// What plugins' log lines and progress kept in memory for `GET .../tasks/{task}/logs`
+    /// and the console may take together, in bytes; the tasks reported on longest ago are
+    /// forgotten first [default: 16 MiB].
+    #[arg(long, env = "HARMONIA_MAX_REPORT_BYTES")]
+    max_report_bytes: Option<usize>,
     /// A connection that takes longer than this to send a request's headers, or sits idle
     /// this long between requests, is closed: `30s`, `2m` [default: 30s].
     #[arg(long, env = "HARMONIA_HEADER_TIMEOUT", value_parser = parse_age)]
@@ -111,6 +116,7 @@ struct FileConfig {
     retention: Option<String>,
     max_body: Option<usize>,
     max_upload: Option<usize>,
+    max_report_bytes: Option<usize>,
     workflow_max_tasks: Option<usize>,
     workflow_max_depth: Option<usize>,
     workflow_max_nodes: Option<usize>,
@@ -140,6 +146,7 @@ struct Settings {
     tls: Option<(PathBuf, PathBuf)>,
     max_body: usize,
     max_upload: usize,
+    max_report_bytes: usize,
     connections: ConnectionLimits,
     call_limits: CallLimits,
     state: StateArgs,
@@ -246,6 +253,10 @@ impl ServeArgs {
             tls,
             max_body: self.max_body.or(file.max_body).unwrap_or(harmonia_api::DEFAULT_MAX_BODY),
             max_upload: self.max_upload.or(file.max_upload).unwrap_or(harmonia_api::DEFAULT_MAX_UPLOAD),
+            max_report_bytes: self
+                .max_report_bytes
+                .or(file.max_report_bytes)
+                .unwrap_or(harmonia_api::reports::DEFAULT_MAX_BYTES),
             connections,
             call_limits,
             state,
@@ -437,7 +448,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.kv = Arc::new(StoreKv::new(store.clone()));
     let host = Host::new(config)?;
     let shared = Arc::new(RwLock::new(WorkflowDirs::default()));
-    let runner = args.state.runner(host.clone(), Arc::new(SharedWorkflows(shared.clone())), store.clone());
+    // What plugins report while calls run, kept for the console: the runner tells it.
+    let reports = harmonia_api::reports::CallReports::new(args.max_report_bytes);
+    let runner = args
+        .state
+        .runner(host.clone(), Arc::new(SharedWorkflows(shared.clone())), store.clone())
+        .with_observer(reports.clone());
     host.load_all().await?;
     for failure in host.failures() {
         eprintln!("warning: plugin {} not loaded: {}", failure.file.display(), failure.reason);
@@ -481,7 +497,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(retention::sweep_every(runner.clone(), age));
     }
     let limits = ApiLimits { max_body: args.max_body, max_upload: args.max_upload };
-    let state = AppState::new(host.clone(), runner.clone(), shared).with_auth(auth).with_limits(limits);
+    let state =
+        AppState::new(host.clone(), runner.clone(), shared).with_auth(auth).with_limits(limits).with_reports(reports);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -1,0 +1,56 @@
+// Small helpers the console's pages share: building elements, showing a page, formatting.
+
+const main = document.getElementById('main');
+
+/** Builds an element: `h('a', {href}, 'text', child...)`. */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+/** A table with these column titles and rows (each a list of cells). */
+export function table(titles, rows, attrs = {}) {
+  return h('table', attrs, h('thead', {}, h('tr', {}, titles.map((t) => h('th', { scope: 'col' }, t)))),
+    h('tbody', {}, rows.map((cells) => h('tr', {}, cells.map((c) => h('td', {}, c))))));
+}
+
+export function badge(status) {
+  return h('span', { class: `status s-${status}` }, status);
+}
+
+export function when(ms) {
+  return ms ? new Date(ms).toLocaleString() : '';
+}
+
+export function json(value) {
+  return h('pre', {}, JSON.stringify(value, null, 2));
+}
+
+/** Replaces the page's content: a title and what follows it. */
+export function show(title, ...content) {
+  main.textContent = '';
+  document.title = `${title} · Harmonia`;
+  main.append(h('h1', {}, title), ...content);
+}
+
+/** Calls `fn` after `ms`, once however often it is asked meanwhile. */
+export function throttle(ms, fn) {
+  let pending = null;
+  return () => {
+    if (pending) return;
+    pending = setTimeout(async () => {
+      pending = null;
+      try {
+        await fn();
+      } catch {
+        /* the next call tries again */
+      }
+    }, ms);
+  };
+}

@@ -1,0 +1,324 @@
+// The page of one execution: its graph coloured by task state and updated live over SSE;
+// per task its input, output, error, attempts, timings, log lines and progress; the
+// history as a list of events and a Gantt-like timeline of task durations; its
+// sub-workflows, checkpoints, and control (pause, resume, cancel, retry, signals, restore).
+//
+// Built for large executions (1,000 tasks and more): events only mark the page stale, a
+// refresh reads the state at most every 250 ms, and each part is updated in place (rows and
+// bars by task, history rows appended), never rebuilt.
+
+import { api, follow } from './api.js';
+import { h, badge, when, json, show, throttle } from './dom.js';
+import { draw } from './graph.js';
+
+const NS = 'http://www.w3.org/2000/svg';
+/** History rows shown at first, and added by "Show more". */
+const HISTORY_PAGE = 200;
+
+function setAttrs(node, attrs) {
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+/** The task an event is about, if any. */
+function taskOf(event) {
+  return event.task || (event.call && event.call.task) || null;
+}
+
+/** One line saying what an event holds beyond its type and task. */
+function eventDetail(event) {
+  if (event.error) return event.error.message || JSON.stringify(event.error);
+  if (event.call && event.call.item !== undefined) return `item ${event.call.item}${event.attempt ? `, attempt ${event.attempt}` : ''}`;
+  if (event.attempt) return `attempt ${event.attempt}`;
+  if (event.reason) return event.reason;
+  if (event.checkpoint !== undefined) return `to the checkpoint after event ${event.checkpoint}`;
+  if (event.name) return event.name;
+  return '';
+}
+
+export async function executionPage(id) {
+  const path = `/api/v1/executions/${encodeURIComponent(id)}`;
+  let exec = await api(path);
+  const wf = await api(`/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`);
+  const kinds = Object.fromEntries(wf.graph.map((n) => [n.id, n]));
+  const graphBox = h('div', { class: 'graph' });
+  const detail = h('section', { 'aria-label': 'Task' });
+  const summary = h('div');
+  const message = h('p', { role: 'status' });
+  let selected = null;
+  const statusOf = (task) => (exec.tasks[task] ? exec.tasks[task].status : null);
+  const choose = (task) => {
+    selected = task;
+    graph.select(task);
+    showDetail();
+    showLogs();
+  };
+  const graph = draw(graphBox, wf.graph, statusOf, choose);
+  /** POSTs to `${path}/${what}`, then says `done` (or the error) and reads the execution again. */
+  async function post(what, body, done) {
+    try {
+      await api(`${path}/${what}`, { method: 'POST', body });
+      message.className = '';
+      message.textContent = done;
+      await refresh();
+      await refreshExtras();
+    } catch (e) {
+      message.className = 'error';
+      message.textContent = e.message;
+    }
+  }
+  const control = (action, body) => post(action, body, `${action}: done`);
+  const actions = h('div', { class: 'actions' },
+    ['pause', 'resume', 'cancel', 'retry'].map((a) => h('button', { type: 'button', 'data-action': a, onclick: () => control(a) }, a[0].toUpperCase() + a.slice(1))),
+    h('button', { type: 'button', 'data-action': 'checkpoint', onclick: () => control('checkpoints', {}) }, 'Take a checkpoint'));
+
+  // --- Signals: a form per task waiting for one, kept while it waits ---------------------
+  const signals = h('section', { 'aria-label': 'Signals' });
+  const signalForms = new Map();
+  const waitsFor = Object.fromEntries(wf.graph.filter((n) => n.kind === 'wait' && n.label.startsWith('signal ')).map((n) => [n.id, n.label.slice(7)]));
+  function signalForm(task, name) {
+    const data = h('textarea', { rows: 2, cols: 40, name: `signal-${task}`, 'aria-label': `Data of the ${name} signal` }, '{"approved": true}');
+    const send = (payload) => post(`signals/${encodeURIComponent(name)}`, payload, `signal ${name} sent`);
+    return h('form', { class: 'inline', 'data-signal': name, onsubmit: (ev) => {
+      ev.preventDefault();
+      let payload;
+      try {
+        payload = JSON.parse(data.value || '{}');
+      } catch {
+        message.className = 'error';
+        message.textContent = 'The signal data is not JSON.';
+        return;
+      }
+      send(payload);
+    } }, h('label', {}, `${task} waits for the signal ${name}`, data),
+    h('button', { class: 'primary', type: 'submit' }, `Send ${name}`),
+    h('button', { type: 'button', 'data-reject': name, onclick: () => send({ approved: false }) }, 'Reject'));
+  }
+  function showSignals() {
+    for (const [task, name] of Object.entries(waitsFor)) {
+      const waiting = exec.tasks[task] && exec.tasks[task].status === 'running' && !['completed', 'failed', 'cancelled'].includes(exec.status);
+      if (waiting && !signalForms.has(task)) signalForms.set(task, signals.appendChild(signalForm(task, name)));
+      if (!waiting && signalForms.has(task)) {
+        signalForms.get(task).remove();
+        signalForms.delete(task);
+      }
+    }
+  }
+
+  // --- Summary ---------------------------------------------------------------------------
+  function showSummary() {
+    summary.textContent = '';
+    const parent = exec.parent ? [' · started by ', h('a', { href: `#/executions/${encodeURIComponent(exec.parent)}` }, exec.parent)] : [];
+    summary.append(h('p', {}, badge(exec.status), ' ', h('a', { href: `#/workflows/${encodeURIComponent(exec.workflow)}/${encodeURIComponent(exec.version)}` }, `${exec.workflow}@${exec.version}`),
+      ` · started ${when(exec.started_at)}`, exec.finished_at ? ` · ended ${when(exec.finished_at)}` : '', parent));
+    const counts = {};
+    for (const t of Object.values(exec.tasks)) counts[t.status] = (counts[t.status] || 0) + 1;
+    summary.append(h('p', { class: 'counts', 'aria-label': 'Tasks by status' }, Object.entries(counts).map(([s, n]) => h('span', {}, badge(s), ` ${n}`))));
+    if (exec.error) summary.append(h('pre', { class: 'error' }, JSON.stringify(exec.error, null, 2)));
+    if (exec.output !== undefined && exec.output !== null) summary.append(h('details', {}, h('summary', {}, 'Output'), json(exec.output)));
+  }
+
+  // --- Tasks: one row each, updated when its state changes -------------------------------
+  const taskRows = h('tbody');
+  const rows = new Map();
+  function showTasks() {
+    for (const [task, t] of Object.entries(exec.tasks)) {
+      let row = rows.get(task);
+      if (!row) {
+        const cells = [h('td'), h('td'), h('td'), h('td')];
+        cells[0].append(h('button', { type: 'button', 'data-select': task, onclick: () => choose(task) }, task));
+        row = { cells, key: null };
+        rows.set(task, row);
+        taskRows.append(h('tr', {}, cells));
+      }
+      const key = `${t.status}|${t.attempt}|${t.finished_at}`;
+      if (row.key === key) continue;
+      row.key = key;
+      row.cells[1].replaceChildren(badge(t.status));
+      row.cells[2].textContent = t.attempt || '';
+      row.cells[3].textContent = t.started_at && t.finished_at ? `${t.finished_at - t.started_at} ms` : '';
+    }
+  }
+
+  // --- One task: state, input (from the history), logs and progress ----------------------
+  const logs = h('div', { 'aria-label': 'Log lines and progress' });
+  function showDetail() {
+    detail.textContent = '';
+    if (!selected || !exec.tasks[selected]) {
+      detail.append(h('p', { class: 'muted' }, 'Choose a task (in the graph or the list) to see its input, output, error and log lines.'));
+      return;
+    }
+    const t = exec.tasks[selected];
+    const node = kinds[selected] || { label: '' };
+    detail.append(h('h2', {}, selected), h('p', {}, badge(t.status), ` ${node.label}`, t.reason ? ` · ${t.reason}` : ''));
+    detail.append(h('p', { class: 'muted' }, `attempt ${t.attempt || 0} · started ${when(t.started_at) || '–'} · ended ${when(t.finished_at) || '–'}`,
+      t.started_at && t.finished_at ? ` · took ${t.finished_at - t.started_at} ms` : ''));
+    const started = history.filter((e) => e.type === 'call_started' && e.call.task === selected);
+    if (started.length) {
+      const last = started[started.length - 1];
+      detail.append(h('h3', {}, started.length > 1 ? `Input (call ${started.length}${last.call.item !== undefined ? `, item ${last.call.item}` : ''})` : 'Input'), json(last.input));
+    }
+    if (t.error) detail.append(h('h3', {}, 'Error'), h('pre', { class: 'error' }, JSON.stringify(t.error, null, 2)));
+    if (t.output !== undefined && t.output !== null) detail.append(h('h3', {}, 'Output'), json(t.output));
+    if (node.kind === 'workflow') {
+      const mine = children.filter((c) => c.workflow === node.label.split('@')[0]);
+      if (mine.length) detail.append(h('h3', {}, 'Sub-workflow'), h('ul', {}, mine.map((c) => h('li', {}, h('a', { href: `#/executions/${encodeURIComponent(c.id)}` }, c.id), ' ', badge(c.status)))));
+    }
+    detail.append(logs);
+  }
+  async function showLogs() {
+    if (!selected) return;
+    const task = selected;
+    let report;
+    try {
+      report = await api(`${path}/tasks/${encodeURIComponent(task)}/logs`);
+    } catch {
+      return;
+    }
+    if (task !== selected) return;
+    logs.textContent = '';
+    if (report.progress) {
+      const p = report.progress;
+      logs.append(h('h3', {}, 'Progress'), h('p', {}, h('progress', { max: 100, value: p.percent, 'aria-label': `Progress of ${task}` }), ` ${p.percent}% ${p.message}`));
+    }
+    logs.append(h('h3', {}, 'Log lines'));
+    if (!report.lines.length) logs.append(h('p', { class: 'muted' }, 'No lines (they are kept in memory while the server runs).'));
+    else {
+      const text = report.lines.map((l) => `${new Date(l.at).toLocaleTimeString()} ${l.level.toUpperCase().padEnd(5)} ${l.item !== undefined ? `[${l.item}] ` : ''}${l.message}`).join('\n');
+      logs.append(h('pre', { class: 'logs' }, report.dropped ? `(${report.dropped} earlier lines not kept)\n${text}` : text));
+    }
+  }
+
+  // --- History: read once, then only what is new -----------------------------------------
+  const history = [];
+  let historyNext = 0;
+  let historyShown = HISTORY_PAGE;
+  const historyRows = h('tbody');
+  const historyCount = h('span');
+  const historyMore = h('button', { type: 'button', hidden: true, onclick: () => showMoreHistory() }, 'Show more');
+  async function readHistory() {
+    for (;;) {
+      const page = await api(`${path}/history?after=${historyNext}&limit=1000`);
+      history.push(...page.events);
+      if (page.events.length) historyNext = page.events[page.events.length - 1].seq;
+      if (page.next === null || !page.events.length) return;
+    }
+  }
+  /** Newest first: rows for the events not shown yet go on top, the oldest drop off. */
+  let newestShown = -1;
+  function showHistory() {
+    const make = (e) => h('tr', {}, h('td', {}, e.seq), h('td', {}, e.at ? new Date(e.at).toLocaleTimeString() : ''), h('td', {}, e.type), h('td', {}, taskOf(e) || ''), h('td', {}, eventDetail(e)));
+    const fresh = [];
+    for (let i = history.length - 1; i > newestShown && fresh.length < historyShown; i--) fresh.push(make(history[i]));
+    historyRows.prepend(...fresh);
+    newestShown = history.length - 1;
+    while (historyRows.childElementCount > historyShown) historyRows.lastElementChild.remove();
+    historyCount.textContent = `${history.length} events, newest first`;
+    historyMore.hidden = historyRows.childElementCount >= history.length;
+  }
+  function showMoreHistory() {
+    historyShown += HISTORY_PAGE;
+    historyRows.textContent = '';
+    newestShown = -1;
+    showHistory();
+  }
+
+  // --- Timeline: a bar per task that ran, from start to end (or now) ---------------------
+  const timelineBox = h('div', { class: 'graph timeline-box' });
+  const timelineSvg = setAttrs(document.createElementNS(NS, 'svg'), { role: 'img', 'aria-label': 'Task durations', class: 'timeline' });
+  timelineBox.append(timelineSvg);
+  const bars = new Map();
+  const ROW = 22;
+  const LABEL = 170;
+  const WIDTH = 720;
+  function showTimeline() {
+    const ran = Object.entries(exec.tasks).filter(([, t]) => t.started_at);
+    timelineBox.hidden = !ran.length;
+    if (!ran.length) return;
+    const now = Date.now();
+    const start = Math.min(exec.started_at || Infinity, ...ran.map(([, t]) => t.started_at));
+    const end = Math.max(exec.finished_at || now, ...ran.map(([, t]) => t.finished_at || now));
+    const span = Math.max(1, end - start);
+    for (const [task, t] of ran) {
+      let bar = bars.get(task);
+      if (!bar) {
+        const y = 4 + bars.size * ROW;
+        const label = setAttrs(document.createElementNS(NS, 'text'), { x: 0, y: y + 14, class: 'label' });
+        label.textContent = task;
+        const rect = setAttrs(document.createElementNS(NS, 'rect'), { y: y + 3, height: ROW - 8, rx: 3 });
+        rect.append(document.createElementNS(NS, 'title'));
+        const took = setAttrs(document.createElementNS(NS, 'text'), { y: y + 14, class: 'took' });
+        timelineSvg.append(label, rect, took);
+        bar = { rect, took };
+        bars.set(task, bar);
+      }
+      const finished = t.finished_at || now;
+      const x = LABEL + ((t.started_at - start) / span) * WIDTH;
+      const w = Math.max(2, ((finished - t.started_at) / span) * WIDTH);
+      setAttrs(bar.rect, { x: x.toFixed(1), width: w.toFixed(1), class: `bar s-${t.status}` });
+      bar.rect.firstChild.textContent = `${task}: ${t.status}, ${finished - t.started_at} ms`;
+      setAttrs(bar.took, { x: (x + w + 4).toFixed(1) });
+      bar.took.textContent = t.finished_at ? `${t.finished_at - t.started_at} ms` : '…';
+    }
+    setAttrs(timelineSvg, { width: LABEL + WIDTH + 90, height: bars.size * ROW + 8 });
+  }
+
+  // --- Sub-workflows and checkpoints -----------------------------------------------------
+  let children = [];
+  const childList = h('section', { 'aria-label': 'Sub-workflows' });
+  async function showChildren() {
+    if (!wf.graph.some((n) => n.kind === 'workflow')) return;
+    children = (await api(`/api/v1/executions?parent=${encodeURIComponent(id)}&limit=1000`)).executions;
+    childList.textContent = '';
+    if (!children.length) return;
+    childList.append(h('h2', {}, 'Sub-workflows'), h('ul', {}, children.map((c) => h('li', {}, h('a', { href: `#/executions/${encodeURIComponent(c.id)}` }, c.id), ` ${c.workflow}@${c.version} `, badge(c.status)))));
+  }
+  const checkpoints = h('section', { 'aria-label': 'Checkpoints' });
+  async function showCheckpoints() {
+    const list = (await api(`${path}/checkpoints`)).checkpoints;
+    checkpoints.textContent = '';
+    if (!list.length) return;
+    checkpoints.append(h('h2', {}, 'Checkpoints'), h('table', {}, h('tbody', {}, list.map((c) => h('tr', {},
+      h('td', {}, `after event ${c.seq}`), h('td', {}, c.label || (c.auto ? 'automatic' : '')), h('td', {}, when(c.at)),
+      h('td', {}, h('button', { type: 'button', 'data-restore': c.seq, onclick: () => control('restore', { checkpoint: c.seq }) }, 'Restore')))))));
+  }
+
+  // --- Reading again --------------------------------------------------------------------
+  function render() {
+    showSummary();
+    graph.update(statusOf);
+    showSignals();
+    showTasks();
+    showTimeline();
+    showHistory();
+    showDetail();
+  }
+  async function refresh() {
+    exec = await api(path);
+    await readHistory();
+    render();
+  }
+  async function refreshExtras() {
+    await Promise.all([showCheckpoints(), showChildren(), showLogs()]);
+  }
+  const soon = throttle(250, refresh);
+  const later = throttle(1000, refreshExtras);
+  // An event only marks the page stale (a 1,000-task execution sends thousands).
+  const stale = () => {
+    soon();
+    later();
+  };
+  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, stale, stale);
+  await readHistory();
+  show(`Execution ${id}`, summary, actions, message, signals,
+    h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
+    h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', { scope: 'col' }, t)))), taskRows),
+    h('h2', {}, 'Timeline'), timelineBox,
+    childList, checkpoints,
+    h('section', { 'aria-label': 'History' }, h('h2', {}, 'History ', h('small', { class: 'muted' }, historyCount)),
+      h('div', { class: 'history' }, h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Task', ''].map((t) => h('th', { scope: 'col' }, t)))), historyRows)), historyMore));
+  render();
+  performance.mark('harmonia:graph-drawn');
+  refreshExtras().catch(() => {});
+  return stop;
+}
