@@ -142,21 +142,26 @@ export async function executionPage(id) {
 
   // --- One task: state, input (from the history), logs and progress ----------------------
   const logs = h('div', { 'aria-label': 'Log lines and progress' });
+  let detailShown = null;
   function showDetail() {
+    const t = selected && exec.tasks[selected];
+    const calls = history.filter((e) => e.type === 'call_started' && e.call.task === selected);
+    // Rebuilt only when it would change: what the user selected in it stays selected.
+    const key = JSON.stringify([selected, t && t.status, t && t.attempt, t && t.finished_at, calls.length, children.length]);
+    if (key === detailShown) return;
+    detailShown = key;
     detail.textContent = '';
-    if (!selected || !exec.tasks[selected]) {
+    if (!t) {
       detail.append(h('p', { class: 'muted' }, 'Choose a task (in the graph or the list) to see its input, output, error and log lines.'));
       return;
     }
-    const t = exec.tasks[selected];
     const node = kinds[selected] || { label: '' };
     detail.append(h('h2', {}, selected), h('p', {}, badge(t.status), ` ${node.label}`, t.reason ? ` · ${t.reason}` : ''));
     detail.append(h('p', { class: 'muted' }, `attempt ${t.attempt || 0} · started ${when(t.started_at) || '–'} · ended ${when(t.finished_at) || '–'}`,
       t.started_at && t.finished_at ? ` · took ${t.finished_at - t.started_at} ms` : ''));
-    const started = history.filter((e) => e.type === 'call_started' && e.call.task === selected);
-    if (started.length) {
-      const last = started[started.length - 1];
-      detail.append(h('h3', {}, started.length > 1 ? `Input (call ${started.length}${last.call.item !== undefined ? `, item ${last.call.item}` : ''})` : 'Input'), json(last.input));
+    if (calls.length) {
+      const last = calls[calls.length - 1];
+      detail.append(h('h3', {}, calls.length > 1 ? `Input (call ${calls.length}${last.call.item !== undefined ? `, item ${last.call.item}` : ''})` : 'Input'), json(last.input));
     }
     if (t.error) detail.append(h('h3', {}, 'Error'), h('pre', { class: 'error' }, JSON.stringify(t.error, null, 2)));
     if (t.output !== undefined && t.output !== null) detail.append(h('h3', {}, 'Output'), json(t.output));

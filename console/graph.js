@@ -22,6 +22,11 @@ function subtitle(n, status) {
   return `${n.label}${joinText(n)}${status ? ` · ${status}` : ''}`;
 }
 
+/** What a box says when pointed at: its id, status and condition. */
+function title(n, status) {
+  return `${n.id}${status ? ` (${status})` : ''}${n.when ? `\nwhen ${n.when}` : ''}`;
+}
+
 /** The layout of `nodes`: positions of boxes and points of edges. */
 export function layout(nodes) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
@@ -70,11 +75,14 @@ export function draw(container, nodes, status, onSelect) {
     el('path', { d, class: 'edge loop', 'marker-end': 'url(#arrow)' }, svg);
   }
   const boxes = new Map();
+  /** The status each box shows. */
+  const shown = new Map();
   for (const n of nodes) {
     const p = g.node(n.id);
     const s = status(n.id);
     const group = el('g', { class: `node${s ? ` s-${s}` : ''}`, transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, tabindex: 0, role: 'button', 'data-task': n.id }, svg);
-    el('title', {}, group).textContent = `${n.id}${s ? ` (${s})` : ''}${n.when ? `\nwhen ${n.when}` : ''}`;
+    el('title', {}, group).textContent = title(n, s);
+    shown.set(n.id, s);
     el('rect', { width: p.width, height: p.height, rx: 8 }, group);
     const name = el('text', { x: 10, y: 19 }, group);
     name.textContent = n.id + (n.for_each ? ' [each]' : '') + (n.repeat ? ' ⟳' : '') + (n.when ? ' ?' : '');
@@ -90,13 +98,16 @@ export function draw(container, nodes, status, onSelect) {
     boxes.set(n.id, group);
   }
   return {
-    /** Recolours the boxes from `status` without laying the graph out again. */
+    /** Recolours the boxes whose status changed, without laying the graph out again. */
     update(statusOf) {
       for (const [id, group] of boxes) {
         const s = statusOf(id);
+        if (shown.get(id) === s) continue;
+        shown.set(id, s);
         const selected = group.classList.contains('selected');
         group.setAttribute('class', `node${s ? ` s-${s}` : ''}${selected ? ' selected' : ''}`);
         group.querySelector('.kind').textContent = subtitle(byId[id], s);
+        group.querySelector('title').textContent = title(byId[id], s);
       }
     },
     select(id) {

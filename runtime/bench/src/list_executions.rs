@@ -4,7 +4,8 @@
 //! workflows, `common` (99%) and `rare` (1%), and 1% of each failed (a version of the
 //! workflow whose task fails). Then, timed: the first page of 100 as
 //! `GET /api/v1/executions` reads it (`records::list_records`) with no filter, with
-//! `workflow=rare`, `status=failed` and both; and `retention::sweep` deleting the oldest
+//! `workflow=rare`, `status=failed` and both; the counts by status of all and of `rare`
+//! (`records::count_records`, `GET /api/v1/executions/counts`); and `retention::sweep` deleting the oldest
 //! 1% of the finished executions, several times over. Medians of several repeats.
 //!
 //! Measured both ways: as a store from before the indexes (`_scan`: the index marker
@@ -137,6 +138,22 @@ fn pages(store: &dyn Store, count: usize, suffix: &str) -> anyhow::Result<()> {
     }
     if suffix.is_empty() {
         report(SCENARIO, "rare_and_failed", both as f64, "executions");
+    }
+    counts(store, count, rare, suffix)
+}
+
+/// Times the counts by status (`GET /api/v1/executions/counts`), of all and of `rare`.
+fn counts(store: &dyn Store, count: usize, rare: usize, suffix: &str) -> anyhow::Result<()> {
+    for (metric, workflow, matching) in [("counts_ms_all", None, count), ("counts_ms_workflow", Some("rare"), rare)] {
+        let mut samples = Vec::with_capacity(REPEATS);
+        for _ in 0..REPEATS {
+            let began = Instant::now();
+            let counts = records::count_records(store, workflow)?;
+            samples.push(began.elapsed().as_secs_f64() * 1e3);
+            let total: u64 = counts.iter().map(|(_, n)| n).sum();
+            anyhow::ensure!(total == matching as u64, "{metric}: counted {total} of {matching}");
+        }
+        report(SCENARIO, &format!("{metric}{suffix}"), median(samples), "ms");
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (127.0.0.1:8080, ./plugins, ./workflows, ./data by default).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a workflow to its end and print its output (exit 1 if it failed, 2 if invalid).
     Run(run::RunArgs),
     /// Check workflow files and print every error.
@@ -156,7 +156,7 @@ impl Cli {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugin { command, plugins } => plugin::run(command, &plugins).await,
-        Command::Serve(args) => serve::serve(args).await,
+        Command::Serve(args) => serve::serve(*args).await,
         Command::Exec { command, data, server } => exec::run(command, data.as_deref(), &server).await,
         Command::Workflow { command, server } => client::workflow(command, &server).await,
         Command::Token { command, data } => token::run(command, &data),
