@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod connections;
 mod console;
+mod console_use;
 mod crash;
 mod event_streams;
 mod events;
