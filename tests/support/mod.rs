@@ -2,8 +2,6 @@
 //! `harmonia serve` on an ephemeral loopback port, with helpers for its JSON answers.
 #![allow(dead_code)] // not every helper is used by every module
 
-pub mod browser;
-
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

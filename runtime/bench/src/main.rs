@@ -2,6 +2,7 @@
 //! figure on its own line: `{"scenario", "metric", "value", "unit"}`.
 
 mod closed_loop;
+mod console;
 mod durable;
 mod engine;
 mod events;
@@ -22,7 +23,8 @@ use clap::Parser;
 #[command(name = "harmonia-bench", about = "Harmonia benchmarks")]
 struct Args {
     /// Which scenario to run: host-call, host-call-lang, engine-steps, long-history, fanout,
-    /// store-commit, durable-3step, http-3step, recovery, list-executions, limits, or all.
+    /// store-commit, durable-3step, http-3step, recovery, list-executions, limits, events,
+    /// console, or all (every one but console, which needs Chromium).
     scenario: String,
     /// A short run (under 20 seconds), for smoke checks.
     #[arg(long)]
@@ -85,7 +87,10 @@ fn main() -> anyhow::Result<()> {
             // Fresh release servers as child processes, one per input.
             "limits" => limits::run(&args.plugins, args.quick)?,
             "events" => runtime.block_on(events::run(&args.plugins, args.quick))?,
-            other => anyhow::bail!("unknown scenario {other:?} (known: {}, all)", all.join(", ")),
+            // A release server and a headless Chromium (scripts/install-browser.sh), driven
+            // over blocking HTTP: outside the runtime.
+            "console" => console::run(&args.plugins, args.quick)?,
+            other => anyhow::bail!("unknown scenario {other:?} (known: {}, console, all)", all.join(", ")),
         }
     }
     Ok(())
