@@ -232,7 +232,8 @@ async function route() {
   signOut.hidden = !token();
   try {
     if (parts[0] === 'login') return loginPage(params);
-    await showSession();
+    // Read beside the page: it only shows or hides the audit link.
+    showSession();
     let stop = null;
     if (parts[0] === 'workflows' && parts[1]) await workflowPage(parts[1], parts[2]);
     else if (parts[0] === 'executions' && parts[1]) stop = await executionPage(parts[1]);

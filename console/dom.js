@@ -39,18 +39,34 @@ export function show(title, ...content) {
   main.append(h('h1', {}, title), ...content);
 }
 
-/** Calls `fn` after `ms`, once however often it is asked meanwhile. */
+/**
+ * Calls `fn` `ms` after it is asked, once however often it is asked meanwhile; never two
+ * runs at once (asked during a run, it runs again after).
+ */
 export function throttle(ms, fn) {
   let pending = null;
-  return () => {
-    if (pending) return;
-    pending = setTimeout(async () => {
-      pending = null;
-      try {
-        await fn();
-      } catch {
-        /* the next call tries again */
-      }
-    }, ms);
+  let running = false;
+  let again = false;
+  const run = async () => {
+    pending = null;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      await fn();
+    } catch {
+      /* the next call tries again */
+    }
+    running = false;
+    if (again) {
+      again = false;
+      schedule();
+    }
   };
+  const schedule = () => {
+    if (!pending) pending = setTimeout(run, ms);
+  };
+  return schedule;
 }

@@ -9,9 +9,14 @@
 
 import { api, follow } from './api.js';
 import { h, badge, when, json, show, throttle } from './dom.js';
-import { draw } from './graph.js';
+import { draw, warmLayout } from './graph.js';
+import { LARGE } from './layout.js';
 
 const NS = 'http://www.w3.org/2000/svg';
+/** The timeline's rows, and the widths of its labels and of its bars' area. */
+const ROW = 22;
+const LABEL = 170;
+const WIDTH = 720;
 /** History rows shown at first, and added by "Show more". */
 const HISTORY_PAGE = 200;
 
@@ -38,8 +43,16 @@ function eventDetail(event) {
 
 export async function executionPage(id) {
   const path = `/api/v1/executions/${encodeURIComponent(id)}`;
+  // The history: every event read so far, and the last one's seq.
+  const history = [];
+  let historyNext = 0;
+  let reading = Promise.resolve();
   let exec = await api(path);
-  const wf = await api(`/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`);
+  if (Object.keys(exec.tasks).length > LARGE) warmLayout();
+  const version = `/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`;
+  // The history is read while the workflow is (see `readHistory`, below).
+  const historyRead = readHistory();
+  const wf = await api(version);
   const kinds = Object.fromEntries(wf.graph.map((n) => [n.id, n]));
   const graphBox = h('div', { class: 'graph' });
   const detail = h('section', { 'aria-label': 'Task' });
@@ -106,13 +119,17 @@ export async function executionPage(id) {
   }
 
   // --- Summary ---------------------------------------------------------------------------
+  let summaryShown = null;
   function showSummary() {
+    const counts = {};
+    for (const t of Object.values(exec.tasks)) counts[t.status] = (counts[t.status] || 0) + 1;
+    const key = JSON.stringify([exec.status, exec.finished_at, counts, exec.error]);
+    if (key === summaryShown) return;
+    summaryShown = key;
     summary.textContent = '';
     const parent = exec.parent ? [' · started by ', h('a', { href: `#/executions/${encodeURIComponent(exec.parent)}` }, exec.parent)] : [];
     summary.append(h('p', {}, badge(exec.status), ' ', h('a', { href: `#/workflows/${encodeURIComponent(exec.workflow)}/${encodeURIComponent(exec.version)}` }, `${exec.workflow}@${exec.version}`),
       ` · started ${when(exec.started_at)}`, exec.finished_at ? ` · ended ${when(exec.finished_at)}` : '', parent));
-    const counts = {};
-    for (const t of Object.values(exec.tasks)) counts[t.status] = (counts[t.status] || 0) + 1;
     summary.append(h('p', { class: 'counts', 'aria-label': 'Tasks by status' }, Object.entries(counts).map(([s, n]) => h('span', {}, badge(s), ` ${n}`))));
     if (exec.error) summary.append(h('pre', { class: 'error' }, JSON.stringify(exec.error, null, 2)));
     if (exec.output !== undefined && exec.output !== null) summary.append(h('details', {}, h('summary', {}, 'Output'), json(exec.output)));
@@ -195,13 +212,16 @@ export async function executionPage(id) {
   }
 
   // --- History: read once, then only what is new -----------------------------------------
-  const history = [];
-  let historyNext = 0;
   let historyShown = HISTORY_PAGE;
   const historyRows = h('tbody');
   const historyCount = h('span');
   const historyMore = h('button', { type: 'button', hidden: true, onclick: () => showMoreHistory() }, 'Show more');
-  async function readHistory() {
+  /** Reads the events not read yet; one read at a time, each after the one before. */
+  function readHistory() {
+    reading = reading.then(readNewEvents, readNewEvents);
+    return reading;
+  }
+  async function readNewEvents() {
     for (;;) {
       const page = await api(`${path}/history?after=${historyNext}&limit=1000`);
       history.push(...page.events);
@@ -229,43 +249,52 @@ export async function executionPage(id) {
   }
 
   // --- Timeline: a bar per task that ran, from start to end (or now) ---------------------
+  // Bars are drawn in milliseconds since the start, in a group scaled to the width: when
+  // time goes on, one transform changes, not every bar. The span grows by doubling while
+  // the execution runs, so the scale changes rarely.
   const timelineBox = h('div', { class: 'graph timeline-box' });
-  const timelineSvg = setAttrs(document.createElementNS(NS, 'svg'), { role: 'img', 'aria-label': 'Task durations', class: 'timeline' });
+  const timelineSvg = setAttrs(document.createElementNS(NS, 'svg'), { role: 'img', 'aria-label': 'Task durations', class: 'timeline', width: LABEL + WIDTH + 8 });
+  const labels = document.createElementNS(NS, 'g');
+  const scaled = document.createElementNS(NS, 'g');
+  timelineSvg.append(labels, scaled);
   timelineBox.append(timelineSvg);
   const bars = new Map();
-  const ROW = 22;
-  const LABEL = 170;
-  const WIDTH = 720;
+  let spanShown = 0;
   function showTimeline() {
     const ran = Object.entries(exec.tasks).filter(([, t]) => t.started_at);
     timelineBox.hidden = !ran.length;
     if (!ran.length) return;
     const now = Date.now();
-    const start = Math.min(exec.started_at || Infinity, ...ran.map(([, t]) => t.started_at));
-    const end = Math.max(exec.finished_at || now, ...ran.map(([, t]) => t.finished_at || now));
-    const span = Math.max(1, end - start);
+    const start = exec.started_at || Math.min(...ran.map(([, t]) => t.started_at));
+    let span;
+    if (exec.finished_at) span = Math.max(1, ...ran.map(([, t]) => (t.finished_at || exec.finished_at) - start), exec.finished_at - start);
+    else for (span = 1000; span < (now - start) * 1.1; span *= 2);
+    if (span !== spanShown) {
+      spanShown = span;
+      setAttrs(scaled, { transform: `translate(${LABEL} 0) scale(${WIDTH / span} 1)` });
+    }
     for (const [task, t] of ran) {
       let bar = bars.get(task);
       if (!bar) {
         const y = 4 + bars.size * ROW;
         const label = setAttrs(document.createElementNS(NS, 'text'), { x: 0, y: y + 14, class: 'label' });
         label.textContent = task;
-        const rect = setAttrs(document.createElementNS(NS, 'rect'), { y: y + 3, height: ROW - 8, rx: 3 });
+        const rect = setAttrs(document.createElementNS(NS, 'rect'), { y: y + 3, height: ROW - 8 });
         rect.append(document.createElementNS(NS, 'title'));
-        const took = setAttrs(document.createElementNS(NS, 'text'), { y: y + 14, class: 'took' });
-        timelineSvg.append(label, rect, took);
-        bar = { rect, took };
+        labels.append(label);
+        scaled.append(rect);
+        bar = { rect, key: null };
         bars.set(task, bar);
+        setAttrs(timelineSvg, { height: bars.size * ROW + 8 });
       }
-      const finished = t.finished_at || now;
-      const x = LABEL + ((t.started_at - start) / span) * WIDTH;
-      const w = Math.max(2, ((finished - t.started_at) / span) * WIDTH);
-      setAttrs(bar.rect, { x: x.toFixed(1), width: w.toFixed(1), class: `bar s-${t.status}` });
-      bar.rect.firstChild.textContent = `${task}: ${t.status}, ${finished - t.started_at} ms`;
-      setAttrs(bar.took, { x: (x + w + 4).toFixed(1) });
-      bar.took.textContent = t.finished_at ? `${t.finished_at - t.started_at} ms` : '…';
+      // A running bar grows with time; an ended one changes only if it ran again.
+      const key = `${t.status}|${t.started_at}|${t.finished_at}`;
+      if (bar.key === key && t.finished_at) continue;
+      bar.key = key;
+      const took = (t.finished_at || now) - t.started_at;
+      setAttrs(bar.rect, { x: t.started_at - start, width: Math.max(took, span / 400), class: `bar s-${t.status}` });
+      bar.rect.firstChild.textContent = `${task}: ${t.status}, ${t.finished_at ? '' : 'so far '}${took} ms`;
     }
-    setAttrs(timelineSvg, { width: LABEL + WIDTH + 90, height: bars.size * ROW + 8 });
   }
 
   // --- Sub-workflows and checkpoints -----------------------------------------------------
@@ -289,41 +318,61 @@ export async function executionPage(id) {
   }
 
   // --- Reading again --------------------------------------------------------------------
-  function render() {
-    showSummary();
-    graph.update(statusOf);
-    showSignals();
-    showTasks();
-    showTimeline();
-    showHistory();
-    showDetail();
+  /**
+   * Brings every part up to date, one part per animation frame: each part's layout and
+   * paint (a 1,000-row table, a graph of 1,000 boxes) then costs a frame of its own
+   * instead of adding up in one long frame.
+   */
+  const parts = [
+    () => {
+      showSummary();
+      showSignals();
+      graph.update(statusOf);
+    },
+    showTasks,
+    showTimeline,
+    () => {
+      showHistory();
+      showDetail();
+    },
+  ];
+  async function render() {
+    for (const part of parts) {
+      await new Promise((resolve) => requestAnimationFrame(resolve));
+      part();
+    }
   }
   async function refresh() {
-    exec = await api(path);
-    await readHistory();
-    render();
+    [exec] = await Promise.all([api(path), readHistory()]);
+    await render();
   }
   async function refreshExtras() {
     await Promise.all([showCheckpoints(), showChildren(), showLogs()]);
   }
   const soon = throttle(250, refresh);
   const later = throttle(1000, refreshExtras);
+  // A large execution's task list and timeline start folded: folded, a part costs no
+  // layout or paint while events stream in (the graph shows the same states).
+  const large = Object.keys(exec.tasks).length > LARGE;
+  const fold = (title, content) => h('details', { class: 'part', open: !large }, h('summary', {}, h('h2', {}, title)), content);
   // An event only marks the page stale (a 1,000-task execution sends thousands).
   const stale = () => {
     soon();
     later();
   };
   const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, stale, stale);
-  await readHistory();
+  await historyRead;
   show(`Execution ${id}`, summary, actions, message, signals,
     h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
-    h('h2', {}, 'Tasks'), h('table', {}, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', { scope: 'col' }, t)))), taskRows),
-    h('h2', {}, 'Timeline'), timelineBox,
+    fold('Tasks', h('div', { class: 'scroll' }, h('table', { class: 'tasks' }, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', { scope: 'col' }, t)))), taskRows))),
+    fold('Timeline', timelineBox),
     childList, checkpoints,
     h('section', { 'aria-label': 'History' }, h('h2', {}, 'History ', h('small', { class: 'muted' }, historyCount)),
       h('div', { class: 'history' }, h('table', {}, h('thead', {}, h('tr', {}, ['#', 'Time', 'Event', 'Task', ''].map((t) => h('th', { scope: 'col' }, t)))), historyRows)), historyMore));
-  render();
-  performance.mark('harmonia:graph-drawn');
+  for (const part of parts) part();
+  performance.mark('harmonia:page-shown');
+  // Once the graph is drawn (a large one is laid out by a worker meanwhile).
+  graph.ready.then(() => performance.mark('harmonia:graph-drawn'));
   refreshExtras().catch(() => {});
   return stop;
 }

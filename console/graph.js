@@ -1,6 +1,8 @@
 // Draws a workflow's graph (the `graph` of GET /api/v1/workflows/...) as SVG, laid out by
-// dagre: tasks as boxes coloured by their status, dependencies as arrows, a switch's
-// branches and a goto's way back marked.
+// dagre (layout.js): tasks as boxes coloured by their status, dependencies as arrows, a
+// switch's branches and a goto's way back marked.
+
+import { LARGE, computeLayout, subtitle } from './layout.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -11,106 +13,160 @@ function el(name, attrs, parent) {
   return node;
 }
 
-/** A join other than `all`, as the box shows it (` · join merge`, ` · join ≥2`). */
-function joinText(n) {
-  if (typeof n.join !== 'string') return ` · join ≥${n.join.at_least}`;
-  return n.join === 'all' ? '' : ` · join ${n.join}`;
-}
-
-/** The second line of a task's box: what it does, its join, its status. */
-function subtitle(n, status) {
-  return `${n.label}${joinText(n)}${status ? ` · ${status}` : ''}`;
-}
-
 /** What a box says when pointed at: its id, status and condition. */
 function title(n, status) {
   return `${n.id}${status ? ` (${status})` : ''}${n.when ? `\nwhen ${n.when}` : ''}`;
 }
 
-/** The layout of `nodes`: positions of boxes and points of edges. */
-export function layout(nodes) {
-  const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 40, marginx: 12, marginy: 12 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const n of nodes) {
-    // Room for the id and for "label · join · status".
-    const width = Math.max(140, Math.min(340, 20 + 7 * Math.max(n.id.length + 8, subtitle(n, 'succeeded').length)));
-    g.setNode(n.id, { width, height: 46 });
-  }
-  const ids = new Set(nodes.map((n) => n.id));
-  for (const n of nodes) {
-    for (const d of n.depends_on) if (ids.has(d)) g.setEdge(d, n.id, { kind: 'dep' }, `dep:${d}:${n.id}`);
-    if (n.fallback && ids.has(n.fallback)) g.setEdge(n.id, n.fallback, { kind: 'branch' }, `fallback:${n.id}`);
-  }
-  dagre.layout(g);
-  return g;
+const WORKER = new URL('./layout-worker.js', import.meta.url);
+/** A layout worker started ahead (see `warmLayout`), for the next large graph. */
+let spare = null;
+
+/**
+ * Starts a layout worker now, while the page reads what it will draw: the worker's start
+ * (its modules and the layout library, read and compiled) then overlaps those reads.
+ */
+export function warmLayout() {
+  if (!spare) spare = new Worker(WORKER, { type: 'module' });
 }
 
 /**
- * Renders the graph into `container`; `status(id)` gives each task's status (or null),
- * `onSelect(id)` is called when a task is chosen (click, Enter or Space).
+ * The layout of `nodes` (see `computeLayout`), as a promise. A small graph is laid out at
+ * once; a large one by a worker, so that the page is drawn and answers meanwhile, and its
+ * layout is kept in the tab's session by what the graph is: every execution of a workflow
+ * version has the same one.
+ */
+export function layout(nodes) {
+  if (nodes.length <= LARGE) return Promise.resolve(computeLayout(nodes));
+  const text = JSON.stringify(nodes);
+  const key = `harmonia-layout:${hash(text)}:${text.length}`;
+  try {
+    const kept = sessionStorage.getItem(key);
+    if (kept) return Promise.resolve(JSON.parse(kept));
+  } catch {
+    /* not kept, or unreadable: lay it out */
+  }
+  return new Promise((resolve, reject) => {
+    const worker = spare || new Worker(WORKER, { type: 'module' });
+    spare = null;
+    worker.onmessage = (event) => {
+      worker.terminate();
+      keep(key, JSON.stringify(event.data));
+      resolve(event.data);
+    };
+    worker.onerror = (event) => {
+      worker.terminate();
+      reject(new Error(`the graph could not be laid out: ${event.message || 'the layout worker failed'}`));
+    };
+    worker.postMessage(nodes);
+  });
+}
+
+/** Keeps `value` under `key` in the session; when the session is full, the other layouts go first. */
+function keep(key, value) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      sessionStorage.setItem(key, value);
+      return;
+    } catch {
+      for (const k of Object.keys(sessionStorage)) if (k.startsWith('harmonia-layout:')) sessionStorage.removeItem(k);
+    }
+  }
+}
+
+/** FNV-1a of `text`, in hex. */
+function hash(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16);
+}
+
+/**
+ * Renders the graph into `container` once it is laid out; `status(id)` gives each task's
+ * status (or null), `onSelect(id)` is called when a task is chosen (click, Enter or
+ * Space). Returns at once: `ready` resolves when the boxes are drawn, `update` and `select`
+ * may be called before.
  */
 export function draw(container, nodes, status, onSelect) {
   container.textContent = '';
-  const g = layout(nodes);
-  const { width, height } = g.graph();
-  const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'Workflow graph' }, container);
-  const defs = el('defs', {}, svg);
-  const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs);
-  el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: 'currentColor' }, marker);
-  const byId = Object.fromEntries(nodes.map((n) => [n.id, n]));
-  for (const e of g.edges()) {
-    const edge = g.edge(e);
-    const points = edge.points.map((p) => `${p.x},${p.y}`).join(' ');
-    const branch = byId[e.v] && byId[e.v].kind === 'switch';
-    el('polyline', { points, class: `edge ${edge.kind === 'branch' || branch ? 'branch' : ''}`, 'marker-end': 'url(#arrow)' }, svg);
-  }
-  // A goto's way back: from the task to the first task of its loop, on the right.
-  for (const n of nodes) {
-    if (!n.goto || !g.node(n.goto)) continue;
-    const from = g.node(n.id);
-    const to = g.node(n.goto);
-    const x = Math.max(from.x + from.width / 2, to.x + to.width / 2) + 14;
-    const d = `M ${from.x + from.width / 2} ${from.y} H ${x} V ${to.y} H ${to.x + to.width / 2}`;
-    el('path', { d, class: 'edge loop', 'marker-end': 'url(#arrow)' }, svg);
-  }
   const boxes = new Map();
   /** The status each box shows. */
   const shown = new Map();
-  for (const n of nodes) {
-    const p = g.node(n.id);
-    const s = status(n.id);
-    const group = el('g', { class: `node${s ? ` s-${s}` : ''}`, transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, tabindex: 0, role: 'button', 'data-task': n.id }, svg);
-    el('title', {}, group).textContent = title(n, s);
-    shown.set(n.id, s);
-    el('rect', { width: p.width, height: p.height, rx: 8 }, group);
-    const name = el('text', { x: 10, y: 19 }, group);
-    name.textContent = n.id + (n.for_each ? ' [each]' : '') + (n.repeat ? ' ⟳' : '') + (n.when ? ' ?' : '');
-    el('text', { x: 10, y: 36, class: 'kind' }, group).textContent = subtitle(n, s);
-    const choose = () => onSelect && onSelect(n.id);
-    group.addEventListener('click', choose);
-    group.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter' || ev.key === ' ') {
-        ev.preventDefault();
-        choose();
-      }
-    });
-    boxes.set(n.id, group);
+  let selectedId = null;
+  let statusOf = status;
+  const byId = Object.fromEntries(nodes.map((n) => [n.id, n]));
+  const waiting = nodes.length > LARGE ? container.appendChild(document.createElement('p')) : null;
+  if (waiting) {
+    waiting.className = 'muted';
+    waiting.textContent = `Laying out ${nodes.length} tasks…`;
+  }
+  const ready = layout(nodes).then((laid) => {
+    if (waiting) waiting.remove();
+    render(laid);
+  }, (e) => {
+    container.textContent = e.message;
+  });
+  function render(laid) {
+    const { width, height } = laid;
+    const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'group', 'aria-label': 'Workflow graph' });
+    const defs = el('defs', {}, svg);
+    const marker = el('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs);
+    el('path', { d: 'M 0 0 L 10 5 L 0 10 z', fill: 'currentColor' }, marker);
+    for (const edge of laid.edges) {
+      const points = edge.points.map(([x, y]) => `${x},${y}`).join(' ');
+      const branch = byId[edge.v] && byId[edge.v].kind === 'switch';
+      el('polyline', { points, class: `edge ${edge.kind === 'branch' || branch ? 'branch' : ''}`, 'marker-end': 'url(#arrow)' }, svg);
+    }
+    // A goto's way back: from the task to the first task of its loop, on the right.
+    for (const n of nodes) {
+      if (!n.goto || !laid.boxes[n.goto]) continue;
+      const from = laid.boxes[n.id];
+      const to = laid.boxes[n.goto];
+      const x = Math.max(from.x + from.width / 2, to.x + to.width / 2) + 14;
+      const d = `M ${from.x + from.width / 2} ${from.y} H ${x} V ${to.y} H ${to.x + to.width / 2}`;
+      el('path', { d, class: 'edge loop', 'marker-end': 'url(#arrow)' }, svg);
+    }
+    for (const n of nodes) {
+      const p = laid.boxes[n.id];
+      const s = statusOf(n.id);
+      const group = el('g', { class: `node${s ? ` s-${s}` : ''}${n.id === selectedId ? ' selected' : ''}`, transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, tabindex: 0, role: 'button', 'data-task': n.id }, svg);
+      el('title', {}, group).textContent = title(n, s);
+      shown.set(n.id, s);
+      el('rect', { width: p.width, height: p.height, rx: 8 }, group);
+      const name = el('text', { x: 10, y: 19 }, group);
+      name.textContent = n.id + (n.for_each ? ' [each]' : '') + (n.repeat ? ' ⟳' : '') + (n.when ? ' ?' : '');
+      el('text', { x: 10, y: 36, class: 'kind' }, group).textContent = subtitle(n, s);
+      const choose = () => onSelect && onSelect(n.id);
+      group.addEventListener('click', choose);
+      group.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter' || ev.key === ' ') {
+          ev.preventDefault();
+          choose();
+        }
+      });
+      boxes.set(n.id, group);
+    }
+    container.append(svg);
   }
   return {
+    ready,
     /** Recolours the boxes whose status changed, without laying the graph out again. */
-    update(statusOf) {
+    update(next) {
+      statusOf = next;
       for (const [id, group] of boxes) {
         const s = statusOf(id);
         if (shown.get(id) === s) continue;
         shown.set(id, s);
-        const selected = group.classList.contains('selected');
-        group.setAttribute('class', `node${s ? ` s-${s}` : ''}${selected ? ' selected' : ''}`);
+        group.setAttribute('class', `node${s ? ` s-${s}` : ''}${id === selectedId ? ' selected' : ''}`);
         group.querySelector('.kind').textContent = subtitle(byId[id], s);
         group.querySelector('title').textContent = title(byId[id], s);
       }
     },
     select(id) {
+      selectedId = id;
       for (const [task, group] of boxes) group.classList.toggle('selected', task === id);
     },
   };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the web console's third-party code as console/package-lock.json pins it (the
-# graph layout library, @dagrejs/dagre), from the npm registry, and puts its bundle where
+# graph layout library, @dagrejs/dagre), from the npm registry, and puts its module where
 # the server's build embeds it: $CARGO_TARGET_DIR (default: the repository's target/)
 # /console/vendor/. The console's own files (console/*.html, *.js, *.css) need no build.
 #
@@ -15,7 +15,7 @@ vendor_dir="$work_dir/vendor"
 stamp="$work_dir/.installed"
 log() { printf '[console] %s\n' "$*" >&2; }
 
-if [ -f "$stamp" ] && cmp -s "$repo_dir/console/package-lock.json" "$stamp" && [ -f "$vendor_dir/dagre.min.js" ]; then
+if [ -f "$stamp" ] && cmp -s "$repo_dir/console/package-lock.json" "$stamp" && [ -f "$vendor_dir/dagre.esm.js" ]; then
     exit 0
 fi
 PATH="$(bash "$repo_dir/sdk/js/node.sh"):$PATH"
@@ -28,6 +28,7 @@ if ! (cd "$work_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=
     exit 1
 fi
 mkdir -p "$vendor_dir"
-cp "$work_dir/node_modules/@dagrejs/dagre/dist/dagre.min.js" "$vendor_dir/dagre.min.js"
+rm -f "$vendor_dir/dagre.min.js"
+cp "$work_dir/node_modules/@dagrejs/dagre/dist/dagre.esm.js" "$vendor_dir/dagre.esm.js"
 cp "$work_dir/node_modules/@dagrejs/dagre/LICENSE" "$vendor_dir/dagre.LICENSE" 2>/dev/null || true
 cp "$repo_dir/console/package-lock.json" "$stamp"

@@ -11,13 +11,14 @@ fn main() {
         .map(PathBuf::from)
         .map(|t| if t.is_absolute() { t } else { manifest.join("../..").join(t) })
         .unwrap_or_else(|| manifest.join("../../target"));
-    let vendored = target.join("console/vendor/dagre.min.js");
+    let vendored = target.join("console/vendor/dagre.esm.js");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
     println!("cargo:rerun-if-changed={}", vendored.display());
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("dagre.min.js");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("dagre.esm.js");
     let script = std::fs::read(&vendored).unwrap_or_else(|_| {
         println!("cargo:warning=the console's graph library is missing ({}): run scripts/setup.sh", vendored.display());
-        b"window.dagre = null; /* not built: run scripts/setup.sh (scripts/build-console.sh) */\n".to_vec()
+        b"throw new Error('the graph layout library was not built: run scripts/setup.sh (scripts/build-console.sh)');\n"
+            .to_vec()
     });
     std::fs::write(out, script).expect("write to OUT_DIR");
 }

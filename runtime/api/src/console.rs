@@ -18,11 +18,13 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("graph.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/graph.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/dom.js")),
     ("execution.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/execution.js")),
+    ("layout.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/layout.js")),
+    ("layout-worker.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/layout-worker.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../../../console/style.css")),
     (
-        "vendor/dagre.min.js",
+        "vendor/dagre.esm.js",
         "text/javascript; charset=utf-8",
-        include_bytes!(concat!(env!("OUT_DIR"), "/dagre.min.js")),
+        include_bytes!(concat!(env!("OUT_DIR"), "/dagre.esm.js")),
     ),
 ];
 

@@ -14,7 +14,11 @@
 //! - `first_render_ms`: from navigation start to the graph's 1,000 boxes in the page: the
 //!   console's `harmonia:graph-drawn` performance mark if it sets one (`render_from_mark`
 //!   is 1), else the first frame that found all the `[data-task]` boxes (0).
+//! - `page_shown_ms`: to the page showing the execution (its state, tasks, timeline and
+//!   history) before the graph: the console's `harmonia:page-shown` mark, if it sets one.
 //! - `first_paint_ms`: to the frame after the one that first painted them.
+//! - `first_render_again_ms`: the same once the execution ended, the page reloaded in the
+//!   same tab (the graph's layout is kept in the tab's session by then).
 //! - From then until the page shows the execution completed, the gaps between frames:
 //!   `longest_frame_ms`, `p99_frame_ms`, `median_frame_ms`, `frames`; and `long_tasks`,
 //!   `longest_long_task_ms`; `streaming_s`, how long that lasted.
@@ -96,8 +100,9 @@ window.__bench = (() => {
 const READ_BACK: &str = r#"
 const b = window.__bench;
 const mark = performance.getEntriesByName('harmonia:graph-drawn');
+const shown = performance.getEntriesByName('harmonia:page-shown');
 return { frames: b.frames, boxes: b.boxes, long: b.long, longSupported: b.longSupported,
-         mark: mark.length ? mark[0].startTime : null };
+         mark: mark.length ? mark[0].startTime : null, shown: shown.length ? shown[0].startTime : null };
 "#;
 
 /// The figures of one run, by name.
@@ -178,7 +183,18 @@ fn one_run(base: &str, run: usize) -> anyhow::Result<Figures> {
         eprintln!("console: the page's CPU profile is in {}", file.display());
     }
     browser.screenshot("bench-console")?;
-    let figures = figures(&recorded).with_context(|| format!("the execution ran {ran:?}"))?;
+    let mut figures = figures(&recorded).with_context(|| format!("the execution ran {ran:?}"))?;
+    // The page again in the same tab, as a user comes back to it: the graph's layout is
+    // kept in the tab's session by then.
+    browser.run("location.reload()", json!([]))?;
+    let warm = browser.wait("the page drawn again", || {
+        let mark = browser.run(
+            "const m = performance.getEntriesByName('harmonia:graph-drawn'); return m.length ? m[0].startTime : null",
+            json!([]),
+        )?;
+        Ok(mark.as_f64())
+    })?;
+    figures.push(("first_render_again_ms", warm, "ms"));
     Ok(figures)
 }
 
@@ -218,6 +234,9 @@ fn figures(recorded: &Value) -> anyhow::Result<Figures> {
         ("frames", window.len() as f64, "frames"),
         ("streaming_s", (to - from) / 1000.0, "s"),
     ];
+    if let Some(shown) = recorded["shown"].as_f64() {
+        figures.push(("page_shown_ms", shown, "ms"));
+    }
     if supported {
         figures.push(("long_tasks", long.len() as f64, "tasks"));
         figures.push(("longest_long_task_ms", long.iter().map(|l| l.1).fold(0.0, f64::max), "ms"));
