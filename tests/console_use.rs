@@ -224,3 +224,47 @@ fn a_tasks_log_lines_and_progress_the_history_sub_workflows_and_counts_show_on_t
     browser.find("[data-count=completed]").unwrap().click().unwrap();
     browser.wait_until("table[aria-label=Executions] tbody", "el.querySelectorAll('tr').length === 4").unwrap();
 }
+
+/// A workflow of `layers` x `width` echo tasks, each after two of the layer before.
+fn layered(name: &str, layers: usize, width: usize) -> String {
+    let mut yaml = format!("name: {name}\nversion: 1\ntasks:\n");
+    for layer in 0..layers {
+        for i in 0..width {
+            let after = match layer {
+                0 => String::new(),
+                _ => format!(", depends_on: [t{}_{i}, t{}_{}]", layer - 1, layer - 1, (i + 1) % width),
+            };
+            yaml.push_str(&format!("  t{layer}_{i}: {{ component: core, action: echo, input: {{ n: {i} }}{after} }}\n"));
+        }
+    }
+    yaml
+}
+
+#[test]
+fn a_large_execution_is_laid_out_aside_and_its_layout_kept_for_the_tab() {
+    let server = Server::start();
+    let http = Client::new();
+    // Over the size laid out by the page itself: a worker lays it out.
+    let stored = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml");
+    expect(stored.body(layered("wide", 20, 12)).send().unwrap(), 201, None);
+    let url = server.url("/api/v1/workflows/wide/executions?wait=60s");
+    let done = expect(http.post(url).json(&json!({})).send().unwrap(), 200, None);
+    assert_eq!(done["status"], "completed");
+    let id = done["id"].as_str().unwrap().to_string();
+    let browser = chromium(1280, 800);
+    browser.goto(&server.url(&format!("/#/executions/{id}"))).unwrap();
+    browser.wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240").unwrap();
+    // Every arrow: one per dependency.
+    let arrows = browser.run("return document.querySelectorAll('svg[aria-label=\"Workflow graph\"] polyline').length", json!([]));
+    assert_eq!(arrows.unwrap(), 19 * 12 * 2);
+    // The list of 240 tasks starts folded, and opens complete.
+    browser.wait_until("details.part", "!el.open").unwrap();
+    browser.find("details.part summary").unwrap().click().unwrap();
+    browser.wait_until("table.tasks tbody", "el.querySelectorAll('tr').length === 240").unwrap();
+    browser.screenshot("large-execution").unwrap();
+    // The layout is kept for the tab: drawn again from it after a reload.
+    let kept = "return Object.keys(sessionStorage).filter((k) => k.startsWith('harmonia-layout:')).length";
+    assert_eq!(browser.run(kept, json!([])).unwrap(), 1);
+    browser.run("location.reload()", json!([])).unwrap();
+    browser.wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240").unwrap();
+}
