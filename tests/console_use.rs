@@ -234,7 +234,9 @@ fn layered(name: &str, layers: usize, width: usize) -> String {
                 0 => String::new(),
                 _ => format!(", depends_on: [t{}_{i}, t{}_{}]", layer - 1, layer - 1, (i + 1) % width),
             };
-            yaml.push_str(&format!("  t{layer}_{i}: {{ component: core, action: echo, input: {{ n: {i} }}{after} }}\n"));
+            yaml.push_str(&format!(
+                "  t{layer}_{i}: {{ component: core, action: echo, input: {{ n: {i} }}{after} }}\n"
+            ));
         }
     }
     yaml
@@ -253,9 +255,12 @@ fn a_large_execution_is_laid_out_aside_and_its_layout_kept_for_the_tab() {
     let id = done["id"].as_str().unwrap().to_string();
     let browser = chromium(1280, 800);
     browser.goto(&server.url(&format!("/#/executions/{id}"))).unwrap();
-    browser.wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240").unwrap();
+    browser
+        .wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240")
+        .unwrap();
     // Every arrow: one per dependency.
-    let arrows = browser.run("return document.querySelectorAll('svg[aria-label=\"Workflow graph\"] polyline').length", json!([]));
+    let arrows = browser
+        .run("return document.querySelectorAll('svg[aria-label=\"Workflow graph\"] polyline').length", json!([]));
     assert_eq!(arrows.unwrap(), 19 * 12 * 2);
     // The list of 240 tasks starts folded, and opens complete.
     browser.wait_until("details.part", "!el.open").unwrap();
@@ -266,5 +271,7 @@ fn a_large_execution_is_laid_out_aside_and_its_layout_kept_for_the_tab() {
     let kept = "return Object.keys(sessionStorage).filter((k) => k.startsWith('harmonia-layout:')).length";
     assert_eq!(browser.run(kept, json!([])).unwrap(), 1);
     browser.run("location.reload()", json!([])).unwrap();
-    browser.wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240").unwrap();
+    browser
+        .wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240")
+        .unwrap();
 }
