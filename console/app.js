@@ -3,7 +3,7 @@
 // page. Nothing here is secret: every call carries the user's token from the session.
 
 import { api, ApiError, signIn, token } from './api.js';
-import { h, table, badge, when, json, show } from './dom.js';
+import { h, table, badge, when, json, beginVisit } from './dom.js';
 import { executionPage } from './execution.js';
 import { draw } from './graph.js';
 
@@ -22,7 +22,7 @@ function failure(e) {
 
 // --- Pages -------------------------------------------------------------------------
 
-function loginPage(params) {
+function loginPage(visit, params) {
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', required: true });
   const message = h('p', { class: 'error', role: 'alert' });
   const form = h('form', { class: 'inline', onsubmit: async (ev) => {
@@ -36,7 +36,7 @@ function loginPage(params) {
       message.textContent = e instanceof ApiError && e.status === 401 ? 'This token is not valid.' : e.message;
     }
   } }, h('label', {}, 'API token', input), h('button', { class: 'primary', type: 'submit' }, 'Sign in'));
-  show('Sign in', h('p', { class: 'muted' }, 'The token stays in this tab (session storage) and is sent with each request.'), form, message);
+  visit.show('Sign in', h('p', { class: 'muted' }, 'The token stays in this tab (session storage) and is sent with each request.'), form, message);
   input.focus();
 }
 
@@ -48,9 +48,9 @@ function triggerText(triggers) {
   return [...events, ...schedules].join('; ');
 }
 
-async function workflowsPage() {
+async function workflowsPage(visit) {
   const list = await api('/api/v1/workflows');
-  show('Workflows', table(['Name', 'Versions', 'Triggers and schedules', ''], list.workflows.map((w) => [
+  visit.show('Workflows', table(['Name', 'Versions', 'Triggers and schedules', ''], list.workflows.map((w) => [
     h('a', { href: `#/workflows/${encodeURIComponent(w.name)}` }, w.name),
     w.versions.join(', '),
     triggerText(w.triggers),
@@ -86,7 +86,7 @@ function readForm(form) {
   return input;
 }
 
-async function workflowPage(name, version) {
+async function workflowPage(visit, name, version) {
   const path = version ? `/api/v1/workflows/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}` : `/api/v1/workflows/${encodeURIComponent(name)}`;
   const wf = await api(path);
   const graph = h('div', { class: 'graph' });
@@ -107,7 +107,7 @@ async function workflowPage(name, version) {
     ...wf.triggers.events.map((e) => [`event ${e.event}`, e.source ? `from ${e.source}` : 'from any source']),
     ...wf.triggers.schedules.map((t) => [`cron ${t.cron} (${t.timezone})`, `next: ${t.next.map((n) => new Date(n).toLocaleString()).join(', ')} · missed runs: ${t.missed}`]),
   ];
-  show(`${wf.name}@${wf.version}`, h('p', { class: 'muted' }, wf.description || ''), versions,
+  visit.show(`${wf.name}@${wf.version}`, h('p', { class: 'muted' }, wf.description || ''), versions,
     h('h2', {}, 'Start'), form, message,
     triggers.length ? [h('h2', {}, 'Triggers and schedules'), table(['What starts it', ''], triggers, { 'aria-label': 'Triggers' })] : [],
     h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graph), h('section', {}, h('h2', {}, 'Definition'), h('pre', {}, wf.definition || ''))));
@@ -122,7 +122,7 @@ function millis(local) {
 
 const STATUSES = ['running', 'paused', 'completed', 'failed', 'cancelled'];
 
-async function executionsPage(params) {
+async function executionsPage(visit, params) {
   const filter = h('form', { class: 'inline', 'aria-label': 'Filter', onsubmit: (ev) => {
     ev.preventDefault();
     const q = new URLSearchParams();
@@ -135,7 +135,7 @@ async function executionsPage(params) {
   h('label', {}, 'Started before', h('input', { type: 'datetime-local', name: 'until', value: params.get('until') || '' })),
   h('button', { type: 'submit' }, 'Filter'));
   const q = new URLSearchParams({ limit: '50' });
-  for (const k of ['workflow', 'status', 'after']) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of ['workflow', 'status', 'parent', 'after']) if (params.get(k)) q.set(k, params.get(k));
   for (const k of ['since', 'until']) if (params.get(k) && millis(params.get(k))) q.set(k, millis(params.get(k)));
   const page = await api(`/api/v1/executions?${q}`);
   const rows = page.executions.map((e) => [h('a', { href: `#/executions/${encodeURIComponent(e.id)}` }, e.id),
@@ -144,22 +144,42 @@ async function executionsPage(params) {
   delete here.after;
   const next = page.next ? h('a', { href: `#/executions?${new URLSearchParams({ ...here, after: page.next })}` }, 'Next page') : '';
   const first = params.get('after') ? h('a', { href: `#/executions?${new URLSearchParams(here)}` }, 'First page') : '';
-  // How many in each status (of the workflow filtered on), read again every 2 s.
-  const counts = h('p', { class: 'counts', 'aria-label': 'Executions by status', 'aria-live': 'off' });
+  // How many in each status (of the workflow filtered on): read again 2 s after each
+  // answer, while the tab is visible; the links stay, their numbers change (so does not
+  // the focus).
+  const counts = h('div', { class: 'counts', role: 'group', 'aria-label': 'Executions by status' });
   const countsQuery = params.get('workflow') ? `?workflow=${encodeURIComponent(params.get('workflow'))}` : '';
+  const total = counts.appendChild(h('span'));
+  const numbers = Object.fromEntries(STATUSES.map((s) => {
+    const number = h('span');
+    counts.append(h('a', { href: `#/executions?${new URLSearchParams({ ...here, status: s })}`, 'data-count': s }, badge(s), ' ', number));
+    return [s, number];
+  }));
   async function showCounts() {
     const c = await api(`/api/v1/executions/counts${countsQuery}`);
-    counts.replaceChildren(`${c.total} in all:`, ...STATUSES.map((s) => h('a', { href: `#/executions?${new URLSearchParams({ ...here, status: s })}`, 'data-count': s }, badge(s), ` ${c.counts[s]}`)));
+    total.textContent = `${c.total} in all:`;
+    for (const s of STATUSES) numbers[s].textContent = String(c.counts[s]);
   }
   await showCounts();
-  const timer = setInterval(() => showCounts().catch(() => {}), 2000);
-  show('Executions', counts, filter,
+  let timer = null;
+  let stopped = false;
+  const again = () => {
+    timer = setTimeout(async () => {
+      if (!document.hidden) await showCounts().catch(() => {});
+      if (!stopped) again();
+    }, 2000);
+  };
+  again();
+  visit.show('Executions', counts, filter,
     table(['Id', 'Workflow', 'Status', 'Created', 'Updated'], rows, { 'aria-label': 'Executions' }),
     h('p', { class: 'actions' }, first, next));
-  return () => clearInterval(timer);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
-async function pluginsPage() {
+async function pluginsPage(visit) {
   const list = await api('/api/v1/plugins');
   const plugins = list.plugins.map((p) => h('section', { 'aria-label': p.name },
     h('h2', {}, `${p.name} ${p.version}`), h('p', {}, p.description),
@@ -170,16 +190,16 @@ async function pluginsPage() {
   const failed = list.failed.length
     ? [h('h2', {}, 'Not loaded'), h('table', {}, h('tbody', {}, list.failed.map((f) => h('tr', {}, h('td', {}, f.file), h('td', { class: 'error' }, f.reason)))))]
     : [];
-  show('Plugins', ...plugins, ...failed);
+  visit.show('Plugins', ...plugins, ...failed);
 }
 
-async function eventsPage(params) {
+async function eventsPage(visit, params) {
   const q = new URLSearchParams({ limit: '100' });
   if (params.get('after')) q.set('after', params.get('after'));
   const [events, subs, workflows] = await Promise.all([api(`/api/v1/events?${q}`), api('/api/v1/subscriptions'), api('/api/v1/workflows')]);
   const triggered = workflows.workflows.filter((w) => w.triggers && (w.triggers.events.length || w.triggers.schedules.length));
   const next = events.next ? h('a', { href: `#/events?after=${events.next}` }, 'Next page') : '';
-  show('Events',
+  visit.show('Events',
     h('h2', {}, 'Triggers and schedules'),
     triggered.length
       ? table(['Workflow', 'Started by'], triggered.map((w) => [h('a', { href: `#/workflows/${encodeURIComponent(w.name)}` }, w.name), triggerText(w.triggers)]), { 'aria-label': 'Triggers' })
@@ -192,60 +212,59 @@ async function eventsPage(params) {
     h('p', {}, next));
 }
 
-async function auditPage(params) {
+async function auditPage(visit, params) {
   const q = new URLSearchParams({ limit: '200' });
   if (params.get('after')) q.set('after', params.get('after'));
   const page = await api(`/api/v1/audit?${q}`);
   const rows = page.entries.map((e) => h('tr', {},
     h('td', {}, when(e.at)), h('td', {}, e.who), h('td', {}, `${e.method} ${e.path}`), h('td', {}, `${e.status} ${e.result}`)));
   const next = page.next ? h('a', { href: `#/audit?after=${page.next}` }, 'Next page') : '';
-  show('Audit log', h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'What', 'Answer'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)), h('p', {}, next));
+  visit.show('Audit log', h('table', {}, h('thead', {}, h('tr', {}, ['When', 'Who', 'What', 'Answer'].map((t) => h('th', {}, t)))), h('tbody', {}, rows)), h('p', {}, next));
 }
 
 // --- Routing -----------------------------------------------------------------------
 
-/** Who the token is (`GET /api/v1/session`), read once per token: the audit log is shown to admins only. */
+/** Who the token is (`GET /api/v1/session`), read once per token (again if it failed): the audit log is shown to admins only. */
 let session = { token: undefined };
 async function showSession() {
   const t = token();
-  if (session.token === t) return;
-  session = { token: t, name: null, role: null };
-  try {
-    Object.assign(session, await api('/api/v1/session'));
-  } catch {
-    /* signed out: the page asks to sign in */
+  if (session.token !== t) {
+    session = { token: t, name: null, role: null };
+    try {
+      Object.assign(session, await api('/api/v1/session'));
+    } catch {
+      session.token = undefined; // asked again on the next page
+    }
   }
   auditLink.hidden = session.role !== 'admin';
   who.textContent = session.name && t ? `${session.name} (${session.role})` : '';
 }
 
-/** Counts the pages shown: a page that finished loading after the user moved on stops at once. */
-let shown = 0;
-
 async function route() {
   stopPage();
   stopPage = () => {};
-  const visit = ++shown;
+  const visit = beginVisit();
   const [path, query] = (location.hash.slice(1) || '/workflows').split('?');
   const params = new URLSearchParams(query || '');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   signOut.hidden = !token();
+  // Read beside the page: it only shows or hides the audit link and who is signed in.
+  showSession();
   try {
-    if (parts[0] === 'login') return loginPage(params);
-    // Read beside the page: it only shows or hides the audit link.
-    showSession();
+    if (parts[0] === 'login') return loginPage(visit, params);
     let stop = null;
-    if (parts[0] === 'workflows' && parts[1]) await workflowPage(parts[1], parts[2]);
-    else if (parts[0] === 'executions' && parts[1]) stop = await executionPage(parts[1]);
-    else if (parts[0] === 'executions') stop = await executionsPage(params);
-    else if (parts[0] === 'plugins') await pluginsPage();
-    else if (parts[0] === 'events') await eventsPage(params);
-    else if (parts[0] === 'audit') await auditPage(params);
-    else await workflowsPage();
-    if (stop && visit === shown) stopPage = stop;
+    if (parts[0] === 'workflows' && parts[1]) await workflowPage(visit, parts[1], parts[2]);
+    else if (parts[0] === 'executions' && parts[1]) stop = await executionPage(visit, parts[1]);
+    else if (parts[0] === 'executions') stop = await executionsPage(visit, params);
+    else if (parts[0] === 'plugins') await pluginsPage(visit);
+    else if (parts[0] === 'events') await eventsPage(visit, params);
+    else if (parts[0] === 'audit') await auditPage(visit, params);
+    else await workflowsPage(visit);
+    // A page that finished loading after the user went on stops at once.
+    if (stop && visit.current) stopPage = stop;
     else if (stop) stop();
   } catch (e) {
-    if (visit === shown) show('Error', failure(e));
+    visit.show('Error', failure(e));
   }
 }
 

@@ -32,11 +32,28 @@ export function json(value) {
   return h('pre', {}, JSON.stringify(value, null, 2));
 }
 
-/** Replaces the page's content: a title and what follows it. */
-export function show(title, ...content) {
-  main.textContent = '';
-  document.title = `${title} · Harmonia`;
-  main.append(h('h1', {}, title), ...content);
+/** The latest visit's number: see `beginVisit`. */
+let latest = 0;
+
+/**
+ * A new visit of a page (each route): `visit.show(title, ...content)` replaces the page's
+ * content, unless the user has gone on to another page meanwhile (then it does nothing and
+ * says false), and `visit.current` says whether it is still the page shown.
+ */
+export function beginVisit() {
+  const n = ++latest;
+  return {
+    get current() {
+      return n === latest;
+    },
+    show(title, ...content) {
+      if (n !== latest) return false;
+      main.textContent = '';
+      document.title = `${title} · Harmonia`;
+      main.append(h('h1', {}, title), ...content);
+      return true;
+    },
+  };
 }
 
 /**

@@ -8,7 +8,7 @@
 // bars by task, history rows appended), never rebuilt.
 
 import { api, follow } from './api.js';
-import { h, badge, when, json, show, throttle } from './dom.js';
+import { h, badge, when, json, throttle } from './dom.js';
 import { draw, warmLayout } from './graph.js';
 import { LARGE } from './layout.js';
 
@@ -41,10 +41,12 @@ function eventDetail(event) {
   return '';
 }
 
-export async function executionPage(id) {
+export async function executionPage(visit, id) {
   const path = `/api/v1/executions/${encodeURIComponent(id)}`;
-  // The history: every event read so far, and the last one's seq.
+  // The history, as rows (`seq`, `at`, `type`, `task`, `detail`: not the events' payloads),
+  // and the input of each task's last call with how many calls it made.
   const history = [];
+  const inputs = new Map();
   let historyNext = 0;
   let reading = Promise.resolve();
   let exec = await api(path);
@@ -62,6 +64,7 @@ export async function executionPage(id) {
   const statusOf = (task) => (exec.tasks[task] ? exec.tasks[task].status : null);
   const choose = (task) => {
     selected = task;
+    logsShown = null;
     graph.select(task);
     showDetail();
     showLogs();
@@ -73,8 +76,7 @@ export async function executionPage(id) {
       await api(`${path}/${what}`, { method: 'POST', body });
       message.className = '';
       message.textContent = done;
-      await refresh();
-      await refreshExtras();
+      stale();
     } catch (e) {
       message.className = 'error';
       message.textContent = e.message;
@@ -130,7 +132,7 @@ export async function executionPage(id) {
     const parent = exec.parent ? [' · started by ', h('a', { href: `#/executions/${encodeURIComponent(exec.parent)}` }, exec.parent)] : [];
     summary.append(h('p', {}, badge(exec.status), ' ', h('a', { href: `#/workflows/${encodeURIComponent(exec.workflow)}/${encodeURIComponent(exec.version)}` }, `${exec.workflow}@${exec.version}`),
       ` · started ${when(exec.started_at)}`, exec.finished_at ? ` · ended ${when(exec.finished_at)}` : '', parent));
-    summary.append(h('p', { class: 'counts', 'aria-label': 'Tasks by status' }, Object.entries(counts).map(([s, n]) => h('span', {}, badge(s), ` ${n}`))));
+    summary.append(h('div', { class: 'counts', role: 'group', 'aria-label': 'Tasks by status' }, Object.entries(counts).map(([s, n]) => h('span', {}, badge(s), ` ${n}`))));
     if (exec.error) summary.append(h('pre', { class: 'error' }, JSON.stringify(exec.error, null, 2)));
     if (exec.output !== undefined && exec.output !== null) summary.append(h('details', {}, h('summary', {}, 'Output'), json(exec.output)));
   }
@@ -162,9 +164,10 @@ export async function executionPage(id) {
   let detailShown = null;
   function showDetail() {
     const t = selected && exec.tasks[selected];
-    const calls = history.filter((e) => e.type === 'call_started' && e.call.task === selected);
+    const call = inputs.get(selected);
+    const mine = childrenOf(selected);
     // Rebuilt only when it would change: what the user selected in it stays selected.
-    const key = JSON.stringify([selected, t && t.status, t && t.attempt, t && t.finished_at, calls.length, children.length]);
+    const key = JSON.stringify([selected, t && t.status, t && t.attempt, t && t.finished_at, call && call.calls, mine.map((c) => [c.id, c.status])]);
     if (key === detailShown) return;
     detailShown = key;
     detail.textContent = '';
@@ -176,28 +179,32 @@ export async function executionPage(id) {
     detail.append(h('h2', {}, selected), h('p', {}, badge(t.status), ` ${node.label}`, t.reason ? ` · ${t.reason}` : ''));
     detail.append(h('p', { class: 'muted' }, `attempt ${t.attempt || 0} · started ${when(t.started_at) || '–'} · ended ${when(t.finished_at) || '–'}`,
       t.started_at && t.finished_at ? ` · took ${t.finished_at - t.started_at} ms` : ''));
-    if (calls.length) {
-      const last = calls[calls.length - 1];
-      detail.append(h('h3', {}, calls.length > 1 ? `Input (call ${calls.length}${last.call.item !== undefined ? `, item ${last.call.item}` : ''})` : 'Input'), json(last.input));
+    if (call) {
+      detail.append(h('h3', {}, call.calls > 1 ? `Input (call ${call.calls}${call.item !== undefined ? `, item ${call.item}` : ''})` : 'Input'), json(call.input));
     }
     if (t.error) detail.append(h('h3', {}, 'Error'), h('pre', { class: 'error' }, JSON.stringify(t.error, null, 2)));
     if (t.output !== undefined && t.output !== null) detail.append(h('h3', {}, 'Output'), json(t.output));
     if (node.kind === 'workflow') {
-      const mine = children.filter((c) => c.workflow === node.label.split('@')[0]);
       if (mine.length) detail.append(h('h3', {}, 'Sub-workflow'), h('ul', {}, mine.map((c) => h('li', {}, h('a', { href: `#/executions/${encodeURIComponent(c.id)}` }, c.id), ' ', badge(c.status)))));
     }
     detail.append(logs);
   }
+  let logsAsked = 0;
+  let logsShown = null;
   async function showLogs() {
     if (!selected) return;
     const task = selected;
+    const asked = ++logsAsked;
     let report;
     try {
       report = await api(`${path}/tasks/${encodeURIComponent(task)}/logs`);
     } catch {
       return;
     }
-    if (task !== selected) return;
+    // Only the latest answer, and only when it says something new.
+    const key = JSON.stringify(report);
+    if (asked !== logsAsked || task !== selected || key === logsShown) return;
+    logsShown = key;
     logs.textContent = '';
     if (report.progress) {
       const p = report.progress;
@@ -224,7 +231,13 @@ export async function executionPage(id) {
   async function readNewEvents() {
     for (;;) {
       const page = await api(`${path}/history?after=${historyNext}&limit=1000`);
-      history.push(...page.events);
+      for (const e of page.events) {
+        history.push({ seq: e.seq, at: e.at, type: e.type, task: taskOf(e), detail: eventDetail(e) });
+        if (e.type === 'call_started') {
+          const calls = (inputs.get(e.call.task) || { calls: 0 }).calls + 1;
+          inputs.set(e.call.task, { calls, input: e.input, item: e.call.item });
+        }
+      }
       if (page.events.length) historyNext = page.events[page.events.length - 1].seq;
       if (page.next === null || !page.events.length) return;
     }
@@ -232,7 +245,7 @@ export async function executionPage(id) {
   /** Newest first: rows for the events not shown yet go on top, the oldest drop off. */
   let newestShown = -1;
   function showHistory() {
-    const make = (e) => h('tr', {}, h('td', {}, e.seq), h('td', {}, e.at ? new Date(e.at).toLocaleTimeString() : ''), h('td', {}, e.type), h('td', {}, taskOf(e) || ''), h('td', {}, eventDetail(e)));
+    const make = (e) => h('tr', {}, h('td', {}, e.seq), h('td', {}, e.at ? new Date(e.at).toLocaleTimeString() : ''), h('td', {}, e.type), h('td', {}, e.task || ''), h('td', {}, e.detail));
     const fresh = [];
     for (let i = history.length - 1; i > newestShown && fresh.length < historyShown; i--) fresh.push(make(history[i]));
     historyRows.prepend(...fresh);
@@ -299,17 +312,44 @@ export async function executionPage(id) {
 
   // --- Sub-workflows and checkpoints -----------------------------------------------------
   let children = [];
+  let childrenShown = null;
   const childList = h('section', { 'aria-label': 'Sub-workflows' });
+  /**
+   * The sub-workflow executions of `task`: their ids are the call's key, the task's id
+   * under this execution's (`{id}/{task}`, then `/item`, `/round-N`..., and `~attempt`).
+   */
+  function childrenOf(task) {
+    const own = `${id}/${task}`;
+    return children.filter((c) => c.id === own || c.id.startsWith(`${own}/`) || c.id.startsWith(`${own}~`));
+  }
+  /** The first 1,000 sub-workflow executions (a link lists them all). */
   async function showChildren() {
     if (!wf.graph.some((n) => n.kind === 'workflow')) return;
-    children = (await api(`/api/v1/executions?parent=${encodeURIComponent(id)}&limit=1000`)).executions;
+    const list = [];
+    let after = null;
+    do {
+      const q = new URLSearchParams({ parent: id, limit: '1000' });
+      if (after) q.set('after', after);
+      const page = await api(`/api/v1/executions?${q}`);
+      list.push(...page.executions);
+      after = page.next;
+    } while (after && list.length < 1000);
+    children = list;
+    const key = JSON.stringify([list.map((c) => [c.id, c.status]), !!after]);
+    if (key === childrenShown) return;
+    childrenShown = key;
     childList.textContent = '';
-    if (!children.length) return;
-    childList.append(h('h2', {}, 'Sub-workflows'), h('ul', {}, children.map((c) => h('li', {}, h('a', { href: `#/executions/${encodeURIComponent(c.id)}` }, c.id), ` ${c.workflow}@${c.version} `, badge(c.status)))));
+    if (!list.length) return;
+    childList.append(h('h2', {}, 'Sub-workflows'), h('ul', {}, list.map((c) => h('li', {}, h('a', { href: `#/executions/${encodeURIComponent(c.id)}` }, c.id), ` ${c.workflow}@${c.version} `, badge(c.status)))),
+      after ? h('p', {}, h('a', { href: `#/executions?parent=${encodeURIComponent(id)}` }, 'All of them')) : '');
   }
   const checkpoints = h('section', { 'aria-label': 'Checkpoints' });
+  let checkpointsShown = null;
   async function showCheckpoints() {
     const list = (await api(`${path}/checkpoints`)).checkpoints;
+    const key = JSON.stringify(list);
+    if (key === checkpointsShown) return; // the Restore buttons keep their focus
+    checkpointsShown = key;
     checkpoints.textContent = '';
     if (!list.length) return;
     checkpoints.append(h('h2', {}, 'Checkpoints'), h('table', {}, h('tbody', {}, list.map((c) => h('tr', {},
@@ -354,15 +394,17 @@ export async function executionPage(id) {
   // A large execution's task list and timeline start folded: folded, a part costs no
   // layout or paint while events stream in (the graph shows the same states).
   const large = Object.keys(exec.tasks).length > LARGE;
-  const fold = (title, content) => h('details', { class: 'part', open: !large }, h('summary', {}, h('h2', {}, title)), content);
+  const fold = (title, content) => h('section', { 'aria-label': title }, h('h2', {}, title),
+    h('details', { class: 'part', open: !large }, h('summary', {}, large ? `${Object.keys(exec.tasks).length} tasks: show` : 'Show'), content));
   // An event only marks the page stale (a 1,000-task execution sends thousands).
   const stale = () => {
     soon();
     later();
   };
-  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, stale, stale);
   await historyRead;
-  show(`Execution ${id}`, summary, actions, message, signals,
+  // Follows the events from here: what came before is read when the stream opens.
+  const stop = follow(`/api/v1/events/stream?execution=${encodeURIComponent(id)}`, stale, stale);
+  visit.show(`Execution ${id}`, summary, actions, message, signals,
     h('div', { class: 'split' }, h('section', {}, h('h2', {}, 'Graph'), graphBox), detail),
     fold('Tasks', h('div', { class: 'scroll' }, h('table', { class: 'tasks' }, h('thead', {}, h('tr', {}, ['Task', 'Status', 'Attempt', 'Took'].map((t) => h('th', { scope: 'col' }, t)))), taskRows))),
     fold('Timeline', timelineBox),

@@ -19,6 +19,8 @@ function title(n, status) {
 }
 
 const WORKER = new URL('./layout-worker.js', import.meta.url);
+/** Part of the key of a kept layout: a console that lays graphs out otherwise changes it. */
+const LAYOUT_VERSION = 1;
 /** A layout worker started ahead (see `warmLayout`), for the next large graph. */
 let spare = null;
 
@@ -39,10 +41,14 @@ export function warmLayout() {
 export function layout(nodes) {
   if (nodes.length <= LARGE) return Promise.resolve(computeLayout(nodes));
   const text = JSON.stringify(nodes);
-  const key = `harmonia-layout:${hash(text)}:${text.length}`;
+  const key = `harmonia-layout:${LAYOUT_VERSION}:${hash(text)}:${text.length}`;
   try {
     const kept = sessionStorage.getItem(key);
-    if (kept) return Promise.resolve(JSON.parse(kept));
+    if (kept) {
+      if (spare) spare.terminate();
+      spare = null;
+      return Promise.resolve(JSON.parse(kept));
+    }
   } catch {
     /* not kept, or unreadable: lay it out */
   }

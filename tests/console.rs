@@ -113,6 +113,15 @@ fn counts_time_ranges_sub_workflows_logs_and_the_caller_for_the_console() {
         get(&format!("/api/v1/executions?parent={}", urlencode(children[0]["id"].as_str().unwrap())))["executions"],
         json!([])
     );
+    // With a status, and a page at a time: the second page goes on after the first.
+    let first = get(&format!("/api/v1/executions?parent={parent}&status=completed&limit=1"));
+    assert_eq!(first["executions"].as_array().unwrap().len(), 1, "{first}");
+    let after = first["next"].as_str().expect("a full page says where to go on");
+    let second =
+        get(&format!("/api/v1/executions?parent={parent}&status=completed&limit=1&after={}", urlencode(after)));
+    assert_eq!(second["executions"][0]["id"], children[1]["id"], "{second}");
+    let last = get(&format!("/api/v1/executions?parent={parent}&status=failed"));
+    assert_eq!((last["executions"].clone(), last["next"].clone()), (json!([]), Value::Null));
 
     // Counts by status, for all and for one workflow.
     let counts = get("/api/v1/executions/counts");

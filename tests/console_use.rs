@@ -254,6 +254,12 @@ fn a_large_execution_is_laid_out_aside_and_its_layout_kept_for_the_tab() {
     assert_eq!(done["status"], "completed");
     let id = done["id"].as_str().unwrap().to_string();
     let browser = chromium(1280, 800);
+    // Left at once for another page: the execution's page, read meanwhile, never shows.
+    browser.goto(&server.url(&format!("/#/executions/{id}"))).unwrap();
+    browser.run("location.hash = '#/plugins'", json!([])).unwrap();
+    browser.wait_until("main h1", "el.textContent === 'Plugins'").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    browser.wait_until("main h1", "el.textContent === 'Plugins'").unwrap();
     browser.goto(&server.url(&format!("/#/executions/{id}"))).unwrap();
     browser
         .wait_until("svg[aria-label='Workflow graph']", "el.querySelectorAll('[data-task].s-succeeded').length === 240")

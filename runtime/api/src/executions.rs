@@ -36,8 +36,8 @@ pub(super) fn ops() -> Vec<Op> {
         Op::get("/api/v1/executions", "listExecutions", "Executions, oldest first, a page at a time", list_executions)
             .query("workflow", json!({ "type": "string" }), "Only executions of this workflow")
             .query("status", json!({ "enum": STATUSES }), "Only executions in this status")
-            .query("since", json!({ "type": "integer", "minimum": 0, "maximum": MAX_MILLIS }), "Only executions started at or after this time (milliseconds since 1970)")
-            .query("until", json!({ "type": "integer", "minimum": 0, "maximum": MAX_MILLIS }), "Only executions started before this time (milliseconds since 1970)")
+            .query("since", json!({ "type": "integer", "minimum": 0, "maximum": MAX_MILLIS }), "Only executions started at or after this time (milliseconds since 1970; a sub-workflow's execution counts as started when its top-level execution did)")
+            .query("until", json!({ "type": "integer", "minimum": 0, "maximum": MAX_MILLIS }), "Only executions started before this time (milliseconds since 1970; as for `since`)")
             .query("parent", json!({ "type": "string" }), "Only the sub-workflow executions this execution started")
             .query("after", json!({ "type": "string" }), "The `next` of the previous page")
             .query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "At most this many (100 by default)")
@@ -385,45 +385,49 @@ struct ListQuery {
 /// The largest time `since` and `until` take: what an execution id's 11 hex digits hold.
 const MAX_MILLIS: u64 = 0xfff_ffff_ffff;
 
-/// The ids a listing may return, as a range: ids start with their start time (11 hex
-/// digits of milliseconds) and a sub-workflow's with its parent's id and `/`, so a time or
-/// a parent is a range of ids, read in order from its start and no further than its end.
+/// The ids a listing reads, as bounds (see [`harmonia_runner::records::IdRange`]): ids
+/// start with their start time (11 hex digits of milliseconds; a sub-workflow's with its
+/// top-level execution's) and a sub-workflow's with its parent's id and `/`.
 #[derive(Debug, Default, PartialEq)]
-struct IdRange {
+struct IdBounds {
     /// Only ids greater than this.
     after: Option<String>,
     /// Only ids less than this.
     before: Option<String>,
 }
 
-impl IdRange {
-    fn of(query: &ListQuery) -> IdRange {
-        let mut range = IdRange { after: query.after.clone(), before: None };
+impl IdBounds {
+    fn of(query: &ListQuery) -> IdBounds {
+        let mut bounds = IdBounds { after: query.after.clone(), before: None };
         // `{:011x}` sorts before every id started in that millisecond (they go on with `-`).
         if let Some(since) = query.since {
-            range.start_at(format!("{:011x}", since.min(MAX_MILLIS)));
+            bounds.raise_after(format!("{:011x}", since.min(MAX_MILLIS)));
         }
         if let Some(until) = query.until {
-            range.end_before(format!("{:011x}", until.min(MAX_MILLIS)));
+            bounds.lower_before(format!("{:011x}", until.min(MAX_MILLIS)));
         }
         if let Some(parent) = &query.parent {
             // `0` is the byte after `/`: every id that starts with `{parent}/` is before it.
-            range.start_at(format!("{parent}/"));
-            range.end_before(format!("{parent}0"));
+            bounds.raise_after(format!("{parent}/"));
+            bounds.lower_before(format!("{parent}0"));
         }
-        range
+        bounds
     }
 
-    fn start_at(&mut self, after: String) {
+    fn raise_after(&mut self, after: String) {
         if self.after.as_ref().is_none_or(|a| *a < after) {
             self.after = Some(after);
         }
     }
 
-    fn end_before(&mut self, before: String) {
+    fn lower_before(&mut self, before: String) {
         if self.before.as_ref().is_none_or(|b| *b > before) {
             self.before = Some(before);
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!((&self.after, &self.before), (Some(after), Some(before)) if after >= before)
     }
 }
 
@@ -445,28 +449,22 @@ async fn list_executions(
         None => None,
     };
     let limit = super::page_limit(query.limit)?;
-    let range = IdRange::of(&query);
-    let parent = query.parent.clone();
-    if range.after.is_some() && range.before.is_some() && range.after >= range.before {
+    let bounds = IdBounds::of(&query);
+    if bounds.is_empty() {
         return Ok(Json(json!({ "executions": [], "next": null })));
     }
-    let page = super::blocking(&state, move |store| {
+    let (records, next) = super::blocking(&state, move |store| {
         let filter = harmonia_runner::records::RecordFilter { workflow: query.workflow.as_deref(), status };
-        harmonia_runner::records::list_records(store, filter, range.after.as_deref(), limit)
+        let range = harmonia_runner::records::IdRange {
+            after: bounds.after.as_deref(),
+            before: bounds.before.as_deref(),
+            parent: query.parent.as_deref(),
+        };
+        harmonia_runner::records::list_range(store, filter, range, limit)
     })
     .await?;
-    let (mut records, mut next) = page;
-    if let Some(before) = &range.before {
-        // Read in id order: past the range's end, nothing more is in it.
-        if let Some(end) = records.iter().position(|(id, _)| id >= before) {
-            records.truncate(end);
-            next = None;
-        }
-    }
     let items: Vec<Value> = records
         .into_iter()
-        // A sub-workflow's own sub-workflows are in its parent's range too.
-        .filter(|(_, r)| parent.is_none() || r.parent == parent)
         .map(|(id, r)| {
             json!({ "id": id, "workflow": r.workflow, "version": r.version, "status": r.status,
                     "created_at": r.created_at, "updated_at": r.updated_at, "parent": r.parent })

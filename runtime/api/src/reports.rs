@@ -51,6 +51,8 @@ struct TaskReport {
     /// Lines this task logged that are no longer kept.
     dropped: u64,
     bytes: usize,
+    /// When it last reported, as a count of reports: see `Reports::order`.
+    last: u64,
 }
 
 type TaskKey = (String, String);
@@ -58,8 +60,11 @@ type TaskKey = (String, String);
 #[derive(Default)]
 struct Reports {
     tasks: HashMap<TaskKey, TaskReport>,
-    /// The tasks in the order they first reported: the first is forgotten first.
-    order: VecDeque<TaskKey>,
+    /// Each report's task and count, oldest first: the first whose count is its task's
+    /// `last` is the task reported on longest ago. The others are stale (their task
+    /// reported again since); they are skipped, and cleared when they outnumber the tasks.
+    order: VecDeque<(TaskKey, u64)>,
+    reports: u64,
     bytes: usize,
 }
 
@@ -89,26 +94,40 @@ impl CallReports {
         Arc::new(CallReports { reports: Mutex::new(Reports::default()), max_bytes })
     }
 
-    /// Changes the report of `exec`'s `task` (made if new), then forgets the oldest tasks
-    /// until all fit the budget again.
+    /// Changes the report of `exec`'s `task` (made if new), then forgets the tasks
+    /// reported on longest ago until all fit the budget again (never this one).
     fn update(&self, exec: &str, task: &str, change: impl FnOnce(&mut TaskReport)) {
         let mut reports = self.reports.lock().expect("reports lock");
         let reports = &mut *reports;
+        reports.reports += 1;
         let key = (exec.to_string(), task.to_string());
-        let report = reports.tasks.entry(key.clone()).or_insert_with(|| {
-            reports.order.push_back(key.clone());
-            TaskReport::default()
-        });
+        let report = reports.tasks.entry(key.clone()).or_default();
         let before = report.bytes;
         change(report);
-        report.bytes = report.lines.iter().map(|l| l.message.len() + 48).sum::<usize>()
+        report.last = reports.reports;
+        report.bytes = key.0.len()
+            + key.1.len()
+            + report.lines.iter().map(|l| l.message.len() + 48).sum::<usize>()
             + report.progress.as_ref().map_or(0, |p| p.message.len() + 48);
         reports.bytes = reports.bytes - before + report.bytes;
-        while reports.bytes > self.max_bytes && reports.order.len() > 1 {
-            let Some(oldest) = reports.order.pop_front() else { break };
+        reports.order.push_back((key.clone(), reports.reports));
+        while reports.bytes > self.max_bytes {
+            let Some((oldest, at)) = reports.order.pop_front() else { break };
+            if oldest == key && at == reports.reports {
+                // Only this task is left: it stays, over the budget by its own lines.
+                reports.order.push_front((oldest, at));
+                break;
+            }
+            if oldest == key || reports.tasks.get(&oldest).is_none_or(|r| r.last != at) {
+                continue; // a stale entry
+            }
             if let Some(gone) = reports.tasks.remove(&oldest) {
                 reports.bytes -= gone.bytes;
             }
+        }
+        if reports.order.len() > 2 * reports.tasks.len() + 1024 {
+            let tasks = &reports.tasks;
+            reports.order.retain(|(key, at)| tasks.get(key).is_some_and(|r| r.last == *at));
         }
     }
 
@@ -176,4 +195,50 @@ async fn task_logs(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_task", message));
     }
     Ok(Json(state.reports.of(&id, &task)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(reports: &CallReports, exec: &str, task: &str) -> usize {
+        reports.of(exec, task)["lines"].as_array().map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn the_tasks_reported_on_longest_ago_are_forgotten_first_and_the_last_lines_kept() {
+        // Room for about three tasks of 10 lines of 100 bytes.
+        let reports = CallReports::new(3 * 10 * (100 + 48) + 100);
+        let line = "x".repeat(100);
+        let log = |task: &str| reports.log("e", &CallId::task(task), tracing::Level::INFO, &line);
+        for task in ["a", "b", "c"] {
+            for _ in 0..10 {
+                log(task);
+            }
+        }
+        // `a` reports again: it is now the latest, and `b` the oldest.
+        log("a");
+        for _ in 0..10 {
+            log("d");
+        }
+        assert_eq!(lines(&reports, "e", "b"), 0, "b was reported on longest ago");
+        assert_eq!(lines(&reports, "e", "a"), 11);
+        assert_eq!(lines(&reports, "e", "d"), 10);
+        // One task over the budget alone keeps its last lines, up to the per-task limit.
+        let big = CallReports::new(10);
+        for _ in 0..(LINES_PER_TASK + 5) {
+            big.log("e", &CallId::task("t"), tracing::Level::WARN, "hello");
+        }
+        let report = big.of("e", "t");
+        assert_eq!(report["lines"].as_array().unwrap().len(), LINES_PER_TASK);
+        assert_eq!(report["dropped"], 5);
+        assert!(big.reports.lock().unwrap().order.len() <= 2 + 1024, "stale entries are cleared");
+    }
+
+    #[test]
+    fn a_long_line_is_cut_at_a_character_boundary() {
+        let text = "é".repeat(MAX_LINE);
+        let cut = cut(&text);
+        assert!(cut.len() < text.len() && cut.ends_with(&format!("({} bytes)", text.len())), "{cut}");
+    }
 }

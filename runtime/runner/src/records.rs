@@ -539,16 +539,51 @@ pub fn list_records(
     after: Option<&str>,
     limit: usize,
 ) -> Result<RecordPage, StoreError> {
+    list_range(store, filter, IdRange { after, ..IdRange::default() }, limit)
+}
+
+/// A part of the id order: ids start with their start time, and a sub-workflow's with its
+/// parent's id and `/`, so times and parents are ranges of ids.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdRange<'a> {
+    /// Only ids greater than this (where the previous page ended).
+    pub after: Option<&'a str>,
+    /// Only ids less than this: the scan stops there.
+    pub before: Option<&'a str>,
+    /// Only the executions this one started (its sub-workflows', which share its ids'
+    /// prefix, are left out).
+    pub parent: Option<&'a str>,
+}
+
+impl IdRange<'_> {
+    /// Whether the scan, in id order, is past the range.
+    fn past(&self, id: &str) -> bool {
+        self.before.is_some_and(|before| id >= before)
+    }
+
+    fn accepts(&self, record: &ExecRecord) -> bool {
+        self.parent.is_none_or(|parent| record.parent.as_deref() == Some(parent))
+    }
+}
+
+/// [`list_records`] within `range`: a page costs what it reads from the range's start,
+/// and no more than its end.
+pub fn list_range(
+    store: &dyn Store,
+    filter: RecordFilter<'_>,
+    range: IdRange<'_>,
+    limit: usize,
+) -> Result<RecordPage, StoreError> {
     if filter.status.is_some_and(|status| !status.is_finished()) {
         // Running and paused executions are listed by the unfinished ones (few, next to all).
-        return list_indexed(store, Space::Unfinished, filter, b"", after, limit);
+        return list_indexed(store, Space::Unfinished, filter, b"", range, limit);
     }
     match filter.index_prefix() {
-        Ok(Some(prefix)) if index_ready(store)? => list_indexed(store, Space::ExecIndex, filter, &prefix, after, limit),
+        Ok(Some(prefix)) if index_ready(store)? => list_indexed(store, Space::ExecIndex, filter, &prefix, range, limit),
         // A workflow name the index cannot hold (a NUL) names no execution either.
         Err(StoreError::InvalidKey(_)) => Ok((Vec::new(), None)),
         Err(e) => Err(e),
-        Ok(_) => list_scanned(store, filter, after, limit),
+        Ok(_) => list_scanned(store, filter, range, limit),
     }
 }
 
@@ -631,16 +666,21 @@ fn list_indexed(
     space: Space,
     filter: RecordFilter<'_>,
     prefix: &[u8],
-    after: Option<&str>,
+    range: IdRange<'_>,
     limit: usize,
 ) -> Result<RecordPage, StoreError> {
-    let start = after.map(|after| [prefix, after.as_bytes()].concat());
+    let start = range.after.map(|after| [prefix, after.as_bytes()].concat());
     let mut page = PageBuilder::new(limit);
     scan_pages(store, space, prefix, start.as_deref(), limit.clamp(16, 1024), |key, _| {
         let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        if range.past(&id) {
+            return Ok(false);
+        }
         // The record may have changed (or gone) since the index was read: it decides.
         match get_record(store, &id)? {
-            Some((_, record)) if filter.accepts(&record) => Ok::<_, StoreError>(page.push(id, record)),
+            Some((_, record)) if filter.accepts(&record) && range.accepts(&record) => {
+                Ok::<_, StoreError>(page.push(id, record))
+            }
             _ => Ok(true),
         }
     })?;
@@ -650,14 +690,18 @@ fn list_indexed(
 fn list_scanned(
     store: &dyn Store,
     filter: RecordFilter<'_>,
-    after: Option<&str>,
+    range: IdRange<'_>,
     limit: usize,
 ) -> Result<RecordPage, StoreError> {
     let mut page = PageBuilder::new(limit);
-    scan_pages(store, Space::Executions, b"", after.map(str::as_bytes), 256, |key, value| {
+    scan_pages(store, Space::Executions, b"", range.after.map(str::as_bytes), 256, |key, value| {
+        let id = String::from_utf8_lossy(&key).into_owned();
+        if range.past(&id) {
+            return Ok(false);
+        }
         match decode_record(&key, &value) {
-            Some(record) if filter.accepts(&record) => {
-                Ok::<_, StoreError>(page.push(String::from_utf8_lossy(&key).into_owned(), record))
+            Some(record) if filter.accepts(&record) && range.accepts(&record) => {
+                Ok::<_, StoreError>(page.push(id, record))
             }
             _ => Ok(true),
         }
