@@ -140,6 +140,9 @@ fn counts_time_ranges_sub_workflows_logs_and_the_caller_for_the_console() {
     assert_eq!(ids(&format!("until={before}")), Vec::<String>::new());
     assert_eq!(ids(&format!("since={}", before + 3_600_000)), Vec::<String>::new());
     assert_eq!(ids(&format!("since={before}&until={}&workflow=parent", before + 3_600_000)), vec![parent.clone()]);
+    // Past the latest time an id holds: refused, as the API document says.
+    let url = server.url("/api/v1/executions?until=17592186044416");
+    expect(http.get(url).send().unwrap(), 400, Some("bad_query"));
     let limited = get(&format!("/api/v1/executions?since={before}&limit=1"));
     assert!(limited["next"].is_string(), "a full page says where to go on: {limited}");
 

@@ -401,10 +401,10 @@ impl IdBounds {
         let mut bounds = IdBounds { after: query.after.clone(), before: None };
         // `{:011x}` sorts before every id started in that millisecond (they go on with `-`).
         if let Some(since) = query.since {
-            bounds.raise_after(format!("{:011x}", since.min(MAX_MILLIS)));
+            bounds.raise_after(format!("{since:011x}"));
         }
         if let Some(until) = query.until {
-            bounds.lower_before(format!("{:011x}", until.min(MAX_MILLIS)));
+            bounds.lower_before(format!("{until:011x}"));
         }
         if let Some(parent) = &query.parent {
             // `0` is the byte after `/`: every id that starts with `{parent}/` is before it.
@@ -449,6 +449,12 @@ async fn list_executions(
         None => None,
     };
     let limit = super::page_limit(query.limit)?;
+    for (name, time) in [("since", query.since), ("until", query.until)] {
+        if time.is_some_and(|t| t > MAX_MILLIS) {
+            let message = format!("{name} must be at most {MAX_MILLIS} (the latest time an execution id holds)");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
+        }
+    }
     let bounds = IdBounds::of(&query);
     if bounds.is_empty() {
         return Ok(Json(json!({ "executions": [], "next": null })));
