@@ -20,7 +20,7 @@ function title(n, status) {
 
 const WORKER = new URL('./layout-worker.js', import.meta.url);
 /** Part of the key of a kept layout: a console that lays graphs out otherwise changes it. */
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 /** A layout worker started ahead (see `warmLayout`), for the next large graph. */
 let spare = null;
 

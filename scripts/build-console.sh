@@ -15,11 +15,11 @@ vendor_dir="$work_dir/vendor"
 stamp="$work_dir/.installed"
 log() { printf '[console] %s\n' "$*" >&2; }
 
-if [ -f "$stamp" ] && cmp -s "$repo_dir/console/package-lock.json" "$stamp" && [ -f "$vendor_dir/dagre.esm.js" ]; then
+if [ -f "$stamp" ] && cmp -s "$repo_dir/console/package-lock.json" "$stamp" && [ -f "$vendor_dir/dagre.esm.js" ] && [ -f "$vendor_dir/d3-dag.esm.js" ]; then
     exit 0
 fi
 PATH="$(bash "$repo_dir/sdk/js/node.sh"):$PATH"
-log "installing the console's graph layout library (@dagrejs/dagre, as console/package-lock.json pins it) from the npm registry"
+log "installing the console's graph layout libraries (@dagrejs/dagre, d3-dag, as console/package-lock.json pins them) from the npm registry"
 mkdir -p "$work_dir"
 rm -rf "$stamp" "$work_dir/node_modules"
 cp "$repo_dir/console/package.json" "$repo_dir/console/package-lock.json" "$work_dir/"
@@ -31,4 +31,7 @@ mkdir -p "$vendor_dir"
 rm -f "$vendor_dir/dagre.min.js"
 cp "$work_dir/node_modules/@dagrejs/dagre/dist/dagre.esm.js" "$vendor_dir/dagre.esm.js"
 cp "$work_dir/node_modules/@dagrejs/dagre/LICENSE" "$vendor_dir/dagre.LICENSE" 2>/dev/null || true
+# d3-dag's ES module bundles its own dependencies: it is the one file the page loads.
+cp "$work_dir/node_modules/d3-dag/dist/d3-dag.esm.min.mjs" "$vendor_dir/d3-dag.esm.js"
+cp "$work_dir/node_modules/d3-dag/LICENSE" "$vendor_dir/d3-dag.LICENSE" 2>/dev/null || true
 cp "$repo_dir/console/package-lock.json" "$stamp"

@@ -26,6 +26,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!(concat!(env!("OUT_DIR"), "/dagre.esm.js")),
     ),
+    (
+        "vendor/d3-dag.esm.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!(concat!(env!("OUT_DIR"), "/d3-dag.esm.js")),
+    ),
 ];
 
 /// What the browser may load: this server only, no inline script, no framing.
