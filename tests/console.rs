@@ -4,6 +4,7 @@
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+use crate::serve::post_workflow;
 use crate::support::{Server, expect};
 
 const FILES: &[&str] = &[
@@ -74,27 +75,26 @@ fn a_workflow_comes_with_its_graph_and_typed_inputs_for_the_console() {
     assert_eq!(next["goto"], "fetch");
 }
 
-/// Stores a workflow over the API.
-fn store_workflow(server: &Server, yaml: &str) {
-    let response = Client::new()
-        .post(server.url("/api/v1/workflows"))
-        .header("content-type", "application/yaml")
-        .body(yaml.to_string())
-        .send()
-        .unwrap();
-    expect(response, 201, None);
+/// A workflow of one `core.log` task that logs a warning `times` times and reports 50%.
+pub(crate) fn chatty(times: u32) -> String {
+    format!(
+        "name: chatty\nversion: 1\ntasks:\n  talk:\n    component: core\n    action: log\n    \
+         input: {{ level: warn, message: hello from the plugin, times: {times}, progress: [50, half way] }}\n"
+    )
 }
 
-const CHATTY: &str = "name: chatty\nversion: 1\ntasks:\n  talk:\n    component: core\n    action: log\n    input: { level: warn, message: hello from the plugin, times: 300, progress: [50, half way] }\n";
-const PARENT: &str = "name: parent\nversion: 1\ntasks:\n  each:\n    workflow: chatty\n    for_each: [1, 2]\n";
+/// A workflow that runs `chatty` twice, as sub-workflows.
+pub(crate) const PARENT: &str =
+    "name: parent\nversion: 1\ntasks:\n  each:\n    workflow: chatty\n    for_each: [1, 2]\n";
 
 #[test]
 fn counts_time_ranges_sub_workflows_logs_and_the_caller_for_the_console() {
     let server = Server::start();
     let http = Client::new();
     let get = |path: &str| expect(http.get(server.url(path)).send().unwrap(), 200, None);
-    store_workflow(&server, CHATTY);
-    store_workflow(&server, PARENT);
+    for yaml in [&chatty(300), PARENT] {
+        assert_eq!(post_workflow(&server, "application/yaml", yaml).0, 201);
+    }
     let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let url = server.url("/api/v1/workflows/parent/executions?wait=60s");
     let done = expect(http.post(url).json(&json!({})).send().unwrap(), 200, None);
@@ -181,7 +181,7 @@ fn urlencode(id: &str) -> String {
 use harmonia_webdriver::Browser;
 
 /// A headless Chromium of `width` x `height`, its screenshots in `target/console-screenshots/`.
-fn chromium(width: u32, height: u32) -> Browser {
+pub(crate) fn chromium(width: u32, height: u32) -> Browser {
     Browser::start(width, height, crate::support::repo().join("target/console-screenshots")).unwrap()
 }
 

@@ -5,12 +5,10 @@
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+use crate::console::{PARENT, chatty, chromium};
+use crate::serve::post_workflow;
 use crate::support::{Server, create_token, expect, repo};
 use harmonia_webdriver::Browser;
-
-fn chromium(width: u32, height: u32) -> Browser {
-    Browser::start(width, height, repo().join("target/console-screenshots")).unwrap()
-}
 
 /// Presses `key` (`Tab`, `Enter`) as a keyboard would, on whatever has the focus.
 fn press(browser: &Browser, key: &str) {
@@ -167,16 +165,12 @@ fn both_themes_follow_the_system_and_keep_text_readable() {
     }
 }
 
-const CHATTY: &str = "name: chatty\nversion: 1\ntasks:\n  talk:\n    component: core\n    action: log\n    input: { level: warn, message: hello from the plugin, times: 3, progress: [50, half way] }\n";
-const PARENT: &str = "name: parent\nversion: 1\ntasks:\n  each:\n    workflow: chatty\n    for_each: [1, 2]\n";
-
 #[test]
 fn a_tasks_log_lines_and_progress_the_history_sub_workflows_and_counts_show_on_their_pages() {
     let server = Server::start();
     let http = Client::new();
-    for yaml in [CHATTY, PARENT] {
-        let stored = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml").body(yaml);
-        expect(stored.send().unwrap(), 201, None);
+    for yaml in [&chatty(3), PARENT] {
+        assert_eq!(post_workflow(&server, "application/yaml", yaml).0, 201);
     }
     let url = server.url("/api/v1/workflows/parent/executions?wait=60s");
     let done = expect(http.post(url).json(&json!({})).send().unwrap(), 200, None);
@@ -247,8 +241,7 @@ fn a_large_execution_is_laid_out_aside_and_its_layout_kept_for_the_tab() {
     let server = Server::start();
     let http = Client::new();
     // Over the size laid out by the page itself: a worker lays it out.
-    let stored = http.post(server.url("/api/v1/workflows")).header("content-type", "application/yaml");
-    expect(stored.body(layered("wide", 20, 12)).send().unwrap(), 201, None);
+    assert_eq!(post_workflow(&server, "application/yaml", &layered("wide", 20, 12)).0, 201);
     let url = server.url("/api/v1/workflows/wide/executions?wait=60s");
     let done = expect(http.post(url).json(&json!({})).send().unwrap(), 200, None);
     assert_eq!(done["status"], "completed");
