@@ -39,7 +39,7 @@ export function warmLayout() {
  * version has the same one.
  */
 export function layout(nodes) {
-  if (nodes.length <= LARGE) return Promise.resolve(computeLayout(nodes));
+  if (nodes.length <= LARGE) return computeLayout(nodes);
   const text = JSON.stringify(nodes);
   const key = `harmonia-layout:${LAYOUT_VERSION}:${hash(text)}:${text.length}`;
   try {
@@ -55,10 +55,15 @@ export function layout(nodes) {
   return new Promise((resolve, reject) => {
     const worker = spare || new Worker(WORKER, { type: 'module' });
     spare = null;
-    worker.onmessage = (event) => {
+    worker.onmessage = ({ data }) => {
       worker.terminate();
-      keep(key, JSON.stringify(event.data));
-      resolve(event.data);
+      if (data.error) {
+        reject(new Error(`the graph could not be laid out: ${data.error}`));
+        return;
+      }
+      resolve(data.layout);
+      // Kept once the graph is drawn (the promise's callbacks run first): drawing comes first.
+      setTimeout(() => keep(key, JSON.stringify(data.layout)), 0);
     };
     worker.onerror = (event) => {
       worker.terminate();
@@ -110,6 +115,7 @@ export function draw(container, nodes, status, onSelect) {
     waiting.textContent = `Laying out ${nodes.length} tasks…`;
   }
   const ready = layout(nodes).then((laid) => {
+    performance.mark('harmonia:graph-laid-out');
     if (waiting) waiting.remove();
     render(laid);
   }, (e) => {
@@ -145,16 +151,24 @@ export function draw(container, nodes, status, onSelect) {
       const name = el('text', { x: 10, y: 19 }, group);
       name.textContent = n.id + (n.for_each ? ' [each]' : '') + (n.repeat ? ' ⟳' : '') + (n.when ? ' ?' : '');
       el('text', { x: 10, y: 36, class: 'kind' }, group).textContent = subtitle(n, s);
-      const choose = () => onSelect && onSelect(n.id);
-      group.addEventListener('click', choose);
-      group.addEventListener('keydown', (ev) => {
-        if (ev.key === 'Enter' || ev.key === ' ') {
-          ev.preventDefault();
-          choose();
-        }
-      });
       boxes.set(n.id, group);
     }
+    // One listener for every box: the box is the event's target or holds it.
+    const taskOf = (ev) => {
+      const group = ev.target.closest('[data-task]');
+      return group && group.getAttribute('data-task');
+    };
+    svg.addEventListener('click', (ev) => {
+      const task = taskOf(ev);
+      if (task && onSelect) onSelect(task);
+    });
+    svg.addEventListener('keydown', (ev) => {
+      const task = taskOf(ev);
+      if (task && (ev.key === 'Enter' || ev.key === ' ')) {
+        ev.preventDefault();
+        if (onSelect) onSelect(task);
+      }
+    });
     container.append(svg);
   }
   return {

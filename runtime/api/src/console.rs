@@ -19,6 +19,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/dom.js")),
     ("execution.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/execution.js")),
     ("layout.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/layout.js")),
+    ("layout-small.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/layout-small.js")),
+    ("layout-large.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/layout-large.js")),
     ("layout-worker.js", "text/javascript; charset=utf-8", include_bytes!("../../../console/layout-worker.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../../../console/style.css")),
     (

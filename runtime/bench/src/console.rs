@@ -7,7 +7,9 @@
 //! two of the layer before, so the execution runs for about 25 s with tasks starting and
 //! ending all the while (long enough to stream well after a slow first render). Each run
 //! starts an execution over the API, then opens `/#/executions/ID` in a fresh browser at
-//! once. A script the page gets before its own (DevTools'
+//! once, once that browser has finished starting (`Browser::settle`: a fresh Chromium loads
+//! its own omnibox pages for its first second, a core's worth, which a user's browser has
+//! long done). A script the page gets before its own (DevTools'
 //! `Page.addScriptToEvaluateOnNewDocument`) records every animation frame and the long
 //! tasks Chromium reports (over 50 ms of the main thread).
 //!
@@ -26,7 +28,10 @@
 //! Each figure is the median of 5 runs (2 with `--quick`), each a fresh execution in a fresh
 //! browser. Not part of `all`: it needs Chromium. With `HARMONIA_BENCH_CPU_PROFILE=DIR`,
 //! each run also saves the page's CPU profile (`DIR/console-N.cpuprofile`, which Chromium's
-//! DevTools open), to see where the time goes.
+//! DevTools open), to see where the time goes. Each run prints the page's `harmonia:*`
+//! marks (execution read, workflow read, page shown, graph laid out, graph drawn); with
+//! `HARMONIA_BROWSER_ARGS` Chromium can record a trace of every thread (see
+//! harmonia-webdriver).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -101,7 +106,8 @@ const READ_BACK: &str = r#"
 const b = window.__bench;
 const mark = performance.getEntriesByName('harmonia:graph-drawn');
 const shown = performance.getEntriesByName('harmonia:page-shown');
-return { frames: b.frames, boxes: b.boxes, long: b.long, longSupported: b.longSupported,
+const marks = performance.getEntriesByType('mark').filter((m) => m.name.startsWith('harmonia:')).map((m) => [m.name.slice(9), Math.round(m.startTime)]);
+return { marks, frames: b.frames, boxes: b.boxes, long: b.long, longSupported: b.longSupported,
          mark: mark.length ? mark[0].startTime : null, shown: shown.length ? shown[0].startTime : null };
 "#;
 
@@ -137,6 +143,11 @@ fn one_run(base: &str, run: usize) -> anyhow::Result<Figures> {
     let http = Client::builder().timeout(Duration::from_secs(60)).build()?;
     // The browser first, so that its start does not eat into the execution.
     let browser = Browser::start(1280, 800, SCREENSHOTS).context("starting Chromium")?;
+    // A fresh Chromium spends its first second or so on its own pages (a trace showed its
+    // omnibox popup loading in a renderer of its own, a core's worth for 1.2 s). A user's
+    // browser has long done that: the page is not timed against it.
+    let settled = browser.settle(Duration::from_secs(10))?;
+    eprintln!("console: run {run}: Chromium was idle after {settled:.1?}");
     let source = RECORDER.replace("TASKS", &TASKS.to_string());
     browser.devtools("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source }))?;
     // Sampled every 0.5 ms; the profile survives the navigation (same tab).
@@ -175,6 +186,7 @@ fn one_run(base: &str, run: usize) -> anyhow::Result<Figures> {
     })?;
     std::thread::sleep(Duration::from_millis(200));
     let recorded = browser.run(READ_BACK, json!([]))?;
+    eprintln!("console: run {run}: the page's marks (ms): {}", recorded["marks"]);
     if let Some(dir) = profile {
         let taken = browser.devtools("Profiler.stop", json!({}))?;
         std::fs::create_dir_all(&dir)?;

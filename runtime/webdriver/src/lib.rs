@@ -61,6 +61,34 @@ pub struct Browser {
     _driver: Driver,
 }
 
+/// The user and system CPU time of `root` and its descendants, in clock ticks (0 without
+/// /proc).
+fn cpu_ticks(root: u32) -> u64 {
+    // Each process: its parent and its ticks, from `pid (comm) state ppid ... utime stime`.
+    let mut processes: Vec<(u32, u32, u64)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        processes.push((pid, number(1) as u32, number(11) + number(12)));
+    }
+    let mut tree = vec![root];
+    let mut ticks = 0;
+    while let Some(pid) = tree.pop() {
+        for &(child, parent, t) in &processes {
+            if child == pid {
+                ticks += t;
+            }
+            if parent == pid {
+                tree.push(child);
+            }
+        }
+    }
+    ticks
+}
+
 /// An element of the page.
 pub struct Element<'b> {
     browser: &'b Browser,
@@ -88,13 +116,18 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let args = [
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".to_string(),
             "--disable-gpu".to_string(),
             "--disable-dev-shm-usage".to_string(),
             format!("--window-size={width},{height}"),
         ];
+        // More arguments for Chromium, for a look inside, e.g. a trace of a benchmark's run:
+        // `--trace-startup=toplevel,blink --trace-startup-format=json --trace-startup-file=F`.
+        if let Ok(more) = std::env::var("HARMONIA_BROWSER_ARGS") {
+            args.extend(more.split_whitespace().map(String::from));
+        }
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args } } } });
@@ -135,6 +168,25 @@ impl Browser {
     /// Opens `url`, once the page has loaded (its `load` event).
     pub fn goto(&self, url: &str) -> Result<(), Error> {
         self.call("POST", "/url", Some(json!({ "url": url }))).map(drop)
+    }
+
+    /// Waits until the browser is idle: its processes (chromedriver's descendants) used less
+    /// than 10% of a core over 250 ms, or `longest` passed. A fresh Chromium loads its own
+    /// pages in its first second; a benchmark that times a page waits for that first.
+    /// Returns how long it waited. Reads /proc: on other systems it returns at once.
+    pub fn settle(&self, longest: Duration) -> Result<Duration, Error> {
+        let began = Instant::now();
+        let mut last = cpu_ticks(self._driver.0.id());
+        while began.elapsed() < longest {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = cpu_ticks(self._driver.0.id());
+            // Linux's clock ticks are 10 ms: 10% of 250 ms is 2.5 ticks.
+            if now.saturating_sub(last) <= 2 {
+                break;
+            }
+            last = now;
+        }
+        Ok(began.elapsed())
     }
 
     /// Runs `script` in the page (its `arguments` are `args`) and returns its value.
