@@ -186,7 +186,10 @@ fn one_run(base: &str, run: usize) -> anyhow::Result<Figures> {
     })?;
     std::thread::sleep(Duration::from_millis(200));
     let recorded = browser.run(READ_BACK, json!([]))?;
-    eprintln!("console: run {run}: the page's marks (ms): {}", recorded["marks"]);
+    eprintln!(
+        "console: run {run}: the page's marks (ms): {}; long tasks (start, ms): {}",
+        recorded["marks"], recorded["long"]
+    );
     if let Some(dir) = profile {
         let taken = browser.devtools("Profiler.stop", json!({}))?;
         std::fs::create_dir_all(&dir)?;
