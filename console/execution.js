@@ -19,6 +19,8 @@ const LABEL = 170;
 const WIDTH = 720;
 /** History rows shown at first, and added by "Show more". */
 const HISTORY_PAGE = 200;
+/** How long (ms) the first refresh waits for the graph to be drawn, at most. */
+const GRAPH_FIRST = 3000;
 
 function setAttrs(node, attrs) {
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
@@ -49,11 +51,13 @@ export async function executionPage(visit, id) {
   const inputs = new Map();
   let historyNext = 0;
   let reading = Promise.resolve();
-  // Each step is a performance mark (harmonia:*): the console benchmark prints them.
+  // Each step is a performance mark (harmonia:*): the console benchmark prints them. Those
+  // of the pages seen before in the tab go first.
+  for (const mark of performance.getEntriesByType('mark')) if (mark.name.startsWith('harmonia:')) performance.clearMarks(mark.name);
   performance.mark('harmonia:route');
   let exec = await api(path);
   performance.mark('harmonia:execution-read');
-  if (Object.keys(exec.tasks).length > LARGE) warmLayout();
+  warmLayout(Object.keys(exec.tasks).length);
   const version = `/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`;
   // The history is read while the workflow is (see `readHistory`, below).
   const historyRead = readHistory();
@@ -387,10 +391,11 @@ export async function executionPage(visit, id) {
     }
   }
   async function refresh() {
-    // Not before the graph is drawn: a large graph's layout (in a worker) shares the CPU
-    // with each refresh, and the graph first drawn 0.2-0.3 s sooner without them (measured
-    // with the console benchmark). Events meanwhile only mark the page stale.
-    await graph.ready;
+    // Not before the graph is drawn, or GRAPH_FIRST passed: a large graph's layout (in a
+    // worker) shares the CPU with each refresh, and the graph is first drawn 0.2-0.3 s
+    // sooner without them (measured with the console benchmark). Events meanwhile only
+    // mark the page stale.
+    await Promise.race([graph.ready, new Promise((resolve) => setTimeout(resolve, GRAPH_FIRST))]);
     [exec] = await Promise.all([api(path), readHistory()]);
     await render();
   }

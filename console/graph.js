@@ -1,6 +1,6 @@
 // Draws a workflow's graph (the `graph` of GET /api/v1/workflows/...) as SVG, laid out by
-// dagre (layout.js): tasks as boxes coloured by their status, dependencies as arrows, a
-// switch's branches and a goto's way back marked.
+// layout.js (dagre, or d3-dag in a worker for a large graph): tasks as boxes coloured by
+// their status, dependencies as arrows, a switch's branches and a goto's way back marked.
 
 import { LARGE, computeLayout, subtitle } from './layout.js';
 
@@ -20,21 +20,34 @@ function title(n, status) {
 
 const WORKER = new URL('./layout-worker.js', import.meta.url);
 /** Part of the key of a kept layout: a console that lays graphs out otherwise changes it. */
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 3;
 /** A layout worker started ahead (see `warmLayout`), for the next large graph. */
 let spare = null;
 
 /**
- * Starts a layout worker now, while the page reads what it will draw: the worker's start
- * (its modules and the layout library, read and compiled) then overlaps those reads.
+ * Starts laying out a graph of `tasks` tasks now, while the page reads what it will draw:
+ * for a large graph a layout worker (its modules and d3-dag read and compiled), for a small
+ * one dagre's module. Their loading then overlaps those reads.
  */
-export function warmLayout() {
-  if (!spare) spare = new Worker(WORKER, { type: 'module' });
+export function warmLayout(tasks) {
+  if (tasks <= LARGE) {
+    import('./layout-small.js').catch(() => {}); // a failure shows when the graph is drawn
+    return;
+  }
+  if (spare) return;
+  const worker = new Worker(WORKER, { type: 'module' });
+  // A spare that fails to start is dropped: `layout` then starts a worker of its own,
+  // whose failure it hears.
+  worker.onerror = () => {
+    worker.terminate();
+    if (spare === worker) spare = null;
+  };
+  spare = worker;
 }
 
 /**
- * The layout of `nodes` (see `computeLayout`), as a promise. A small graph is laid out at
- * once; a large one by a worker, so that the page is drawn and answers meanwhile, and its
+ * The layout of `nodes` (see `computeLayout`), as a promise. A small graph is laid out on
+ * the page (by dagre, once its module is loaded); a large one by a worker, so that the page is drawn and answers meanwhile, and its
  * layout is kept in the tab's session by what the graph is: every execution of a workflow
  * version has the same one.
  */
@@ -114,11 +127,12 @@ export function draw(container, nodes, status, onSelect) {
     waiting.className = 'muted';
     waiting.textContent = `Laying out ${nodes.length} tasks…`;
   }
+  // Never rejects: a graph that cannot be laid out or drawn says why in its place.
   const ready = layout(nodes).then((laid) => {
     performance.mark('harmonia:graph-laid-out');
     if (waiting) waiting.remove();
     render(laid);
-  }, (e) => {
+  }).catch((e) => {
     container.textContent = e.message;
   });
   function render(laid) {
@@ -141,10 +155,12 @@ export function draw(container, nodes, status, onSelect) {
       const d = `M ${from.x + from.width / 2} ${from.y} H ${x} V ${to.y} H ${to.x + to.width / 2}`;
       el('path', { d, class: 'edge loop', 'marker-end': 'url(#arrow)' }, svg);
     }
+    // Boxes are buttons only where choosing one does something.
+    const choosable = onSelect ? { tabindex: 0, role: 'button' } : {};
     for (const n of nodes) {
       const p = laid.boxes[n.id];
       const s = statusOf(n.id);
-      const group = el('g', { class: `node${s ? ` s-${s}` : ''}${n.id === selectedId ? ' selected' : ''}`, transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, tabindex: 0, role: 'button', 'data-task': n.id }, svg);
+      const group = el('g', { class: `node${s ? ` s-${s}` : ''}${n.id === selectedId ? ' selected' : ''}`, transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, 'data-task': n.id, ...choosable }, svg);
       el('title', {}, group).textContent = title(n, s);
       shown.set(n.id, s);
       el('rect', { width: p.width, height: p.height, rx: 8 }, group);

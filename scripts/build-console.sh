@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the web console's third-party code as console/package-lock.json pins it (the
-# graph layout library, @dagrejs/dagre), from the npm registry, and puts its module where
-# the server's build embeds it: $CARGO_TARGET_DIR (default: the repository's target/)
-# /console/vendor/. The console's own files (console/*.html, *.js, *.css) need no build.
+# graph layout libraries, @dagrejs/dagre and d3-dag), from the npm registry, and puts their
+# modules where the server's build embeds them: $CARGO_TARGET_DIR (default: the
+# repository's target/)/console/vendor/. The console's own files (console/*.html, *.js,
+# *.css) need no build.
 #
 #   bash scripts/build-console.sh     # from any directory; idempotent, quiet when done
 #

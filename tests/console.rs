@@ -203,6 +203,10 @@ fn a_workflow_started_from_its_form_turns_green_and_a_failed_tasks_error_opens()
     let browser = chromium(1280, 800);
     browser.goto(&server.url("/#/workflows/merge")).unwrap();
     browser.find("svg [data-task=notify]").unwrap();
+    // The definition's boxes choose nothing: they are not buttons, nor Tab stops.
+    let buttons = browser
+        .run("return document.querySelectorAll('svg [data-task][role=button], svg [tabindex]').length", json!([]));
+    assert_eq!(buttons.unwrap(), 0);
     browser.find("input[data-param=amount]").unwrap().fill("5000").unwrap();
     browser.find("form[aria-label='Start an execution'] button[type=submit]").unwrap().click().unwrap();
     let id = execution_shown(&browser);

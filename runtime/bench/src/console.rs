@@ -146,7 +146,7 @@ fn one_run(base: &str, run: usize) -> anyhow::Result<Figures> {
     // A fresh Chromium spends its first second or so on its own pages (a trace showed its
     // omnibox popup loading in a renderer of its own, a core's worth for 1.2 s). A user's
     // browser has long done that: the page is not timed against it.
-    let settled = browser.settle(Duration::from_secs(10))?;
+    let settled = browser.settle(Duration::from_secs(10));
     eprintln!("console: run {run}: Chromium was idle after {settled:.1?}");
     let source = RECORDER.replace("TASKS", &TASKS.to_string());
     browser.devtools("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source }))?;
