@@ -195,6 +195,11 @@ impl Runner {
 
     /// How far a subscription's delivery got.
     pub async fn subscription_status(&self, name: &str) -> Result<SubscriptionStatus, RunError> {
+        // The stored state first, then the retry under way: delivery clears its retry before
+        // it stores the outcome, so a retry read after the state is never older than it (read
+        // before, a retry that has since succeeded showed beside its delivery).
+        let key = name.to_string();
+        let state = self.blocking(move |runner| Ok(subscriptions::state(&**runner.store(), &key)?)).await?;
         let retrying = self
             .inner
             .deliveries
@@ -203,8 +208,6 @@ impl Runner {
             .expect("workers lock")
             .get(name)
             .and_then(|w| w.retrying.lock().expect("retrying lock").clone());
-        let name = name.to_string();
-        let state = self.blocking(move |runner| Ok(subscriptions::state(&**runner.store(), &name)?)).await?;
         Ok(SubscriptionStatus { state, retrying })
     }
 
