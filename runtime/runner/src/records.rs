@@ -588,8 +588,9 @@ pub fn list_range(
 }
 
 /// How many executions are in each status (of `workflow`, or all): the finished ones
-/// counted from the index keys alone (no record is read), the running and paused ones from
-/// their records (few, next to all). Before the index is built, every record is read.
+/// counted from the index keys alone, where the store keeps them (`Store::count_prefix`: no
+/// key or record is read out), the running and paused ones from their records (few, next
+/// to all). Before the index is built, every record is read.
 pub fn count_records(store: &dyn Store, workflow: Option<&str>) -> Result<Vec<(ExecStatus, u64)>, StoreError> {
     let mut counts: Vec<(ExecStatus, u64)> =
         [ExecStatus::Running, ExecStatus::Paused, ExecStatus::Completed, ExecStatus::Failed, ExecStatus::Cancelled]
@@ -629,10 +630,10 @@ pub fn count_records(store: &dyn Store, workflow: Option<&str>) -> Result<Vec<(E
             },
             None => exec_index::by_status(status.as_str())?,
         };
-        scan_pages(store, Space::ExecIndex, &prefix, None, 4096, |_, _| {
-            add(status);
-            Ok::<_, StoreError>(true)
-        })?;
+        let found = store.count_prefix(Space::ExecIndex, &prefix)?;
+        if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
+            *n += found;
+        }
     }
     Ok(counts)
 }

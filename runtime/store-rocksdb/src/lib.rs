@@ -273,6 +273,24 @@ impl Store for RocksStore {
         Ok(found)
     }
 
+    fn count_prefix(&self, space: Space, prefix: &[u8]) -> Result<u64> {
+        // One iterator over the keys, nothing copied out (a scan copies each key and value).
+        let mut options = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            options.set_iterate_upper_bound(end);
+        }
+        let Some(cf) = readable(&self.db, space) else { return Ok(0) };
+        let mut iter = self.db.raw_iterator_cf_opt(cf, options);
+        iter.seek(prefix);
+        let mut count = 0;
+        while iter.key().is_some_and(|key| key.starts_with(prefix)) {
+            count += 1;
+            iter.next();
+        }
+        iter.status().map_err(|err| read_error(space, prefix, err))?;
+        Ok(count)
+    }
+
     fn last(&self, space: Space, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let mut options = ReadOptions::default();
         options.set_iterate_lower_bound(prefix);

@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             a_corrupt_record_fails_only_its_own_read,
             commit_then_reports_each_result_once_committed,
             scan_pages_visits_every_entry_a_page_at_a_time_and_stops_when_asked,
+            count_prefix_counts_the_keys_of_its_prefix_only,
         );
     };
     (@each ($with:expr) $($test:ident),* $(,)?) => {
@@ -376,4 +377,28 @@ pub fn scan_pages_visits_every_entry_a_page_at_a_time_and_stops_when_asked(store
     })
     .unwrap();
     assert_eq!(seen, [7, 8], "after a key, stopping when told");
+}
+
+/// `count_prefix` counts the keys under a prefix, not its neighbours', past a page of the
+/// default's reads, and sees deletes.
+pub fn count_prefix_counts_the_keys_of_its_prefix_only(store: Arc<dyn Store>) {
+    let a = keys::kv_prefix("a").unwrap();
+    let mut batch = Batch::new();
+    for i in 0..5000u32 {
+        batch.put(Space::Kv, keys::kv_key("a", format!("{i:05}").as_bytes()).unwrap(), Vec::new());
+    }
+    store.commit(batch).unwrap();
+    // A neighbour whose name extends "a", and keys just outside the prefix on each side.
+    put(&*store, Space::Kv, &keys::kv_key("ab", b"a").unwrap(), b"neighbour");
+    put(&*store, Space::Kv, b"a", b"before");
+    put(&*store, Space::Kv, b"b", b"after");
+    assert_eq!(store.count_prefix(Space::Kv, &a).unwrap(), 5000);
+    assert_eq!(store.count_prefix(Space::Kv, &keys::kv_prefix("ab").unwrap()).unwrap(), 1);
+    assert_eq!(store.count_prefix(Space::Kv, b"nothing").unwrap(), 0);
+    assert_eq!(store.count_prefix(Space::Kv, b"").unwrap(), 5003, "an empty prefix counts the space");
+    assert_eq!(store.count_prefix(Space::Events, b"").unwrap(), 0, "another space is apart");
+    let mut batch = Batch::new();
+    batch.delete(Space::Kv, keys::kv_key("a", b"00000").unwrap());
+    store.commit(batch).unwrap();
+    assert_eq!(store.count_prefix(Space::Kv, &a).unwrap(), 4999);
 }

@@ -155,6 +155,23 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
 
+    /// How many keys start with `prefix`: the size of an index's part (a key per entry),
+    /// for counts. A backend counts them where they are, without reading them out; this
+    /// default reads them a page at a time.
+    fn count_prefix(&self, space: Space, prefix: &[u8]) -> Result<u64> {
+        const PAGE: usize = 4096;
+        let mut count = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.scan_prefix(space, prefix, after.as_deref(), PAGE)?;
+            count += page.len() as u64;
+            if page.len() < PAGE {
+                return Ok(count);
+            }
+            after = page.into_iter().last().map(|(key, _)| key);
+        }
+    }
+
     /// The entry with the greatest key starting with `prefix`, for example the last event of
     /// an execution's history (whose sequence number the next event follows).
     fn last(&self, space: Space, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
