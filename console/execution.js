@@ -57,7 +57,8 @@ export async function executionPage(visit, id) {
   performance.mark('harmonia:route');
   let exec = await api(path);
   performance.mark('harmonia:execution-read');
-  warmLayout(Object.keys(exec.tasks).length);
+  const taskCount = Object.keys(exec.tasks).length;
+  warmLayout(taskCount);
   const version = `/api/v1/workflows/${encodeURIComponent(exec.workflow)}/versions/${encodeURIComponent(exec.version)}`;
   // The history is read while the workflow is (see `readHistory`, below).
   const historyRead = readHistory();
@@ -406,9 +407,9 @@ export async function executionPage(visit, id) {
   const later = throttle(1000, refreshExtras);
   // A large execution's task list and timeline start folded: folded, a part costs no
   // layout or paint while events stream in (the graph shows the same states).
-  const large = Object.keys(exec.tasks).length > LARGE;
+  const large = taskCount > LARGE;
   const fold = (title, content) => h('section', { 'aria-label': title }, h('h2', {}, title),
-    h('details', { class: 'part', open: !large }, h('summary', {}, large ? `${Object.keys(exec.tasks).length} tasks: show` : 'Show'), content));
+    h('details', { class: 'part', open: !large }, h('summary', {}, large ? `${taskCount} tasks: show` : 'Show'), content));
   // An event only marks the page stale (a 1,000-task execution sends thousands).
   const stale = () => {
     soon();
@@ -427,7 +428,7 @@ export async function executionPage(visit, id) {
   for (const part of parts) part();
   performance.mark('harmonia:page-shown');
   // Once the graph is drawn (a large one is laid out by a worker meanwhile).
-  graph.ready.then(() => performance.mark('harmonia:graph-drawn'));
+  graph.ready.then((drawn) => drawn && performance.mark('harmonia:graph-drawn'));
   refreshExtras().catch(() => {});
   return stop;
 }

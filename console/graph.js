@@ -13,6 +13,11 @@ function el(name, attrs, parent) {
   return node;
 }
 
+/** A box's classes: its status, and whether it is the one selected. */
+function boxClass(status, selected) {
+  return `node${status ? ` s-${status}` : ''}${selected ? ' selected' : ''}`;
+}
+
 /** What a box says when pointed at: its id, status and condition. */
 function title(n, status) {
   return `${n.id}${status ? ` (${status})` : ''}${n.when ? `\nwhen ${n.when}` : ''}`;
@@ -47,9 +52,9 @@ export function warmLayout(tasks) {
 
 /**
  * The layout of `nodes` (see `computeLayout`), as a promise. A small graph is laid out on
- * the page (by dagre, once its module is loaded); a large one by a worker, so that the page is drawn and answers meanwhile, and its
- * layout is kept in the tab's session by what the graph is: every execution of a workflow
- * version has the same one.
+ * the page (by dagre, once its module is loaded); a large one by a worker, so that the page
+ * is drawn and answers meanwhile, and its layout is kept in the tab's session by what the
+ * graph is: every execution of a workflow version has the same one.
  */
 export function layout(nodes) {
   if (nodes.length <= LARGE) return computeLayout(nodes);
@@ -111,8 +116,8 @@ function hash(text) {
 /**
  * Renders the graph into `container` once it is laid out; `status(id)` gives each task's
  * status (or null), `onSelect(id)` is called when a task is chosen (click, Enter or
- * Space). Returns at once: `ready` resolves when the boxes are drawn, `update` and `select`
- * may be called before.
+ * Space). Returns at once: `ready` resolves when the boxes are drawn (to true) or the
+ * graph says why it could not be (to false); `update` and `select` may be called before.
  */
 export function draw(container, nodes, status, onSelect) {
   container.textContent = '';
@@ -132,8 +137,10 @@ export function draw(container, nodes, status, onSelect) {
     performance.mark('harmonia:graph-laid-out');
     if (waiting) waiting.remove();
     render(laid);
+    return true;
   }).catch((e) => {
     container.textContent = e.message;
+    return false;
   });
   function render(laid) {
     const { width, height } = laid;
@@ -160,7 +167,7 @@ export function draw(container, nodes, status, onSelect) {
     for (const n of nodes) {
       const p = laid.boxes[n.id];
       const s = statusOf(n.id);
-      const group = el('g', { class: `node${s ? ` s-${s}` : ''}${n.id === selectedId ? ' selected' : ''}`, transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, 'data-task': n.id, ...choosable }, svg);
+      const group = el('g', { class: boxClass(s, n.id === selectedId), transform: `translate(${p.x - p.width / 2},${p.y - p.height / 2})`, 'data-task': n.id, ...choosable }, svg);
       el('title', {}, group).textContent = title(n, s);
       shown.set(n.id, s);
       el('rect', { width: p.width, height: p.height, rx: 8 }, group);
@@ -196,7 +203,7 @@ export function draw(container, nodes, status, onSelect) {
         const s = statusOf(id);
         if (shown.get(id) === s) continue;
         shown.set(id, s);
-        group.setAttribute('class', `node${s ? ` s-${s}` : ''}${id === selectedId ? ' selected' : ''}`);
+        group.setAttribute('class', boxClass(s, id === selectedId));
         group.querySelector('.kind').textContent = subtitle(byId[id], s);
         group.querySelector('title').textContent = title(byId[id], s);
       }

@@ -1,8 +1,8 @@
 //! The web console: its files, embedded in the binary (`console/` of the repository, and
-//! the graph layout libraries the set-up installs, dagre and d3-dag), served at `/` and `/console/...` on the
-//! API's port. The console uses the public API with the user's token like any client, so
-//! its files need no token; they make no request outside this server (its
-//! Content-Security-Policy says so to the browser too).
+//! the graph layout libraries the set-up installs, dagre and d3-dag), served at `/` and
+//! `/console/...` on the API's port. The console uses the public API with the user's
+//! token like any client, so its files need no token; they make no request outside this
+//! server (its Content-Security-Policy says so to the browser too).
 
 use axum::Router;
 use axum::extract::Path;

@@ -597,16 +597,16 @@ pub fn count_records(store: &dyn Store, workflow: Option<&str>) -> Result<Vec<(E
             .into_iter()
             .map(|status| (status, 0))
             .collect();
-    let mut add = |status: ExecStatus| {
+    let mut add = |status: ExecStatus, found: u64| {
         if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
-            *n += 1;
+            *n += found;
         }
     };
     let filter = RecordFilter { workflow, status: None };
     if !index_ready(store)? {
         scan_pages(store, Space::Executions, b"", None, 1024, |key, value| {
             match decode_record(&key, &value) {
-                Some(record) if filter.accepts(&record) => add(record.status),
+                Some(record) if filter.accepts(&record) => add(record.status, 1),
                 _ => {}
             }
             Ok::<_, StoreError>(true)
@@ -615,7 +615,7 @@ pub fn count_records(store: &dyn Store, workflow: Option<&str>) -> Result<Vec<(E
     }
     scan_pages(store, Space::Unfinished, b"", None, 1024, |key, _| {
         match get_record(store, &String::from_utf8_lossy(&key))? {
-            Some((_, record)) if filter.accepts(&record) && !record.status.is_finished() => add(record.status),
+            Some((_, record)) if filter.accepts(&record) && !record.status.is_finished() => add(record.status, 1),
             _ => {}
         }
         Ok::<_, StoreError>(true)
@@ -630,10 +630,7 @@ pub fn count_records(store: &dyn Store, workflow: Option<&str>) -> Result<Vec<(E
             },
             None => exec_index::by_status(status.as_str())?,
         };
-        let found = store.count_prefix(Space::ExecIndex, &prefix)?;
-        if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == status) {
-            *n += found;
-        }
+        add(status, store.count_prefix(Space::ExecIndex, &prefix)?);
     }
     Ok(counts)
 }

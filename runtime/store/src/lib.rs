@@ -159,17 +159,12 @@ pub trait Store: Send + Sync {
     /// for counts. A backend counts them where they are, without reading them out; this
     /// default reads them a page at a time.
     fn count_prefix(&self, space: Space, prefix: &[u8]) -> Result<u64> {
-        const PAGE: usize = 4096;
         let mut count = 0;
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self.scan_prefix(space, prefix, after.as_deref(), PAGE)?;
-            count += page.len() as u64;
-            if page.len() < PAGE {
-                return Ok(count);
-            }
-            after = page.into_iter().last().map(|(key, _)| key);
-        }
+        scan_pages(self, space, prefix, None, 4096, |_, _| {
+            count += 1;
+            Ok::<_, StoreError>(true)
+        })?;
+        Ok(count)
     }
 
     /// The entry with the greatest key starting with `prefix`, for example the last event of
@@ -208,7 +203,7 @@ pub trait Store: Send + Sync {
 /// held in memory at once (a short page is the last: no further read). `visit` returns
 /// `Ok(false)` to stop early.
 pub fn scan_pages<E: From<StoreError>>(
-    store: &dyn Store,
+    store: &(impl Store + ?Sized),
     space: Space,
     prefix: &[u8],
     start_after: Option<&[u8]>,

@@ -58,7 +58,7 @@ pub struct Browser {
     /// Where [`Browser::screenshot`] saves its PNGs.
     screenshots: PathBuf,
     // Dropped after the session is deleted (fields drop after `Drop::drop`).
-    _driver: Driver,
+    driver: Driver,
 }
 
 /// The user and system CPU time of `root` and its descendants, with that of the children
@@ -143,7 +143,7 @@ impl Browser {
         let Some(session) = answer["value"]["sessionId"].as_str() else {
             return Err(Error::NoSession { answer: answer.to_string() });
         };
-        Ok(Browser { base, session: session.to_string(), http, screenshots: screenshots.into(), _driver: driver })
+        Ok(Browser { base, session: session.to_string(), http, screenshots: screenshots.into(), driver })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
@@ -177,10 +177,10 @@ impl Browser {
     /// Returns how long it waited. Reads /proc: on other systems it returns after 250 ms.
     pub fn settle(&self, longest: Duration) -> Duration {
         let began = Instant::now();
-        let mut last = cpu_ticks(self._driver.0.id());
+        let mut last = cpu_ticks(self.driver.0.id());
         while began.elapsed() < longest {
             std::thread::sleep(Duration::from_millis(250));
-            let now = cpu_ticks(self._driver.0.id());
+            let now = cpu_ticks(self.driver.0.id());
             // Linux's clock ticks are 10 ms: 10% of 250 ms is 2.5 ticks.
             if now.saturating_sub(last) <= 2 {
                 break;
